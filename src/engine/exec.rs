@@ -1,0 +1,410 @@
+//! A small functional executor: networks call its ops (conv, linear, norm,
+//! relu, ...) and it records, per weight layer, what the probe needs: the
+//! layer's input, a zero "tap" added to its output whose gradient is the
+//! gradient of the loss with respect to that output, and the activation
+//! patterns credited to the layer. Per-sample weight gradients then follow
+//! from (input, output gradient) without materialising 64 weight copies.
+
+use burn::tensor::module::{avg_pool2d, conv2d, unfold4d};
+use burn::tensor::ops::{AvgPoolOptions, ConvOptions, UnfoldOptions};
+use burn::tensor::{Device, Tensor, TensorData, activation};
+
+use super::params::{ParamRole, ParamStore};
+
+/// How normalisation layers compute their statistics in a pass.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NormMode {
+    /// Batch statistics over groups of S / g consecutive samples: g = 1 is
+    /// ordinary train-mode BatchNorm, g = S gives each sample its own
+    /// statistics (S independent single-sample passes in one).
+    Groups(usize),
+    /// Normalisation replaced by the identity (synflow).
+    Identity,
+}
+
+/// What a pass records and how it treats the parameters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PassConfig {
+    pub norm: NormMode,
+    /// Use |w| for every parameter (synflow).
+    pub abs_params: bool,
+    /// Record layer inputs and output taps (for per-sample gradients).
+    pub taps: bool,
+    /// Make weight-layer weights gradient leaves (for dR/dw).
+    pub weight_grads: bool,
+    /// Record activation patterns of every ReLU / GELU.
+    pub patterns: bool,
+}
+
+impl PassConfig {
+    pub fn forward_only(norm: NormMode) -> PassConfig {
+        PassConfig {
+            norm,
+            abs_params: false,
+            taps: false,
+            weight_grads: false,
+            patterns: false,
+        }
+    }
+}
+
+/// Geometry of a weight layer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LayerGeometry {
+    Conv { kernel: usize, stride: usize, padding: usize },
+    /// A linear layer on [S, in] inputs.
+    Linear,
+    /// A linear layer on [S, T, in] token inputs.
+    TokenLinear,
+}
+
+/// Recorded tensors of one weight layer (present when `taps` is on).
+#[derive(Clone, Debug)]
+pub enum Taps {
+    Conv { input: Tensor<4>, tap: Tensor<4> },
+    Linear { input: Tensor<2>, tap: Tensor<2> },
+    TokenLinear { input: Tensor<3>, tap: Tensor<3> },
+}
+
+/// One weight layer as executed.
+#[derive(Clone, Debug)]
+pub struct LayerRecord {
+    /// Index of the weight in the ParamStore.
+    pub param: usize,
+    pub name: String,
+    pub shape: Vec<usize>,
+    pub geometry: LayerGeometry,
+    /// Forward multiply-accumulates per sample.
+    pub macs: u64,
+    pub taps: Option<Taps>,
+    /// The weight as used in this pass, when it is a gradient leaf.
+    pub weight: Option<WeightLeaf>,
+    /// Activation patterns credited to this layer, one `Vec` per
+    /// activation call (a u64 per neuron, bit s = sample s active).
+    pub patterns: Vec<Vec<u64>>,
+}
+
+/// A weight tensor kept to read its gradient after backward.
+#[derive(Clone, Debug)]
+pub enum WeightLeaf {
+    Conv(Tensor<4>),
+    Linear(Tensor<2>),
+}
+
+/// Executes one pass of a network on a device.
+pub struct Exec<'a> {
+    pub device: Device,
+    pub config: PassConfig,
+    params: &'a ParamStore,
+    pub layers: Vec<LayerRecord>,
+    /// Patterns of activations not yet credited to a weight layer.
+    pending: Vec<Vec<u64>>,
+    /// Patterns of every activation call, in call order (NWOT's codes).
+    pub activation_calls: Vec<Vec<u64>>,
+    /// Patterns that produce-then-activate layers credit to themselves
+    /// (post-activation ViT MLPs): when set, the next activation is credited
+    /// to the last layer instead of the next one.
+    credit_previous: bool,
+}
+
+impl<'a> Exec<'a> {
+    pub fn new(params: &'a ParamStore, device: Device, config: PassConfig) -> Exec<'a> {
+        Exec {
+            device,
+            config,
+            params,
+            layers: Vec::new(),
+            pending: Vec::new(),
+            activation_calls: Vec::new(),
+            credit_previous: false,
+        }
+    }
+
+    fn param_data(&self, idx: usize) -> TensorData {
+        let e = &self.params.entries[idx];
+        let data = if self.config.abs_params {
+            e.data.iter().map(|v| v.abs()).collect()
+        } else {
+            e.data.clone()
+        };
+        TensorData::new(data, e.shape.clone())
+    }
+
+    pub fn param1(&self, idx: usize) -> Tensor<1> {
+        Tensor::<1>::from_data(self.param_data(idx), &self.device)
+    }
+
+    pub fn param2(&self, idx: usize) -> Tensor<2> {
+        Tensor::<2>::from_data(self.param_data(idx), &self.device)
+    }
+
+    pub fn param3(&self, idx: usize) -> Tensor<3> {
+        Tensor::<3>::from_data(self.param_data(idx), &self.device)
+    }
+
+    fn begin_layer(&mut self, param: usize, geometry: LayerGeometry, macs: u64) -> usize {
+        let e = &self.params.entries[param];
+        debug_assert!(matches!(e.role, ParamRole::ConvWeight | ParamRole::LinearWeight));
+        let patterns = std::mem::take(&mut self.pending);
+        self.layers.push(LayerRecord {
+            param,
+            name: e.name.trim_end_matches(".weight").to_string(),
+            shape: e.shape.clone(),
+            geometry,
+            macs,
+            taps: None,
+            weight: None,
+            patterns,
+        });
+        self.layers.len() - 1
+    }
+
+    /// 2-D convolution without bias. x: [S, Cin, H, W] -> [S, Cout, H', W'].
+    pub fn conv(&mut self, x: Tensor<4>, weight: usize, stride: usize, padding: usize) -> Tensor<4> {
+        let shape = self.params.entries[weight].shape.clone();
+        let kernel = shape[2];
+        let mut w = Tensor::<4>::from_data(self.param_data(weight), &self.device);
+        if self.config.weight_grads {
+            w = w.require_grad();
+        }
+        let opts = ConvOptions::new([stride; 2], [padding; 2], [1, 1], 1);
+        let mut out = conv2d(x.clone(), w.clone(), None, opts);
+        let [_, _, ho, wo] = out.dims();
+        let macs = (ho * wo * shape.iter().product::<usize>()) as u64;
+        let idx = self.begin_layer(weight, LayerGeometry::Conv { kernel, stride, padding }, macs);
+        if self.config.taps {
+            let tap = Tensor::<4>::zeros(out.dims(), &self.device).require_grad();
+            out = out + tap.clone();
+            self.layers[idx].taps = Some(Taps::Conv { input: x.detach(), tap });
+        }
+        if self.config.weight_grads {
+            self.layers[idx].weight = Some(WeightLeaf::Conv(w));
+        }
+        out
+    }
+
+    /// Linear layer. x: [S, in] -> [S, out].
+    pub fn linear(&mut self, x: Tensor<2>, weight: usize, bias: Option<usize>) -> Tensor<2> {
+        let shape = self.params.entries[weight].shape.clone();
+        let mut w = self.param2(weight);
+        if self.config.weight_grads {
+            w = w.require_grad();
+        }
+        let mut out = x.clone().matmul(w.clone().transpose());
+        let idx = self.begin_layer(weight, LayerGeometry::Linear, (shape[0] * shape[1]) as u64);
+        if self.config.taps {
+            let tap = Tensor::<2>::zeros(out.dims(), &self.device).require_grad();
+            out = out + tap.clone();
+            self.layers[idx].taps = Some(Taps::Linear { input: x.detach(), tap });
+        }
+        if self.config.weight_grads {
+            self.layers[idx].weight = Some(WeightLeaf::Linear(w));
+        }
+        match bias {
+            Some(b) => out + self.param1(b).unsqueeze::<2>(),
+            None => out,
+        }
+    }
+
+    /// Linear layer on tokens. x: [S, T, in] -> [S, T, out].
+    pub fn token_linear(&mut self, x: Tensor<3>, weight: usize, bias: Option<usize>) -> Tensor<3> {
+        let shape = self.params.entries[weight].shape.clone();
+        let [s, t, _] = x.dims();
+        let mut w = self.param2(weight);
+        if self.config.weight_grads {
+            w = w.require_grad();
+        }
+        let mut out = x.clone().matmul(w.clone().transpose().unsqueeze::<3>());
+        let macs = (t * shape[0] * shape[1]) as u64;
+        let idx = self.begin_layer(weight, LayerGeometry::TokenLinear, macs);
+        if self.config.taps {
+            let tap = Tensor::<3>::zeros([s, t, shape[0]], &self.device).require_grad();
+            out = out + tap.clone();
+            self.layers[idx].taps = Some(Taps::TokenLinear { input: x.detach(), tap });
+        }
+        if self.config.weight_grads {
+            self.layers[idx].weight = Some(WeightLeaf::Linear(w));
+        }
+        match bias {
+            Some(b) => out + self.param1(b).unsqueeze::<3>(),
+            None => out,
+        }
+    }
+
+    /// BatchNorm2d (affine) in the pass's norm mode, eps 1e-5, biased variance.
+    pub fn batch_norm(&mut self, x: Tensor<4>, gamma: usize, beta: usize) -> Tensor<4> {
+        let groups = match self.config.norm {
+            NormMode::Identity => return x,
+            NormMode::Groups(g) => g,
+        };
+        let [s, c, h, w] = x.dims();
+        let g = groups.clamp(1, s);
+        // [g, S/g, C, HW] -> [g, C, S/g * HW]: statistics per group and channel.
+        let grouped = x
+            .reshape([g, s / g, c, h * w])
+            .swap_dims(1, 2)
+            .reshape([g, c, (s / g) * h * w]);
+        let mean = grouped.clone().mean_dim(2);
+        let centered = grouped - mean;
+        let var = centered.clone().square().mean_dim(2);
+        let normed = centered / (var + 1e-5).sqrt();
+        let normed = normed
+            .reshape([g, c, s / g, h * w])
+            .swap_dims(1, 2)
+            .reshape([s, c, h, w]);
+        let gamma = self.param1(gamma).reshape([1, c, 1, 1]);
+        let beta = self.param1(beta).reshape([1, c, 1, 1]);
+        normed * gamma + beta
+    }
+
+    /// LayerNorm over the last dimension, eps 1e-5 (per token, so it is
+    /// per-sample already and needs no norm mode).
+    pub fn layer_norm(&mut self, x: Tensor<3>, gamma: usize, beta: usize) -> Tensor<3> {
+        if self.config.norm == NormMode::Identity {
+            return x;
+        }
+        let d = x.dims()[2];
+        let mean = x.clone().mean_dim(2);
+        let centered = x - mean;
+        let var = centered.clone().square().mean_dim(2);
+        let normed = centered / (var + 1e-5).sqrt();
+        normed * self.param1(gamma).reshape([1, 1, d]) + self.param1(beta).reshape([1, 1, d])
+    }
+
+    /// ReLU, recording its pattern for the next weight layer.
+    pub fn relu(&mut self, x: Tensor<4>) -> Tensor<4> {
+        self.record_activation(x.clone().reshape([x.dims()[0] as i64, -1]));
+        activation::relu(x)
+    }
+
+    /// ReLU on [S, F] features.
+    pub fn relu2(&mut self, x: Tensor<2>) -> Tensor<2> {
+        self.record_activation(x.clone());
+        activation::relu(x)
+    }
+
+    /// GELU (exact), whose pattern is credited to the layer that produced
+    /// its input (post-activation MLP: fc1 -> GELU).
+    pub fn gelu(&mut self, x: Tensor<3>) -> Tensor<3> {
+        self.credit_previous = true;
+        self.record_activation(x.clone().reshape([x.dims()[0] as i64, -1]));
+        self.credit_previous = false;
+        activation::gelu(x)
+    }
+
+    /// Patterns are sign bits of the pre-activation (relu(x) > 0 iff x > 0,
+    /// gelu(x) > 0 iff x > 0).
+    fn record_activation(&mut self, x: Tensor<2>) {
+        if !self.config.patterns {
+            return;
+        }
+        let packed = pack_patterns(x, &self.device);
+        self.activation_calls.push(packed.clone());
+        match (self.credit_previous, self.layers.last_mut()) {
+            (true, Some(layer)) => layer.patterns.push(packed),
+            _ => self.pending.push(packed),
+        }
+    }
+
+    /// Activations recorded after the last weight layer (none in our
+    /// networks: the final ReLU feeds the classifier).
+    pub fn uncredited_patterns(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// 3x3 average pool, stride 1, padding 1, padding not counted.
+    pub fn avg_pool3(&mut self, x: Tensor<4>) -> Tensor<4> {
+        let opts = AvgPoolOptions::new([3, 3])
+            .with_stride([1, 1])
+            .with_padding([1, 1])
+            .with_count_include_pad(false);
+        avg_pool2d(x, opts)
+    }
+
+    /// 2x2 average pool, stride 2.
+    pub fn avg_pool2(&mut self, x: Tensor<4>) -> Tensor<4> {
+        avg_pool2d(x, AvgPoolOptions::new([2, 2]))
+    }
+}
+
+/// Packs the sign pattern of x: [S, N] (S <= 64) into one u64 per neuron.
+/// Packing runs on the device in chunks of 16 samples whose sums of powers
+/// of two stay exact in f32, so only N * ceil(S/16) floats travel back.
+pub fn pack_patterns(x: Tensor<2>, device: &Device) -> Vec<u64> {
+    let [s, n] = x.dims();
+    let chunks = s.div_ceil(16);
+    let mask = x.greater_elem(0.0).float().detach();
+    let mask = if chunks * 16 > s {
+        Tensor::cat(vec![mask, Tensor::<2>::zeros([chunks * 16 - s, n], device)], 0)
+    } else {
+        mask
+    };
+    let powers: Vec<f32> = (0..16).map(|i| (1u32 << i) as f32).collect();
+    let powers = Tensor::<1>::from_data(TensorData::new(powers, [16]), device).reshape([1, 16, 1]);
+    let sums = (mask.reshape([chunks, 16, n]) * powers).sum_dim(1).reshape([chunks * n]);
+    let values: Vec<f32> = sums.into_data().try_to_vec::<f32>().unwrap_or_default();
+    let mut out = vec![0u64; n];
+    for c in 0..chunks {
+        for (o, v) in out.iter_mut().zip(&values[c * n..(c + 1) * n]) {
+            *o |= (*v as u64) << (16 * c);
+        }
+    }
+    out
+}
+
+/// Per-split weight gradients of one layer: [k, out, in * kh * kw] where
+/// split j sums the per-sample contributions of samples j*S/k..(j+1)*S/k.
+/// k = S gives per-sample gradients, k = 1 the batch gradient.
+pub fn split_weight_grads(layer: &LayerRecord, tap_grad: TapGrad, splits: usize) -> Option<Tensor<3>> {
+    let k = splits;
+    match (layer.taps.as_ref()?, tap_grad, layer.geometry) {
+        (Taps::Conv { input, .. }, TapGrad::Conv(dout), LayerGeometry::Conv { kernel, stride, padding }) => {
+            let [s, cout, ho, wo] = dout.dims();
+            let per = s / k;
+            let cin = input.dims()[1];
+            let cols = unfold4d(
+                input.clone(),
+                [kernel, kernel],
+                UnfoldOptions::new([stride, stride], [padding, padding], [1, 1]),
+            ); // [S, cin*k*k, P]
+            let p = ho * wo;
+            let cols = cols.swap_dims(1, 2).reshape([k, per * p, cin * kernel * kernel]);
+            let dout = dout.reshape([k, per, cout, p]).swap_dims(1, 2).reshape([k, cout, per * p]);
+            Some(dout.matmul(cols))
+        }
+        (Taps::Linear { input, .. }, TapGrad::Linear(dout), _) => {
+            let [s, out] = dout.dims();
+            let inp = input.dims()[1];
+            let per = s / k;
+            let dout = dout.reshape([k, per, out]).swap_dims(1, 2);
+            Some(dout.matmul(input.clone().reshape([k, per, inp])))
+        }
+        (Taps::TokenLinear { input, .. }, TapGrad::TokenLinear(dout), _) => {
+            let [s, t, out] = dout.dims();
+            let inp = input.dims()[2];
+            let per = s / k;
+            let dout = dout.reshape([k, per * t, out]).swap_dims(1, 2);
+            Some(dout.matmul(input.clone().reshape([k, per * t, inp])))
+        }
+        _ => None,
+    }
+}
+
+/// The gradient that arrived at a tap.
+pub enum TapGrad {
+    Conv(Tensor<4>),
+    Linear(Tensor<2>),
+    TokenLinear(Tensor<3>),
+}
+
+impl Taps {
+    /// Reads the tap's gradient after backward.
+    pub fn grad(&self, grads: &burn::tensor::Gradients) -> Option<TapGrad> {
+        match self {
+            Taps::Conv { tap, .. } => tap.grad(grads).map(TapGrad::Conv),
+            Taps::Linear { tap, .. } => tap.grad(grads).map(TapGrad::Linear),
+            Taps::TokenLinear { tap, .. } => tap.grad(grads).map(TapGrad::TokenLinear),
+        }
+    }
+}
+

@@ -1,0 +1,581 @@
+//! The probe: runs a network at initialisation on a batch and records what
+//! every proxy needs, sharing passes between proxies.
+//!
+//! Passes (each only when some requested proxy needs it):
+//! - per-sample: BatchNorm statistics per sample (S independent passes in
+//!   one), loss = sum of per-sample cross-entropies, per-sample weight
+//!   gradients from layer inputs and output gradients -> sigma_w (L-SWAG);
+//! - splits: BatchNorm over each of k mini-batches, loss = sum of their
+//!   mean cross-entropies -> per-split gradients (ZiCO, k = 2);
+//! - batch: train-mode BatchNorm over the whole batch, mean cross-entropy ->
+//!   activation patterns, NWOT codes, batch gradient (grad_norm, snip, plain);
+//! - synflow: BatchNorm off, |params|, one all-ones input, R = sum(output).
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use burn::tensor::{Device, Tensor, TensorData, activation};
+use serde::{Deserialize, Serialize};
+
+use super::data::Batch;
+use super::exec::{Exec, LayerRecord, NormMode, PassConfig, WeightLeaf, split_weight_grads};
+use super::params::ParamStore;
+use super::profile::{LayerProfile, LayerStat, PERC_BINS, depth_bin};
+
+/// A network the probe can run.
+pub trait Network {
+    /// Input shape [C, H, W].
+    fn input_chw(&self) -> [usize; 3];
+    /// # Shapes
+    /// x: [S, C, H, W] -> logits [S, classes]
+    fn forward(&self, exec: &mut Exec, x: Tensor<4>) -> Tensor<2>;
+}
+
+impl Network for crate::space::nb201::Nb201Net {
+    fn input_chw(&self) -> [usize; 3] {
+        crate::space::nb201::Nb201Net::input_chw(self)
+    }
+
+    fn forward(&self, exec: &mut Exec, x: Tensor<4>) -> Tensor<2> {
+        crate::space::nb201::Nb201Net::forward(self, exec, x)
+    }
+}
+
+/// How per-sample gradient statistics are computed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum GradPath {
+    /// One batched pass with per-sample normalisation and the
+    /// per-sample-gradient trick.
+    #[default]
+    Batched,
+    /// One sample at a time (the reference the batched path must match).
+    Naive,
+}
+
+/// Probe settings that change numbers (saved with every result).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProbeSettings {
+    /// L-SWAG's sigma_w over `grad_splits` mini-batches; `None` = per sample.
+    pub grad_splits: Option<usize>,
+    /// Samples used for activation patterns (first k of the batch); `None` = all.
+    pub pattern_samples: Option<usize>,
+    pub grad_path: GradPath,
+}
+
+impl Default for ProbeSettings {
+    fn default() -> Self {
+        ProbeSettings {
+            grad_splits: None,
+            pattern_samples: None,
+            grad_path: GradPath::Batched,
+        }
+    }
+}
+
+/// Which quantities to record.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Needs {
+    pub sigma: bool,
+    pub zico: bool,
+    pub batch_grads: bool,
+    pub patterns: bool,
+    pub nwot: bool,
+    pub synflow: bool,
+}
+
+/// Static facts about a weight layer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LayerMeta {
+    pub name: String,
+    pub shape: Vec<usize>,
+    pub macs: u64,
+}
+
+/// sigma_w summary of one layer.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SigmaStat {
+    /// `log(sum_{sigma>0} 1/sigma)`, `None` when every sigma is 0 (dead).
+    pub lambda: Option<f64>,
+    pub mean_log_sigma: Option<f64>,
+}
+
+/// Batch-gradient summaries of one layer.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct BatchGradStat {
+    pub grad_l2: f64,
+    pub snip: f64,
+    pub plain: f64,
+    pub weight_l2: f64,
+}
+
+/// Wall time per phase of the probe.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct PhaseTimes {
+    pub forward: Duration,
+    pub backward: Duration,
+    pub statistics: Duration,
+    pub patterns: Duration,
+}
+
+/// Everything the proxies compute from.
+#[derive(Clone, Debug, Default)]
+pub struct ProbeRecord {
+    pub layers: Vec<LayerMeta>,
+    pub params: u64,
+    pub sigma: Option<Vec<SigmaStat>>,
+    /// ZiCO's per-layer term `log(sum mean|g| / std(g))`; `None` per layer
+    /// when skipped.
+    pub zico_terms: Option<Vec<Option<f64>>>,
+    pub batch_grads: Option<Vec<BatchGradStat>>,
+    /// Activation patterns credited to each layer, sorted and deduplicated.
+    pub layer_patterns: Option<Vec<Vec<u64>>>,
+    /// NWOT's kernel K (S x S, row-major).
+    pub nwot_kernel: Option<Vec<f64>>,
+    pub synflow_sum: Option<f64>,
+    /// Logits of the batch pass (train-mode BN), [S * classes].
+    pub logits: Option<Vec<f32>>,
+    pub times: PhaseTimes,
+}
+
+/// Runs the probe on one network.
+pub fn probe(
+    net: &dyn Network,
+    params: &ParamStore,
+    batch: &Batch,
+    device: &Device,
+    settings: &ProbeSettings,
+    needs: Needs,
+) -> ProbeRecord {
+    let mut rec = ProbeRecord {
+        params: params.num_params() as u64,
+        ..ProbeRecord::default()
+    };
+    let s = batch.len();
+    if needs.sigma {
+        let splits = settings.grad_splits.unwrap_or(s).clamp(1, s);
+        let sigma = match settings.grad_path {
+            GradPath::Naive if splits == s => naive_sigma(net, params, batch, device, &mut rec.times),
+            _ => {
+                let (layers, g) = split_pass(net, params, batch, device, splits, &mut rec.times);
+                rec.layers = layers;
+                let t = Instant::now();
+                let out = g.into_iter().map(|g| g.map(sigma_of_abs).unwrap_or(DEAD)).collect();
+                rec.times.statistics += t.elapsed();
+                out
+            }
+        };
+        rec.sigma = Some(sigma);
+    }
+    if needs.zico {
+        let (layers, g) = split_pass(net, params, batch, device, 2.min(s), &mut rec.times);
+        rec.layers = layers;
+        let t = Instant::now();
+        rec.zico_terms = Some(g.into_iter().map(|g| g.and_then(zico_term)).collect());
+        rec.times.statistics += t.elapsed();
+    }
+    if needs.patterns || needs.nwot || needs.batch_grads {
+        batch_pass(net, params, batch, device, settings, needs, &mut rec);
+    }
+    if needs.synflow {
+        rec.synflow_sum = Some(synflow_pass(net, params, device, &mut rec));
+    }
+    rec
+}
+
+const DEAD: SigmaStat = SigmaStat {
+    lambda: None,
+    mean_log_sigma: None,
+};
+
+fn input_tensor(batch: &Batch, device: &Device) -> Tensor<4> {
+    Tensor::<4>::from_data(TensorData::new(batch.images.clone(), batch.shape), device)
+}
+
+/// Cross-entropy of each sample, weighted so that each of `groups` groups
+/// contributes its mean: groups = S gives the sum of per-sample losses.
+fn grouped_loss(logits: Tensor<2>, labels: &[usize], groups: usize, device: &Device) -> Tensor<1> {
+    let [s, k] = logits.dims();
+    let mut onehot = vec![0f32; s * k];
+    for (i, &l) in labels.iter().enumerate() {
+        onehot[i * k + l.min(k - 1)] = 1.0;
+    }
+    let onehot = Tensor::<2>::from_data(TensorData::new(onehot, [s, k]), device);
+    let logp = activation::log_softmax(logits, 1);
+    let ce = (logp * onehot).sum_dim(1).neg();
+    ce.sum() * (groups as f64 / s as f64)
+}
+
+fn metas(layers: &[LayerRecord]) -> Vec<LayerMeta> {
+    layers
+        .iter()
+        .map(|l| LayerMeta {
+            name: l.name.clone(),
+            shape: l.shape.clone(),
+            macs: l.macs,
+        })
+        .collect()
+}
+
+/// One pass with BN over `splits` groups; returns per layer the per-split
+/// weight gradients [k, n] (`None` where no gradient reached the layer).
+fn split_pass(
+    net: &dyn Network,
+    params: &ParamStore,
+    batch: &Batch,
+    device: &Device,
+    splits: usize,
+    times: &mut PhaseTimes,
+) -> (Vec<LayerMeta>, Vec<Option<Tensor<2>>>) {
+    let t = Instant::now();
+    let config = PassConfig {
+        norm: NormMode::Groups(splits),
+        abs_params: false,
+        taps: true,
+        weight_grads: false,
+        patterns: false,
+    };
+    let mut exec = Exec::new(params, device.clone(), config);
+    let logits = net.forward(&mut exec, input_tensor(batch, device));
+    let loss = grouped_loss(logits, &batch.labels, splits, device);
+    times.forward += t.elapsed();
+    let t = Instant::now();
+    let grads = loss.backward();
+    times.backward += t.elapsed();
+    let t = Instant::now();
+    let out = exec
+        .layers
+        .iter()
+        .map(|layer| {
+            let tap_grad = layer.taps.as_ref()?.grad(&grads)?;
+            let g = split_weight_grads(layer, tap_grad, splits)?;
+            let [k, a, b] = g.dims();
+            Some(g.reshape([k, a * b]))
+        })
+        .collect();
+    times.statistics += t.elapsed();
+    (metas(&exec.layers), out)
+}
+
+/// sigma_w = std over rows of |g| (ddof 0), two-pass on the device, then
+/// Lambda_l and mean log sigma accumulated in f64 on the host.
+fn sigma_of_abs(g: Tensor<2>) -> SigmaStat {
+    let a = g.abs();
+    let mean = a.clone().mean_dim(0);
+    let sigma = (a - mean).square().mean_dim(0).sqrt();
+    let sigma: Vec<f32> = sigma.into_data().try_to_vec::<f32>().unwrap_or_default();
+    sigma_summary(sigma.iter().map(|&v| v as f64))
+}
+
+/// Lambda and mean log sigma from sigma values.
+pub fn sigma_summary(sigma: impl Iterator<Item = f64>) -> SigmaStat {
+    let (mut inv, mut logs, mut n) = (0.0f64, 0.0f64, 0usize);
+    for v in sigma.filter(|&v| v > 0.0) {
+        inv += 1.0 / v;
+        logs += v.ln();
+        n += 1;
+    }
+    if n == 0 {
+        return DEAD;
+    }
+    SigmaStat {
+        lambda: Some(inv.ln()),
+        mean_log_sigma: Some(logs / n as f64),
+    }
+}
+
+/// ZiCO's term for one layer from per-split gradients [k, n]:
+/// `log(sum_{std>0} mean_k|g| / std_k(g))`, skipped when the sum is 0.
+fn zico_term(g: Tensor<2>) -> Option<f64> {
+    let mean_abs: Vec<f32> = g.clone().abs().mean_dim(0).into_data().try_to_vec::<f32>().unwrap_or_default();
+    let mean = g.clone().mean_dim(0);
+    let std: Vec<f32> = (g - mean).square().mean_dim(0).sqrt().into_data().try_to_vec::<f32>().unwrap_or_default();
+    let sum: f64 = mean_abs
+        .iter()
+        .zip(&std)
+        .filter(|(_, s)| **s != 0.0)
+        .map(|(m, s)| *m as f64 / *s as f64)
+        .sum();
+    (sum != 0.0).then(|| sum.ln())
+}
+
+/// Reference path: S single-sample passes (BN statistics of that sample),
+/// weight gradients accumulated with Welford's algorithm in f64.
+fn naive_sigma(
+    net: &dyn Network,
+    params: &ParamStore,
+    batch: &Batch,
+    device: &Device,
+    times: &mut PhaseTimes,
+) -> Vec<SigmaStat> {
+    let per_image = batch.images.len() / batch.len();
+    let mut mean: Vec<Vec<f64>> = Vec::new();
+    let mut m2: Vec<Vec<f64>> = Vec::new();
+    for s in 0..batch.len() {
+        let one = Batch {
+            images: batch.images[s * per_image..(s + 1) * per_image].to_vec(),
+            labels: vec![batch.labels[s]],
+            shape: [1, batch.shape[1], batch.shape[2], batch.shape[3]],
+            num_classes: batch.num_classes,
+            source: String::new(),
+        };
+        let t = Instant::now();
+        let config = PassConfig {
+            weight_grads: true,
+            ..PassConfig::forward_only(NormMode::Groups(1))
+        };
+        let mut exec = Exec::new(params, device.clone(), config);
+        let logits = net.forward(&mut exec, input_tensor(&one, device));
+        let loss = grouped_loss(logits, &one.labels, 1, device);
+        times.forward += t.elapsed();
+        let t = Instant::now();
+        let grads = loss.backward();
+        times.backward += t.elapsed();
+        let t = Instant::now();
+        for (l, layer) in exec.layers.iter().enumerate() {
+            let g = weight_grad(layer, &grads).unwrap_or_else(|| vec![0.0; layer.shape.iter().product()]);
+            if mean.len() <= l {
+                mean.push(vec![0.0; g.len()]);
+                m2.push(vec![0.0; g.len()]);
+            }
+            let n = (s + 1) as f64;
+            for ((m, q), v) in mean[l].iter_mut().zip(m2[l].iter_mut()).zip(&g) {
+                let x = v.abs() as f64;
+                let d = x - *m;
+                *m += d / n;
+                *q += d * (x - *m);
+            }
+        }
+        times.statistics += t.elapsed();
+    }
+    let n = batch.len() as f64;
+    m2.iter().map(|q| sigma_summary(q.iter().map(|v| (v / n).sqrt()))).collect()
+}
+
+fn weight_grad(layer: &LayerRecord, grads: &burn::tensor::Gradients) -> Option<Vec<f32>> {
+    let data = match layer.weight.as_ref()? {
+        WeightLeaf::Conv(w) => w.grad(grads)?.into_data(),
+        WeightLeaf::Linear(w) => w.grad(grads)?.into_data(),
+    };
+    data.try_to_vec::<f32>().ok()
+}
+
+/// Train-mode batch pass: patterns, NWOT codes, logits and batch gradients.
+fn batch_pass(
+    net: &dyn Network,
+    params: &ParamStore,
+    batch: &Batch,
+    device: &Device,
+    settings: &ProbeSettings,
+    needs: Needs,
+    rec: &mut ProbeRecord,
+) {
+    let t = Instant::now();
+    let config = PassConfig {
+        norm: NormMode::Groups(1),
+        abs_params: false,
+        taps: needs.batch_grads,
+        weight_grads: false,
+        patterns: needs.patterns || needs.nwot,
+    };
+    let mut exec = Exec::new(params, device.clone(), config);
+    let logits = net.forward(&mut exec, input_tensor(batch, device));
+    rec.logits = logits.clone().into_data().try_to_vec::<f32>().ok();
+    rec.times.forward += t.elapsed();
+    rec.layers = metas(&exec.layers);
+    if needs.batch_grads {
+        let t = Instant::now();
+        let grads = grouped_loss(logits, &batch.labels, 1, device).backward();
+        rec.times.backward += t.elapsed();
+        let t = Instant::now();
+        let stats = exec
+            .layers
+            .iter()
+            .map(|layer| {
+                let w = &params.entries[layer.param].data;
+                let g: Vec<f32> = layer
+                    .taps
+                    .as_ref()
+                    .and_then(|taps| taps.grad(&grads))
+                    .and_then(|tg| split_weight_grads(layer, tg, 1))
+                    .and_then(|g| g.into_data().try_to_vec::<f32>().ok())
+                    .unwrap_or_else(|| vec![0.0; w.len()]);
+                batch_grad_stat(w, &g)
+            })
+            .collect();
+        rec.batch_grads = Some(stats);
+        rec.times.statistics += t.elapsed();
+    }
+    let t = Instant::now();
+    let mask = pattern_mask(settings.pattern_samples, batch.len());
+    if needs.patterns {
+        rec.layer_patterns = Some(
+            exec.layers
+                .iter()
+                .map(|l| {
+                    let mut v: Vec<u64> = l.patterns.iter().flatten().map(|p| p & mask).collect();
+                    v.sort_unstable();
+                    v.dedup();
+                    v
+                })
+                .collect(),
+        );
+    }
+    if needs.nwot {
+        rec.nwot_kernel = Some(nwot_kernel(&exec.activation_calls, batch.len()));
+    }
+    rec.times.patterns += t.elapsed();
+}
+
+fn pattern_mask(samples: Option<usize>, s: usize) -> u64 {
+    let k = samples.unwrap_or(s).clamp(1, s);
+    if k >= 64 { u64::MAX } else { (1u64 << k) - 1 }
+}
+
+fn batch_grad_stat(w: &[f32], g: &[f32]) -> BatchGradStat {
+    let mut st = BatchGradStat::default();
+    for (&w, &g) in w.iter().zip(g) {
+        let (w, g) = (w as f64, g as f64);
+        st.grad_l2 += g * g;
+        st.snip += (w * g).abs();
+        st.plain += w * g;
+        st.weight_l2 += w * w;
+    }
+    st.grad_l2 = st.grad_l2.sqrt();
+    st.weight_l2 = st.weight_l2.sqrt();
+    st
+}
+
+/// NWOT's K = C C^T + (1 - C)(1 - C)^T summed over activation calls:
+/// K[i][j] counts the units where samples i and j agree. Bits are
+/// transposed into per-sample bit rows so each pair costs N/64 popcounts.
+pub fn nwot_kernel(calls: &[Vec<u64>], s: usize) -> Vec<f64> {
+    let mut k = vec![0f64; s * s];
+    for codes in calls {
+        let words = codes.len().div_ceil(64);
+        let mut rows = vec![0u64; s * words];
+        for (n, &code) in codes.iter().enumerate() {
+            let mut bits = code;
+            while bits != 0 {
+                let i = bits.trailing_zeros() as usize;
+                if i < s {
+                    rows[i * words + n / 64] |= 1 << (n % 64);
+                }
+                bits &= bits - 1;
+            }
+        }
+        let total = codes.len() as f64;
+        for i in 0..s {
+            for j in i..s {
+                let differ: u32 = rows[i * words..(i + 1) * words]
+                    .iter()
+                    .zip(&rows[j * words..(j + 1) * words])
+                    .map(|(a, b)| (a ^ b).count_ones())
+                    .sum();
+                let agree = total - differ as f64;
+                k[i * s + j] += agree;
+                if i != j {
+                    k[j * s + i] += agree;
+                }
+            }
+        }
+    }
+    k
+}
+
+/// synflow: BN off, |params|, one all-ones image, R = sum(logits);
+/// returns sum over weight layers of sum |w * dR/dw|.
+fn synflow_pass(net: &dyn Network, params: &ParamStore, device: &Device, rec: &mut ProbeRecord) -> f64 {
+    let t = Instant::now();
+    let config = PassConfig {
+        norm: NormMode::Identity,
+        abs_params: true,
+        taps: false,
+        weight_grads: true,
+        patterns: false,
+    };
+    let mut exec = Exec::new(params, device.clone(), config);
+    let ones = Batch::ones(net.input_chw());
+    let r = net.forward(&mut exec, input_tensor(&ones, device)).sum();
+    rec.times.forward += t.elapsed();
+    let t = Instant::now();
+    let grads = r.backward();
+    rec.times.backward += t.elapsed();
+    let t = Instant::now();
+    let total = exec
+        .layers
+        .iter()
+        .map(|layer| {
+            let w = &params.entries[layer.param].data;
+            weight_grad(layer, &grads)
+                .map(|g| w.iter().zip(&g).map(|(w, g)| (w.abs() as f64 * *g as f64).abs()).sum::<f64>())
+                .unwrap_or(0.0)
+        })
+        .sum();
+    rec.times.statistics += t.elapsed();
+    total
+}
+
+impl ProbeRecord {
+    /// Forward FLOPs per image (multiply-accumulates).
+    pub fn flops(&self) -> u64 {
+        self.layers.iter().map(|l| l.macs).sum()
+    }
+
+    /// The LayerProfile of SPEC.md, when sigma and patterns were recorded.
+    pub fn profile(&self) -> Option<LayerProfile> {
+        let sigma = self.sigma.as_ref()?;
+        let patterns = self.layer_patterns.as_ref()?;
+        let depth = self.layers.len();
+        if depth == 0 || sigma.len() != depth || patterns.len() != depth {
+            return None;
+        }
+        let mut lambda_bin = [0.0; PERC_BINS];
+        let mut psi_upto = [0u64; PERC_BINS];
+        let mut bin_sets: Vec<HashSet<u64>> = vec![HashSet::new(); PERC_BINS];
+        let mut seen: HashSet<u64> = HashSet::new();
+        let mut layers = Vec::with_capacity(depth);
+        for l in 0..depth {
+            let bin = depth_bin(l + 1, depth);
+            if let Some(lam) = sigma[l].lambda {
+                lambda_bin[bin - 1] += lam;
+            }
+            seen.extend(patterns[l].iter().copied());
+            bin_sets[bin - 1].extend(patterns[l].iter().copied());
+            psi_upto[bin - 1] = seen.len() as u64;
+            layers.push(LayerStat {
+                bin: bin as u8,
+                lambda: sigma[l].lambda.map(|v| v as f32),
+                mean_log_sigma: sigma[l].mean_log_sigma.map(|v| v as f32),
+                psi: patterns[l].len() as u32,
+            });
+        }
+        // Bins without layers (shallow nets) carry the count forward.
+        for p in 1..PERC_BINS {
+            psi_upto[p] = psi_upto[p].max(psi_upto[p - 1]);
+        }
+        Some(LayerProfile {
+            lambda_bin,
+            psi_upto,
+            psi_bin: std::array::from_fn(|p| bin_sets[p].len() as u64),
+            layers,
+            params: self.params,
+            flops: self.flops(),
+        })
+    }
+
+    /// Cumulative distinct patterns after each layer (golden `psi_cum`).
+    pub fn psi_cumulative(&self) -> Option<Vec<u64>> {
+        let mut seen = HashSet::new();
+        Some(
+            self.layer_patterns
+                .as_ref()?
+                .iter()
+                .map(|p| {
+                    seen.extend(p.iter().copied());
+                    seen.len() as u64
+                })
+                .collect(),
+        )
+    }
+}

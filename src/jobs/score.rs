@@ -1,0 +1,337 @@
+//! Scoring architectures with the probe, written to JSON lines as it goes.
+//!
+//! File layout: the first line is `{"provenance": {...}}` (config, seed,
+//! backend, data source, version); every other line is one architecture:
+//! `{"arch", "proxies": {name: number|null}, "profile", "seconds"}`.
+//! Re-running with the same output resumes: architectures already in the
+//! file are skipped, and a half-written last line (a killed run) is cut off.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use rand::SeedableRng;
+use rand::seq::index::sample;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use super::{CancelToken, Progress};
+use crate::engine::backend::BackendKind;
+use crate::engine::data::{Batch, DataSource, Selection, load_batch};
+use crate::engine::params::{InitScheme, arch_seed};
+use crate::engine::probe::{ProbeSettings, probe};
+use crate::engine::profile::LayerProfile;
+use crate::proxy::{self, ProxyInfo};
+use crate::space::nb201::{NUM_ARCHS, Nb201Arch, Nb201Config, Nb201Net};
+
+/// Everything that determines the numbers of a score run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ScoreConfig {
+    pub space: String,
+    pub nb201: Nb201Config,
+    pub seed: u64,
+    pub init: InitScheme,
+    pub backend: BackendKind,
+    pub data: DataSource,
+    pub batch: usize,
+    /// Seed of the random batch selection; `None` = the first images.
+    pub batch_seed: Option<u64>,
+    pub proxies: Vec<String>,
+    pub probe: ProbeSettings,
+}
+
+/// First line of a score file.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Provenance {
+    pub app: String,
+    pub version: String,
+    pub config: ScoreConfig,
+    pub batch_source: String,
+    pub created: String,
+}
+
+/// One scored architecture.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ScoreLine {
+    pub arch: String,
+    pub proxies: BTreeMap<String, Option<f64>>,
+    pub profile: Option<LayerProfile>,
+    pub seconds: f64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Header {
+    provenance: Provenance,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ScoreError {
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{path} line {line}: {reason}")]
+    Format { path: PathBuf, line: usize, reason: String },
+    #[error(
+        "{path} was written with a different configuration; use another --out or the same settings\n  file: {file}\n  now:  {now}"
+    )]
+    ConfigMismatch { path: PathBuf, file: String, now: String },
+    #[error(transparent)]
+    Data(#[from] crate::engine::data::DataError),
+    #[error(transparent)]
+    Proxy(#[from] proxy::UnknownProxy),
+    #[error("shard `{0}`: expected i/n with 0 <= i < n")]
+    Shard(String),
+}
+
+/// Events a score job reports.
+#[derive(Clone, Debug)]
+pub enum ScoreEvent {
+    Started { total: usize, already_done: usize },
+    Scored { line: ScoreLine, progress: Progress },
+    Finished { scored: usize, cancelled: bool },
+    Failed(String),
+}
+
+/// `i/n`: this shard takes every n-th architecture starting at i.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shard {
+    pub index: usize,
+    pub count: usize,
+}
+
+impl std::str::FromStr for Shard {
+    type Err = ScoreError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (i, n) = s.split_once('/').ok_or_else(|| ScoreError::Shard(s.into()))?;
+        let (index, count) = (
+            i.trim().parse().map_err(|_| ScoreError::Shard(s.into()))?,
+            n.trim().parse().map_err(|_| ScoreError::Shard(s.into()))?,
+        );
+        if count == 0 || index >= count {
+            return Err(ScoreError::Shard(s.into()));
+        }
+        Ok(Shard { index, count })
+    }
+}
+
+impl Shard {
+    pub fn select<T: Clone>(&self, items: &[T]) -> Vec<T> {
+        items.iter().skip(self.index).step_by(self.count).cloned().collect()
+    }
+}
+
+/// `n` distinct architectures sampled uniformly with `seed`, in sampled order.
+pub fn sample_archs(n: usize, seed: u64) -> Vec<Nb201Arch> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    sample(&mut rng, NUM_ARCHS, n.min(NUM_ARCHS))
+        .into_iter()
+        .map(Nb201Arch::from_index)
+        .collect()
+}
+
+/// Reads architectures from a file, one arch string or NASLib tuple per line.
+pub fn read_arch_file(path: &Path) -> Result<Vec<Nb201Arch>, ScoreError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ScoreError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+        .map(|(i, l)| {
+            Nb201Arch::parse_any(l).map_err(|e| ScoreError::Format {
+                path: path.to_path_buf(),
+                line: i + 1,
+                reason: e.to_string(),
+            })
+        })
+        .collect()
+}
+
+/// The batch a configuration describes.
+pub fn config_batch(config: &ScoreConfig) -> Result<Batch, ScoreError> {
+    let selection = config.batch_seed.map_or(Selection::First, Selection::Random);
+    Ok(load_batch(&config.data, config.batch, selection, config.nb201.num_classes)?)
+}
+
+/// Scores one architecture.
+pub fn score_arch(
+    arch: Nb201Arch,
+    config: &ScoreConfig,
+    proxies: &[&ProxyInfo],
+    batch: &Batch,
+    device: &burn::tensor::Device,
+) -> ScoreLine {
+    let start = Instant::now();
+    let key = arch.to_string();
+    let (net, mut params) = Nb201Net::new(arch, config.nb201);
+    params.init(config.init, arch_seed(config.seed, &key));
+    let rec = probe(&net, &params, batch, device, &config.probe, proxy::needs_of(proxies));
+    ScoreLine {
+        proxies: proxies.iter().map(|p| (p.name.to_string(), p.compute(&rec))).collect(),
+        profile: rec.profile(),
+        seconds: start.elapsed().as_secs_f64(),
+        arch: key,
+    }
+}
+
+/// Reads an existing score file: its provenance and scored lines. A
+/// truncated last line (a killed run) is reported as `valid_len`, the byte
+/// length of the complete part.
+pub fn read_score_file(path: &Path) -> Result<(Provenance, Vec<ScoreLine>, u64), ScoreError> {
+    let file = File::open(path).map_err(|source| ScoreError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut reader = BufReader::new(file);
+    let mut provenance = None;
+    let mut lines = Vec::new();
+    let mut valid_len = 0u64;
+    let mut buf = String::new();
+    let mut number = 0;
+    loop {
+        buf.clear();
+        let n = reader.read_line(&mut buf).map_err(|source| ScoreError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        if n == 0 {
+            break;
+        }
+        number += 1;
+        if !buf.ends_with('\n') {
+            break; // cut off mid-write: resume rewrites it
+        }
+        let fmt_err = |reason: String| ScoreError::Format {
+            path: path.to_path_buf(),
+            line: number,
+            reason,
+        };
+        if number == 1 {
+            let h: Header = serde_json::from_str(&buf)
+                .map_err(|e| fmt_err(format!("expected the provenance header: {e}")))?;
+            provenance = Some(h.provenance);
+        } else if !buf.trim().is_empty() {
+            lines.push(serde_json::from_str(&buf).map_err(|e| fmt_err(format!("expected a score line: {e}")))?);
+        }
+        valid_len += n as u64;
+    }
+    let provenance = provenance.ok_or_else(|| ScoreError::Format {
+        path: path.to_path_buf(),
+        line: 1,
+        reason: "empty file: no provenance header".into(),
+    })?;
+    Ok((provenance, lines, valid_len))
+}
+
+/// Scores `archs` into `out`, resuming from what it already holds.
+pub fn run(
+    archs: &[Nb201Arch],
+    config: &ScoreConfig,
+    out: &Path,
+    cancel: &CancelToken,
+    report: &dyn Fn(ScoreEvent),
+) -> Result<usize, ScoreError> {
+    let proxies: Vec<&ProxyInfo> = config
+        .proxies
+        .iter()
+        .map(|n| proxy::parse_list(n))
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter()
+        .flatten()
+        .collect();
+    let batch = config_batch(config)?;
+    let io = |source| ScoreError::Io {
+        path: out.to_path_buf(),
+        source,
+    };
+    let mut done: HashSet<String> = HashSet::new();
+    let mut file = if out.exists() && std::fs::metadata(out).map_err(io)?.len() > 0 {
+        let (prov, lines, valid_len) = read_score_file(out)?;
+        if prov.config != *config {
+            return Err(ScoreError::ConfigMismatch {
+                path: out.to_path_buf(),
+                file: serde_json::to_string(&prov.config).unwrap_or_default(),
+                now: serde_json::to_string(config).unwrap_or_default(),
+            });
+        }
+        done.extend(lines.into_iter().map(|l| l.arch));
+        let f = OpenOptions::new().write(true).open(out).map_err(io)?;
+        f.set_len(valid_len).map_err(io)?;
+        let mut f = OpenOptions::new().append(true).open(out).map_err(io)?;
+        f.flush().map_err(io)?;
+        f
+    } else {
+        let mut f = File::create(out).map_err(io)?;
+        let header = Header {
+            provenance: Provenance {
+                app: "lswag-studio".into(),
+                version: env!("CARGO_PKG_VERSION").into(),
+                config: config.clone(),
+                batch_source: batch.source.clone(),
+                created: now_iso8601(),
+            },
+        };
+        writeln!(f, "{}", serde_json::to_string(&header).unwrap_or_default()).map_err(io)?;
+        f
+    };
+    let todo: Vec<Nb201Arch> = archs.iter().filter(|a| !done.contains(&a.to_string())).copied().collect();
+    report(ScoreEvent::Started {
+        total: todo.len(),
+        already_done: archs.len() - todo.len(),
+    });
+    let device = config.backend.device();
+    let start = Instant::now();
+    let mut scored = 0;
+    for arch in &todo {
+        if cancel.is_cancelled() {
+            break;
+        }
+        let line = score_arch(*arch, config, &proxies, &batch, &device);
+        let json = serde_json::to_string(&line).unwrap_or_default();
+        writeln!(file, "{json}").map_err(io)?;
+        file.flush().map_err(io)?;
+        scored += 1;
+        report(ScoreEvent::Scored {
+            line,
+            progress: Progress {
+                done: scored,
+                total: todo.len(),
+                elapsed: start.elapsed(),
+            },
+        });
+    }
+    file.sync_all().map_err(io)?;
+    report(ScoreEvent::Finished {
+        scored,
+        cancelled: cancel.is_cancelled(),
+    });
+    Ok(scored)
+}
+
+/// UTC time as ISO 8601, without pulling in a date crate.
+pub fn now_iso8601() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Civil-from-days (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60
+    )
+}

@@ -1,0 +1,7 @@
+//! lswag-studio: zero-shot NAS proxies (L-SWAG, LIBRA and peers) on burn.
+
+pub mod engine;
+pub mod jobs;
+pub mod proxy;
+pub mod space;
+pub mod testdata;

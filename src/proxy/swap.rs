@@ -1,0 +1,14 @@
+//! SWAP: distinct activation patterns over all layers (= Psi[..10]).
+
+use super::{NONE, ProxyInfo, req};
+use crate::engine::probe::Needs;
+
+pub const INFO: ProxyInfo = ProxyInfo {
+    name: "swap",
+    summary: "SWAP: number of distinct activation patterns over all layers",
+    requires: req(true, false, false),
+    gradient_based: false,
+    negated: false,
+    needs: Needs { patterns: true, ..NONE },
+    compute: |rec| rec.psi_cumulative()?.last().map(|&v| v as f64),
+};

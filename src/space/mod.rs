@@ -1,0 +1,3 @@
+//! Search spaces: encodings and networks.
+
+pub mod nb201;
