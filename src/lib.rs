@@ -1,7 +1,10 @@
 //! lswag-studio: zero-shot NAS proxies (L-SWAG, LIBRA and peers) on burn.
 
+pub mod analysis;
+pub mod archive;
 pub mod engine;
 pub mod jobs;
 pub mod proxy;
 pub mod space;
 pub mod testdata;
+

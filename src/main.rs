@@ -24,12 +24,124 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
+    /// Open the app, wait until the demo is fully drawn, save a PNG of the
+    /// window to PATH and exit.
+    #[arg(long, value_name = "PATH")]
+    screenshot: Option<PathBuf>,
+    /// Panel to show for --screenshot: archive, layers, proxies or libra.
+    #[arg(long, value_name = "NAME", requires = "screenshot")]
+    panel: Option<String>,
 }
 
 #[derive(Subcommand)]
 enum Command {
     /// Score architectures with the probe; one JSON line per architecture.
     Score(ScoreArgs),
+    /// Measure probe throughput, archive loading and window recomputation.
+    Bench(BenchArgs),
+    /// Inspect, convert, join and export benchmark archives.
+    #[command(subcommand)]
+    Archive(ArchiveCommand),
+    /// Gradient-intensity curves and Spearman of L-SWAG for every depth window.
+    Windows(WindowsArgs),
+    /// LIBRA: pick three complementary proxies and score their ensemble.
+    Libra(LibraArgs),
+}
+
+#[derive(Subcommand)]
+enum ArchiveCommand {
+    /// Space, tasks, record counts, proxies and missing values of a file.
+    Info { file: PathBuf },
+    /// Convert any readable file into the native archive format.
+    Convert {
+        input: PathBuf,
+        output: PathBuf,
+        /// Key column of a CSV file.
+        #[arg(long)]
+        key: Option<String>,
+        /// Ground-truth columns of a CSV file (comma-separated).
+        #[arg(long, value_delimiter = ',')]
+        truth: Option<Vec<String>>,
+    },
+    /// Join benchmark files and score runs into one native archive.
+    Join {
+        inputs: Vec<PathBuf>,
+        #[arg(long)]
+        out: PathBuf,
+        /// On conflicting values keep the `left` or the `right` one.
+        #[arg(long)]
+        prefer: Option<lswag_studio::archive::Prefer>,
+    },
+    /// Export a task to CSV (or a summary to Markdown with a .md output).
+    Export {
+        input: PathBuf,
+        output: PathBuf,
+        #[arg(long)]
+        task: Option<String>,
+    },
+}
+
+#[derive(Args)]
+struct WindowsArgs {
+    /// Any archive format (native, Suite-Zero JSON, score JSONL, CSV).
+    archive: PathBuf,
+    #[arg(long)]
+    task: String,
+    /// Per-layer statistic of the curves: lambda or mean-log-sigma.
+    #[arg(long, default_value = "lambda")]
+    statistic: String,
+    /// One curve per network depth L as well.
+    #[arg(long)]
+    by_depth: bool,
+    /// Cross-validation repeats (0 disables it).
+    #[arg(long, default_value_t = 20)]
+    cv_repeats: usize,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Print one JSON object instead of tables.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct LibraArgs {
+    /// Any archive format (native, Suite-Zero JSON, score JSONL, CSV).
+    archive: PathBuf,
+    #[arg(long)]
+    task: String,
+    /// Candidate window width below the best rho.
+    #[arg(long, default_value_t = 0.1)]
+    tol: f64,
+    /// Column whose ranks define a proxy's bias.
+    #[arg(long, default_value = "params")]
+    bias: String,
+    /// Entropy bin rule: suite-zero or sturges.
+    #[arg(long, default_value = "suite-zero")]
+    bins: String,
+    /// Proxies to leave out (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    exclude: Vec<String>,
+    /// Also run the paper's Table 4 ablations.
+    #[arg(long)]
+    ablations: bool,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Print one JSON object instead of tables.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    /// Backends to measure: cpu, wgpu or both.
+    #[arg(long, default_value = "cpu")]
+    backend: String,
+    /// Architectures per backend (after one warm-up).
+    #[arg(long, default_value_t = 5)]
+    archs: usize,
+    /// Batch size.
+    #[arg(long, default_value_t = 64)]
+    batch: usize,
 }
 
 #[derive(Args)]
@@ -93,9 +205,135 @@ struct ScoreArgs {
 fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        None => bail!("the app window arrives with the UI; use a subcommand (see --help)"),
+        None => {
+            let panel = match cli.panel.as_deref() {
+                None => None,
+                Some(name) => Some(lswag_studio::ui::Panel::from_name(name).with_context(|| {
+                    format!("--panel {name}: expected one of archive, layers, proxies, libra")
+                })?),
+            };
+            lswag_studio::ui::run_native(cli.screenshot.map(|path| (path, panel)))
+        }
         Some(Command::Score(args)) => run_score(args),
+        Some(Command::Bench(args)) => run_bench(args),
+        Some(Command::Archive(cmd)) => run_archive(cmd),
+        Some(Command::Windows(args)) => run_windows(args),
+        Some(Command::Libra(args)) => run_libra(args),
     }
+}
+
+fn run_archive(cmd: ArchiveCommand) -> Result<()> {
+    use lswag_studio::archive::{self, OpenOptions};
+    let text = match cmd {
+        ArchiveCommand::Info { file } => archive::info(&file, &OpenOptions::default())?,
+        ArchiveCommand::Convert { input, output, key, truth } => {
+            let mut opts = OpenOptions::default();
+            opts.csv.key = key;
+            opts.csv.truth = truth;
+            archive::convert(&input, &output, &opts)?
+        }
+        ArchiveCommand::Join { inputs, out, prefer } => {
+            archive::join_files(&inputs, &out, prefer, &OpenOptions::default())?
+        }
+        ArchiveCommand::Export { input, output, task } => {
+            archive::export(&input, &output, task.as_deref(), &OpenOptions::default())?
+        }
+    };
+    print_out(&text)
+}
+
+/// Prints to stdout; a closed pipe (`| head`) ends the output quietly.
+fn print_out(text: &str) -> Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match writeln!(out, "{text}") {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
+    }
+}
+
+fn run_windows(a: WindowsArgs) -> Result<()> {
+    use lswag_studio::analysis::{self, CvSettings, WindowSettings};
+    use lswag_studio::engine::profile::LayerStatistic;
+    let archive = lswag_studio::archive::open_any(&a.archive)?;
+    let (profiles, truth) = analysis::table::task_profiles(&archive, &a.task)?;
+    if profiles.iter().all(Option::is_none) {
+        bail!(
+            "{}: task {} has no layer profiles; score the architectures first (`lswag-studio score`) and join the run",
+            a.archive.display(),
+            a.task
+        );
+    }
+    let statistic = match a.statistic.as_str() {
+        "lambda" => LayerStatistic::Lambda,
+        "mean-log-sigma" => LayerStatistic::MeanLogSigma,
+        other => bail!("--statistic {other}: expected lambda or mean-log-sigma"),
+    };
+    let settings = WindowSettings {
+        statistic,
+        by_depth: a.by_depth,
+        cv: (a.cv_repeats > 0).then(|| CvSettings {
+            repeats: a.cv_repeats,
+            seed: a.seed,
+            ..CvSettings::default()
+        }),
+    };
+    let report = analysis::analyse_windows(&profiles, &truth, settings)?;
+    if a.json {
+        print_out(&serde_json::to_string_pretty(&report)?)
+    } else {
+        print_out(&analysis::report::format_windows(&report))
+    }
+}
+
+fn run_libra(a: LibraArgs) -> Result<()> {
+    use lswag_studio::analysis::{self, BinRule, LibraSettings};
+    let archive = lswag_studio::archive::open_any(&a.archive)?;
+    let (table, _) = analysis::table::proxy_table(&archive, &a.task)?;
+    let bins = match a.bins.as_str() {
+        "suite-zero" => BinRule::SuiteZero,
+        "sturges" => BinRule::Sturges,
+        other => bail!("--bins {other}: expected suite-zero or sturges"),
+    };
+    let settings = LibraSettings {
+        tol: a.tol,
+        bias_column: a.bias,
+        bins,
+        exclude: a.exclude,
+        seed: a.seed,
+        ..LibraSettings::default()
+    };
+    let result = analysis::libra(&table, &settings)
+        .with_context(|| format!("LIBRA on {} task {}", a.archive.display(), a.task))?;
+    let ablations = a.ablations.then(|| analysis::ablations(&table, &settings)).transpose()?;
+    if a.json {
+        let mut value = serde_json::to_value(&result)?;
+        if let (Some(ab), Some(obj)) = (&ablations, value.as_object_mut()) {
+            obj.insert("ablations".into(), serde_json::to_value(ab)?);
+        }
+        print_out(&serde_json::to_string_pretty(&value)?)
+    } else {
+        let mut text = analysis::report::format_libra(&result);
+        if let Some(ab) = &ablations {
+            text.push('\n');
+            text.push_str(&analysis::report::format_ablations(ab));
+        }
+        print_out(&text)
+    }
+}
+
+fn run_bench(a: BenchArgs) -> Result<()> {
+    let kinds = match a.backend.as_str() {
+        "cpu" => vec![BackendKind::Cpu],
+        "wgpu" => vec![BackendKind::Wgpu],
+        "both" => vec![BackendKind::Cpu, BackendKind::Wgpu],
+        other => bail!("--backend {other}: expected cpu, wgpu or both"),
+    };
+    println!("threads: {}", rayon::current_num_threads());
+    for kind in kinds {
+        println!("{}", lswag_studio::jobs::bench::bench_probe(kind, a.archs, a.batch));
+    }
+    Ok(())
 }
 
 fn run_score(a: ScoreArgs) -> Result<()> {

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use lswag_studio::engine::backend::BackendKind;
+use lswag_studio::engine::backend::{Backend, BackendKind};
 use lswag_studio::engine::data::{Batch, Cifar10File};
 use lswag_studio::engine::probe::{GradPath, Needs, ProbeRecord, ProbeSettings, probe};
 use lswag_studio::proxy;
@@ -58,7 +58,7 @@ fn run(g: &Golden, backend: BackendKind, path: GradPath) -> ProbeRecord {
         grad_path: path,
         ..ProbeSettings::default()
     };
-    probe(&g.net, &g.params, &g.batch, &backend.device(), &settings, ALL)
+    probe(&g.net, &g.params, &g.batch, &Backend::new(backend), &settings, ALL)
 }
 
 fn check_against_golden(g: &Golden, rec: &ProbeRecord, tol: f64) {
@@ -121,7 +121,7 @@ fn naive_and_batched_per_sample_gradients_agree_on_the_golden_network() {
     let Some(dir) = golden_dir() else { return };
     let g = load(&dir);
     let needs = Needs { sigma: true, ..Needs::default() };
-    let device = BackendKind::Cpu.device();
+    let device = Backend::new(BackendKind::Cpu);
     let mut settings = ProbeSettings::default();
     let batched = probe(&g.net, &g.params, &g.batch, &device, &settings, needs);
     settings.grad_path = GradPath::Naive;

@@ -30,6 +30,22 @@ impl BackendKind {
     }
 }
 
+/// A device and the backend it belongs to (the probe picks code paths by it).
+#[derive(Clone, Debug)]
+pub struct Backend {
+    pub kind: BackendKind,
+    pub device: Device,
+}
+
+impl Backend {
+    pub fn new(kind: BackendKind) -> Backend {
+        Backend {
+            kind,
+            device: kind.device(),
+        }
+    }
+}
+
 /// The backend to use and why, so the CLI and the UI can say which was chosen.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BackendChoice {

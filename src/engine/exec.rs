@@ -7,7 +7,7 @@
 
 use burn::tensor::module::{avg_pool2d, conv2d, unfold4d};
 use burn::tensor::ops::{AvgPoolOptions, ConvOptions, UnfoldOptions};
-use burn::tensor::{Device, Tensor, TensorData, activation};
+use burn::tensor::{DType, Device, Tensor, TensorCreationOptions, TensorData, activation};
 
 use super::params::{ParamRole, ParamStore};
 
@@ -34,6 +34,8 @@ pub struct PassConfig {
     pub weight_grads: bool,
     /// Record activation patterns of every ReLU / GELU.
     pub patterns: bool,
+    /// Run in f64 (backends that support it; synflow's products overflow f32).
+    pub double: bool,
 }
 
 impl PassConfig {
@@ -44,6 +46,7 @@ impl PassConfig {
             taps: false,
             weight_grads: false,
             patterns: false,
+            double: false,
         }
     }
 }
@@ -122,24 +125,31 @@ impl<'a> Exec<'a> {
 
     fn param_data(&self, idx: usize) -> TensorData {
         let e = &self.params.entries[idx];
-        let data = if self.config.abs_params {
-            e.data.iter().map(|v| v.abs()).collect()
+        let abs = self.config.abs_params;
+        let value = |v: f32| if abs { v.abs() } else { v };
+        if self.config.double {
+            TensorData::new(e.data.iter().map(|&v| value(v) as f64).collect::<Vec<f64>>(), e.shape.clone())
         } else {
-            e.data.clone()
-        };
-        TensorData::new(data, e.shape.clone())
+            TensorData::new(e.data.iter().map(|&v| value(v)).collect::<Vec<f32>>(), e.shape.clone())
+        }
+    }
+
+    /// Creation options in the pass's precision.
+    pub fn options(&self) -> TensorCreationOptions {
+        let opts = TensorCreationOptions::new(self.device.clone());
+        if self.config.double { opts.with_dtype(DType::F64) } else { opts }
     }
 
     pub fn param1(&self, idx: usize) -> Tensor<1> {
-        Tensor::<1>::from_data(self.param_data(idx), &self.device)
+        Tensor::<1>::from_data(self.param_data(idx), self.options())
     }
 
     pub fn param2(&self, idx: usize) -> Tensor<2> {
-        Tensor::<2>::from_data(self.param_data(idx), &self.device)
+        Tensor::<2>::from_data(self.param_data(idx), self.options())
     }
 
-    pub fn param3(&self, idx: usize) -> Tensor<3> {
-        Tensor::<3>::from_data(self.param_data(idx), &self.device)
+    pub fn param4(&self, idx: usize) -> Tensor<4> {
+        Tensor::<4>::from_data(self.param_data(idx), self.options())
     }
 
     fn begin_layer(&mut self, param: usize, geometry: LayerGeometry, macs: u64) -> usize {
@@ -163,7 +173,7 @@ impl<'a> Exec<'a> {
     pub fn conv(&mut self, x: Tensor<4>, weight: usize, stride: usize, padding: usize) -> Tensor<4> {
         let shape = self.params.entries[weight].shape.clone();
         let kernel = shape[2];
-        let mut w = Tensor::<4>::from_data(self.param_data(weight), &self.device);
+        let mut w = self.param4(weight);
         if self.config.weight_grads {
             w = w.require_grad();
         }
@@ -385,6 +395,34 @@ pub fn split_weight_grads(layer: &LayerRecord, tap_grad: TapGrad, splits: usize)
             let per = s / k;
             let dout = dout.reshape([k, per * t, out]).swap_dims(1, 2);
             Some(dout.matmul(input.clone().reshape([k, per * t, inp])))
+        }
+        _ => None,
+    }
+}
+
+/// Per-split weight gradients of one layer as host f32 [k * n]: computed on
+/// the host (im2col + gemm) when `host`, else on the device and read back.
+pub fn layer_split_grads(layer: &LayerRecord, tap_grad: TapGrad, splits: usize, host: bool) -> Option<Vec<f32>> {
+    if !host {
+        return split_weight_grads(layer, tap_grad, splits)?.into_data().try_to_vec::<f32>().ok();
+    }
+    let read = |t: TensorData| t.try_to_vec::<f32>().ok();
+    match (layer.taps.as_ref()?, tap_grad, layer.geometry) {
+        (Taps::Conv { input, .. }, TapGrad::Conv(dout), LayerGeometry::Conv { kernel, stride, padding }) => {
+            let (xs, ds) = (input.dims(), dout.dims());
+            let x = read(input.clone().into_data())?;
+            let d = read(dout.into_data())?;
+            Some(super::host_grads::conv_split_grads(&x, xs, &d, ds, (kernel, stride, padding), splits))
+        }
+        (Taps::Linear { input, .. }, TapGrad::Linear(dout), _) => {
+            let ([rows, inp], [_, outp]) = (input.dims(), dout.dims());
+            let (x, d) = (read(input.clone().into_data())?, read(dout.into_data())?);
+            Some(super::host_grads::linear_split_grads(&x, &d, rows, (inp, outp), splits))
+        }
+        (Taps::TokenLinear { input, .. }, TapGrad::TokenLinear(dout), _) => {
+            let ([s, t, inp], [_, _, outp]) = (input.dims(), dout.dims());
+            let (x, d) = (read(input.clone().into_data())?, read(dout.into_data())?);
+            Some(super::host_grads::linear_split_grads(&x, &d, s * t, (inp, outp), splits))
         }
         _ => None,
     }

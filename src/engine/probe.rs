@@ -18,7 +18,8 @@ use burn::tensor::{Device, Tensor, TensorData, activation};
 use serde::{Deserialize, Serialize};
 
 use super::data::Batch;
-use super::exec::{Exec, LayerRecord, NormMode, PassConfig, WeightLeaf, split_weight_grads};
+use super::backend::{Backend, BackendKind};
+use super::exec::{Exec, LayerRecord, NormMode, PassConfig, WeightLeaf, layer_split_grads};
 use super::params::ParamStore;
 use super::profile::{LayerProfile, LayerStat, PERC_BINS, depth_bin};
 
@@ -143,10 +144,11 @@ pub fn probe(
     net: &dyn Network,
     params: &ParamStore,
     batch: &Batch,
-    device: &Device,
+    backend: &Backend,
     settings: &ProbeSettings,
     needs: Needs,
 ) -> ProbeRecord {
+    let device = &backend.device;
     let mut rec = ProbeRecord {
         params: params.num_params() as u64,
         ..ProbeRecord::default()
@@ -157,10 +159,10 @@ pub fn probe(
         let sigma = match settings.grad_path {
             GradPath::Naive if splits == s => naive_sigma(net, params, batch, device, &mut rec.times),
             _ => {
-                let (layers, g) = split_pass(net, params, batch, device, splits, &mut rec.times);
+                let (layers, g) = split_pass(net, params, batch, backend, splits, &mut rec.times);
                 rec.layers = layers;
                 let t = Instant::now();
-                let out = g.into_iter().map(|g| g.map(sigma_of_abs).unwrap_or(DEAD)).collect();
+                let out = g.iter().map(|g| g.as_ref().map_or(DEAD, |g| sigma_of_abs(g, splits))).collect();
                 rec.times.statistics += t.elapsed();
                 out
             }
@@ -168,17 +170,18 @@ pub fn probe(
         rec.sigma = Some(sigma);
     }
     if needs.zico {
-        let (layers, g) = split_pass(net, params, batch, device, 2.min(s), &mut rec.times);
+        let k = 2.min(s);
+        let (layers, g) = split_pass(net, params, batch, backend, k, &mut rec.times);
         rec.layers = layers;
         let t = Instant::now();
-        rec.zico_terms = Some(g.into_iter().map(|g| g.and_then(zico_term)).collect());
+        rec.zico_terms = Some(g.iter().map(|g| g.as_ref().and_then(|g| zico_term(g, k))).collect());
         rec.times.statistics += t.elapsed();
     }
     if needs.patterns || needs.nwot || needs.batch_grads {
-        batch_pass(net, params, batch, device, settings, needs, &mut rec);
+        batch_pass(net, params, batch, backend, settings, needs, &mut rec);
     }
     if needs.synflow {
-        rec.synflow_sum = Some(synflow_pass(net, params, device, &mut rec));
+        rec.synflow_sum = Some(synflow_pass(net, params, &mut rec));
     }
     rec
 }
@@ -218,22 +221,21 @@ fn metas(layers: &[LayerRecord]) -> Vec<LayerMeta> {
 }
 
 /// One pass with BN over `splits` groups; returns per layer the per-split
-/// weight gradients [k, n] (`None` where no gradient reached the layer).
+/// weight gradients [k * n] (`None` where no gradient reached the layer).
 fn split_pass(
     net: &dyn Network,
     params: &ParamStore,
     batch: &Batch,
-    device: &Device,
+    backend: &Backend,
     splits: usize,
     times: &mut PhaseTimes,
-) -> (Vec<LayerMeta>, Vec<Option<Tensor<2>>>) {
+) -> (Vec<LayerMeta>, Vec<Option<Vec<f32>>>) {
+    let device = &backend.device;
     let t = Instant::now();
     let config = PassConfig {
         norm: NormMode::Groups(splits),
-        abs_params: false,
         taps: true,
-        weight_grads: false,
-        patterns: false,
+        ..PassConfig::forward_only(NormMode::Groups(splits))
     };
     let mut exec = Exec::new(params, device.clone(), config);
     let logits = net.forward(&mut exec, input_tensor(batch, device));
@@ -243,28 +245,41 @@ fn split_pass(
     let grads = loss.backward();
     times.backward += t.elapsed();
     let t = Instant::now();
+    let host = backend.kind == BackendKind::Cpu;
     let out = exec
         .layers
         .iter()
-        .map(|layer| {
-            let tap_grad = layer.taps.as_ref()?.grad(&grads)?;
-            let g = split_weight_grads(layer, tap_grad, splits)?;
-            let [k, a, b] = g.dims();
-            Some(g.reshape([k, a * b]))
-        })
+        .map(|layer| layer_split_grads(layer, layer.taps.as_ref()?.grad(&grads)?, splits, host))
         .collect();
     times.statistics += t.elapsed();
     (metas(&exec.layers), out)
 }
 
-/// sigma_w = std over rows of |g| (ddof 0), two-pass on the device, then
-/// Lambda_l and mean log sigma accumulated in f64 on the host.
-fn sigma_of_abs(g: Tensor<2>) -> SigmaStat {
-    let a = g.abs();
-    let mean = a.clone().mean_dim(0);
-    let sigma = (a - mean).square().mean_dim(0).sqrt();
-    let sigma: Vec<f32> = sigma.into_data().try_to_vec::<f32>().unwrap_or_default();
-    sigma_summary(sigma.iter().map(|&v| v as f64))
+/// Column statistics of a row-major [k, n] matrix in f64, two-pass:
+/// (mean, population standard deviation) of `f(g)` per column.
+fn column_stats(g: &[f32], k: usize, f: impl Fn(f32) -> f64) -> (Vec<f64>, Vec<f64>) {
+    let n = g.len() / k;
+    let mut mean = vec![0f64; n];
+    for row in g.chunks_exact(n) {
+        for (m, &v) in mean.iter_mut().zip(row) {
+            *m += f(v);
+        }
+    }
+    mean.iter_mut().for_each(|m| *m /= k as f64);
+    let mut var = vec![0f64; n];
+    for row in g.chunks_exact(n) {
+        for ((q, m), &v) in var.iter_mut().zip(&mean).zip(row) {
+            let d = f(v) - m;
+            *q += d * d;
+        }
+    }
+    (mean, var.into_iter().map(|q| (q / k as f64).sqrt()).collect())
+}
+
+/// sigma_w = std over splits of |g| (ddof 0) -> Lambda_l, mean log sigma.
+fn sigma_of_abs(g: &[f32], k: usize) -> SigmaStat {
+    let (_, sigma) = column_stats(g, k, |v| v.abs() as f64);
+    sigma_summary(sigma.into_iter())
 }
 
 /// Lambda and mean log sigma from sigma values.
@@ -286,16 +301,10 @@ pub fn sigma_summary(sigma: impl Iterator<Item = f64>) -> SigmaStat {
 
 /// ZiCO's term for one layer from per-split gradients [k, n]:
 /// `log(sum_{std>0} mean_k|g| / std_k(g))`, skipped when the sum is 0.
-fn zico_term(g: Tensor<2>) -> Option<f64> {
-    let mean_abs: Vec<f32> = g.clone().abs().mean_dim(0).into_data().try_to_vec::<f32>().unwrap_or_default();
-    let mean = g.clone().mean_dim(0);
-    let std: Vec<f32> = (g - mean).square().mean_dim(0).sqrt().into_data().try_to_vec::<f32>().unwrap_or_default();
-    let sum: f64 = mean_abs
-        .iter()
-        .zip(&std)
-        .filter(|(_, s)| **s != 0.0)
-        .map(|(m, s)| *m as f64 / *s as f64)
-        .sum();
+fn zico_term(g: &[f32], k: usize) -> Option<f64> {
+    let (mean_abs, _) = column_stats(g, k, |v| v.abs() as f64);
+    let (_, std) = column_stats(g, k, |v| v as f64);
+    let sum: f64 = mean_abs.iter().zip(&std).filter(|(_, s)| **s != 0.0).map(|(m, s)| m / s).sum();
     (sum != 0.0).then(|| sum.ln())
 }
 
@@ -340,7 +349,7 @@ fn naive_sigma(
             }
             let n = (s + 1) as f64;
             for ((m, q), v) in mean[l].iter_mut().zip(m2[l].iter_mut()).zip(&g) {
-                let x = v.abs() as f64;
+                let x = v.abs();
                 let d = x - *m;
                 *m += d / n;
                 *q += d * (x - *m);
@@ -352,12 +361,12 @@ fn naive_sigma(
     m2.iter().map(|q| sigma_summary(q.iter().map(|v| (v / n).sqrt()))).collect()
 }
 
-fn weight_grad(layer: &LayerRecord, grads: &burn::tensor::Gradients) -> Option<Vec<f32>> {
-    let data = match layer.weight.as_ref()? {
-        WeightLeaf::Conv(w) => w.grad(grads)?.into_data(),
-        WeightLeaf::Linear(w) => w.grad(grads)?.into_data(),
-    };
-    data.try_to_vec::<f32>().ok()
+/// A weight's gradient as f64, whatever the pass's precision.
+fn weight_grad(layer: &LayerRecord, grads: &burn::tensor::Gradients) -> Option<Vec<f64>> {
+    match layer.weight.as_ref()? {
+        WeightLeaf::Conv(w) => w.grad(grads)?.try_into_vec_as::<f64>().ok(),
+        WeightLeaf::Linear(w) => w.grad(grads)?.try_into_vec_as::<f64>().ok(),
+    }
 }
 
 /// Train-mode batch pass: patterns, NWOT codes, logits and batch gradients.
@@ -365,11 +374,12 @@ fn batch_pass(
     net: &dyn Network,
     params: &ParamStore,
     batch: &Batch,
-    device: &Device,
+    backend: &Backend,
     settings: &ProbeSettings,
     needs: Needs,
     rec: &mut ProbeRecord,
 ) {
+    let device = &backend.device;
     let t = Instant::now();
     let config = PassConfig {
         norm: NormMode::Groups(1),
@@ -377,7 +387,9 @@ fn batch_pass(
         taps: needs.batch_grads,
         weight_grads: false,
         patterns: needs.patterns || needs.nwot,
+        double: false,
     };
+    let host = backend.kind == BackendKind::Cpu;
     let mut exec = Exec::new(params, device.clone(), config);
     let logits = net.forward(&mut exec, input_tensor(batch, device));
     rec.logits = logits.clone().into_data().try_to_vec::<f32>().ok();
@@ -397,8 +409,7 @@ fn batch_pass(
                     .taps
                     .as_ref()
                     .and_then(|taps| taps.grad(&grads))
-                    .and_then(|tg| split_weight_grads(layer, tg, 1))
-                    .and_then(|g| g.into_data().try_to_vec::<f32>().ok())
+                    .and_then(|tg| layer_split_grads(layer, tg, 1, host))
                     .unwrap_or_else(|| vec![0.0; w.len()]);
                 batch_grad_stat(w, &g)
             })
@@ -484,19 +495,25 @@ pub fn nwot_kernel(calls: &[Vec<u64>], s: usize) -> Vec<f64> {
 }
 
 /// synflow: BN off, |params|, one all-ones image, R = sum(logits);
-/// returns sum over weight layers of sum |w * dR/dw|.
-fn synflow_pass(net: &dyn Network, params: &ParamStore, device: &Device, rec: &mut ProbeRecord) -> f64 {
+/// returns sum over weight layers of sum |w * dR/dw|. Runs in f64 on the
+/// CPU backend whatever the probe's backend: its path products overflow
+/// f32 on full-size networks, and one image costs little.
+fn synflow_pass(net: &dyn Network, params: &ParamStore, rec: &mut ProbeRecord) -> f64 {
     let t = Instant::now();
+    let device = Device::flex().autodiff();
     let config = PassConfig {
         norm: NormMode::Identity,
         abs_params: true,
         taps: false,
         weight_grads: true,
         patterns: false,
+        double: true,
     };
     let mut exec = Exec::new(params, device.clone(), config);
     let ones = Batch::ones(net.input_chw());
-    let r = net.forward(&mut exec, input_tensor(&ones, device)).sum();
+    let x = TensorData::new(ones.images.iter().map(|&v| v as f64).collect::<Vec<f64>>(), ones.shape);
+    let x = Tensor::<4>::from_data(x, exec.options());
+    let r = net.forward(&mut exec, x).sum();
     rec.times.forward += t.elapsed();
     let t = Instant::now();
     let grads = r.backward();
@@ -508,7 +525,7 @@ fn synflow_pass(net: &dyn Network, params: &ParamStore, device: &Device, rec: &m
         .map(|layer| {
             let w = &params.entries[layer.param].data;
             weight_grad(layer, &grads)
-                .map(|g| w.iter().zip(&g).map(|(w, g)| (w.abs() as f64 * *g as f64).abs()).sum::<f64>())
+                .map(|g| w.iter().zip(&g).map(|(w, g)| (w.abs() as f64 * g).abs()).sum::<f64>())
                 .unwrap_or(0.0)
         })
         .sum();

@@ -3,6 +3,7 @@
 //! its results as it goes, so a crash or a cancel loses at most the item in
 //! flight.
 
+pub mod bench;
 pub mod score;
 
 use std::sync::Arc;

@@ -18,7 +18,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use super::{CancelToken, Progress};
-use crate::engine::backend::BackendKind;
+use crate::engine::backend::{Backend, BackendKind};
 use crate::engine::data::{Batch, DataSource, Selection, load_batch};
 use crate::engine::params::{InitScheme, arch_seed};
 use crate::engine::probe::{ProbeSettings, probe};
@@ -162,13 +162,13 @@ pub fn score_arch(
     config: &ScoreConfig,
     proxies: &[&ProxyInfo],
     batch: &Batch,
-    device: &burn::tensor::Device,
+    backend: &Backend,
 ) -> ScoreLine {
     let start = Instant::now();
     let key = arch.to_string();
     let (net, mut params) = Nb201Net::new(arch, config.nb201);
     params.init(config.init, arch_seed(config.seed, &key));
-    let rec = probe(&net, &params, batch, device, &config.probe, proxy::needs_of(proxies));
+    let rec = probe(&net, &params, batch, backend, &config.probe, proxy::needs_of(proxies));
     ScoreLine {
         proxies: proxies.iter().map(|p| (p.name.to_string(), p.compute(&rec))).collect(),
         profile: rec.profile(),
@@ -282,14 +282,14 @@ pub fn run(
         total: todo.len(),
         already_done: archs.len() - todo.len(),
     });
-    let device = config.backend.device();
+    let backend = Backend::new(config.backend);
     let start = Instant::now();
     let mut scored = 0;
     for arch in &todo {
         if cancel.is_cancelled() {
             break;
         }
-        let line = score_arch(*arch, config, &proxies, &batch, &device);
+        let line = score_arch(*arch, config, &proxies, &batch, &backend);
         let json = serde_json::to_string(&line).unwrap_or_default();
         writeln!(file, "{json}").map_err(io)?;
         file.flush().map_err(io)?;

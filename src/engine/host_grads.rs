@@ -1,0 +1,181 @@
+//! Per-split weight gradients on the host: im2col + `gemm` + rayon. On the
+//! CPU backend this replaces burn's unfold (a one-hot convolution) and never
+//! materialises more than one weight-sized buffer per split.
+
+use rayon::prelude::*;
+
+/// Row-major `dst[m, n] (+)= lhs * rhs` with explicit strides (in elements).
+#[allow(clippy::too_many_arguments)]
+fn gemm_acc(
+    dst: &mut [f32],
+    (m, n, k): (usize, usize, usize),
+    lhs: &[f32],
+    (lhs_rs, lhs_cs): (usize, usize),
+    rhs: &[f32],
+    (rhs_rs, rhs_cs): (usize, usize),
+    accumulate: bool,
+) {
+    assert!(dst.len() >= m * n);
+    assert!(m == 0 || k == 0 || lhs.len() > (m - 1) * lhs_rs + (k - 1) * lhs_cs);
+    assert!(k == 0 || n == 0 || rhs.len() > (k - 1) * rhs_rs + (n - 1) * rhs_cs);
+    // SAFETY: the asserts above bound every index gemm reads or writes.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            n as isize,
+            accumulate,
+            lhs.as_ptr(),
+            lhs_cs as isize,
+            lhs_rs as isize,
+            rhs.as_ptr(),
+            rhs_cs as isize,
+            rhs_rs as isize,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        );
+    }
+}
+
+/// im2col of one sample: x [cin, h, w] -> cols [cin*k*k, ho*wo].
+fn im2col(x: &[f32], [cin, h, w]: [usize; 3], k: usize, stride: usize, pad: usize, [ho, wo]: [usize; 2], cols: &mut [f32]) {
+    let p = ho * wo;
+    for c in 0..cin {
+        let plane = &x[c * h * w..(c + 1) * h * w];
+        for ki in 0..k {
+            for kj in 0..k {
+                let row = &mut cols[((c * k + ki) * k + kj) * p..][..p];
+                for oy in 0..ho {
+                    let iy = (oy * stride + ki) as isize - pad as isize;
+                    let out = &mut row[oy * wo..(oy + 1) * wo];
+                    if iy < 0 || iy >= h as isize {
+                        out.fill(0.0);
+                        continue;
+                    }
+                    let src = &plane[iy as usize * w..][..w];
+                    for (ox, o) in out.iter_mut().enumerate() {
+                        let ix = (ox * stride + kj) as isize - pad as isize;
+                        *o = if ix < 0 || ix >= w as isize { 0.0 } else { src[ix as usize] };
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Conv weight gradients per split: returns [splits, cout * cin * k * k].
+/// x: [S, cin, h, w], dout: [S, cout, ho, wo].
+pub fn conv_split_grads(
+    x: &[f32],
+    x_shape: [usize; 4],
+    dout: &[f32],
+    dout_shape: [usize; 4],
+    (k, stride, pad): (usize, usize, usize),
+    splits: usize,
+) -> Vec<f32> {
+    let [s, cin, h, w] = x_shape;
+    let [_, cout, ho, wo] = dout_shape;
+    let (p, ckk, per) = (ho * wo, cin * k * k, s / splits);
+    let n = cout * ckk;
+    let mut out = vec![0f32; splits * n];
+    out.par_chunks_mut(n).enumerate().for_each(|(j, dst)| {
+        let mut cols = vec![0f32; ckk * p];
+        for (i, sample) in (j * per..(j + 1) * per).enumerate() {
+            im2col(&x[sample * cin * h * w..][..cin * h * w], [cin, h, w], k, stride, pad, [ho, wo], &mut cols);
+            let d = &dout[sample * cout * p..][..cout * p];
+            // dst[cout, ckk] += d[cout, p] * cols^T[p, ckk]
+            gemm_acc(dst, (cout, ckk, p), d, (p, 1), &cols, (1, p), i > 0);
+        }
+    });
+    out
+}
+
+/// Linear weight gradients per split: returns [splits, out * in].
+/// x: [S * t, in], dout: [S * t, out] (t tokens per sample).
+pub fn linear_split_grads(x: &[f32], dout: &[f32], rows: usize, (inp, outp): (usize, usize), splits: usize) -> Vec<f32> {
+    let per = rows / splits;
+    let n = outp * inp;
+    let mut out = vec![0f32; splits * n];
+    out.par_chunks_mut(n).enumerate().for_each(|(j, dst)| {
+        let d = &dout[j * per * outp..][..per * outp];
+        let xs = &x[j * per * inp..][..per * inp];
+        // dst[out, in] = d^T[out, per] * xs[per, in]
+        gemm_acc(dst, (outp, inp, per), d, (1, outp), xs, (inp, 1), false);
+    });
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Direct definition: g[o, c, ki, kj] = sum_{oy, ox} dout[o, oy, ox] * x[c, oy*s+ki-p, ox*s+kj-p].
+    fn direct(x: &[f32], [cin, h, w]: [usize; 3], dout: &[f32], [cout, ho, wo]: [usize; 3], k: usize, st: usize, pad: usize) -> Vec<f32> {
+        let mut g = vec![0f32; cout * cin * k * k];
+        for o in 0..cout {
+            for c in 0..cin {
+                for ki in 0..k {
+                    for kj in 0..k {
+                        let mut acc = 0f32;
+                        for oy in 0..ho {
+                            for ox in 0..wo {
+                                let iy = (oy * st + ki) as isize - pad as isize;
+                                let ix = (ox * st + kj) as isize - pad as isize;
+                                if iy >= 0 && ix >= 0 && (iy as usize) < h && (ix as usize) < w {
+                                    acc += dout[(o * ho + oy) * wo + ox] * x[(c * h + iy as usize) * w + ix as usize];
+                                }
+                            }
+                        }
+                        g[((o * cin + c) * k + ki) * k + kj] = acc;
+                    }
+                }
+            }
+        }
+        g
+    }
+
+    #[test]
+    fn conv_grads_match_the_direct_sum_for_strides_and_kernels() {
+        let (s, cin, h, w, cout) = (4, 3, 6, 6, 5);
+        let x: Vec<f32> = (0..s * cin * h * w).map(|i| ((i * 37 % 101) as f32 - 50.0) / 50.0).collect();
+        for (k, st, pad) in [(3, 1, 1), (3, 2, 1), (1, 1, 0)] {
+            let (ho, wo) = ((h + 2 * pad - k) / st + 1, (w + 2 * pad - k) / st + 1);
+            let dout: Vec<f32> = (0..s * cout * ho * wo).map(|i| ((i * 53 % 89) as f32 - 44.0) / 44.0).collect();
+            let got = conv_split_grads(&x, [s, cin, h, w], &dout, [s, cout, ho, wo], (k, st, pad), s);
+            let per_x = cin * h * w;
+            let per_d = cout * ho * wo;
+            for i in 0..s {
+                let want = direct(&x[i * per_x..][..per_x], [cin, h, w], &dout[i * per_d..][..per_d], [cout, ho, wo], k, st, pad);
+                let n = want.len();
+                for (a, b) in got[i * n..(i + 1) * n].iter().zip(&want) {
+                    assert!((a - b).abs() < 1e-4, "k={k} s={st}: {a} vs {b}");
+                }
+            }
+            // Two splits sum their samples.
+            let two = conv_split_grads(&x, [s, cin, h, w], &dout, [s, cout, ho, wo], (k, st, pad), 2);
+            let n = cout * cin * k * k;
+            for j in 0..n {
+                let want = got[j] + got[n + j];
+                assert!((two[j] - want).abs() < 1e-4);
+            }
+        }
+    }
+
+    #[test]
+    fn linear_grads_are_outer_products() {
+        // x = [[1, 2], [3, 4]], dout = [[1, 0, 2], [0, 1, 1]] per sample.
+        let x = [1.0, 2.0, 3.0, 4.0];
+        let d = [1.0, 0.0, 2.0, 0.0, 1.0, 1.0];
+        let g = linear_split_grads(&x, &d, 2, (2, 3), 2);
+        assert_eq!(g, vec![1.0, 2.0, 0.0, 0.0, 2.0, 4.0, 0.0, 0.0, 3.0, 4.0, 3.0, 4.0]);
+        let g1 = linear_split_grads(&x, &d, 2, (2, 3), 1);
+        assert_eq!(g1, vec![1.0, 2.0, 3.0, 4.0, 5.0, 8.0]);
+    }
+}

@@ -1,0 +1,108 @@
+//! `lswag-studio bench`: probe throughput per backend, split by phase, and
+//! the achieved GFLOP/s against the networks' arithmetic.
+
+use std::time::{Duration, Instant};
+
+use crate::engine::backend::{Backend, BackendKind};
+use crate::engine::data::gaussian_batch;
+use crate::engine::params::{InitScheme, arch_seed};
+use crate::engine::probe::{PhaseTimes, ProbeSettings, probe};
+use crate::jobs::score::sample_archs;
+use crate::proxy;
+use crate::space::nb201::{Nb201Config, Nb201Net};
+
+/// Measured numbers of one backend.
+#[derive(Clone, Debug)]
+pub struct ProbeBench {
+    pub backend: BackendKind,
+    pub archs: usize,
+    pub median_seconds: f64,
+    pub mean_phases: PhaseTimes,
+    /// Median forward MFLOPs per image (2 x multiply-accumulates).
+    pub median_mflops: f64,
+    /// Arithmetic of the probe's passes (forward + backward ~ 3x forward,
+    /// per image, per gradient pass) over its wall time.
+    pub gflops_per_s: f64,
+}
+
+/// Probes `n` sampled NB201 cells (C = 16, N = 5, batch `batch` at 32x32)
+/// with every proxy, after one warm-up architecture.
+pub fn bench_probe(kind: BackendKind, n: usize, batch: usize) -> ProbeBench {
+    let backend = Backend::new(kind);
+    let data = gaussian_batch(batch, [3, 32, 32], 10, 0);
+    let proxies: Vec<_> = proxy::REGISTRY.iter().collect();
+    let needs = proxy::needs_of(&proxies);
+    let archs = sample_archs(n + 1, 0);
+    let mut seconds = Vec::new();
+    let mut mflops = Vec::new();
+    let mut sum = PhaseTimes::default();
+    let mut work = 0.0;
+    for (i, arch) in archs.iter().enumerate() {
+        let key = arch.to_string();
+        let (net, mut params) = Nb201Net::new(*arch, Nb201Config::default());
+        params.init(InitScheme::KaimingNormal, arch_seed(0, &key));
+        let t = Instant::now();
+        let rec = probe(&net, &params, &data, &backend, &ProbeSettings::default(), needs);
+        let dt = t.elapsed();
+        if i == 0 {
+            continue; // warm-up: kernel compilation, allocator growth
+        }
+        seconds.push(dt.as_secs_f64());
+        let fwd = 2.0 * rec.flops() as f64;
+        mflops.push(fwd / 1e6);
+        // Three gradient passes (per-sample, splits, batch), each a forward
+        // and a backward of about twice the forward's arithmetic.
+        work += fwd * batch as f64 * 3.0 * 3.0;
+        sum.forward += rec.times.forward;
+        sum.backward += rec.times.backward;
+        sum.statistics += rec.times.statistics;
+        sum.patterns += rec.times.patterns;
+    }
+    let div = |d: Duration| d / n.max(1) as u32;
+    let total: f64 = seconds.iter().sum();
+    ProbeBench {
+        backend: kind,
+        archs: n,
+        median_seconds: median(&mut seconds),
+        mean_phases: PhaseTimes {
+            forward: div(sum.forward),
+            backward: div(sum.backward),
+            statistics: div(sum.statistics),
+            patterns: div(sum.patterns),
+        },
+        median_mflops: median(&mut mflops),
+        gflops_per_s: work / total.max(1e-9) / 1e9,
+    }
+}
+
+pub fn median(v: &mut [f64]) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(f64::total_cmp);
+    let m = v.len() / 2;
+    if v.len() % 2 == 1 { v[m] } else { (v[m - 1] + v[m]) / 2.0 }
+}
+
+impl std::fmt::Display for ProbeBench {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let p = &self.mean_phases;
+        writeln!(f, "backend {}: {} NB201 cells (C=16, N=5), all proxies", self.backend.name(), self.archs)?;
+        writeln!(
+            f,
+            "  median {:.3} s/arch ({:.2} arch/s); median forward {:.1} MFLOPs/image",
+            self.median_seconds,
+            1.0 / self.median_seconds,
+            self.median_mflops
+        )?;
+        writeln!(
+            f,
+            "  mean phases: forward {:.3} s, backward {:.3} s, statistics {:.3} s, patterns {:.3} s",
+            p.forward.as_secs_f64(),
+            p.backward.as_secs_f64(),
+            p.statistics.as_secs_f64(),
+            p.patterns.as_secs_f64()
+        )?;
+        write!(f, "  achieved {:.1} GFLOP/s of network arithmetic", self.gflops_per_s)
+    }
+}

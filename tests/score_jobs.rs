@@ -1,0 +1,108 @@
+//! `score` job: shards, resume after a kill, provenance.
+
+use std::collections::BTreeMap;
+
+use lswag_studio::engine::backend::BackendKind;
+use lswag_studio::engine::data::DataSource;
+use lswag_studio::engine::params::InitScheme;
+use lswag_studio::engine::probe::ProbeSettings;
+use lswag_studio::jobs::CancelToken;
+use lswag_studio::jobs::score::{self, ScoreConfig, ScoreLine, Shard};
+use lswag_studio::space::nb201::Nb201Config;
+
+fn config() -> ScoreConfig {
+    ScoreConfig {
+        space: "nb201".into(),
+        nb201: Nb201Config {
+            channels: 4,
+            cells_per_stage: 1,
+            num_classes: 10,
+        },
+        seed: 3,
+        init: InitScheme::KaimingNormal,
+        backend: BackendKind::Cpu,
+        data: DataSource::Gaussian,
+        batch: 8,
+        batch_seed: None,
+        proxies: vec!["lswag,zico,swap,nwot,params,synflow".into()],
+        probe: ProbeSettings::default(),
+    }
+}
+
+fn scores(path: &std::path::Path) -> BTreeMap<String, ScoreLine> {
+    let (_, lines, _) = score::read_score_file(path).unwrap();
+    lines.into_iter().map(|l| (l.arch.clone(), l)).collect()
+}
+
+fn run(archs: &[lswag_studio::space::nb201::Nb201Arch], out: &std::path::Path) -> usize {
+    score::run(archs, &config(), out, &CancelToken::default(), &|_| {}).unwrap()
+}
+
+#[test]
+fn three_shards_score_exactly_the_unsharded_run_with_identical_values() {
+    let dir = std::env::temp_dir().join(format!("lswag-shards-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let archs = score::sample_archs(7, 11);
+    run(&archs, &dir.join("all.jsonl"));
+    let all = scores(&dir.join("all.jsonl"));
+    assert_eq!(all.len(), 7);
+    let mut union = BTreeMap::new();
+    for i in 0..3 {
+        let shard: Shard = format!("{i}/3").parse().unwrap();
+        let out = dir.join(format!("shard{i}.jsonl"));
+        run(&shard.select(&archs), &out);
+        for (k, mut v) in scores(&out) {
+            v.seconds = 0.0;
+            assert!(union.insert(k, v).is_none(), "an architecture in two shards");
+        }
+    }
+    let all: BTreeMap<_, _> = all.into_iter().map(|(k, mut v)| {
+        v.seconds = 0.0;
+        (k, v)
+    }).collect();
+    assert_eq!(union, all);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn a_killed_run_resumes_and_loses_only_the_line_in_flight() {
+    let dir = std::env::temp_dir().join(format!("lswag-resume-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join("run.jsonl");
+    let archs = score::sample_archs(4, 5);
+    run(&archs[..3], &out);
+    // Simulate a kill mid-write: cut the last line in half.
+    let text = std::fs::read_to_string(&out).unwrap();
+    let cut = text.trim_end().rfind('\n').unwrap() + 40;
+    std::fs::write(&out, &text[..cut]).unwrap();
+    assert_eq!(scores(&out).len(), 2);
+    // Resuming scores the lost one and the new one, nothing twice.
+    assert_eq!(run(&archs, &out), 2);
+    let got = scores(&out);
+    assert_eq!(got.len(), 4);
+    let lines = std::fs::read_to_string(&out).unwrap().lines().count();
+    assert_eq!(lines, 5, "header + 4 architectures");
+    // A different configuration refuses to append to this file.
+    let mut other = config();
+    other.seed = 4;
+    let err = score::run(&archs, &other, &out, &CancelToken::default(), &|_| {}).unwrap_err();
+    assert!(err.to_string().contains("different configuration"), "{err}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn connected_cells_get_every_requested_proxy() {
+    let dir = std::env::temp_dir().join(format!("lswag-proxies-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join("p.jsonl");
+    let arch = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|";
+    run(&[arch.parse().unwrap()], &out);
+    let line = scores(&out).remove(arch).unwrap();
+    for (name, value) in &line.proxies {
+        assert!(value.is_some_and(f64::is_finite), "{name} is {value:?}");
+    }
+    let profile = line.profile.unwrap();
+    assert_eq!(profile.psi_upto(10) as f64, line.proxies["swap"].unwrap());
+    assert!((profile.lswag(1, 10) - line.proxies["lswag"].unwrap()).abs() < 1e-9 * profile.lswag(1, 10));
+    std::fs::remove_dir_all(&dir).ok();
+}
