@@ -61,7 +61,9 @@ fn run(g: &Golden, backend: BackendKind, path: GradPath) -> ProbeRecord {
     probe(&g.net, &g.params, &g.batch, &Backend::new(backend), &settings, ALL)
 }
 
-fn check_against_golden(g: &Golden, rec: &ProbeRecord, tol: f64) {
+/// `zico_tol` is separate: ZiCO divides by the std of two split gradients,
+/// |g1 - g2| / 2, which amplifies f32 rounding wherever the two nearly agree.
+fn check_against_golden(g: &Golden, rec: &ProbeRecord, tol: f64, zico_tol: f64) {
     let j = &g.json;
     // The input tensor and the network itself.
     let (sum, abs_sum) = g.batch.checksums();
@@ -100,7 +102,7 @@ fn check_against_golden(g: &Golden, rec: &ProbeRecord, tol: f64) {
     let value = |name: &str| proxy::info(name).unwrap().compute(rec).unwrap();
     assert_rel(value("lswag"), f(&j["lswag"]), tol, "lswag");
     assert_eq!(value("swap") as u64, j["swap"].as_u64().unwrap());
-    assert_rel(value("zico"), f(&j["zico"]), tol, "zico");
+    assert_rel(value("zico"), f(&j["zico"]), zico_tol, "zico");
     assert_rel(value("nwot"), f(&j["nwot"]), tol, "nwot");
     assert_rel(value("synflow"), f(&j["synflow"]), tol, "synflow");
     assert_rel(rec.synflow_sum.unwrap(), f(&j["synflow_raw"]), tol, "synflow_raw");
@@ -113,7 +115,7 @@ fn golden_case_on_the_cpu_backend() {
     let expected_labels: Vec<usize> = serde_json::from_value(g.json["batch_labels"].clone()).unwrap();
     assert_eq!(g.batch.labels, expected_labels);
     let rec = run(&g, BackendKind::Cpu, GradPath::Batched);
-    check_against_golden(&g, &rec, 1e-4);
+    check_against_golden(&g, &rec, 1e-4, 1e-4);
 }
 
 #[test]
@@ -129,4 +131,26 @@ fn naive_and_batched_per_sample_gradients_agree_on_the_golden_network() {
     for (a, b) in batched.sigma.unwrap().iter().zip(naive.sigma.unwrap()) {
         assert_rel(a.lambda.unwrap(), b.lambda.unwrap(), 1e-4, "batched vs naive lambda");
     }
+}
+
+/// The user asked for L-SWAG on wgpu: the same golden values through
+/// burn-wgpu (lavapipe in CI), where per-sample gradients use burn's
+/// unfold and batched matmul on the device.
+#[test]
+fn golden_case_on_the_wgpu_backend() {
+    let Some(dir) = golden_dir() else { return };
+    let adapters = lswag_studio::engine::backend::wgpu_adapters();
+    if adapters.is_empty() {
+        let required = std::env::var("LSWAG_REQUIRE_WGPU").is_ok_and(|v| v == "1");
+        assert!(!required, "LSWAG_REQUIRE_WGPU=1 but no wgpu adapter (install mesa-vulkan-drivers)");
+        eprintln!("note: no wgpu adapter; skipping the wgpu golden test");
+        return;
+    }
+    eprintln!("wgpu adapters: {adapters:?}");
+    let g = load(&dir);
+    let rec = run(&g, BackendKind::Wgpu, GradPath::Batched);
+    // Measured on lavapipe: every quantity within 1e-3 except ZiCO at
+    // 1.8e-3 (its conditioning, see check_against_golden); the CPU path
+    // reproduces ZiCO to 1e-4, so the engine's convention is right.
+    check_against_golden(&g, &rec, 1e-3, 3e-3);
 }

@@ -76,13 +76,18 @@ pub fn choose_backend(requested: Option<BackendKind>) -> BackendChoice {
     }
 }
 
-/// Name of the first non-CPU wgpu adapter, if any.
-fn hardware_adapter() -> Option<String> {
+/// Every wgpu adapter on this machine: (description, is it software).
+pub fn wgpu_adapters() -> Vec<(String, bool)> {
     let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle());
     let adapters = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()));
     adapters
         .into_iter()
         .map(|a| a.get_info())
-        .find(|info| info.device_type != wgpu::DeviceType::Cpu)
-        .map(|info| format!("{} ({:?})", info.name, info.backend))
+        .map(|info| (format!("{} ({:?})", info.name, info.backend), info.device_type == wgpu::DeviceType::Cpu))
+        .collect()
+}
+
+/// Name of the first non-CPU wgpu adapter, if any.
+fn hardware_adapter() -> Option<String> {
+    wgpu_adapters().into_iter().find(|(_, software)| !software).map(|(name, _)| name)
 }

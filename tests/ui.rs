@@ -1,0 +1,382 @@
+//! UI tests with egui_kittest on the wgpu renderer (lavapipe where there is
+//! no GPU): click through the panels, move the window, run LIBRA, and keep
+//! one snapshot per panel in `screenshots/`.
+//!
+//! Regenerate the pictures with
+//!
+//! ```text
+//! UPDATE_SNAPSHOTS=1 cargo test --test ui
+//! ```
+//!
+//! (`UPDATE_SNAPSHOTS=force` rewrites them even when they match.) A failing
+//! comparison leaves `NAME.new.png` and `NAME.diff.png` next to the
+//! snapshot.
+
+use std::path::PathBuf;
+
+use eframe::egui;
+use egui_kittest::kittest::Queryable;
+use egui_kittest::{Harness, SnapshotOptions};
+use lswag_studio::ui::app::{AppOptions, Panel, StudioApp, demo_dataset};
+use lswag_studio::ui::export::FolderDialogs;
+use lswag_studio::ui::model::Dataset;
+
+const SIZE: [f32; 2] = [1400.0, 900.0];
+
+fn snapshot_options() -> SnapshotOptions {
+    SnapshotOptions::new()
+        .output_path(concat!(env!("CARGO_MANIFEST_DIR"), "/screenshots"))
+        .threshold(1.0)
+        .max_failed_pixels(400)
+}
+
+fn harness_with(opts: AppOptions, panel: Panel, dark: bool) -> Harness<'static, StudioApp> {
+    let mut app = StudioApp::new(opts);
+    app.state.panel = panel;
+    app.state.dark = dark;
+    let mut h = Harness::builder()
+        .with_size(SIZE)
+        .with_options(snapshot_options())
+        .with_max_steps(24)
+        .wgpu()
+        .build_ui_state(|ui, app: &mut StudioApp| app.show(ui), app);
+    h.run();
+    h
+}
+
+fn demo() -> Dataset {
+    demo_dataset().0
+}
+
+fn harness(panel: Panel) -> Harness<'static, StudioApp> {
+    harness_with(AppOptions::for_tests(demo()), panel, false)
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("lswag-ui-test-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn archive_panel() {
+    let mut h = harness(Panel::Archive);
+    assert!(h.query_all_by_label("Open archive…").count() >= 1);
+    h.get_by_label_contains("Architectures of");
+    // Sort by truth, best first.
+    h.get_by_label("truth").click();
+    h.run();
+    assert_eq!(h.state().state.archive.sort.as_deref(), Some("truth"));
+    assert!(h.state().state.archive.descending);
+    h.remove_cursor();
+    h.run();
+    h.snapshot("archive");
+}
+
+#[test]
+fn layers_panel_moves_the_window() {
+    let mut h = harness(Panel::Layers);
+    assert_eq!(h.state().state.layers.window, (1, 10));
+    let all_layers = h.state().live_window_rho();
+    assert!(all_layers.is_some(), "live rho for [1, 10]");
+    h.remove_cursor();
+    h.run();
+    h.snapshot("layers");
+
+    // Click a heatmap cell: the window follows and rho is recomputed.
+    h.get_by_label_contains("Window [3, 7]").click();
+    h.run();
+    assert_eq!(h.state().state.layers.window, (3, 7));
+    let rho_37 = h.state().live_window_rho();
+    assert!(rho_37.is_some());
+    assert_ne!(rho_37, all_layers);
+
+    // Drag the end handle one bin to the left.
+    let handle = h.get_by_label("Window end handle").rect();
+    let from = handle.center();
+    let bin_width = {
+        let start = h.get_by_label("Window start handle").rect().center().x;
+        (from.x - start) / 5.0
+    };
+    h.hover_at(from);
+    h.run();
+    h.drag_at(from);
+    h.run();
+    let to = from - egui::vec2(bin_width, 0.0);
+    h.hover_at(to);
+    h.run();
+    h.drop_at(to);
+    h.run();
+    assert_eq!(h.state().state.layers.window, (3, 6));
+    h.remove_cursor();
+    h.run();
+    h.snapshot("layers-window");
+}
+
+#[test]
+fn layers_panel_dark_theme() {
+    let mut h = harness_with(AppOptions::for_tests(demo()), Panel::Layers, true);
+    h.get_by_label("Light").click();
+    h.run();
+    assert!(!h.state().state.dark);
+    h.get_by_label("Dark").click();
+    h.run();
+    assert!(h.state().state.dark);
+    h.remove_cursor();
+    h.run();
+    h.snapshot("layers-dark");
+}
+
+#[test]
+fn proxies_panel_shows_a_scatter_for_the_clicked_cell() {
+    let mut h = harness(Panel::Proxies);
+    assert!(h.query_all_by_label_contains("IG(").count() > 1);
+    h.get_by_label_contains("nwot on cifar10: Spearman").click();
+    h.run();
+    assert_eq!(
+        h.state().state.proxies.selected,
+        Some(("nwot".to_string(), "cifar10".to_string()))
+    );
+    h.get_by_label_contains("Rank of nwot");
+    h.remove_cursor();
+    h.run();
+    h.snapshot("proxies");
+}
+
+#[test]
+fn libra_panel_runs_libra_and_the_ablations() {
+    let mut h = harness(Panel::Libra);
+    h.get_by_label_contains("z1 = ");
+    h.get_by_label_contains("Ensemble ρ = ");
+    h.get_by_label("Run ablations").click();
+    h.run();
+    h.remove_cursor();
+    h.run();
+    h.snapshot("libra");
+    h.get_by_label_contains("z2 min IG / z3 bias matching");
+}
+
+#[test]
+fn tabs_switch_panels() {
+    let mut h = harness(Panel::Archive);
+    for (label, panel) in [
+        ("Layers", Panel::Layers),
+        ("Proxies", Panel::Proxies),
+        ("LIBRA", Panel::Libra),
+        ("Archive", Panel::Archive),
+    ] {
+        h.get_by_label(label).click();
+        h.run();
+        assert_eq!(h.state().state.panel, panel);
+    }
+    // There is no Search panel yet, not even a dummy.
+    assert!(h.query_by_label("Search").is_none());
+}
+
+#[test]
+fn panels_without_ground_truth_say_so() {
+    let ds = Dataset::synthetic_scores_only(200, 4);
+    let mut h = harness_with(AppOptions::for_tests(ds), Panel::Layers, false);
+    assert!(h.query_all_by_label_contains("has no ground truth").count() >= 1);
+    for (label, says) in [("Proxies", "No task of this archive has ground truth"), ("LIBRA", "has no ground truth")] {
+        h.get_by_label(label).click();
+        h.run();
+        assert!(h.query_all_by_label_contains(says).count() >= 1, "{label}");
+    }
+    h.get_by_label("Layers").click();
+    h.run();
+    h.get_by_label("one curve per depth L").click();
+    h.run();
+    assert!(h.state().state.layers.by_depth);
+    h.remove_cursor();
+    h.run();
+    h.snapshot("layers-no-truth");
+}
+
+#[test]
+fn unreadable_file_shows_the_file_and_the_reason() {
+    let dir = temp_dir("bad-file");
+    let bad = dir.join("broken.csv");
+    std::fs::write(&bad, b"\x00\x01\x02 not an archive").unwrap();
+    let mut opts = AppOptions::for_tests(demo());
+    opts.dialogs = Box::new(FolderDialogs {
+        dir: dir.clone(),
+        open: Some(bad.clone()),
+    });
+    let mut h = harness_with(opts, Panel::Archive, false);
+    h.get_all_by_label("Open archive…").next().unwrap().click();
+    h.run();
+    let errors = &h.state().msgs.errors;
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(errors[0].file.contains("broken.csv"));
+    assert!(h.query_all_by_label_contains("broken.csv").count() >= 1);
+    h.get_by_label("Dismiss").click();
+    h.run();
+    assert!(h.state().msgs.errors.is_empty());
+}
+
+#[test]
+fn opening_a_csv_switches_the_archive_and_remembers_it() {
+    let dir = temp_dir("open-csv");
+    let csv = dir.join("tiny.csv");
+    std::fs::write(
+        &csv,
+        "arch,cifar10,zico,params\n\
+         |nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|,93.1,5.0,1.2\n\
+         |avg_pool_3x3~0|+|none~0|skip_connect~1|+|none~0|none~1|skip_connect~2|,55.0,1.0,0.2\n\
+         |nor_conv_1x1~0|+|nor_conv_3x3~0|none~1|+|skip_connect~0|nor_conv_1x1~1|nor_conv_3x3~2|,88.4,3.0,0.8\n",
+    )
+    .unwrap();
+    let mut opts = AppOptions::for_tests(demo());
+    opts.dialogs = Box::new(FolderDialogs {
+        dir: dir.clone(),
+        open: Some(csv.clone()),
+    });
+    let mut h = harness_with(opts, Panel::Archive, false);
+    h.get_all_by_label("Open archive…").next().unwrap().click();
+    h.run();
+    assert!(h.state().msgs.errors.is_empty(), "{:?}", h.state().msgs.errors);
+    assert_eq!(h.state().dataset().len(), 3);
+    assert_eq!(h.state().state.recent, vec![csv.clone()]);
+    assert_eq!(h.state().state.last_archive, Some(csv));
+}
+
+#[test]
+fn exports_write_exactly_what_is_drawn() {
+    let dir = temp_dir("exports");
+    let mut opts = AppOptions::for_tests(demo());
+    opts.dialogs = Box::new(FolderDialogs {
+        dir: dir.clone(),
+        open: None,
+    });
+    let mut h = harness_with(opts, Panel::Layers, false);
+    // The first CSV button belongs to the curves.
+    h.get_all_by_label("CSV…").next().unwrap().click();
+    h.run();
+    let written = h.state().exporter.written.clone();
+    assert_eq!(written.len(), 1, "{written:?}");
+    let text = std::fs::read_to_string(&written[0]).unwrap();
+    assert!(text.starts_with("curve,depth_layers,bin,mean,std,architectures\n"), "{text}");
+    assert_eq!(text.lines().count(), 11);
+
+    // A PNG of the same figure: the window as rendered, cropped to the plot.
+    h.get_all_by_label("PNG…").next().unwrap().click();
+    h.run();
+    h.run();
+    let png = h.state().exporter.written.last().cloned().unwrap();
+    assert_eq!(png.extension().unwrap(), "png");
+    let (w, height) = image_size(&png);
+    assert!(w > 600 && height > 150 && w <= SIZE[0] as u32, "{w} x {height}");
+
+    // A table as Markdown.
+    h.get_by_label("Archive").click();
+    h.run();
+    h.get_all_by_label("Markdown…").next().unwrap().click();
+    h.run();
+    let md = h.state().exporter.written.last().cloned().unwrap();
+    assert_eq!(md.extension().unwrap(), "md");
+    assert!(std::fs::read_to_string(md).unwrap().starts_with("| task | records |"));
+}
+
+#[test]
+fn state_round_trips_through_serde() {
+    let mut h = harness(Panel::Proxies);
+    h.state_mut().state.layers.window = (2, 8);
+    let json = serde_json::to_string(&h.state().state).unwrap();
+    let back: lswag_studio::ui::app::State = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, h.state().state);
+    // Unknown or missing fields fall back to defaults.
+    let partial: lswag_studio::ui::app::State = serde_json::from_str("{\"dark\": true}").unwrap();
+    assert!(partial.dark);
+    assert_eq!(partial.layers.window, (1, 10));
+}
+
+/// Width and height of a PNG, from its IHDR chunk.
+fn image_size(path: &std::path::Path) -> (u32, u32) {
+    let bytes = std::fs::read(path).unwrap();
+    assert_eq!(&bytes[1..4], b"PNG");
+    let be = |i: usize| u32::from_be_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
+    (be(16), be(20))
+}
+
+#[test]
+fn score_job_runs_in_the_background_and_fills_the_archive() {
+    use lswag_studio::ui::scoring::{BackendChoice, ScoreSettings};
+    let dir = temp_dir("score");
+    let out = dir.join("scores.jsonl");
+    let _ = std::fs::remove_file(&out);
+    let ds = Dataset::synthetic_scores_only(40, 9);
+    let generation = ds.generation;
+    let mut h = harness_with(AppOptions::for_tests(ds), Panel::Layers, false);
+    h.state_mut().state.layers.score = ScoreSettings {
+        all: false,
+        sample: 2,
+        seed: 3,
+        backend: BackendChoice::Cpu,
+        batch: 8,
+        channels: 4,
+        cells: 1,
+        out: Some(out.clone()),
+        ..ScoreSettings::default()
+    };
+    h.get_by_label("Score…").click();
+    h.run();
+    h.get_by_label("Start scoring").click();
+    h.run();
+    assert!(h.state().is_busy(), "the job started");
+    let start = std::time::Instant::now();
+    // The UI keeps drawing frames while the worker scores.
+    let mut frames = 0;
+    while h.state().is_busy() && start.elapsed() < std::time::Duration::from_secs(300) {
+        h.step();
+        frames += 1;
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    h.run();
+    assert!(!h.state().is_busy(), "scoring did not finish");
+    assert!(frames > 1);
+    assert!(h.state().msgs.errors.is_empty(), "{:?}", h.state().msgs.errors);
+    // The results are on disk and attached: a new generation of the data.
+    let lines = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(lines.lines().count(), 3, "{lines}");
+    assert_ne!(h.state().dataset().generation, generation);
+    let info = h.state().msgs.info.clone().unwrap_or_default();
+    assert!(info.contains("attached"), "{info}");
+}
+
+/// Frame time with all 15,625 NB201 architectures (the size of the space):
+/// the layers panel while the window moves, and the proxies panel with a
+/// 15,625-point scatter. Timing only, no rendering; run with
+/// `cargo test --test ui -- --ignored --nocapture frame_time` (add
+/// `--release` for numbers comparable to the shipped binary).
+#[test]
+#[ignore]
+fn frame_time_with_15625_architectures() {
+    let ds = Dataset::synthetic(15_625, 0);
+    let mut h = harness_with(AppOptions::for_tests(ds), Panel::Layers, false);
+    let windows = [(1, 10), (2, 8), (3, 7), (4, 9), (1, 5), (5, 10)];
+    let frames = 60;
+    let t = std::time::Instant::now();
+    for i in 0..frames {
+        h.state_mut().state.layers.window = windows[i % windows.len()];
+        h.step();
+    }
+    let drag = t.elapsed().as_secs_f64() * 1000.0 / frames as f64;
+    let t = std::time::Instant::now();
+    for _ in 0..frames {
+        h.step();
+    }
+    let still = t.elapsed().as_secs_f64() * 1000.0 / frames as f64;
+    h.get_by_label("Proxies").click();
+    h.run();
+    let t = std::time::Instant::now();
+    for _ in 0..frames {
+        h.hover_at(egui::pos2(400.0, 500.0));
+        h.step();
+    }
+    let scatter = t.elapsed().as_secs_f64() * 1000.0 / frames as f64;
+    println!(
+        "frame time, 15,625 architectures: layers {still:.1} ms, layers while the window moves {drag:.1} ms, \
+         proxies with the 15,625-point scatter (hovered) {scatter:.1} ms"
+    );
+}
