@@ -71,6 +71,10 @@ enum ArchiveCommand {
         /// On conflicting values keep the `left` or the `right` one.
         #[arg(long)]
         prefer: Option<lswag_studio::archive::Prefer>,
+        /// Keep only the records a score run gave a layer profile (so that
+        /// LIBRA and the windows run on the scored architectures).
+        #[arg(long)]
+        scored_only: bool,
     },
     /// Export a task to CSV (or a summary to Markdown with a .md output).
     Export {
@@ -232,8 +236,19 @@ fn run_archive(cmd: ArchiveCommand) -> Result<()> {
             opts.csv.truth = truth;
             archive::convert(&input, &output, &opts)?
         }
-        ArchiveCommand::Join { inputs, out, prefer } => {
-            archive::join_files(&inputs, &out, prefer, &OpenOptions::default())?
+        ArchiveCommand::Join { inputs, out, prefer, scored_only } => {
+            let mut log = archive::join_files(&inputs, &out, prefer, &OpenOptions::default())?;
+            if scored_only {
+                let joined = archive::read_native(&out)?;
+                let kept = joined.subset(|row, _| joined.profile(row).is_some());
+                let bytes = archive::write_native(&kept, &out)?;
+                log.push_str(&format!(
+                    "\nkept the {} scored records: {} ({bytes} bytes)",
+                    kept.len(),
+                    out.display()
+                ));
+            }
+            log
         }
         ArchiveCommand::Export { input, output, task } => {
             archive::export(&input, &output, task.as_deref(), &OpenOptions::default())?
