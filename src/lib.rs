@@ -8,3 +8,4 @@ pub mod proxy;
 pub mod space;
 pub mod testdata;
 
+pub mod ui;

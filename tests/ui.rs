@@ -153,7 +153,11 @@ fn libra_panel_runs_libra_and_the_ablations() {
     h.remove_cursor();
     h.run();
     h.snapshot("libra");
-    h.get_by_label_contains("z2 min IG / z3 bias matching");
+    h.get_by_label_contains("z2 min IG / z3 bias matching").scroll_to_me();
+    h.run();
+    h.remove_cursor();
+    h.run();
+    h.snapshot("libra-ablations");
 }
 
 #[test]
@@ -178,7 +182,10 @@ fn panels_without_ground_truth_say_so() {
     let ds = Dataset::synthetic_scores_only(200, 4);
     let mut h = harness_with(AppOptions::for_tests(ds), Panel::Layers, false);
     assert!(h.query_all_by_label_contains("has no ground truth").count() >= 1);
-    for (label, says) in [("Proxies", "No task of this archive has ground truth"), ("LIBRA", "has no ground truth")] {
+    for (label, says) in [
+        ("Proxies", "No task of this archive has ground truth"),
+        ("LIBRA", "has no ground truth"),
+    ] {
         h.get_by_label(label).click();
         h.run();
         assert!(h.query_all_by_label_contains(says).count() >= 1, "{label}");
@@ -256,7 +263,10 @@ fn exports_write_exactly_what_is_drawn() {
     let written = h.state().exporter.written.clone();
     assert_eq!(written.len(), 1, "{written:?}");
     let text = std::fs::read_to_string(&written[0]).unwrap();
-    assert!(text.starts_with("curve,depth_layers,bin,mean,std,architectures\n"), "{text}");
+    assert!(
+        text.starts_with("curve,depth_layers,bin,mean,std,architectures\n"),
+        "{text}"
+    );
     assert_eq!(text.lines().count(), 11);
 
     // A PNG of the same figure: the window as rendered, cropped to the plot.
@@ -379,4 +389,46 @@ fn frame_time_with_15625_architectures() {
         "frame time, 15,625 architectures: layers {still:.1} ms, layers while the window moves {drag:.1} ms, \
          proxies with the 15,625-point scatter (hovered) {scatter:.1} ms"
     );
+}
+
+/// `lswag-studio --screenshot PATH --panel NAME` opens the real window,
+/// waits for the demo to be drawn, writes the PNG and exits 0. Needs an X
+/// server: runs under `xvfb-run` when it is installed, else says so and
+/// passes.
+#[test]
+fn screenshot_cli_under_xvfb() {
+    let has_xvfb = std::process::Command::new("sh")
+        .args(["-c", "command -v xvfb-run"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_xvfb {
+        eprintln!("skipped: xvfb-run is not installed (apt-get install xvfb)");
+        return;
+    }
+    let dir = temp_dir("cli-shot");
+    let shot = dir.join("proxies.png");
+    let _ = std::fs::remove_file(&shot);
+    let status = std::process::Command::new("timeout")
+        .args(["300", "xvfb-run", "-a", "-s", "-screen 0 1600x1000x24"])
+        .arg(env!("CARGO_BIN_EXE_lswag-studio"))
+        .arg("--screenshot")
+        .arg(&shot)
+        .args(["--panel", "proxies"])
+        .env("XDG_RUNTIME_DIR", &dir)
+        .status()
+        .unwrap();
+    assert!(status.success(), "{status}");
+    let (w, h) = image_size(&shot);
+    assert!(w >= 900 && h >= 600, "{w} x {h}");
+}
+
+#[test]
+fn screenshot_cli_rejects_an_unknown_panel() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_lswag-studio"))
+        .args(["--screenshot", "/tmp/never.png", "--panel", "search"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--panel search"), "{err}");
 }

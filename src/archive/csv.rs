@@ -314,7 +314,7 @@ pub fn parse_csv(bytes: &[u8], source: &str, opts: &CsvOptions) -> Result<Archiv
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::archive::testdata::shared_data_dir;
+    use crate::testdata::shared_data_dir;
 
     /// Three NB201 rows in the shared file's layout (values from its rows 0,
     /// 1 and 15624; fewer columns).

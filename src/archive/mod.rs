@@ -25,7 +25,6 @@ mod ops;
 mod scores;
 mod suite_zero;
 #[doc(hidden)]
-pub mod testdata;
 
 use std::io::Read;
 use std::path::Path;
@@ -208,7 +207,7 @@ mod tests {
     use crate::archive::csv::tests::NB201_CSV_FIXTURE;
     use crate::archive::scores::tests::scores_fixture;
     use crate::archive::suite_zero::tests::{NB101_FIXTURE, NB201_FIXTURE};
-    use crate::archive::testdata::shared_data_dir;
+    use crate::testdata::shared_data_dir;
 
     #[test]
     fn formats_are_sniffed_from_content_then_extension() {

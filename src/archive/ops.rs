@@ -699,7 +699,7 @@ mod tests {
     use crate::archive::native::{decode_native, encode_native, read_native};
     use crate::archive::scores::tests::scores_fixture;
     use crate::archive::scores::{attach_scores, attach_scores_bytes, parse_scores};
-    use crate::archive::testdata::shared_data_dir;
+    use crate::testdata::shared_data_dir;
 
     fn toy(file: &str, rows: &[(&str, f64, f64)]) -> Archive {
         let mut b = ArchiveBuilder::new(Space::Other("toy".into()));

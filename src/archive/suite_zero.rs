@@ -338,7 +338,7 @@ fn detect_space(source: &str, prefix: &[&str], tasks: &Fields) -> Result<Space, 
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::archive::testdata::shared_data_dir;
+    use crate::testdata::shared_data_dir;
 
     /// NB201-style fixture: bare NaN/Infinity tokens, a -1e8 failure, a
     /// record lacking one proxy, a key also in a second task.

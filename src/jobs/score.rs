@@ -271,7 +271,7 @@ pub fn run(
                 version: env!("CARGO_PKG_VERSION").into(),
                 config: config.clone(),
                 batch_source: batch.source.clone(),
-                created: now_iso8601(),
+                created: crate::archive::now_rfc3339(),
             },
         };
         writeln!(f, "{}", serde_json::to_string(&header).unwrap_or_default()).map_err(io)?;
@@ -309,29 +309,4 @@ pub fn run(
         cancelled: cancel.is_cancelled(),
     });
     Ok(scored)
-}
-
-/// UTC time as ISO 8601, without pulling in a date crate.
-pub fn now_iso8601() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    // Civil-from-days (Howard Hinnant's algorithm).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60
-    )
 }

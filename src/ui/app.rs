@@ -1,0 +1,712 @@
+//! The app shell: persisted [`State`] (eframe storage) kept apart from
+//! runtime state (datasets, jobs, caches); a top bar (archive, task picker,
+//! theme), side tabs for the panels, a status bar, and errors shown in the
+//! UI with the file and the reason.
+
+use eframe::egui;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{Receiver, channel};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use egui::{Align, Color32, Frame, Layout, Margin, RichText, Ui};
+use serde::{Deserialize, Serialize};
+
+use super::Messages;
+use super::background::Exec;
+use super::export::{Dialogs, Exporter, NativeDialogs, NoDialogs, write_png};
+use super::model::{Dataset, LibraConfig, LoadError, Origin};
+use super::panels::PanelCtx;
+use super::panels::archive::{ArchiveAction, ArchivePanel, ArchiveSettings};
+use super::panels::layers::{LayersAction, LayersPanel, LayersSettings};
+use super::panels::libra::LibraPanel;
+use super::panels::proxies::{ProxiesPanel, ProxiesSettings};
+use super::theme;
+use crate::jobs::JobHandle;
+
+/// The demo archive built into the binary (native `.lswag`).
+///
+/// `None` until `assets/demo.lswag` exists; then this becomes
+/// `Some(include_bytes!("../../assets/demo.lswag"))`. Without it the app
+/// reads the file from the source tree if it is there, else shows a
+/// synthetic example and says so.
+pub const DEMO_BYTES: Option<&[u8]> = None;
+
+/// Where the demo lives in the source tree.
+const DEMO_PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/assets/demo.lswag");
+
+/// The panels, in tab order. (Search arrives with the search issue.)
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Panel {
+    Archive,
+    #[default]
+    Layers,
+    Proxies,
+    Libra,
+}
+
+impl Panel {
+    pub const ALL: [Panel; 4] = [Panel::Archive, Panel::Layers, Panel::Proxies, Panel::Libra];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Panel::Archive => "Archive",
+            Panel::Layers => "Layers",
+            Panel::Proxies => "Proxies",
+            Panel::Libra => "LIBRA",
+        }
+    }
+
+    pub fn hint(self) -> &'static str {
+        match self {
+            Panel::Archive => "Open archives; table of architectures, truth and proxies",
+            Panel::Layers => "Gradient-intensity curves and the L-SWAG window tuner",
+            Panel::Proxies => "Correlations, bias and information gain of the proxies",
+            Panel::Libra => "LIBRA: three complementary proxies, their ensemble and ablations",
+        }
+    }
+
+    /// Parses a panel name (case-insensitive), as `--panel` takes it.
+    pub fn from_name(name: &str) -> Option<Panel> {
+        let n = name.trim().to_ascii_lowercase();
+        Panel::ALL.into_iter().find(|p| p.label().to_ascii_lowercase() == n)
+    }
+}
+
+/// Everything that persists between runs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct State {
+    pub dark: bool,
+    pub panel: Panel,
+    pub task: Option<String>,
+    pub recent: Vec<PathBuf>,
+    /// The archive open when the app was closed (`None`: the demo).
+    pub last_archive: Option<PathBuf>,
+    pub archive: ArchiveSettings,
+    pub layers: LayersSettings,
+    pub proxies: ProxiesSettings,
+    pub libra: LibraConfig,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        State {
+            dark: false,
+            panel: Panel::Layers,
+            task: None,
+            recent: Vec::new(),
+            last_archive: None,
+            archive: ArchiveSettings::default(),
+            layers: LayersSettings::default(),
+            proxies: ProxiesSettings::default(),
+            libra: LibraConfig::default(),
+        }
+    }
+}
+
+const MAX_RECENT: usize = 8;
+
+/// A request to save a PNG of the whole window once everything is drawn
+/// (`lswag-studio --screenshot PATH`).
+#[derive(Clone, Debug)]
+pub struct ScreenshotPlan {
+    pub path: PathBuf,
+    pub panel: Option<Panel>,
+    /// Filled with the outcome before the window closes.
+    pub outcome: Arc<Mutex<Option<Result<(), String>>>>,
+}
+
+/// How the app starts.
+pub struct AppOptions {
+    pub exec: Exec,
+    pub dialogs: Box<dyn Dialogs>,
+    /// Start on this dataset instead of the demo.
+    pub dataset: Option<Dataset>,
+    pub state: State,
+    pub screenshot: Option<ScreenshotPlan>,
+    /// Reopen `state.last_archive` on start.
+    pub reopen_last: bool,
+}
+
+impl AppOptions {
+    /// Tests: inline computations, no dialogs, default settings.
+    pub fn for_tests(dataset: Dataset) -> AppOptions {
+        AppOptions {
+            exec: Exec::Inline,
+            dialogs: Box::new(NoDialogs),
+            dataset: Some(dataset),
+            state: State::default(),
+            screenshot: None,
+            reopen_last: false,
+        }
+    }
+}
+
+struct Loading {
+    what: String,
+    job: JobHandle<Result<Dataset, LoadError>>,
+    /// Remember in the recent files when it opens.
+    path: Option<PathBuf>,
+}
+
+struct Shot {
+    plan: ScreenshotPlan,
+    idle_frames: u32,
+    started: Instant,
+    rx: Option<Receiver<Arc<egui::ColorImage>>>,
+}
+
+/// The app: persisted state plus runtime state.
+pub struct StudioApp {
+    pub state: State,
+    data: Dataset,
+    loading: Option<Loading>,
+    pub msgs: Messages,
+    pub exporter: Exporter,
+    exec: Exec,
+    archive: ArchivePanel,
+    layers: LayersPanel,
+    proxies: ProxiesPanel,
+    libra: LibraPanel,
+    applied_dark: Option<bool>,
+    shot: Option<Shot>,
+}
+
+/// The demo dataset, and a note when it had to fall back.
+pub fn demo_dataset() -> (Dataset, Option<String>) {
+    if let Some(bytes) = DEMO_BYTES {
+        match Dataset::from_bytes(bytes, "demo.lswag (built in)", "Demo: NB201", Origin::Demo) {
+            Ok(d) => return (d, None),
+            Err(e) => {
+                return (
+                    Dataset::synthetic(600, 0),
+                    Some(format!(
+                        "The built-in demo archive is unreadable ({e}); showing a synthetic example instead"
+                    )),
+                );
+            }
+        }
+    }
+    if Path::new(DEMO_PATH).exists() {
+        match Dataset::open(Path::new(DEMO_PATH)) {
+            Ok(mut d) => {
+                d.label = "Demo: NB201".to_string();
+                d.origin = Origin::Demo;
+                return (d, None);
+            }
+            Err(e) => {
+                return (
+                    Dataset::synthetic(600, 0),
+                    Some(format!(
+                        "The demo archive could not be read ({e}); showing a synthetic example instead"
+                    )),
+                );
+            }
+        }
+    }
+    (
+        Dataset::synthetic(600, 0),
+        Some(
+            "The demo archive assets/demo.lswag is not in this build; showing a synthetic example \
+             (random numbers, not a benchmark). Open a real archive from the Archive panel."
+                .to_string(),
+        ),
+    )
+}
+
+impl StudioApp {
+    /// A new app; the theme is applied on the first frame.
+    pub fn new(opts: AppOptions) -> StudioApp {
+        let mut msgs = Messages::default();
+        let data = match opts.dataset {
+            Some(d) => d,
+            None => {
+                let (d, note) = demo_dataset();
+                if let Some(n) = note {
+                    msgs.info(n);
+                }
+                d
+            }
+        };
+        let mut app = StudioApp {
+            state: opts.state,
+            data,
+            loading: None,
+            msgs,
+            exporter: Exporter::new(opts.dialogs),
+            exec: opts.exec,
+            archive: ArchivePanel::default(),
+            layers: LayersPanel::default(),
+            proxies: ProxiesPanel::default(),
+            libra: LibraPanel::default(),
+            applied_dark: None,
+            shot: opts.screenshot.map(|plan| Shot {
+                plan,
+                idle_frames: 0,
+                started: Instant::now(),
+                rx: None,
+            }),
+        };
+        if let Some(shot) = &app.shot
+            && let Some(p) = shot.plan.panel
+        {
+            app.state.panel = p;
+        }
+        app.fix_task();
+        if opts.reopen_last
+            && let Some(path) = app.state.last_archive.clone()
+        {
+            if path.exists() {
+                app.open_path(path);
+            } else {
+                app.state.last_archive = None;
+            }
+        }
+        app
+    }
+
+    /// The eframe entry: restores the persisted state.
+    pub fn from_creation_context(cc: &eframe::CreationContext<'_>, screenshot: Option<ScreenshotPlan>) -> StudioApp {
+        let restore = screenshot.is_none();
+        let state = if restore {
+            cc.storage
+                .and_then(|s| eframe::get_value::<State>(s, eframe::APP_KEY))
+                .unwrap_or_default()
+        } else {
+            State::default()
+        };
+        let app = StudioApp::new(AppOptions {
+            exec: Exec::Threads,
+            dialogs: Box::new(NativeDialogs::new()),
+            dataset: None,
+            state,
+            screenshot,
+            reopen_last: restore,
+        });
+        theme::apply(&cc.egui_ctx, app.state.dark);
+        app
+    }
+
+    pub fn dataset(&self) -> &Dataset {
+        &self.data
+    }
+
+    /// Spearman rho of L-SWAG for the current window, once computed.
+    pub fn live_window_rho(&self) -> Option<f64> {
+        self.layers.live().and_then(|l| l.rho)
+    }
+
+    pub fn task(&self) -> &str {
+        self.state.task.as_deref().unwrap_or("")
+    }
+
+    /// True while anything is computing or loading.
+    pub fn is_busy(&self) -> bool {
+        self.loading.is_some()
+            || self.layers.is_busy()
+            || self.proxies.is_busy()
+            || self.libra.is_busy()
+            || self.exporter.png_pending()
+    }
+
+    /// Switches to another dataset (keeps the task if it exists there).
+    pub fn set_dataset(&mut self, data: Dataset) {
+        self.data = data;
+        self.fix_task();
+    }
+
+    fn fix_task(&mut self) {
+        let ok = self.state.task.as_ref().is_some_and(|t| self.data.has_task(t));
+        if !ok {
+            self.state.task = self.data.default_task();
+        }
+    }
+
+    /// Opens a file (in the background with threads).
+    pub fn open_path(&mut self, path: PathBuf) {
+        let what = path.display().to_string();
+        let p = path.clone();
+        let job = JobHandle::spawn("open-archive", move |send, _| send(Dataset::open(&p)));
+        self.loading = Some(Loading {
+            what,
+            job,
+            path: Some(path),
+        });
+        if self.exec == Exec::Inline {
+            // Tests: finish now.
+            while self.loading.as_ref().is_some_and(|l| !l.job.is_finished()) {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            self.poll_loading();
+        }
+    }
+
+    fn poll_loading(&mut self) {
+        let Some(l) = &self.loading else { return };
+        let result = match l.job.events.try_recv() {
+            Ok(r) => r,
+            Err(_) if l.job.is_finished() => Err(LoadError {
+                file: l.what.clone(),
+                reason: "the reader stopped unexpectedly".to_string(),
+            }),
+            Err(_) => return,
+        };
+        let Some(l) = self.loading.take() else { return };
+        match result {
+            Ok(d) => {
+                if let Some(p) = l.path {
+                    self.state.recent.retain(|r| r != &p);
+                    self.state.recent.insert(0, p.clone());
+                    self.state.recent.truncate(MAX_RECENT);
+                    self.state.last_archive = Some(p);
+                }
+                self.msgs.info(format!(
+                    "Opened {}: {} architectures, {} tasks, {} layer profiles",
+                    d.label,
+                    d.len(),
+                    d.task_names().len(),
+                    d.profile_count()
+                ));
+                self.set_dataset(d);
+            }
+            Err(e) => {
+                if let Some(p) = &l.path
+                    && self.state.last_archive.as_ref() == Some(p)
+                {
+                    self.state.last_archive = None;
+                }
+                self.msgs.error(e.file, e.reason);
+            }
+        }
+    }
+
+    fn open_demo(&mut self) {
+        let (d, note) = demo_dataset();
+        if let Some(n) = note {
+            self.msgs.info(n);
+        }
+        self.state.last_archive = None;
+        self.set_dataset(d);
+    }
+
+    /// Draws the whole app into `ui` (eframe and tests call this).
+    pub fn show(&mut self, ui: &mut Ui) {
+        let ctx = ui.ctx().clone();
+        if self.applied_dark != Some(self.state.dark) {
+            theme::apply(&ctx, self.state.dark);
+            self.applied_dark = Some(self.state.dark);
+        }
+        self.poll_loading();
+        self.exporter.poll(&mut self.msgs);
+        if let Some(LayersAction::AttachScores(path)) = self.layers.poll() {
+            match self.data.with_scores(&path) {
+                Ok((d, report)) => {
+                    self.msgs.info(report);
+                    self.set_dataset(d);
+                    self.layers.scores_attached();
+                }
+                Err(e) => self.msgs.error(e.file, e.reason),
+            }
+        }
+        self.handle_dropped_files(&ctx);
+        let palette = theme::palette(self.state.dark);
+
+        egui::Panel::top("top_bar")
+            .frame(Frame::side_top_panel(ui.style()).inner_margin(Margin::symmetric(10, 6)))
+            .show(ui, |ui| self.top_bar_ui(ui));
+        egui::Panel::bottom("status_bar").show(ui, |ui| self.status_ui(ui));
+        egui::Panel::left("tabs")
+            .resizable(false)
+            .exact_size(132.0)
+            .show(ui, |ui| self.tabs_ui(ui));
+        egui::CentralPanel::default().show(ui, |ui| {
+            self.errors_ui(ui, &palette);
+            let task = self.task().to_string();
+            let mut pctx = PanelCtx {
+                data: &self.data,
+                task: &task,
+                palette,
+                exporter: &mut self.exporter,
+                msgs: &mut self.msgs,
+                exec: self.exec,
+            };
+            if self.data.task_names().is_empty() {
+                super::widgets::note(ui, &palette, "This archive has no task: nothing to show.");
+                return;
+            }
+            match self.state.panel {
+                Panel::Archive => {
+                    let action = self
+                        .archive
+                        .ui(ui, &mut pctx, &mut self.state.archive, &self.state.recent);
+                    match action {
+                        Some(ArchiveAction::PickFile) => {
+                            if let Some(p) = self.exporter.dialogs.open_path() {
+                                self.open_path(p);
+                            }
+                        }
+                        Some(ArchiveAction::Open(p)) => self.open_path(p),
+                        Some(ArchiveAction::Demo) => self.open_demo(),
+                        None => {}
+                    }
+                }
+                Panel::Layers => self.layers.ui(ui, &mut pctx, &mut self.state.layers),
+                Panel::Proxies => self.proxies.ui(ui, &mut pctx, &mut self.state.proxies),
+                Panel::Libra => self.libra.ui(ui, &mut pctx, &mut self.state.libra),
+            }
+        });
+        if self.is_busy() {
+            ctx.request_repaint_after(Duration::from_millis(100));
+        }
+        self.screenshot_step(&ctx);
+    }
+
+    fn top_bar_ui(&mut self, ui: &mut Ui) {
+        let palette = theme::palette(self.state.dark);
+        ui.horizontal(|ui| {
+            ui.label(RichText::new("lswag-studio").strong().size(17.0).color(palette.accent));
+            ui.separator();
+            ui.label(RichText::new(&self.data.label).strong())
+                .on_hover_text(format!("{} · from {}", self.data.space_name(), self.data.sources()));
+            ui.label(
+                RichText::new(format!(
+                    "{} · {} architectures",
+                    self.data.space_name(),
+                    self.data.len()
+                ))
+                .color(palette.weak_text),
+            );
+            ui.separator();
+            ui.label("Task:");
+            let tasks = self.data.tasks();
+            let current = self.task().to_string();
+            let shown = tasks
+                .iter()
+                .find(|t| t.name == current)
+                .map_or(current.clone(), |t| task_label(&t.name, t.has_truth));
+            egui::ComboBox::from_id_salt("task_picker")
+                .selected_text(shown)
+                .width(220.0)
+                .show_ui(ui, |ui| {
+                    for t in &tasks {
+                        let mut sel = self.state.task.clone();
+                        if ui
+                            .selectable_value(&mut sel, Some(t.name.clone()), task_label(&t.name, t.has_truth))
+                            .clicked()
+                        {
+                            self.state.task = sel;
+                        }
+                    }
+                })
+                .response
+                .accessible_name("Task");
+            ui.with_layout(Layout::right_to_left(Align::Center), |ui| {
+                if ui
+                    .selectable_label(self.state.dark, "Dark")
+                    .on_hover_text("Dark theme")
+                    .clicked()
+                {
+                    self.state.dark = true;
+                }
+                if ui
+                    .selectable_label(!self.state.dark, "Light")
+                    .on_hover_text("Light theme")
+                    .clicked()
+                {
+                    self.state.dark = false;
+                }
+                ui.label(RichText::new("Theme:").color(palette.weak_text));
+                ui.separator();
+                if ui.button("Open archive…").clicked()
+                    && let Some(p) = self.exporter.dialogs.open_path()
+                {
+                    self.open_path(p);
+                }
+            });
+        });
+    }
+
+    fn tabs_ui(&mut self, ui: &mut Ui) {
+        ui.add_space(8.0);
+        ui.with_layout(Layout::top_down_justified(Align::Min), |ui| {
+            for p in Panel::ALL {
+                let text = RichText::new(p.label()).size(16.0);
+                if ui
+                    .selectable_label(self.state.panel == p, text)
+                    .on_hover_text(p.hint())
+                    .clicked()
+                {
+                    self.state.panel = p;
+                }
+                ui.add_space(2.0);
+            }
+        });
+    }
+
+    fn status_ui(&mut self, ui: &mut Ui) {
+        let palette = theme::palette(self.state.dark);
+        ui.horizontal(|ui| {
+            if let Some(l) = &self.loading {
+                ui.spinner();
+                ui.label(format!("Opening {}…", l.what));
+            } else if let Some(info) = &self.msgs.info {
+                ui.label(RichText::new(info).color(palette.weak_text));
+            }
+            ui.with_layout(Layout::right_to_left(Align::Center), |ui| {
+                ui.label(
+                    RichText::new(format!(
+                        "{} layer profiles · {} v{}",
+                        self.data.profile_count(),
+                        env!("CARGO_PKG_NAME"),
+                        env!("CARGO_PKG_VERSION")
+                    ))
+                    .color(palette.weak_text),
+                );
+            });
+        });
+    }
+
+    fn errors_ui(&mut self, ui: &mut Ui, palette: &theme::Palette) {
+        let mut dismiss = None;
+        for (i, e) in self.msgs.errors.iter().enumerate() {
+            Frame::new()
+                .fill(palette.error_fill)
+                .stroke(egui::Stroke::new(1.0, palette.error))
+                .corner_radius(4.0)
+                .inner_margin(Margin::symmetric(10, 6))
+                .show(ui, |ui| {
+                    ui.set_width(ui.available_width());
+                    ui.horizontal_wrapped(|ui| {
+                        ui.label(RichText::new("Error").strong().color(palette.error));
+                        ui.label(RichText::new(&e.file).monospace().color(palette.text));
+                        ui.label(RichText::new(&e.reason).color(palette.text));
+                        ui.with_layout(Layout::right_to_left(Align::Center), |ui| {
+                            if ui.small_button("Dismiss").clicked() {
+                                dismiss = Some(i);
+                            }
+                        });
+                    });
+                });
+        }
+        if let Some(i) = dismiss {
+            self.msgs.errors.remove(i);
+        }
+    }
+
+    fn handle_dropped_files(&mut self, ctx: &egui::Context) {
+        let (dropped, hovering) = ctx.input(|i| (i.raw.dropped_files.clone(), !i.raw.hovered_files.is_empty()));
+        if hovering {
+            let painter = ctx.layer_painter(egui::LayerId::new(egui::Order::Foreground, egui::Id::unique("drop")));
+            let rect = ctx.content_rect();
+            painter.rect_filled(rect, 0.0, Color32::from_black_alpha(150));
+            painter.text(
+                rect.center(),
+                egui::Align2::CENTER_CENTER,
+                "Drop an archive to open it",
+                egui::FontId::proportional(26.0),
+                Color32::WHITE,
+            );
+        }
+        if let Some(f) = dropped.first() {
+            let p = f.path().to_path_buf();
+            if p.as_os_str().is_empty() {
+                self.msgs.error(
+                    format!("{f:?}"),
+                    "dropped data has no file path; save it to a file first",
+                );
+            } else {
+                self.open_path(p);
+            }
+        }
+    }
+
+    /// `--screenshot`: once nothing has been computing for a few frames,
+    /// capture the window, save it and close.
+    fn screenshot_step(&mut self, ctx: &egui::Context) {
+        let busy = self.is_busy();
+        let Some(shot) = &mut self.shot else { return };
+        ctx.request_repaint();
+        if let Some(rx) = &shot.rx {
+            if let Ok(image) = rx.try_recv() {
+                let result = write_png(&shot.plan.path, &image);
+                if let Ok(mut o) = shot.plan.outcome.lock() {
+                    *o = Some(result);
+                }
+                ctx.send_viewport_cmd(egui::ViewportCommand::Close);
+            }
+            return;
+        }
+        shot.idle_frames = if busy { 0 } else { shot.idle_frames + 1 };
+        let timed_out = shot.started.elapsed() > Duration::from_secs(300);
+        if shot.idle_frames >= 10 || timed_out {
+            let (tx, rx) = channel();
+            let repaint = ctx.clone();
+            ctx.request_screenshot(move |image| {
+                let _ = tx.send(image);
+                repaint.request_repaint();
+            });
+            shot.rx = Some(rx);
+        }
+    }
+}
+
+fn task_label(name: &str, has_truth: bool) -> String {
+    if has_truth {
+        name.to_string()
+    } else {
+        format!("{name} (no ground truth)")
+    }
+}
+
+impl eframe::App for StudioApp {
+    fn ui(&mut self, ui: &mut Ui, _frame: &mut eframe::Frame) {
+        self.show(ui);
+    }
+
+    fn save(&mut self, storage: &mut dyn eframe::Storage) {
+        if self.shot.is_none() {
+            eframe::set_value(storage, eframe::APP_KEY, &self.state);
+        }
+    }
+}
+
+/// Opens the app window. With `screenshot`, saves a PNG of the window once
+/// the demo is fully drawn and exits.
+pub fn run_native(screenshot: Option<(PathBuf, Option<Panel>)>) -> anyhow::Result<()> {
+    let outcome: Arc<Mutex<Option<Result<(), String>>>> = Arc::new(Mutex::new(None));
+    let plan = screenshot.map(|(path, panel)| ScreenshotPlan {
+        path,
+        panel,
+        outcome: outcome.clone(),
+    });
+    let is_shot = plan.is_some();
+    let options = eframe::NativeOptions {
+        viewport: egui::ViewportBuilder::default()
+            .with_title("lswag-studio")
+            .with_inner_size([1400.0, 900.0])
+            .with_min_inner_size([900.0, 600.0])
+            .with_drag_and_drop(true),
+        persist_window: !is_shot,
+        ..Default::default()
+    };
+    eframe::run_native(
+        "lswag-studio",
+        options,
+        Box::new(move |cc| Ok(Box::new(StudioApp::from_creation_context(cc, plan)))),
+    )
+    .map_err(|e| anyhow::anyhow!("the window could not be opened: {e}"))?;
+    if is_shot {
+        let result = outcome
+            .lock()
+            .map_err(|_| anyhow::anyhow!("screenshot state poisoned"))?
+            .take();
+        match result {
+            Some(Ok(())) => Ok(()),
+            Some(Err(reason)) => Err(anyhow::anyhow!("screenshot not saved: {reason}")),
+            None => Err(anyhow::anyhow!("the window closed before the screenshot was taken")),
+        }
+    } else {
+        Ok(())
+    }
+}

@@ -1,0 +1,257 @@
+//! Exports: CSV and Markdown of tables, CSV of what a plot draws, and PNG
+//! of a figure (a screenshot of the window cropped to the figure). File
+//! dialogs sit behind [`Dialogs`] so that tests never open one.
+
+use eframe::egui;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, channel};
+
+use egui::{ColorImage, Rect};
+
+use super::Messages;
+use super::model::csv_field;
+
+/// Where files are opened from and saved to.
+pub trait Dialogs {
+    /// A path to save `default_name` (with extension `ext`) to; `None` if
+    /// the user cancelled.
+    fn save_path(&mut self, default_name: &str, ext: &str) -> Option<PathBuf>;
+    /// An archive to open; `None` if the user cancelled.
+    fn open_path(&mut self) -> Option<PathBuf>;
+}
+
+/// Native dialogs (rfd).
+pub struct NativeDialogs {
+    last_dir: Option<PathBuf>,
+}
+
+impl NativeDialogs {
+    pub fn new() -> NativeDialogs {
+        NativeDialogs { last_dir: None }
+    }
+}
+
+impl Default for NativeDialogs {
+    fn default() -> Self {
+        NativeDialogs::new()
+    }
+}
+
+impl Dialogs for NativeDialogs {
+    fn save_path(&mut self, default_name: &str, ext: &str) -> Option<PathBuf> {
+        let mut d = rfd::FileDialog::new()
+            .set_file_name(format!("{default_name}.{ext}"))
+            .add_filter(ext.to_uppercase(), &[ext]);
+        if let Some(dir) = &self.last_dir {
+            d = d.set_directory(dir);
+        }
+        let path = d.save_file()?;
+        self.last_dir = path.parent().map(Path::to_path_buf);
+        Some(path)
+    }
+
+    fn open_path(&mut self) -> Option<PathBuf> {
+        let mut d = rfd::FileDialog::new()
+            .set_title("Open archive")
+            .add_filter("Archives", &["lswag", "json", "jsonl", "csv", "tsv"])
+            .add_filter("All files", &["*"]);
+        if let Some(dir) = &self.last_dir {
+            d = d.set_directory(dir);
+        }
+        let path = d.pick_file()?;
+        self.last_dir = path.parent().map(Path::to_path_buf);
+        Some(path)
+    }
+}
+
+/// Saves into a fixed folder and opens a fixed file (tests, scripted runs).
+pub struct FolderDialogs {
+    pub dir: PathBuf,
+    pub open: Option<PathBuf>,
+}
+
+impl Dialogs for FolderDialogs {
+    fn save_path(&mut self, default_name: &str, ext: &str) -> Option<PathBuf> {
+        Some(self.dir.join(format!("{default_name}.{ext}")))
+    }
+
+    fn open_path(&mut self) -> Option<PathBuf> {
+        self.open.clone()
+    }
+}
+
+/// Dialogs that never return a path (the default in tests).
+pub struct NoDialogs;
+
+impl Dialogs for NoDialogs {
+    fn save_path(&mut self, _: &str, _: &str) -> Option<PathBuf> {
+        None
+    }
+
+    fn open_path(&mut self) -> Option<PathBuf> {
+        None
+    }
+}
+
+struct PendingPng {
+    name: String,
+    rect: Rect,
+    pixels_per_point: f32,
+    rx: Receiver<Arc<ColorImage>>,
+}
+
+/// Runs exports and reports what happened to [`Messages`].
+pub struct Exporter {
+    pub dialogs: Box<dyn Dialogs>,
+    pending: Option<PendingPng>,
+    /// Paths written, newest last (tests read it).
+    pub written: Vec<PathBuf>,
+}
+
+impl Exporter {
+    pub fn new(dialogs: Box<dyn Dialogs>) -> Exporter {
+        Exporter {
+            dialogs,
+            pending: None,
+            written: Vec::new(),
+        }
+    }
+
+    /// Asks where to save, then writes `contents`.
+    pub fn save_text(&mut self, msgs: &mut Messages, name: &str, ext: &str, contents: &str) {
+        let Some(path) = self.dialogs.save_path(&file_stem(name), ext) else {
+            return;
+        };
+        match std::fs::write(&path, contents) {
+            Ok(()) => {
+                msgs.info(format!("Saved {}", path.display()));
+                self.written.push(path);
+            }
+            Err(e) => msgs.error(path.display().to_string(), format!("could not write: {e}")),
+        }
+    }
+
+    /// Starts a PNG export of the screen region `rect` (points): the next
+    /// frame is captured, cropped, and saved where the user says.
+    pub fn request_png(&mut self, ctx: &egui::Context, name: &str, rect: Rect) {
+        let (tx, rx) = channel();
+        let repaint = ctx.clone();
+        ctx.request_screenshot(move |image| {
+            let _ = tx.send(image);
+            repaint.request_repaint();
+        });
+        self.pending = Some(PendingPng {
+            name: file_stem(name),
+            rect,
+            pixels_per_point: ctx.pixels_per_point(),
+            rx,
+        });
+    }
+
+    pub fn png_pending(&self) -> bool {
+        self.pending.is_some()
+    }
+
+    /// Finishes a PNG export whose screenshot has arrived.
+    pub fn poll(&mut self, msgs: &mut Messages) {
+        let Some(p) = &self.pending else { return };
+        let Ok(image) = p.rx.try_recv() else { return };
+        let Some(p) = self.pending.take() else { return };
+        let cropped = crop(&image, p.rect, p.pixels_per_point);
+        let Some(path) = self.dialogs.save_path(&p.name, "png") else {
+            return;
+        };
+        match write_png(&path, &cropped) {
+            Ok(()) => {
+                msgs.info(format!("Saved {}", path.display()));
+                self.written.push(path);
+            }
+            Err(reason) => msgs.error(path.display().to_string(), reason),
+        }
+    }
+}
+
+/// A file name from a figure title: lowercase, `-` for anything odd.
+pub fn file_stem(name: &str) -> String {
+    let mut out = String::new();
+    for c in name.chars() {
+        if c.is_ascii_alphanumeric() || c == '_' || c == '.' {
+            out.push(c.to_ascii_lowercase());
+        } else if !out.ends_with('-') {
+            out.push('-');
+        }
+    }
+    let out = out.trim_matches('-').to_string();
+    if out.is_empty() { "export".to_string() } else { out }
+}
+
+/// The part of a screenshot under `rect` (points), clamped to the image.
+pub fn crop(image: &ColorImage, rect: Rect, pixels_per_point: f32) -> ColorImage {
+    let [w, h] = image.size;
+    let x0 = ((rect.min.x * pixels_per_point).floor().max(0.0) as usize).min(w);
+    let y0 = ((rect.min.y * pixels_per_point).floor().max(0.0) as usize).min(h);
+    let x1 = ((rect.max.x * pixels_per_point).ceil().max(0.0) as usize).clamp(x0, w);
+    let y1 = ((rect.max.y * pixels_per_point).ceil().max(0.0) as usize).clamp(y0, h);
+    image.region_by_pixels([x0, y0], [x1 - x0, y1 - y0])
+}
+
+/// Writes an image as PNG.
+pub fn write_png(path: &Path, image: &ColorImage) -> Result<(), String> {
+    let [w, h] = image.size;
+    let bytes: Vec<u8> = image.pixels.iter().flat_map(|c| c.to_srgba_unmultiplied()).collect();
+    let buffer = image::RgbaImage::from_raw(w as u32, h as u32, bytes)
+        .ok_or_else(|| format!("image of {w} x {h} pixels has the wrong number of bytes"))?;
+    buffer.save(path).map_err(|e| format!("could not write PNG: {e}"))
+}
+
+/// CSV of a table of text cells.
+pub fn table_csv(header: &[String], rows: &[Vec<String>]) -> String {
+    let line = |cells: &[String]| cells.iter().map(|c| csv_field(c)).collect::<Vec<_>>().join(",");
+    let mut out = line(header);
+    out.push('\n');
+    for r in rows {
+        out.push_str(&line(r));
+        out.push('\n');
+    }
+    out
+}
+
+/// GitHub-flavoured Markdown of a table of text cells.
+pub fn table_markdown(header: &[String], rows: &[Vec<String>]) -> String {
+    let esc = |s: &String| s.replace('|', "\\|");
+    let mut out = format!("| {} |\n", header.iter().map(esc).collect::<Vec<_>>().join(" | "));
+    out.push_str(&format!("|{}\n", "---|".repeat(header.len())));
+    for r in rows {
+        out.push_str(&format!("| {} |\n", r.iter().map(esc).collect::<Vec<_>>().join(" | ")));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_render_as_csv_and_markdown() {
+        let header = vec!["a".to_string(), "b|c".to_string()];
+        let rows = vec![vec!["1".to_string(), "x,y".to_string()]];
+        assert_eq!(table_csv(&header, &rows), "a,b|c\n1,\"x,y\"\n");
+        assert_eq!(
+            table_markdown(&header, &rows),
+            "| a | b\\|c |\n|---|---|\n| 1 | x,y |\n"
+        );
+        assert_eq!(file_stem("Spearman ρ per bin"), "spearman-per-bin");
+    }
+
+    #[test]
+    fn crop_clamps_to_the_image() {
+        let image = ColorImage::filled([10, 8], egui::Color32::RED);
+        let c = crop(
+            &image,
+            Rect::from_min_max(egui::pos2(2.0, 2.0), egui::pos2(50.0, 50.0)),
+            1.0,
+        );
+        assert_eq!(c.size, [8, 6]);
+    }
+}

@@ -1,0 +1,395 @@
+//! "Score…": runs the probe on architectures of the open archive in the
+//! background (`jobs::score::run`), with progress, ETA and cancel. Results
+//! are written line by line to a JSON-lines file as they come (closing the
+//! app mid-run loses nothing; running again with the same file resumes),
+//! and their layer profiles fill the layers panel while the job runs.
+
+use eframe::egui;
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use egui::{ComboBox, DragValue, ProgressBar, RichText, Ui};
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use super::Messages;
+use super::export::Dialogs;
+use super::model::Dataset;
+use super::theme::Palette;
+use crate::engine::backend::{BackendKind, choose_backend};
+use crate::engine::data::DataSource;
+use crate::engine::params::InitScheme;
+use crate::engine::probe::ProbeSettings;
+use crate::engine::profile::LayerProfile;
+use crate::jobs::score::{self, ScoreConfig, ScoreEvent};
+use crate::jobs::{JobHandle, Progress, format_duration};
+use crate::space::nb201::{Nb201Arch, Nb201Config};
+
+/// Which backend the probe runs on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BackendChoice {
+    /// wgpu on a hardware GPU, else the CPU backend.
+    #[default]
+    Auto,
+    Cpu,
+    Wgpu,
+}
+
+/// The probe's input images.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DataChoice {
+    /// Standard normal pixels, random labels: needs no download.
+    #[default]
+    Gaussian,
+    /// A CIFAR-10 binary file.
+    Cifar10(PathBuf),
+}
+
+/// Persisted settings of the score dialog.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ScoreSettings {
+    /// Score every architecture of the archive (else `sample` of them).
+    pub all: bool,
+    pub sample: usize,
+    /// Seed of the sample and of the initial weights.
+    pub seed: u64,
+    pub backend: BackendChoice,
+    pub batch: usize,
+    pub data: DataChoice,
+    /// NB201 channels C and cells per stage N.
+    pub channels: usize,
+    pub cells: usize,
+    /// Output file; `None` = a new file in the app's data folder.
+    pub out: Option<PathBuf>,
+}
+
+impl Default for ScoreSettings {
+    fn default() -> Self {
+        ScoreSettings {
+            all: false,
+            sample: 100,
+            seed: 0,
+            backend: BackendChoice::Auto,
+            batch: 64,
+            data: DataChoice::Gaussian,
+            channels: 16,
+            cells: 5,
+            out: None,
+        }
+    }
+}
+
+/// Folder for score files when the user has not chosen one.
+pub fn default_score_dir() -> PathBuf {
+    eframe::storage_dir("lswag-studio")
+        .unwrap_or_else(std::env::temp_dir)
+        .join("scores")
+}
+
+/// A running (or finished) score job.
+pub struct ScoreRun {
+    handle: JobHandle<ScoreEvent>,
+    pub out: PathBuf,
+    pub total: usize,
+    pub already_done: usize,
+    pub progress: Option<Progress>,
+    pub current: String,
+    pub started: Instant,
+    /// Profiles scored so far, by archive row (shared with background
+    /// computations; refreshed at most once a second).
+    pub overlay: Arc<BTreeMap<usize, LayerProfile>>,
+    /// Bumped whenever `overlay` changes.
+    pub overlay_version: u64,
+    pending: Vec<(usize, LayerProfile)>,
+    last_merge: Instant,
+    rows: HashMap<String, usize>,
+    /// `Some((scored, cancelled))` once the job has ended.
+    pub finished: Option<(usize, bool)>,
+    pub failed: Option<String>,
+    pub backend: String,
+}
+
+impl ScoreRun {
+    /// Starts scoring; `Err` with a reason when nothing can be scored.
+    pub fn start(ds: &Dataset, settings: &ScoreSettings) -> Result<ScoreRun, String> {
+        let rows = ds.nb201_rows()?;
+        if rows.is_empty() {
+            return Err("no key of this archive is an NB201 architecture string".to_string());
+        }
+        let mut chosen: Vec<(usize, Nb201Arch)> = rows;
+        if !settings.all && settings.sample < chosen.len() {
+            let mut rng = ChaCha8Rng::seed_from_u64(settings.seed);
+            chosen.shuffle(&mut rng);
+            chosen.truncate(settings.sample.max(1));
+        }
+        let backend = match settings.backend {
+            BackendChoice::Auto => choose_backend(None),
+            BackendChoice::Cpu => choose_backend(Some(BackendKind::Cpu)),
+            BackendChoice::Wgpu => choose_backend(Some(BackendKind::Wgpu)),
+        };
+        let data = match &settings.data {
+            DataChoice::Gaussian => DataSource::Gaussian,
+            DataChoice::Cifar10(p) => DataSource::Cifar10(p.clone()),
+        };
+        let config = ScoreConfig {
+            space: "nb201".to_string(),
+            nb201: Nb201Config {
+                channels: settings.channels.max(1),
+                cells_per_stage: settings.cells.max(1),
+                num_classes: 10,
+            },
+            seed: settings.seed,
+            init: InitScheme::KaimingNormal,
+            backend: backend.kind,
+            data,
+            batch: settings.batch.clamp(2, 64),
+            batch_seed: None,
+            proxies: vec!["all".to_string()],
+            probe: ProbeSettings::default(),
+        };
+        let out = match &settings.out {
+            Some(p) => p.clone(),
+            None => {
+                let dir = default_score_dir();
+                std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+                dir.join(format!(
+                    "scores-{}-seed{}-{}.jsonl",
+                    crate::ui::export::file_stem(&ds.label),
+                    settings.seed,
+                    crate::archive::now_rfc3339().replace(':', "")
+                ))
+            }
+        };
+        let archs: Vec<Nb201Arch> = chosen.iter().map(|(_, a)| *a).collect();
+        let row_of: HashMap<String, usize> = chosen.iter().map(|(r, a)| (a.to_string(), *r)).collect();
+        let path = out.clone();
+        let handle = JobHandle::spawn("score", move |send, cancel| {
+            if let Err(e) = score::run(&archs, &config, &path, &cancel, &|e| send(e)) {
+                send(ScoreEvent::Failed(e.to_string()));
+            }
+        });
+        Ok(ScoreRun {
+            handle,
+            out,
+            total: chosen.len(),
+            already_done: 0,
+            progress: None,
+            current: String::new(),
+            started: Instant::now(),
+            overlay: Arc::new(BTreeMap::new()),
+            overlay_version: 0,
+            pending: Vec::new(),
+            last_merge: Instant::now(),
+            rows: row_of,
+            finished: None,
+            failed: None,
+            backend: format!("{} ({})", backend.kind.name(), backend.reason),
+        })
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.finished.is_none() && self.failed.is_none()
+    }
+
+    pub fn cancel(&self) {
+        self.handle.cancel.cancel();
+    }
+
+    /// Takes the job's events; returns true when it has just ended.
+    pub fn poll(&mut self) -> bool {
+        let was_running = self.is_running();
+        while let Ok(e) = self.handle.events.try_recv() {
+            match e {
+                ScoreEvent::Started { total, already_done } => {
+                    self.total = total;
+                    self.already_done = already_done;
+                }
+                ScoreEvent::Scored { line, progress } => {
+                    if let (Some(&row), Some(p)) = (self.rows.get(&line.arch), line.profile) {
+                        self.pending.push((row, p));
+                    }
+                    self.current = line.arch;
+                    self.progress = Some(progress);
+                }
+                ScoreEvent::Finished { scored, cancelled } => self.finished = Some((scored, cancelled)),
+                ScoreEvent::Failed(msg) => self.failed = Some(msg),
+            }
+        }
+        if self.is_running() && self.handle.is_finished() {
+            // The worker ended without a final event (it panicked).
+            if let Ok(ScoreEvent::Finished { scored, cancelled }) = self.handle.events.try_recv() {
+                self.finished = Some((scored, cancelled));
+            } else {
+                self.failed = Some("the scoring thread stopped unexpectedly".to_string());
+            }
+        }
+        let ended = was_running && !self.is_running();
+        if !self.pending.is_empty() && (ended || self.last_merge.elapsed() > Duration::from_secs(1)) {
+            let map = Arc::make_mut(&mut self.overlay);
+            for (row, p) in self.pending.drain(..) {
+                map.insert(row, p);
+            }
+            self.overlay_version += 1;
+            self.last_merge = Instant::now();
+        }
+        ended
+    }
+
+    /// Progress bar, ETA and cancel.
+    pub fn ui(&self, ui: &mut Ui, palette: &Palette) {
+        let done = self.progress.as_ref().map_or(0, |p| p.done);
+        let fraction = self.progress.as_ref().map_or(0.0, Progress::fraction);
+        let eta = self
+            .progress
+            .as_ref()
+            .and_then(Progress::eta)
+            .map_or("estimating…".to_string(), format_duration);
+        let text = if let Some(msg) = &self.failed {
+            RichText::new(format!("Scoring failed: {msg}")).color(palette.error)
+        } else if let Some((scored, cancelled)) = self.finished {
+            RichText::new(format!(
+                "{} {scored} architectures into {}",
+                if cancelled { "Cancelled after" } else { "Scored" },
+                self.out.display()
+            ))
+        } else {
+            RichText::new(format!(
+                "Scoring {done} / {} · ETA {eta} · elapsed {} · {}",
+                self.total,
+                format_duration(self.started.elapsed()),
+                self.current
+            ))
+        };
+        ui.add(ProgressBar::new(fraction).desired_width(320.0).show_percentage());
+        ui.label(text);
+        if self.already_done > 0 {
+            ui.label(
+                RichText::new(format!("{} already in the file, skipped", self.already_done)).color(palette.weak_text),
+            );
+        }
+    }
+}
+
+/// The score dialog's contents; returns true when "Start" is clicked.
+pub fn settings_ui(
+    ui: &mut Ui,
+    s: &mut ScoreSettings,
+    ds: &Dataset,
+    dialogs: &mut dyn Dialogs,
+    msgs: &mut Messages,
+    palette: &Palette,
+) -> bool {
+    let scorable = ds.nb201_rows().map(|r| r.len());
+    let mut start = false;
+    match &scorable {
+        Err(reason) => {
+            ui.label(RichText::new(reason).color(palette.error));
+            return false;
+        }
+        Ok(n) => {
+            ui.label(format!("{n} NB201 architectures of \"{}\" can be scored.", ds.label));
+        }
+    }
+    let n = scorable.unwrap_or(0);
+    egui::Grid::new("score_settings")
+        .num_columns(2)
+        .spacing([12.0, 6.0])
+        .show(ui, |ui| {
+            ui.label("Architectures");
+            ui.horizontal(|ui| {
+                ui.radio_value(&mut s.all, false, "sample");
+                ui.add_enabled(!s.all, DragValue::new(&mut s.sample).range(1..=n.max(1)))
+                    .accessible_name("Number of architectures to sample");
+                ui.radio_value(&mut s.all, true, format!("all {n}"));
+            });
+            ui.end_row();
+            ui.label("Seed");
+            ui.add(DragValue::new(&mut s.seed))
+                .accessible_name("Seed")
+                .on_hover_text("Seeds the sample and every network's initial weights");
+            ui.end_row();
+            ui.label("Backend");
+            ComboBox::from_id_salt("score_backend")
+                .selected_text(match s.backend {
+                    BackendChoice::Auto => "automatic",
+                    BackendChoice::Cpu => "CPU (burn-flex)",
+                    BackendChoice::Wgpu => "GPU (wgpu)",
+                })
+                .show_ui(ui, |ui| {
+                    ui.selectable_value(&mut s.backend, BackendChoice::Auto, "automatic")
+                        .on_hover_text("wgpu on a hardware GPU, else the CPU backend");
+                    ui.selectable_value(&mut s.backend, BackendChoice::Cpu, "CPU (burn-flex)");
+                    ui.selectable_value(&mut s.backend, BackendChoice::Wgpu, "GPU (wgpu)");
+                })
+                .response
+                .accessible_name("Backend");
+            ui.end_row();
+            ui.label("Batch size S");
+            ui.add(DragValue::new(&mut s.batch).range(2..=64))
+                .accessible_name("Batch size");
+            ui.end_row();
+            ui.label("Images");
+            ui.horizontal(|ui| {
+                let gaussian = matches!(s.data, DataChoice::Gaussian);
+                if ui.radio(gaussian, "Gaussian noise").clicked() {
+                    s.data = DataChoice::Gaussian;
+                }
+                let label = match &s.data {
+                    DataChoice::Cifar10(p) => format!("CIFAR-10: {}", p.display()),
+                    DataChoice::Gaussian => "CIFAR-10 file…".to_string(),
+                };
+                if ui.radio(!gaussian, label).clicked()
+                    && let Some(p) = dialogs.open_path()
+                {
+                    s.data = DataChoice::Cifar10(p);
+                }
+            });
+            ui.end_row();
+            ui.label("Network");
+            ui.horizontal(|ui| {
+                ui.label("C");
+                ui.add(DragValue::new(&mut s.channels).range(1..=64))
+                    .accessible_name("Channels C");
+                ui.label("cells per stage N");
+                ui.add(DragValue::new(&mut s.cells).range(1..=5))
+                    .accessible_name("Cells per stage N");
+            });
+            ui.end_row();
+            ui.label("Output");
+            ui.horizontal(|ui| {
+                let shown = s
+                    .out
+                    .as_ref()
+                    .map_or(format!("new file in {}", default_score_dir().display()), |p| {
+                        p.display().to_string()
+                    });
+                ui.label(RichText::new(shown).monospace());
+                if ui.small_button("Change…").clicked()
+                    && let Some(p) = dialogs.save_path("scores", "jsonl")
+                {
+                    s.out = Some(p);
+                }
+                if s.out.is_some() && ui.small_button("Default").clicked() {
+                    s.out = None;
+                }
+            });
+            ui.end_row();
+        });
+    ui.label(
+        RichText::new("Results are written as they come; running again with the same output file resumes.")
+            .color(palette.weak_text),
+    );
+    if ui.button("Start scoring").clicked() {
+        start = true;
+    }
+    if start && n == 0 {
+        msgs.error(ds.label.clone(), "nothing to score");
+        return false;
+    }
+    start
+}

@@ -1,0 +1,162 @@
+//! Pieces shared by panels: a figure frame with its exports, table export
+//! buttons, notes, the colour matrix and the rank scatter.
+
+pub mod matrix;
+pub mod scatter;
+
+use eframe::egui;
+use egui::{Frame, Margin, RichText, Ui};
+
+use super::Messages;
+use super::export::{Exporter, table_csv, table_markdown};
+use super::theme::Palette;
+
+/// A figure: a title line with "PNG…" and "CSV…" buttons, then the content
+/// drawn by `add`. The PNG is the content's rectangle as drawn; the CSV is
+/// what `csv` returns (the numbers the figure draws).
+pub fn figure<R>(
+    ui: &mut Ui,
+    exporter: &mut Exporter,
+    msgs: &mut Messages,
+    title: &str,
+    csv: impl FnOnce() -> String,
+    add: impl FnOnce(&mut Ui) -> R,
+) -> R {
+    let mut png = false;
+    let mut want_csv = false;
+    ui.horizontal(|ui| {
+        ui.label(RichText::new(title).strong());
+        ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+            want_csv = ui
+                .small_button("CSV…")
+                .on_hover_text(format!("Save the numbers of \"{title}\" as CSV"))
+                .clicked();
+            png = ui
+                .small_button("PNG…")
+                .on_hover_text(format!("Save \"{title}\" as a PNG image"))
+                .clicked();
+        });
+    });
+    let inner = ui.scope(add);
+    if png {
+        exporter.request_png(ui.ctx(), title, inner.response.rect);
+    }
+    if want_csv {
+        exporter.save_text(msgs, title, "csv", &csv());
+    }
+    inner.inner
+}
+
+/// A figure that is also a table (a colour matrix): "PNG…", "CSV…" and
+/// "Markdown…" on the title line.
+pub fn table_figure<R>(
+    ui: &mut Ui,
+    exporter: &mut Exporter,
+    msgs: &mut Messages,
+    title: &str,
+    cells: impl FnOnce() -> (Vec<String>, Vec<Vec<String>>),
+    add: impl FnOnce(&mut Ui) -> R,
+) -> R {
+    let mut png = false;
+    ui.horizontal(|ui| {
+        ui.label(RichText::new(title).strong());
+        ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+            table_exports(ui, exporter, msgs, title, cells);
+            png = ui
+                .small_button("PNG…")
+                .on_hover_text(format!("Save \"{title}\" as a PNG image"))
+                .clicked();
+        });
+    });
+    let inner = ui.scope(add);
+    if png {
+        exporter.request_png(ui.ctx(), title, inner.response.rect);
+    }
+    inner.inner
+}
+
+/// "CSV…" and "Markdown…" buttons for a table of text cells; the cells are
+/// only built when a button is clicked.
+pub fn table_exports(
+    ui: &mut Ui,
+    exporter: &mut Exporter,
+    msgs: &mut Messages,
+    name: &str,
+    cells: impl FnOnce() -> (Vec<String>, Vec<Vec<String>>),
+) {
+    let csv = ui
+        .small_button("CSV…")
+        .on_hover_text(format!("Save the table \"{name}\" as CSV"))
+        .clicked();
+    let md = ui
+        .small_button("Markdown…")
+        .on_hover_text(format!("Save the table \"{name}\" as Markdown"))
+        .clicked();
+    if csv || md {
+        let (header, rows) = cells();
+        if csv {
+            exporter.save_text(msgs, name, "csv", &table_csv(&header, &rows));
+        } else {
+            exporter.save_text(msgs, name, "md", &table_markdown(&header, &rows));
+        }
+    }
+}
+
+/// A section heading with table exports on the right.
+pub fn table_heading(
+    ui: &mut Ui,
+    exporter: &mut Exporter,
+    msgs: &mut Messages,
+    title: &str,
+    cells: impl FnOnce() -> (Vec<String>, Vec<Vec<String>>),
+) {
+    ui.horizontal(|ui| {
+        ui.label(RichText::new(title).strong());
+        ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+            // Right-to-left: the last button added sits leftmost.
+            table_exports(ui, exporter, msgs, title, cells);
+        });
+    });
+}
+
+/// A plain-language note in a tinted box (missing ground truth, missing
+/// profiles, ...).
+pub fn note(ui: &mut Ui, palette: &Palette, text: impl Into<String>) {
+    Frame::new()
+        .fill(palette.info_fill)
+        .inner_margin(Margin::symmetric(10, 8))
+        .corner_radius(4.0)
+        .show(ui, |ui| {
+            ui.set_width(ui.available_width());
+            ui.label(RichText::new(text.into()).color(palette.text));
+        });
+}
+
+/// A spinner with what is being computed.
+pub fn working(ui: &mut Ui, what: &str) {
+    ui.horizontal(|ui| {
+        ui.spinner();
+        ui.label(what);
+    });
+    ui.ctx().request_repaint_after(std::time::Duration::from_millis(100));
+}
+
+/// A small filled triangle marking the sorted column (pointing down when
+/// sorted from high to low).
+pub fn sort_arrow(painter: &egui::Painter, center: egui::Pos2, descending: bool, color: egui::Color32) {
+    let (w, h) = (4.5, 4.0);
+    let pts = if descending {
+        vec![
+            center + egui::vec2(-w, -h / 2.0),
+            center + egui::vec2(w, -h / 2.0),
+            center + egui::vec2(0.0, h / 2.0 + 1.0),
+        ]
+    } else {
+        vec![
+            center + egui::vec2(-w, h / 2.0),
+            center + egui::vec2(w, h / 2.0),
+            center + egui::vec2(0.0, -h / 2.0 - 1.0),
+        ]
+    };
+    painter.add(egui::Shape::convex_polygon(pts, color, egui::Stroke::NONE));
+}
