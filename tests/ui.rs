@@ -332,7 +332,8 @@ fn score_job_runs_in_the_background_and_fills_the_archive() {
     h.get_by_label("Score…").click();
     h.run();
     h.get_by_label("Start scoring").click();
-    h.run();
+    // A spinner repaints continuously while the job runs: step, not run.
+    h.run_steps(2);
     assert!(h.state().is_busy(), "the job started");
     let start = std::time::Instant::now();
     // The UI keeps drawing frames while the worker scores.

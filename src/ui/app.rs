@@ -550,6 +550,20 @@ impl StudioApp {
             if let Some(l) = &self.loading {
                 ui.spinner();
                 ui.label(format!("Opening {}…", l.what));
+            } else if let Some(run) = self.layers.score.as_ref().filter(|r| r.is_running()) {
+                ui.spinner();
+                let done = run.progress.as_ref().map_or(0, |p| p.done);
+                let eta = run
+                    .progress
+                    .as_ref()
+                    .and_then(crate::jobs::Progress::eta)
+                    .map_or(String::new(), |d| format!(", ETA {}", crate::jobs::format_duration(d)));
+                if ui
+                    .link(format!("Scoring {done} / {}{eta} (Layers panel)", run.total))
+                    .clicked()
+                {
+                    self.state.panel = Panel::Layers;
+                }
             } else if let Some(info) = &self.msgs.info {
                 ui.label(RichText::new(info).color(palette.weak_text));
             }

@@ -1252,7 +1252,10 @@ fn proxy_table(ds: &Dataset, task: &str) -> (ProxyTable, Vec<usize>) {
     let take = |v: &[f64]| members.iter().map(|&r| v[r]).collect::<Vec<f64>>();
     let cols = ds.proxy_columns(task);
     let table = ProxyTable {
-        gradient_based: cols.iter().map(|(n, _, _)| crate::analysis::table::gradient_based(n)).collect(),
+        gradient_based: cols
+            .iter()
+            .map(|(n, _, _)| crate::analysis::table::gradient_based(n))
+            .collect(),
         names: cols.iter().map(|(n, _, _)| n.clone()).collect(),
         columns: cols.iter().map(|(_, _, v)| take(v)).collect(),
         truth: take(&ds.truth(task)),

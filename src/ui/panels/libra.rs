@@ -74,7 +74,8 @@ impl LibraPanel {
                 let key: Key = (ds.generation, task.clone(), cfg.clone());
                 if self.result.needs(&key) {
                     let (d, t, c) = (ds.clone(), task.clone(), cfg.clone());
-                    self.result.start(ctx.exec, key, move |_| run_libra(&d, &t, &c).map(std::sync::Arc::new));
+                    self.result
+                        .start(ctx.exec, key, move |_| run_libra(&d, &t, &c).map(std::sync::Arc::new));
                 }
                 ScrollArea::vertical()
                     .id_salt("libra_result")
@@ -409,6 +410,17 @@ fn result_ui(ui: &mut Ui, ctx: &mut PanelCtx<'_>, view: &LibraView) {
             }
         });
     ui.collapsing("Spearman ρ of every participant", |ui| {
+        ui.horizontal(|ui| {
+            crate::ui::widgets::table_exports(ui, ctx.exporter, ctx.msgs, "Spearman rho of every participant", || {
+                let header = vec!["proxy".to_string(), "Spearman ρ".to_string(), "n".to_string()];
+                let rows = view
+                    .rho
+                    .iter()
+                    .map(|(n, r)| vec![n.clone(), opt_fixed(*r, 4), view.n.to_string()])
+                    .collect();
+                (header, rows)
+            });
+        });
         egui::Grid::new("libra_rho").striped(true).show(ui, |ui| {
             for (n, r) in &view.rho {
                 ui.label(n);
