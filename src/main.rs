@@ -146,6 +146,10 @@ struct BenchArgs {
     /// Batch size.
     #[arg(long, default_value_t = 64)]
     batch: usize,
+    /// What to measure: probe, archive (native open time and memory for a
+    /// full NB201 archive), windows (all 55 windows on 15,625 cells), all.
+    #[arg(long, default_value = "probe")]
+    what: String,
 }
 
 #[derive(Args)]
@@ -345,8 +349,30 @@ fn run_bench(a: BenchArgs) -> Result<()> {
         other => bail!("--backend {other}: expected cpu, wgpu or both"),
     };
     println!("threads: {}", rayon::current_num_threads());
-    for kind in kinds {
-        println!("{}", lswag_studio::jobs::bench::bench_probe(kind, a.archs, a.batch));
+    let all = a.what == "all";
+    if !["probe", "archive", "windows", "all"].contains(&a.what.as_str()) {
+        bail!("--what {}: expected probe, archive, windows or all", a.what);
+    }
+    if all || a.what == "archive" {
+        let dir = std::env::temp_dir();
+        let cfg = lswag_studio::archive::BenchConfig::default();
+        println!("{}", lswag_studio::archive::bench_native(&dir, &cfg)?);
+    }
+    if all || a.what == "windows" {
+        let b = lswag_studio::analysis::bench_windows(15_625)?;
+        println!(
+            "windows: all 55 windows for {} architectures: {:.1} ms median ({} threads), {:.1} ms on one thread; precompute {:.1} ms",
+            b.architectures,
+            b.all_windows.as_secs_f64() * 1e3,
+            b.threads,
+            b.single_thread.as_secs_f64() * 1e3,
+            b.precompute.as_secs_f64() * 1e3
+        );
+    }
+    if all || a.what == "probe" {
+        for kind in kinds {
+            println!("{}", lswag_studio::jobs::bench::bench_probe(kind, a.archs, a.batch));
+        }
     }
     Ok(())
 }
