@@ -19,7 +19,7 @@ use egui_kittest::kittest::Queryable;
 use egui_kittest::{Harness, SnapshotOptions};
 use lswag_studio::ui::app::{AppOptions, Panel, StudioApp, demo_dataset};
 use lswag_studio::ui::export::FolderDialogs;
-use lswag_studio::ui::model::Dataset;
+use lswag_studio::ui::model::{Dataset, Origin};
 
 const SIZE: [f32; 2] = [1400.0, 900.0];
 
@@ -48,8 +48,26 @@ fn demo() -> Dataset {
     demo_dataset().0
 }
 
-fn harness(panel: Panel) -> Harness<'static, StudioApp> {
-    harness_with(AppOptions::for_tests(demo()), panel, false)
+/// The demo's scored cells with their real NB201 ground truth (CIFAR-10
+/// valid, CIFAR-100, ImageNet16-120) from the shared data: real correlations
+/// for the panels that need ground truth. `None` (skip) without the data.
+fn benchmark() -> Option<Dataset> {
+    use lswag_studio::archive::{self, AttachOptions};
+    let dir = lswag_studio::testdata::shared_data_dir()?;
+    let csv = archive::open_any(&dir.join("nb201/nb201_accuracies.csv")).unwrap();
+    let csv = csv
+        .select_tasks(&["cifar10valid_valid_200ep", "cifar100_test_200ep", "imagenet16_test_200ep"])
+        .unwrap();
+    let demo = archive::decode_native(lswag_studio::ui::app::DEMO_BYTES, "demo.lswag").unwrap();
+    let mut joined = csv;
+    joined.attach(&demo, &AttachOptions::default()).unwrap();
+    let scored = joined.subset(|row, _| joined.profile(row).is_some());
+    assert_eq!(scored.len(), 200);
+    Some(Dataset::new(scored, "Demo cells + NB201 ground truth", Origin::Synthetic))
+}
+
+fn harness(panel: Panel) -> Option<Harness<'static, StudioApp>> {
+    Some(harness_with(AppOptions::for_tests(benchmark()?), panel, false))
 }
 
 fn temp_dir(name: &str) -> PathBuf {
@@ -60,7 +78,7 @@ fn temp_dir(name: &str) -> PathBuf {
 
 #[test]
 fn archive_panel() {
-    let mut h = harness(Panel::Archive);
+    let Some(mut h) = harness(Panel::Archive) else { return };
     assert!(h.query_all_by_label("Open archive…").count() >= 1);
     h.get_by_label_contains("Architectures of");
     // Sort by truth, best first.
@@ -75,7 +93,7 @@ fn archive_panel() {
 
 #[test]
 fn layers_panel_moves_the_window() {
-    let mut h = harness(Panel::Layers);
+    let Some(mut h) = harness(Panel::Layers) else { return };
     assert_eq!(h.state().state.layers.window, (1, 10));
     let all_layers = h.state().live_window_rho();
     assert!(all_layers.is_some(), "live rho for [1, 10]");
@@ -129,13 +147,13 @@ fn layers_panel_dark_theme() {
 
 #[test]
 fn proxies_panel_shows_a_scatter_for_the_clicked_cell() {
-    let mut h = harness(Panel::Proxies);
+    let Some(mut h) = harness(Panel::Proxies) else { return };
     assert!(h.query_all_by_label_contains("IG(").count() > 1);
-    h.get_by_label_contains("nwot on cifar10: Spearman").click();
+    h.get_by_label_contains("nwot on cifar10valid_valid_200ep: Spearman").click();
     h.run();
     assert_eq!(
         h.state().state.proxies.selected,
-        Some(("nwot".to_string(), "cifar10".to_string()))
+        Some(("nwot".to_string(), "cifar10valid_valid_200ep".to_string()))
     );
     h.get_by_label_contains("Rank of nwot");
     h.remove_cursor();
@@ -145,7 +163,7 @@ fn proxies_panel_shows_a_scatter_for_the_clicked_cell() {
 
 #[test]
 fn libra_panel_runs_libra_and_the_ablations() {
-    let mut h = harness(Panel::Libra);
+    let Some(mut h) = harness(Panel::Libra) else { return };
     h.get_by_label_contains("z1 = ");
     h.get_by_label_contains("Ensemble ρ = ");
     h.get_by_label("Run ablations").click();
@@ -162,7 +180,7 @@ fn libra_panel_runs_libra_and_the_ablations() {
 
 #[test]
 fn tabs_switch_panels() {
-    let mut h = harness(Panel::Archive);
+    let Some(mut h) = harness(Panel::Archive) else { return };
     for (label, panel) in [
         ("Layers", Panel::Layers),
         ("Proxies", Panel::Proxies),
@@ -290,7 +308,7 @@ fn exports_write_exactly_what_is_drawn() {
 
 #[test]
 fn state_round_trips_through_serde() {
-    let mut h = harness(Panel::Proxies);
+    let Some(mut h) = harness(Panel::Proxies) else { return };
     h.state_mut().state.layers.window = (2, 8);
     let json = serde_json::to_string(&h.state().state).unwrap();
     let back: lswag_studio::ui::app::State = serde_json::from_str(&json).unwrap();
