@@ -390,25 +390,13 @@ fn result_ui(ui: &mut Ui, ctx: &mut PanelCtx<'_>, view: &LibraView) {
     );
     table_heading(ui, ctx.exporter, ctx.msgs, &title, || view.candidate_cells());
     let (header, rows) = view.candidate_cells();
-    egui::Grid::new("libra_candidates")
-        .striped(true)
-        .num_columns(header.len())
-        .show(ui, |ui| {
-            for h in &header {
-                ui.label(RichText::new(h).strong());
-            }
-            ui.end_row();
-            for row in &rows {
-                for (i, c) in row.iter().enumerate() {
-                    if i == 0 || i + 1 == row.len() {
-                        ui.label(RichText::new(c).strong());
-                    } else {
-                        ui.label(RichText::new(c).monospace());
-                    }
-                }
-                ui.end_row();
-            }
-        });
+    crate::ui::widgets::text_grid(ui, "libra_candidates", &header, &rows, |i, len, c| {
+        if i == 0 || i + 1 == len {
+            RichText::new(c).strong()
+        } else {
+            RichText::new(c).monospace()
+        }
+    });
     ui.collapsing("Spearman ρ of every participant", |ui| {
         ui.horizontal(|ui| {
             crate::ui::widgets::table_exports(ui, ctx.exporter, ctx.msgs, "Spearman rho of every participant", || {

@@ -233,25 +233,9 @@ impl ProxiesPanel {
                 let title = format!("Bias: correlation with the parameter count ({task})");
                 table_heading(ui, ctx.exporter, ctx.msgs, &title, || bias.cells());
                 let (header, rows) = bias.cells();
-                egui::Grid::new("bias_grid")
-                    .striped(true)
-                    .num_columns(header.len())
-                    .show(ui, |ui| {
-                        for h in &header {
-                            ui.label(RichText::new(h).strong());
-                        }
-                        ui.end_row();
-                        for row in rows {
-                            for (i, cell) in row.iter().enumerate() {
-                                if i == 0 {
-                                    ui.label(cell);
-                                } else {
-                                    ui.label(RichText::new(cell).monospace());
-                                }
-                            }
-                            ui.end_row();
-                        }
-                    });
+                widgets::text_grid(ui, "bias_grid", &header, &rows, |i, _, cell| {
+                    if i == 0 { RichText::new(cell) } else { RichText::new(cell).monospace() }
+                });
                 ui.label(
                     RichText::new("b_h: Pearson correlation of rank(proxy) and rank(params), as LIBRA's bias.")
                         .color(palette.weak_text),

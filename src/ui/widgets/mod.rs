@@ -160,3 +160,26 @@ pub fn sort_arrow(painter: &egui::Painter, center: egui::Pos2, descending: bool,
     };
     painter.add(egui::Shape::convex_polygon(pts, color, egui::Stroke::NONE));
 }
+
+/// A striped text table: a bold header row, then `rows`, each cell drawn
+/// as `style(column, row_len, text)` returns it.
+pub fn text_grid(
+    ui: &mut Ui,
+    id: &str,
+    header: &[String],
+    rows: &[Vec<String>],
+    style: impl Fn(usize, usize, &str) -> RichText,
+) {
+    egui::Grid::new(id).striped(true).num_columns(header.len()).show(ui, |ui| {
+        for h in header {
+            ui.label(RichText::new(h).strong());
+        }
+        ui.end_row();
+        for row in rows {
+            for (i, cell) in row.iter().enumerate() {
+                ui.label(style(i, row.len(), cell));
+            }
+            ui.end_row();
+        }
+    });
+}
