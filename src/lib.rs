@@ -5,6 +5,7 @@ pub mod archive;
 pub mod engine;
 pub mod jobs;
 pub mod proxy;
+pub mod search;
 pub mod space;
 pub mod testdata;
 

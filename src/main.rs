@@ -28,7 +28,7 @@ struct Cli {
     /// window to PATH and exit.
     #[arg(long, value_name = "PATH")]
     screenshot: Option<PathBuf>,
-    /// Panel to show for --screenshot: archive, layers, proxies or libra.
+    /// Panel to show for --screenshot: archive, layers, proxies, libra or search.
     #[arg(long, value_name = "NAME", requires = "screenshot")]
     panel: Option<String>,
 }
@@ -46,6 +46,54 @@ enum Command {
     Windows(WindowsArgs),
     /// LIBRA: pick three complementary proxies and score their ensemble.
     Libra(LibraArgs),
+    /// Search NB201: evolution, random or pruning; live (the probe scores
+    /// each candidate) or tabular (scores looked up in an archive).
+    Search(SearchArgs),
+    /// Train a sample of architectures briefly and write a native archive
+    /// with their validation accuracy as ground truth (resumable).
+    BuildBenchmark(BuildBenchArgs),
+}
+
+#[derive(Args)]
+struct BuildBenchArgs {
+    /// Search space (nb201).
+    #[arg(long, default_value = "nb201")]
+    space: String,
+    /// Architectures to sample and train.
+    #[arg(long)]
+    sample: usize,
+    #[arg(long, default_value_t = 1)]
+    epochs: usize,
+    /// `procedural[:SEED[:SIZE]]` or `cifar10:PATH`.
+    #[arg(long, default_value = "procedural")]
+    dataset: String,
+    /// Native archive written once every architecture is trained.
+    #[arg(long)]
+    out: PathBuf,
+    /// JSON-lines log (default: OUT with `.train.jsonl`); re-running resumes it.
+    #[arg(long)]
+    log: Option<PathBuf>,
+    /// Seed of the sample, the initial weights and the batch order.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// NB201 channels C.
+    #[arg(long, default_value_t = 8)]
+    channels: usize,
+    /// NB201 cells per stage N.
+    #[arg(long, default_value_t = 1)]
+    cells: usize,
+    #[arg(long, default_value_t = 5000)]
+    train_images: usize,
+    #[arg(long, default_value_t = 1000)]
+    val_images: usize,
+    #[arg(long, default_value_t = 64)]
+    batch: usize,
+    /// Peak learning rate of the cosine schedule.
+    #[arg(long, default_value_t = 0.1)]
+    lr: f64,
+    /// wgpu or cpu; default: wgpu on a hardware GPU, else cpu.
+    #[arg(long, value_enum)]
+    backend: Option<BackendKind>,
 }
 
 #[derive(Subcommand)]
@@ -153,6 +201,73 @@ struct BenchArgs {
 }
 
 #[derive(Args)]
+struct SearchArgs {
+    /// Search space (nb201).
+    #[arg(long, default_value = "nb201")]
+    space: String,
+    /// evolution, random or prune.
+    #[arg(long, default_value = "evolution")]
+    algo: String,
+    /// `lswag`, `lswag:A-B` (a depth window), any proxy, `libra` (members
+    /// picked by LIBRA on --archive/--task) or `libra:P1,P2,P3`.
+    #[arg(long, default_value = "lswag")]
+    fitness: String,
+    /// Evaluations (pruning: supernets scored; NB201 needs 86).
+    #[arg(long, default_value_t = 100)]
+    budget: usize,
+    /// Wall-clock limit in seconds, besides the budget.
+    #[arg(long)]
+    time: Option<f64>,
+    /// Seed of the search (and of the initial weights in live mode).
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Benchmark archive: ground truth for the log and the plots (never
+    /// shown to the search), and the scores in tabular mode.
+    #[arg(long)]
+    archive: Option<PathBuf>,
+    /// Task of the archive (default: its first).
+    #[arg(long)]
+    task: Option<String>,
+    /// Look scores up in the archive instead of probing; the search then
+    /// draws only from the archive's scored architectures.
+    #[arg(long, requires = "archive")]
+    tabular: bool,
+    /// Parameter window in millions, `MIN,MAX`.
+    #[arg(long)]
+    param_limits: Option<String>,
+    #[arg(long, default_value_t = 50)]
+    population: usize,
+    /// Parents: the top-k of everything evaluated.
+    #[arg(long, default_value_t = 10)]
+    parents: usize,
+    #[arg(long, default_value_t = 25)]
+    mutations: usize,
+    #[arg(long, default_value_t = 25)]
+    crossovers: usize,
+    #[arg(long, default_value_t = 20)]
+    generations: usize,
+    /// Per-gene mutation probability.
+    #[arg(long, default_value_t = 0.2)]
+    m_prob: f64,
+    /// Mutation probability of depth and width genes (ViTs).
+    #[arg(long, default_value_t = 0.4)]
+    s_prob: f64,
+    /// Log: one JSON line per evaluation and a result line; re-running
+    /// with the same file resumes. With --repeat: one result per seed.
+    #[arg(long)]
+    out: PathBuf,
+    /// Live mode: a score file shared between runs; candidates found there
+    /// are not probed again, new ones are appended.
+    #[arg(long)]
+    cache: Option<PathBuf>,
+    /// Tabular study: run seeds SEED..SEED+N and summarise what they return.
+    #[arg(long, requires = "tabular")]
+    repeat: Option<u64>,
+    #[command(flatten)]
+    probe: ProbeArgs,
+}
+
+#[derive(Args)]
 struct ScoreArgs {
     /// Search space (nb201).
     #[arg(long, default_value = "nb201")]
@@ -169,6 +284,23 @@ struct ScoreArgs {
     /// Seed for sampling and for initial weights (per architecture).
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Comma-separated proxies, or `all`.
+    #[arg(long, default_value = "all")]
+    proxies: String,
+    /// Shard i/n of the architecture list (Slurm arrays).
+    #[arg(long)]
+    shard: Option<Shard>,
+    /// Output JSON lines; re-running with the same file resumes.
+    #[arg(long)]
+    out: PathBuf,
+    #[command(flatten)]
+    probe: ProbeArgs,
+}
+
+/// How the probe builds, initialises and feeds a network (`score` and live
+/// `search`).
+#[derive(Args)]
+struct ProbeArgs {
     /// Images: `cifar10:PATH` or `gaussian`.
     #[arg(long, default_value = "gaussian")]
     data: String,
@@ -181,15 +313,6 @@ struct ScoreArgs {
     /// wgpu or cpu; default: wgpu on a hardware GPU, else cpu.
     #[arg(long, value_enum)]
     backend: Option<BackendKind>,
-    /// Comma-separated proxies, or `all`.
-    #[arg(long, default_value = "all")]
-    proxies: String,
-    /// Shard i/n of the architecture list (Slurm arrays).
-    #[arg(long)]
-    shard: Option<Shard>,
-    /// Output JSON lines; re-running with the same file resumes.
-    #[arg(long)]
-    out: PathBuf,
     /// Weight initialisation.
     #[arg(long, value_enum, default_value = "kaiming-normal")]
     init: InitScheme,
@@ -199,6 +322,9 @@ struct ScoreArgs {
     /// NB201 cells per stage N.
     #[arg(long, default_value_t = 5)]
     cells: usize,
+    /// Classes of the network's head (10 for CIFAR-10).
+    #[arg(long, default_value_t = 10)]
+    classes: usize,
     /// sigma_w over k mini-batches instead of per sample.
     #[arg(long)]
     grad_splits: Option<usize>,
@@ -210,6 +336,34 @@ struct ScoreArgs {
     naive: bool,
 }
 
+impl ProbeArgs {
+    /// The score configuration these flags describe; prints the backend choice.
+    fn score_config(&self, space: &str, seed: u64, proxies: &str) -> Result<ScoreConfig> {
+        let choice = choose_backend(self.backend);
+        eprintln!("backend: {} ({})", choice.kind.name(), choice.reason);
+        Ok(ScoreConfig {
+            space: space.to_string(),
+            nb201: Nb201Config {
+                channels: self.channels,
+                cells_per_stage: self.cells,
+                num_classes: self.classes,
+            },
+            seed,
+            init: self.init,
+            backend: choice.kind,
+            data: self.data.parse::<DataSource>()?,
+            batch: self.batch,
+            batch_seed: self.batch_seed,
+            proxies: vec![proxies.to_string()],
+            probe: ProbeSettings {
+                grad_splits: self.grad_splits,
+                pattern_samples: self.pattern_samples,
+                grad_path: if self.naive { GradPath::Naive } else { GradPath::Batched },
+            },
+        })
+    }
+}
+
 fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
@@ -217,7 +371,7 @@ fn main() -> Result<()> {
             let panel = match cli.panel.as_deref() {
                 None => None,
                 Some(name) => Some(lswag_studio::ui::Panel::from_name(name).with_context(|| {
-                    format!("--panel {name}: expected one of archive, layers, proxies, libra")
+                    format!("--panel {name}: expected one of archive, layers, proxies, libra, search")
                 })?),
             };
             lswag_studio::ui::run_native(cli.screenshot.map(|path| (path, panel)))
@@ -227,6 +381,8 @@ fn main() -> Result<()> {
         Some(Command::Archive(cmd)) => run_archive(cmd),
         Some(Command::Windows(args)) => run_windows(args),
         Some(Command::Libra(args)) => run_libra(args),
+        Some(Command::Search(args)) => run_search(args),
+        Some(Command::BuildBenchmark(args)) => run_build_benchmark(args),
     }
 }
 
@@ -381,8 +537,6 @@ fn run_score(a: ScoreArgs) -> Result<()> {
     if a.space != "nb201" {
         bail!("--space {}: only nb201 is supported by `score` so far", a.space);
     }
-    let choice = choose_backend(a.backend);
-    eprintln!("backend: {} ({})", choice.kind.name(), choice.reason);
     let archs: Vec<Nb201Arch> = match (&a.archs, a.sample, a.all) {
         (Some(path), _, _) => score::read_arch_file(path)?,
         (None, Some(n), false) => score::sample_archs(n, a.seed),
@@ -393,26 +547,7 @@ fn run_score(a: ScoreArgs) -> Result<()> {
         Some(shard) => shard.select(&archs),
         None => archs,
     };
-    let config = ScoreConfig {
-        space: a.space,
-        nb201: Nb201Config {
-            channels: a.channels,
-            cells_per_stage: a.cells,
-            num_classes: 10,
-        },
-        seed: a.seed,
-        init: a.init,
-        backend: choice.kind,
-        data: a.data.parse::<DataSource>()?,
-        batch: a.batch,
-        batch_seed: a.batch_seed,
-        proxies: vec![a.proxies],
-        probe: ProbeSettings {
-            grad_splits: a.grad_splits,
-            pattern_samples: a.pattern_samples,
-            grad_path: if a.naive { GradPath::Naive } else { GradPath::Batched },
-        },
-    };
+    let config = a.probe.score_config(&a.space, a.seed, &a.proxies)?;
     let tty = std::io::stderr().is_terminal();
     let report = move |e: ScoreEvent| match e {
         ScoreEvent::Started { total, already_done } => {
@@ -441,4 +576,186 @@ fn run_score(a: ScoreArgs) -> Result<()> {
     score::run(&archs, &config, &a.out, &CancelToken::default(), &report)
         .with_context(|| format!("scoring into {}", a.out.display()))?;
     Ok(())
+}
+
+fn run_build_benchmark(a: BuildBenchArgs) -> Result<()> {
+    use lswag_studio::engine::train::TrainConfig;
+    use lswag_studio::jobs::build_bench::{self, BuildConfig, BuildEvent};
+    let choice = choose_backend(a.backend);
+    eprintln!("backend: {} ({})", choice.kind.name(), choice.reason);
+    let config = BuildConfig {
+        space: a.space,
+        nb201: Nb201Config {
+            channels: a.channels,
+            cells_per_stage: a.cells,
+            num_classes: 10,
+        },
+        sample: a.sample,
+        seed: a.seed,
+        init: InitScheme::KaimingNormal,
+        backend: choice.kind,
+        data: a.dataset.parse::<DataSource>()?,
+        train_images: a.train_images,
+        val_images: a.val_images,
+        train: TrainConfig {
+            epochs: a.epochs,
+            batch_size: a.batch,
+            lr: a.lr,
+            seed: a.seed,
+            ..TrainConfig::default()
+        },
+    };
+    let log = a.log.unwrap_or_else(|| a.out.with_extension("train.jsonl"));
+    let tty = std::io::stderr().is_terminal();
+    let report = move |e: BuildEvent| match e {
+        BuildEvent::Started { total, already_done } => {
+            eprintln!("training {total} architectures ({already_done} already in the log)")
+        }
+        BuildEvent::Step { arch, step } if tty => eprint!(
+            "\r\x1b[2K  step {}/{} loss {:.3}  {arch}",
+            step.step, step.total, step.loss
+        ),
+        BuildEvent::Step { .. } => {}
+        BuildEvent::Trained { line, progress } => {
+            let eta = progress.eta().map(format_duration).unwrap_or_default();
+            let msg = format!(
+                "[{}/{}] {:.1}s  eta {eta}  val acc {:.2}%{}  {}",
+                progress.done,
+                progress.total,
+                line.seconds,
+                line.val_acc,
+                if line.diverged { " (diverged)" } else { "" },
+                line.arch
+            );
+            if tty {
+                eprintln!("\r\x1b[2K{msg}");
+            } else {
+                eprintln!("{msg}");
+            }
+        }
+        BuildEvent::Written { path, records, bytes } => {
+            eprintln!("wrote {} ({records} architectures, {bytes} bytes)", path.display())
+        }
+        BuildEvent::Finished { trained, cancelled } => {
+            eprintln!("{} {trained} architectures", if cancelled { "cancelled after" } else { "trained" })
+        }
+    };
+    build_bench::run(&config, &log, &a.out, &CancelToken::default(), &report)
+        .with_context(|| format!("building the benchmark {} (log {})", a.out.display(), log.display()))?;
+    Ok(())
+}
+
+fn run_search(a: SearchArgs) -> Result<()> {
+    use lswag_studio::jobs::search::{self, RunOptions, SearchConfig, SearchEvent};
+    use lswag_studio::search::{Algo, Budget, EvolutionSettings, ParamLimits, PauseToken};
+    let config = SearchConfig {
+        space: a.space.clone(),
+        algo: a.algo.parse::<Algo>()?,
+        fitness: a.fitness.clone(),
+        budget: Budget {
+            evaluations: a.budget,
+            seconds: a.time,
+        },
+        seed: a.seed,
+        param_limits: a.param_limits.as_deref().map(ParamLimits::parse_millions).transpose()?,
+        evolution: EvolutionSettings {
+            population: a.population,
+            parents: a.parents,
+            mutations: a.mutations,
+            crossovers: a.crossovers,
+            generations: a.generations,
+            m_prob: a.m_prob,
+            s_prob: a.s_prob,
+        },
+        archive: a.archive.clone(),
+        task: a.task.clone(),
+        tabular: a.tabular,
+        score: a.probe.score_config(&a.space, a.seed, "lswag")?,
+    };
+    if let Some(n) = a.repeat {
+        return run_search_study(&config, n, &a.out);
+    }
+    let tty = std::io::stderr().is_terminal();
+    let report = move |e: SearchEvent| match e {
+        SearchEvent::Started { fitness, resumed, band } => {
+            eprintln!("fitness: {}; {resumed} evaluations restored from the log", fitness.label());
+            if let Some(b) = band.as_ref().and_then(|b| b.median.last().map(|m| (m, b))) {
+                eprintln!(
+                    "random search with this fitness and budget returns {:.2} (median; 10-90%: {:.2}-{:.2}, {} simulated runs)",
+                    b.0,
+                    b.1.p10.last().copied().unwrap_or(f64::NAN),
+                    b.1.p90.last().copied().unwrap_or(f64::NAN),
+                    b.1.runs
+                );
+            }
+        }
+        SearchEvent::Evaluated { evaluation: e, progress } => {
+            let fmt = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.3}"));
+            let msg = format!(
+                "[{}/{}] gen {} fitness {} truth {}  best: {} ({})  eta {}",
+                progress.done,
+                progress.total,
+                e.generation,
+                fmt(e.fitness),
+                fmt(e.truth),
+                fmt(e.best_truth),
+                e.best_arch,
+                progress.eta().map(format_duration).unwrap_or_default()
+            );
+            if tty {
+                eprint!("\r\x1b[2K{msg}");
+            } else {
+                eprintln!("{msg}");
+            }
+        }
+        SearchEvent::Finished(_) | SearchEvent::Failed(_) => {
+            if tty {
+                eprintln!();
+            }
+        }
+    };
+    let options = RunOptions {
+        cache: a.cache.clone(),
+        band_runs: 1000,
+    };
+    let result = search::run(&config, &options, &a.out, &CancelToken::default(), &PauseToken::default(), &report)
+        .with_context(|| format!("searching into {}", a.out.display()))?;
+    print_out(&serde_json::to_string_pretty(&result)?)
+}
+
+/// `search --tabular --repeat N`: one tabular search per seed.
+fn run_search_study(config: &lswag_studio::jobs::search::SearchConfig, n: u64, out: &std::path::Path) -> Result<()> {
+    use std::io::Write;
+    let mut file = std::fs::File::create(out).with_context(|| format!("creating {}", out.display()))?;
+    writeln!(file, "{}", serde_json::json!({ "study": config }))?;
+    let start = std::time::Instant::now();
+    let mut write_error = None;
+    let results = lswag_studio::jobs::search::tabular_study(config, config.seed..config.seed + n, &CancelToken::default(), |seed, r| {
+        if write_error.is_none() {
+            write_error = writeln!(file, "{}", serde_json::json!({ "seed": seed, "result": r })).err();
+        }
+    })?;
+    if let Some(e) = write_error {
+        return Err(e).with_context(|| format!("writing {}", out.display()));
+    }
+    let mut truths: Vec<f64> = results.iter().filter_map(|r| r.truth).collect();
+    truths.sort_by(f64::total_cmp);
+    if truths.is_empty() {
+        bail!("no search returned an architecture with ground truth");
+    }
+    let median = if truths.len() % 2 == 1 {
+        truths[truths.len() / 2]
+    } else {
+        (truths[truths.len() / 2 - 1] + truths[truths.len() / 2]) / 2.0
+    };
+    print_out(&format!(
+        "{} {} searches, fitness {}, budget {}: returned true accuracy median {median:.2}, range {:.2}-{:.2}; {:.1} ms per search",
+        results.len(),
+        config.algo.name(),
+        config.fitness,
+        config.budget.evaluations,
+        truths[0],
+        truths[truths.len() - 1],
+        start.elapsed().as_secs_f64() * 1e3 / results.len().max(1) as f64
+    ))
 }

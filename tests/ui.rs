@@ -188,14 +188,36 @@ fn tabs_switch_panels() {
         ("Layers", Panel::Layers),
         ("Proxies", Panel::Proxies),
         ("LIBRA", Panel::Libra),
+        ("Search", Panel::Search),
         ("Archive", Panel::Archive),
     ] {
         h.get_by_label(label).click();
         h.run();
         assert_eq!(h.state().state.panel, panel);
     }
-    // There is no Search panel yet, not even a dummy.
-    assert!(h.query_by_label("Search").is_none());
+}
+
+#[test]
+fn search_panel_runs_an_evolution_and_draws_it_live() {
+    let Some(ds) = benchmark() else { return };
+    let mut opts = AppOptions::for_tests(ds);
+    opts.state.search.out_dir = Some(temp_dir("search"));
+    // L-SWAG over bins 3..8 as the fitness, from the Layers window.
+    opts.state.layers.window = (3, 8);
+    let mut h = harness_with(opts, Panel::Search, false);
+    h.get_by_label("Start search").click();
+    h.run();
+    let result = h.state().search_result().cloned().expect("the inline search finished");
+    assert_eq!(result.evaluations, 100);
+    assert!(!result.cancelled);
+    // Every candidate is one of the 200 scored cells, so it has ground truth.
+    assert!(result.truth.is_some());
+    h.get_by_label_contains("Rank by fitness vs true rank (n = 100");
+    h.get_by_label_contains("Top 10 by fitness");
+    h.get_by_label_contains("evolution · L-SWAG[3-8]");
+    h.remove_cursor();
+    h.run();
+    h.snapshot("search");
 }
 
 #[test]

@@ -1,5 +1,6 @@
-//! Input batches: CIFAR-10 binary files, Gaussian noise. Images are kept
-//! on the host as NCHW f32 so every backend sees the same numbers.
+//! Input batches: CIFAR-10 binary files, the procedural dataset, Gaussian
+//! noise. Images are kept on the host as NCHW f32 so every backend sees the
+//! same numbers.
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -7,6 +8,8 @@ use std::str::FromStr;
 use rand::{Rng, SeedableRng, seq::index::sample};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
+
+use super::procedural;
 
 /// CIFAR-10 channel means and standard deviations (the usual normalisation).
 pub const CIFAR10_MEAN: [f32; 3] = [0.4914, 0.4822, 0.4465];
@@ -19,8 +22,10 @@ pub enum DataError {
     Io { path: PathBuf, source: std::io::Error },
     #[error("{path}: {reason}")]
     Malformed { path: PathBuf, reason: String },
-    #[error("data source `{0}`: expected `cifar10:PATH` or `gaussian`")]
+    #[error("data source `{0}`: expected `cifar10:PATH`, `procedural[:SEED[:SIZE]]` or `gaussian`")]
     UnknownSource(String),
+    #[error("data source `{data}`: {reason}")]
+    Unsuitable { data: String, reason: String },
     #[error("batch of {got} images requested but the source has {available}")]
     TooFew { got: usize, available: usize },
     #[error("image batch has shape {got:?}, expected {expected}")]
@@ -34,6 +39,9 @@ pub enum DataSource {
     Cifar10(PathBuf),
     /// Standard normal pixels with uniformly random labels.
     Gaussian,
+    /// The procedural shapes-and-textures dataset (`engine::procedural`),
+    /// `size` x `size` RGB images generated from `seed`.
+    Procedural { seed: u64, size: usize },
 }
 
 impl FromStr for DataSource {
@@ -44,6 +52,22 @@ impl FromStr for DataSource {
             Ok(DataSource::Gaussian)
         } else if let Some(path) = s.strip_prefix("cifar10:") {
             Ok(DataSource::Cifar10(PathBuf::from(path)))
+        } else if s == "procedural" || s.starts_with("procedural:") {
+            let mut parts = s.split(':').skip(1);
+            let bad = || DataError::UnknownSource(s.to_string());
+            let seed = parts.next().map_or(Ok(0), |p| p.parse().map_err(|_| bad()))?;
+            let size = parts.next().map_or(Ok(procedural::DEFAULT_SIZE), |p| p.parse().map_err(|_| bad()))?;
+            if parts.next().is_some() {
+                return Err(bad());
+            }
+            // Two stride-2 reductions need at least 4 x 4 pixels.
+            if !(4..=256).contains(&size) {
+                return Err(DataError::Unsuitable {
+                    data: s.to_string(),
+                    reason: format!("image size {size} is outside 4..=256"),
+                });
+            }
+            Ok(DataSource::Procedural { seed, size })
         } else {
             Err(DataError::UnknownSource(s.to_string()))
         }
@@ -55,6 +79,7 @@ impl std::fmt::Display for DataSource {
         match self {
             DataSource::Cifar10(p) => write!(f, "cifar10:{}", p.display()),
             DataSource::Gaussian => write!(f, "gaussian"),
+            DataSource::Procedural { seed, size } => write!(f, "procedural:{seed}:{size}"),
         }
     }
 }
@@ -113,6 +138,22 @@ impl Batch {
             shape: [1, chw[0], chw[1], chw[2]],
             num_classes: 1,
             source: "ones".into(),
+        }
+    }
+
+    /// The images at `indices`, in that order (a training mini-batch).
+    pub fn select(&self, indices: &[usize]) -> Batch {
+        let per = self.shape[1..].iter().product::<usize>();
+        let mut images = Vec::with_capacity(indices.len() * per);
+        for &i in indices {
+            images.extend_from_slice(&self.images[i * per..(i + 1) * per]);
+        }
+        Batch {
+            images,
+            labels: indices.iter().map(|&i| self.labels[i]).collect(),
+            shape: [indices.len(), self.shape[1], self.shape[2], self.shape[3]],
+            num_classes: self.num_classes,
+            source: self.source.clone(),
         }
     }
 
@@ -268,6 +309,59 @@ pub fn load_batch(
             };
             Ok(gaussian_batch(count, [3, 32, 32], num_classes, seed))
         }
+        DataSource::Procedural { seed, size } => {
+            // The probe's batch comes from the training range (indices below
+            // PROCEDURAL_VAL_START), like a CIFAR-10 batch from its file.
+            let indices: Vec<u64> = match selection {
+                Selection::First => (0..count as u64).collect(),
+                Selection::Random(s) => sample(&mut ChaCha8Rng::seed_from_u64(s), PROCEDURAL_POOL, count)
+                    .into_iter()
+                    .map(|i| i as u64)
+                    .collect(),
+            };
+            Ok(procedural::batch(*seed, *size, &indices))
+        }
+    }
+}
+
+/// First index of the procedural validation images: training images are
+/// `0..train`, validation images `PROCEDURAL_VAL_START..`, so the two never
+/// overlap whatever the sizes.
+pub const PROCEDURAL_VAL_START: u64 = 1 << 40;
+/// Indices a random procedural probe batch is drawn from.
+const PROCEDURAL_POOL: usize = 50_000;
+
+/// A training set and a validation set from a source: procedural images
+/// from two disjoint index ranges; a CIFAR-10 file's first `train` records
+/// and its last `val` records (they must not overlap).
+pub fn load_split(source: &DataSource, train: usize, val: usize) -> Result<(Batch, Batch), DataError> {
+    match source {
+        DataSource::Procedural { seed, size } => {
+            let tr: Vec<u64> = (0..train as u64).collect();
+            let va: Vec<u64> = (PROCEDURAL_VAL_START..PROCEDURAL_VAL_START + val as u64).collect();
+            Ok((procedural::batch(*seed, *size, &tr), procedural::batch(*seed, *size, &va)))
+        }
+        DataSource::Cifar10(path) => {
+            let file = Cifar10File::read(path)?;
+            if train + val > file.len() {
+                return Err(DataError::Unsuitable {
+                    data: source.to_string(),
+                    reason: format!(
+                        "{train} training + {val} validation images requested but {} holds {}",
+                        path.display(),
+                        file.len()
+                    ),
+                });
+            }
+            let tr: Vec<usize> = (0..train).collect();
+            let va: Vec<usize> = (file.len() - val..file.len()).collect();
+            Ok((file.batch(&tr), file.batch(&va)))
+        }
+        DataSource::Gaussian => Err(DataError::Unsuitable {
+            data: source.to_string(),
+            reason: "Gaussian noise has random labels, there is nothing to learn; use procedural or cifar10:PATH"
+                .to_string(),
+        }),
     }
 }
 
@@ -297,6 +391,34 @@ mod tests {
         assert_eq!(b.labels, vec![3]);
         assert!((b.images[0] - (1.0 - 0.4914) / 0.2470).abs() < 1e-6);
         assert!((b.images[1024] - (0.0 - 0.4822) / 0.2435).abs() < 1e-6);
+    }
+
+    #[test]
+    fn procedural_sources_parse_and_print_back() {
+        let p: DataSource = "procedural".parse().unwrap();
+        assert_eq!(p, DataSource::Procedural { seed: 0, size: 32 });
+        let p: DataSource = "procedural:7:16".parse().unwrap();
+        assert_eq!(p, DataSource::Procedural { seed: 7, size: 16 });
+        assert_eq!(p.to_string().parse::<DataSource>().unwrap(), p);
+        assert!("procedural:x".parse::<DataSource>().is_err());
+        let e = "procedural:1:2".parse::<DataSource>().unwrap_err().to_string();
+        assert!(e.contains("size 2"), "{e}");
+    }
+
+    #[test]
+    fn procedural_split_is_disjoint_and_batches_select() {
+        let src = DataSource::Procedural { seed: 1, size: 8 };
+        let (tr, va) = load_split(&src, 20, 10).unwrap();
+        assert_eq!((tr.len(), va.len()), (20, 10));
+        assert_eq!(tr.labels[..3], [0, 1, 2]);
+        // 2^40 % 10 = 6: the validation range starts at label 6.
+        assert_eq!(va.labels[0], 6);
+        let b = tr.select(&[3, 1]);
+        assert_eq!(b.labels, vec![3, 1]);
+        assert_eq!(&b.images[..192], &tr.images[3 * 192..4 * 192]);
+        let probe = load_batch(&src, 5, Selection::First, 10).unwrap();
+        assert_eq!(&probe.images[..], &tr.images[..5 * 192]);
+        assert!(load_split(&DataSource::Gaussian, 2, 2).is_err());
     }
 
     #[test]

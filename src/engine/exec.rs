@@ -99,6 +99,9 @@ pub struct Exec<'a> {
     pub device: Device,
     pub config: PassConfig,
     params: &'a ParamStore,
+    /// Parameters already on the device, flat, one per ParamStore entry
+    /// (training: gradient leaves every parameter's gradient is read from).
+    leaves: Option<&'a [Tensor<1>]>,
     pub layers: Vec<LayerRecord>,
     /// Patterns of activations not yet credited to a weight layer.
     pending: Vec<Vec<u64>>,
@@ -116,10 +119,23 @@ impl<'a> Exec<'a> {
             device,
             config,
             params,
+            leaves: None,
             layers: Vec::new(),
             pending: Vec::new(),
             activation_calls: Vec::new(),
             credit_previous: false,
+        }
+    }
+
+    /// A pass whose parameters are the given device tensors (flat, in
+    /// ParamStore order) instead of uploads of `params`: the training loop
+    /// makes them gradient leaves to update every parameter, norms and
+    /// biases included. `abs_params` and `double` do not apply to them, and
+    /// `weight_grads` must stay off (the reshaped leaves are not leaves).
+    pub fn with_leaves(params: &'a ParamStore, leaves: &'a [Tensor<1>], device: Device, config: PassConfig) -> Exec<'a> {
+        Exec {
+            leaves: Some(leaves),
+            ..Exec::new(params, device, config)
         }
     }
 
@@ -140,16 +156,25 @@ impl<'a> Exec<'a> {
         if self.config.double { opts.with_dtype(DType::F64) } else { opts }
     }
 
+    /// The device-side parameter `idx` reshaped to its shape, if supplied.
+    fn leaf<const D: usize>(&self, idx: usize) -> Option<Tensor<D>> {
+        let shape: [usize; D] = self.params.entries[idx].shape.clone().try_into().ok()?;
+        Some(self.leaves?.get(idx)?.clone().reshape(shape))
+    }
+
     pub fn param1(&self, idx: usize) -> Tensor<1> {
-        Tensor::<1>::from_data(self.param_data(idx), self.options())
+        self.leaf(idx)
+            .unwrap_or_else(|| Tensor::<1>::from_data(self.param_data(idx), self.options()))
     }
 
     pub fn param2(&self, idx: usize) -> Tensor<2> {
-        Tensor::<2>::from_data(self.param_data(idx), self.options())
+        self.leaf(idx)
+            .unwrap_or_else(|| Tensor::<2>::from_data(self.param_data(idx), self.options()))
     }
 
     pub fn param4(&self, idx: usize) -> Tensor<4> {
-        Tensor::<4>::from_data(self.param_data(idx), self.options())
+        self.leaf(idx)
+            .unwrap_or_else(|| Tensor::<4>::from_data(self.param_data(idx), self.options()))
     }
 
     fn begin_layer(&mut self, param: usize, geometry: LayerGeometry, macs: u64) -> usize {

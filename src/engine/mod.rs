@@ -1,4 +1,4 @@
-//! burn: backends, data, parameters, the executor and the probe.
+//! burn: backends, data, parameters, the executor, the probe and training.
 
 pub mod backend;
 pub mod data;
@@ -6,4 +6,6 @@ pub mod exec;
 pub mod host_grads;
 pub mod params;
 pub mod probe;
+pub mod procedural;
 pub mod profile;
+pub mod train;

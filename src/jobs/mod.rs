@@ -4,7 +4,9 @@
 //! flight.
 
 pub mod bench;
+pub mod build_bench;
 pub mod score;
+pub mod search;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

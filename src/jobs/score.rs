@@ -20,8 +20,8 @@ use serde::{Deserialize, Serialize};
 use super::{CancelToken, Progress};
 use crate::engine::backend::{Backend, BackendKind};
 use crate::engine::data::{Batch, DataSource, Selection, load_batch};
-use crate::engine::params::{InitScheme, arch_seed};
-use crate::engine::probe::{ProbeSettings, probe};
+use crate::engine::params::{InitScheme, ParamStore, arch_seed};
+use crate::engine::probe::{Network, ProbeSettings, probe};
 use crate::engine::profile::LayerProfile;
 use crate::proxy::{self, ProxyInfo};
 use crate::space::nb201::{NUM_ARCHS, Nb201Arch, Nb201Config, Nb201Net};
@@ -164,17 +164,90 @@ pub fn score_arch(
     batch: &Batch,
     backend: &Backend,
 ) -> ScoreLine {
+    let (net, params) = Nb201Net::new(arch, config.nb201);
+    score_network(&net, params, arch.to_string(), config, proxies, batch, backend)
+}
+
+/// Scores a built network (an architecture or a pruning supernet) under
+/// `key`; its weights are initialised from the run seed and the key.
+pub fn score_network(
+    net: &dyn Network,
+    mut params: ParamStore,
+    key: String,
+    config: &ScoreConfig,
+    proxies: &[&ProxyInfo],
+    batch: &Batch,
+    backend: &Backend,
+) -> ScoreLine {
     let start = Instant::now();
-    let key = arch.to_string();
-    let (net, mut params) = Nb201Net::new(arch, config.nb201);
     params.init(config.init, arch_seed(config.seed, &key));
-    let rec = probe(&net, &params, batch, backend, &config.probe, proxy::needs_of(proxies));
+    let rec = probe(net, &params, batch, backend, &config.probe, proxy::needs_of(proxies));
     ScoreLine {
         proxies: proxies.iter().map(|p| (p.name.to_string(), p.compute(&rec))).collect(),
         profile: rec.profile(),
         seconds: start.elapsed().as_secs_f64(),
         arch: key,
     }
+}
+
+/// The proxies a configuration names (`all` expanded).
+pub fn config_proxies(config: &ScoreConfig) -> Result<Vec<&'static ProxyInfo>, ScoreError> {
+    Ok(config
+        .proxies
+        .iter()
+        .map(|n| proxy::parse_list(n))
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter()
+        .flatten()
+        .collect())
+}
+
+/// Opens a score file for appending: an existing one must have been
+/// written with `config` (its complete lines are returned and a half-written
+/// last line is cut off); a new one gets the provenance header.
+pub fn open_score_file(out: &Path, config: &ScoreConfig, batch_source: &str) -> Result<(File, Vec<ScoreLine>), ScoreError> {
+    let io = |source| ScoreError::Io {
+        path: out.to_path_buf(),
+        source,
+    };
+    if out.exists() && std::fs::metadata(out).map_err(io)?.len() > 0 {
+        let (prov, lines, valid_len) = read_score_file(out)?;
+        if prov.config != *config {
+            return Err(ScoreError::ConfigMismatch {
+                path: out.to_path_buf(),
+                file: serde_json::to_string(&prov.config).unwrap_or_default(),
+                now: serde_json::to_string(config).unwrap_or_default(),
+            });
+        }
+        let f = OpenOptions::new().write(true).open(out).map_err(io)?;
+        f.set_len(valid_len).map_err(io)?;
+        let f = OpenOptions::new().append(true).open(out).map_err(io)?;
+        Ok((f, lines))
+    } else {
+        let mut f = File::create(out).map_err(io)?;
+        let header = Header {
+            provenance: Provenance {
+                app: "lswag-studio".into(),
+                version: env!("CARGO_PKG_VERSION").into(),
+                config: config.clone(),
+                batch_source: batch_source.to_string(),
+                created: crate::archive::now_rfc3339(),
+            },
+        };
+        writeln!(f, "{}", serde_json::to_string(&header).unwrap_or_default()).map_err(io)?;
+        Ok((f, Vec::new()))
+    }
+}
+
+/// Appends one line and flushes it, so a kill loses at most the line in flight.
+pub fn append_line(file: &mut File, out: &Path, line: &ScoreLine) -> Result<(), ScoreError> {
+    let json = serde_json::to_string(line).unwrap_or_default();
+    writeln!(file, "{json}")
+        .and_then(|_| file.flush())
+        .map_err(|source| ScoreError::Io {
+            path: out.to_path_buf(),
+            source,
+        })
 }
 
 /// Reads an existing score file: its provenance and scored lines. A
@@ -234,49 +307,14 @@ pub fn run(
     cancel: &CancelToken,
     report: &dyn Fn(ScoreEvent),
 ) -> Result<usize, ScoreError> {
-    let proxies: Vec<&ProxyInfo> = config
-        .proxies
-        .iter()
-        .map(|n| proxy::parse_list(n))
-        .collect::<Result<Vec<_>, _>>()?
-        .into_iter()
-        .flatten()
-        .collect();
+    let proxies = config_proxies(config)?;
     let batch = config_batch(config)?;
     let io = |source| ScoreError::Io {
         path: out.to_path_buf(),
         source,
     };
-    let mut done: HashSet<String> = HashSet::new();
-    let mut file = if out.exists() && std::fs::metadata(out).map_err(io)?.len() > 0 {
-        let (prov, lines, valid_len) = read_score_file(out)?;
-        if prov.config != *config {
-            return Err(ScoreError::ConfigMismatch {
-                path: out.to_path_buf(),
-                file: serde_json::to_string(&prov.config).unwrap_or_default(),
-                now: serde_json::to_string(config).unwrap_or_default(),
-            });
-        }
-        done.extend(lines.into_iter().map(|l| l.arch));
-        let f = OpenOptions::new().write(true).open(out).map_err(io)?;
-        f.set_len(valid_len).map_err(io)?;
-        let mut f = OpenOptions::new().append(true).open(out).map_err(io)?;
-        f.flush().map_err(io)?;
-        f
-    } else {
-        let mut f = File::create(out).map_err(io)?;
-        let header = Header {
-            provenance: Provenance {
-                app: "lswag-studio".into(),
-                version: env!("CARGO_PKG_VERSION").into(),
-                config: config.clone(),
-                batch_source: batch.source.clone(),
-                created: crate::archive::now_rfc3339(),
-            },
-        };
-        writeln!(f, "{}", serde_json::to_string(&header).unwrap_or_default()).map_err(io)?;
-        f
-    };
+    let (mut file, lines) = open_score_file(out, config, &batch.source)?;
+    let done: HashSet<String> = lines.into_iter().map(|l| l.arch).collect();
     let todo: Vec<Nb201Arch> = archs.iter().filter(|a| !done.contains(&a.to_string())).copied().collect();
     report(ScoreEvent::Started {
         total: todo.len(),
@@ -290,9 +328,7 @@ pub fn run(
             break;
         }
         let line = score_arch(*arch, config, &proxies, &batch, &backend);
-        let json = serde_json::to_string(&line).unwrap_or_default();
-        writeln!(file, "{json}").map_err(io)?;
-        file.flush().map_err(io)?;
+        append_line(&mut file, out, &line)?;
         scored += 1;
         report(ScoreEvent::Scored {
             line,

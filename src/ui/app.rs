@@ -21,6 +21,7 @@ use super::panels::archive::{ArchiveAction, ArchivePanel, ArchiveSettings};
 use super::panels::layers::{LayersAction, LayersPanel, LayersSettings};
 use super::panels::libra::LibraPanel;
 use super::panels::proxies::{ProxiesPanel, ProxiesSettings};
+use super::panels::search::{SearchPanel, SearchSettings};
 use super::theme;
 use crate::jobs::JobHandle;
 
@@ -29,7 +30,7 @@ use crate::jobs::JobHandle;
 /// ground truth; the command that made it is in README.md.
 pub const DEMO_BYTES: &[u8] = include_bytes!("../../assets/demo.lswag");
 
-/// The panels, in tab order. (Search arrives with the search issue.)
+/// The panels, in tab order.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Panel {
     Archive,
@@ -37,10 +38,11 @@ pub enum Panel {
     Layers,
     Proxies,
     Libra,
+    Search,
 }
 
 impl Panel {
-    pub const ALL: [Panel; 4] = [Panel::Archive, Panel::Layers, Panel::Proxies, Panel::Libra];
+    pub const ALL: [Panel; 5] = [Panel::Archive, Panel::Layers, Panel::Proxies, Panel::Libra, Panel::Search];
 
     pub fn label(self) -> &'static str {
         match self {
@@ -48,6 +50,7 @@ impl Panel {
             Panel::Layers => "Layers",
             Panel::Proxies => "Proxies",
             Panel::Libra => "LIBRA",
+            Panel::Search => "Search",
         }
     }
 
@@ -57,6 +60,7 @@ impl Panel {
             Panel::Layers => "Gradient-intensity curves and the L-SWAG window tuner",
             Panel::Proxies => "Correlations, bias and information gain of the proxies",
             Panel::Libra => "LIBRA: three complementary proxies, their ensemble and ablations",
+            Panel::Search => "Evolution, random and pruning search with live rank and accuracy plots",
         }
     }
 
@@ -81,6 +85,7 @@ pub struct State {
     pub layers: LayersSettings,
     pub proxies: ProxiesSettings,
     pub libra: LibraConfig,
+    pub search: SearchSettings,
 }
 
 impl Default for State {
@@ -95,6 +100,7 @@ impl Default for State {
             layers: LayersSettings::default(),
             proxies: ProxiesSettings::default(),
             libra: LibraConfig::default(),
+            search: SearchSettings::default(),
         }
     }
 }
@@ -163,6 +169,7 @@ pub struct StudioApp {
     layers: LayersPanel,
     proxies: ProxiesPanel,
     libra: LibraPanel,
+    search: SearchPanel,
     applied_dark: Option<bool>,
     shot: Option<Shot>,
 }
@@ -205,6 +212,7 @@ impl StudioApp {
             layers: LayersPanel::default(),
             proxies: ProxiesPanel::default(),
             libra: LibraPanel::default(),
+            search: SearchPanel::default(),
             applied_dark: None,
             shot: opts.screenshot.map(|plan| Shot {
                 plan,
@@ -266,12 +274,18 @@ impl StudioApp {
         self.state.task.as_deref().unwrap_or("")
     }
 
+    /// The last search's result, once it has finished.
+    pub fn search_result(&self) -> Option<&crate::search::SearchResult> {
+        self.search.result()
+    }
+
     /// True while anything is computing or loading.
     pub fn is_busy(&self) -> bool {
         self.loading.is_some()
             || self.layers.is_busy()
             || self.proxies.is_busy()
             || self.libra.is_busy()
+            || self.search.is_busy()
             || self.exporter.png_pending()
     }
 
@@ -419,6 +433,10 @@ impl StudioApp {
                 Panel::Layers => self.layers.ui(ui, &mut pctx, &mut self.state.layers),
                 Panel::Proxies => self.proxies.ui(ui, &mut pctx, &mut self.state.proxies),
                 Panel::Libra => self.libra.ui(ui, &mut pctx, &mut self.state.libra),
+                Panel::Search => {
+                    let window = self.state.layers.window;
+                    self.search.ui(ui, &mut pctx, &mut self.state.search, window)
+                }
             }
         });
         if self.is_busy() {

@@ -128,6 +128,11 @@ impl Dataset {
         }
     }
 
+    /// The archive, shared (for jobs that outlive a frame).
+    pub fn archive_arc(&self) -> Arc<Archive> {
+        self.archive.clone()
+    }
+
     /// Opens a file in any format the archive layer reads.
     pub fn open(path: &Path) -> Result<Dataset, LoadError> {
         let file = path.display().to_string();

@@ -84,6 +84,39 @@ impl Default for ScoreSettings {
     }
 }
 
+impl ScoreSettings {
+    /// The probe configuration these settings describe, and the backend
+    /// choice with its reason.
+    pub fn score_config(&self, proxies: &str) -> (ScoreConfig, crate::engine::backend::BackendChoice) {
+        let backend = match self.backend {
+            BackendChoice::Auto => choose_backend(None),
+            BackendChoice::Cpu => choose_backend(Some(BackendKind::Cpu)),
+            BackendChoice::Wgpu => choose_backend(Some(BackendKind::Wgpu)),
+        };
+        let data = match &self.data {
+            DataChoice::Gaussian => DataSource::Gaussian,
+            DataChoice::Cifar10(p) => DataSource::Cifar10(p.clone()),
+        };
+        let config = ScoreConfig {
+            space: "nb201".to_string(),
+            nb201: Nb201Config {
+                channels: self.channels.max(1),
+                cells_per_stage: self.cells.max(1),
+                num_classes: 10,
+            },
+            seed: self.seed,
+            init: InitScheme::KaimingNormal,
+            backend: backend.kind,
+            data,
+            batch: self.batch.clamp(2, 64),
+            batch_seed: None,
+            proxies: vec![proxies.to_string()],
+            probe: ProbeSettings::default(),
+        };
+        (config, backend)
+    }
+}
+
 /// Folder for score files when the user has not chosen one.
 pub fn default_score_dir() -> PathBuf {
     eframe::storage_dir("lswag-studio")
@@ -127,31 +160,7 @@ impl ScoreRun {
             chosen.shuffle(&mut rng);
             chosen.truncate(settings.sample.max(1));
         }
-        let backend = match settings.backend {
-            BackendChoice::Auto => choose_backend(None),
-            BackendChoice::Cpu => choose_backend(Some(BackendKind::Cpu)),
-            BackendChoice::Wgpu => choose_backend(Some(BackendKind::Wgpu)),
-        };
-        let data = match &settings.data {
-            DataChoice::Gaussian => DataSource::Gaussian,
-            DataChoice::Cifar10(p) => DataSource::Cifar10(p.clone()),
-        };
-        let config = ScoreConfig {
-            space: "nb201".to_string(),
-            nb201: Nb201Config {
-                channels: settings.channels.max(1),
-                cells_per_stage: settings.cells.max(1),
-                num_classes: 10,
-            },
-            seed: settings.seed,
-            init: InitScheme::KaimingNormal,
-            backend: backend.kind,
-            data,
-            batch: settings.batch.clamp(2, 64),
-            batch_seed: None,
-            proxies: vec!["all".to_string()],
-            probe: ProbeSettings::default(),
-        };
+        let (config, backend) = settings.score_config("all");
         let out = match &settings.out {
             Some(p) => p.clone(),
             None => {
@@ -313,53 +322,7 @@ pub fn settings_ui(
                 .accessible_name("Seed")
                 .on_hover_text("Seeds the sample and every network's initial weights");
             ui.end_row();
-            ui.label("Backend");
-            ComboBox::from_id_salt("score_backend")
-                .selected_text(match s.backend {
-                    BackendChoice::Auto => "automatic",
-                    BackendChoice::Cpu => "CPU (burn-flex)",
-                    BackendChoice::Wgpu => "GPU (wgpu)",
-                })
-                .show_ui(ui, |ui| {
-                    ui.selectable_value(&mut s.backend, BackendChoice::Auto, "automatic")
-                        .on_hover_text("wgpu on a hardware GPU, else the CPU backend");
-                    ui.selectable_value(&mut s.backend, BackendChoice::Cpu, "CPU (burn-flex)");
-                    ui.selectable_value(&mut s.backend, BackendChoice::Wgpu, "GPU (wgpu)");
-                })
-                .response
-                .accessible_name("Backend");
-            ui.end_row();
-            ui.label("Batch size S");
-            ui.add(DragValue::new(&mut s.batch).range(2..=64))
-                .accessible_name("Batch size");
-            ui.end_row();
-            ui.label("Images");
-            ui.horizontal(|ui| {
-                let gaussian = matches!(s.data, DataChoice::Gaussian);
-                if ui.radio(gaussian, "Gaussian noise").clicked() {
-                    s.data = DataChoice::Gaussian;
-                }
-                let label = match &s.data {
-                    DataChoice::Cifar10(p) => format!("CIFAR-10: {}", p.display()),
-                    DataChoice::Gaussian => "CIFAR-10 file…".to_string(),
-                };
-                if ui.radio(!gaussian, label).clicked()
-                    && let Some(p) = dialogs.open_path()
-                {
-                    s.data = DataChoice::Cifar10(p);
-                }
-            });
-            ui.end_row();
-            ui.label("Network");
-            ui.horizontal(|ui| {
-                ui.label("C");
-                ui.add(DragValue::new(&mut s.channels).range(1..=64))
-                    .accessible_name("Channels C");
-                ui.label("cells per stage N");
-                ui.add(DragValue::new(&mut s.cells).range(1..=5))
-                    .accessible_name("Cells per stage N");
-            });
-            ui.end_row();
+            probe_rows_ui(ui, s, dialogs);
             ui.label("Output");
             ui.horizontal(|ui| {
                 let shown = s
@@ -392,4 +355,56 @@ pub fn settings_ui(
         return false;
     }
     start
+}
+
+/// Grid rows for how the probe runs: backend, batch, images, skeleton.
+/// Shared by the score dialog and the search panel's live mode.
+pub fn probe_rows_ui(ui: &mut Ui, s: &mut ScoreSettings, dialogs: &mut dyn Dialogs) {
+    ui.label("Backend");
+    ComboBox::from_id_salt("score_backend")
+        .selected_text(match s.backend {
+            BackendChoice::Auto => "automatic",
+            BackendChoice::Cpu => "CPU (burn-flex)",
+            BackendChoice::Wgpu => "GPU (wgpu)",
+        })
+        .show_ui(ui, |ui| {
+            ui.selectable_value(&mut s.backend, BackendChoice::Auto, "automatic")
+                .on_hover_text("wgpu on a hardware GPU, else the CPU backend");
+            ui.selectable_value(&mut s.backend, BackendChoice::Cpu, "CPU (burn-flex)");
+            ui.selectable_value(&mut s.backend, BackendChoice::Wgpu, "GPU (wgpu)");
+        })
+        .response
+        .accessible_name("Backend");
+    ui.end_row();
+    ui.label("Batch size S");
+    ui.add(DragValue::new(&mut s.batch).range(2..=64))
+        .accessible_name("Batch size");
+    ui.end_row();
+    ui.label("Images");
+    ui.horizontal(|ui| {
+        let gaussian = matches!(s.data, DataChoice::Gaussian);
+        if ui.radio(gaussian, "Gaussian noise").clicked() {
+            s.data = DataChoice::Gaussian;
+        }
+        let label = match &s.data {
+            DataChoice::Cifar10(p) => format!("CIFAR-10: {}", p.display()),
+            DataChoice::Gaussian => "CIFAR-10 file…".to_string(),
+        };
+        if ui.radio(!gaussian, label).clicked()
+            && let Some(p) = dialogs.open_path()
+        {
+            s.data = DataChoice::Cifar10(p);
+        }
+    });
+    ui.end_row();
+    ui.label("Network");
+    ui.horizontal(|ui| {
+        ui.label("C");
+        ui.add(DragValue::new(&mut s.channels).range(1..=64))
+            .accessible_name("Channels C");
+        ui.label("cells per stage N");
+        ui.add(DragValue::new(&mut s.cells).range(1..=5))
+            .accessible_name("Cells per stage N");
+    });
+    ui.end_row();
 }

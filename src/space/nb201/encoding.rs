@@ -201,6 +201,96 @@ impl Nb201Arch {
     }
 }
 
+impl Nb201Arch {
+    /// AutoFormer-style mutation: every edge is resampled with probability
+    /// `m_prob` (possibly to the same op); retried until the child differs.
+    pub fn mutate_genes(&self, m_prob: f64, rng: &mut impl Rng) -> Nb201Arch {
+        loop {
+            let mut out = *self;
+            for slot in &mut out.ops {
+                if rng.random_bool(m_prob) {
+                    *slot = Op::ALL[rng.random_range(0..Op::ALL.len())];
+                }
+            }
+            if out != *self {
+                return out;
+            }
+        }
+    }
+}
+
+/// A set of ops per edge (bit `op.index()` of each mask): the supernet of
+/// TE-NAS's pruning search, where an edge sums the outputs of its ops.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Nb201Supernet {
+    pub masks: [u8; NUM_EDGES],
+}
+
+impl Nb201Supernet {
+    const ALL_OPS: u8 = (1 << Op::ALL.len()) - 1;
+
+    /// Every op on every edge.
+    pub fn full() -> Nb201Supernet {
+        Nb201Supernet {
+            masks: [Self::ALL_OPS; NUM_EDGES],
+        }
+    }
+
+    pub fn from_arch(arch: Nb201Arch) -> Nb201Supernet {
+        Nb201Supernet {
+            masks: arch.ops.map(|op| 1 << op.index()),
+        }
+    }
+
+    /// The ops of one edge in NB201's op order.
+    pub fn ops(&self, edge: usize) -> impl Iterator<Item = Op> + use<> {
+        let mask = self.masks[edge];
+        Op::ALL.into_iter().filter(move |op| mask & (1 << op.index()) != 0)
+    }
+
+    pub fn without(&self, edge: usize, op: Op) -> Nb201Supernet {
+        let mut out = *self;
+        out.masks[edge] &= !(1 << op.index());
+        out
+    }
+
+    /// The architecture, when every edge has exactly one op.
+    pub fn single(&self) -> Option<Nb201Arch> {
+        let mut ops = [Op::None; NUM_EDGES];
+        for (e, slot) in ops.iter_mut().enumerate() {
+            let mut it = self.ops(e);
+            *slot = it.next()?;
+            if it.next().is_some() {
+                return None;
+            }
+        }
+        Some(Nb201Arch { ops })
+    }
+
+    pub fn contains(&self, arch: &Nb201Arch) -> bool {
+        arch.ops.iter().zip(self.masks).all(|(op, m)| m & (1 << op.index()) != 0)
+    }
+}
+
+impl fmt::Display for Nb201Supernet {
+    /// The arch-string layout with the ops of an edge joined by `/`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut e = 0;
+        for node in 1..4 {
+            if node > 1 {
+                write!(f, "+")?;
+            }
+            write!(f, "|")?;
+            for src in 0..node {
+                let names: Vec<&str> = self.ops(e).map(Op::name).collect();
+                write!(f, "{}~{}|", names.join("/"), src)?;
+                e += 1;
+            }
+        }
+        Ok(())
+    }
+}
+
 impl fmt::Display for Nb201Arch {
     /// The NB201 arch string `|op~0|+|op~0|op~1|+|op~0|op~1|op~2|`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -307,5 +397,48 @@ mod tests {
             let diff = a.ops.iter().zip(b.ops).filter(|(x, y)| **x != *y).count();
             assert_eq!(diff, 1);
         }
+    }
+
+    #[test]
+    fn gene_mutation_resamples_edges_at_the_given_rate() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+        let parent = Nb201Arch::from_index(777);
+        let mut changed_edges = 0usize;
+        for _ in 0..2000 {
+            let child = parent.mutate_genes(0.2, &mut rng);
+            assert_ne!(child, parent);
+            changed_edges += child.ops.iter().zip(parent.ops).filter(|(a, b)| **a != *b).count();
+        }
+        // Per edge: P(change) = 0.2 * 4/5 = 0.16; conditioned on at least one
+        // change (1 - 0.84^6 = 0.649), E[changed edges] = 6 * 0.16 / 0.649 = 1.479.
+        let mean = changed_edges as f64 / 2000.0;
+        assert!((mean - 1.479).abs() < 0.05, "mean changed edges {mean}");
+    }
+
+    #[test]
+    fn supernet_prunes_down_to_one_architecture() {
+        let full = Nb201Supernet::full();
+        assert_eq!(full.single(), None);
+        assert_eq!(Nb201Arch::all().filter(|a| full.contains(a)).count(), NUM_ARCHS);
+        let arch: Nb201Arch = "|nor_conv_3x3~0|+|none~0|skip_connect~1|+|avg_pool_3x3~0|nor_conv_1x1~1|none~2|"
+            .parse()
+            .unwrap();
+        let mut s = full;
+        for (e, keep) in arch.ops.iter().enumerate() {
+            for op in Op::ALL {
+                if op != *keep {
+                    s = s.without(e, op);
+                }
+            }
+        }
+        assert_eq!(s.single(), Some(arch));
+        assert_eq!(Nb201Supernet::from_arch(arch), s);
+        assert_eq!(s.to_string(), arch.to_string());
+        // Two ops left on edge 0: 2 of the 5^0 * ... archs remain.
+        let two = s.masks;
+        let mut wide = Nb201Supernet { masks: two };
+        wide.masks[0] |= 1 << Op::SkipConnect.index();
+        assert_eq!(Nb201Arch::all().filter(|a| wide.contains(a)).count(), 2);
+        assert!(wide.to_string().starts_with("|skip_connect/nor_conv_3x3~0|"));
     }
 }

@@ -7,7 +7,7 @@
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
-use super::encoding::{EDGES, NUM_EDGES, Nb201Arch, Op};
+use super::encoding::{EDGES, NUM_EDGES, Nb201Arch, Nb201Supernet, Op};
 use crate::engine::exec::Exec;
 use crate::engine::params::{ParamRole, ParamStore};
 
@@ -39,16 +39,25 @@ struct ConvBn {
     kernel: usize,
 }
 
+/// One op of a cell edge, with its parameters when it is a convolution.
+#[derive(Clone, Debug)]
+struct EdgeOp {
+    op: Op,
+    conv: Option<ConvBn>,
+}
+
 #[derive(Clone, Debug)]
 enum Block {
-    Cell { edges: [Option<ConvBn>; NUM_EDGES] },
+    Cell { edges: [Vec<EdgeOp>; NUM_EDGES] },
     Reduction { a: ConvBn, b: ConvBn, down: usize },
 }
 
 /// One NB201 network: the architecture, its skeleton and parameter layout.
 #[derive(Clone, Debug)]
 pub struct Nb201Net {
-    pub arch: Nb201Arch,
+    /// The ops of every edge: one per edge for an architecture, several
+    /// (summed) for a pruning supernet.
+    pub cell: Nb201Supernet,
     pub config: Nb201Config,
     stem: ConvBn,
     blocks: Vec<Block>,
@@ -69,6 +78,15 @@ fn conv_bn(store: &mut ParamStore, prefix: &str, conv_name: &str, bn_name: &str,
 impl Nb201Net {
     /// Builds the network and its (zero-initialised) parameters.
     pub fn new(arch: Nb201Arch, config: Nb201Config) -> (Nb201Net, ParamStore) {
+        Self::build(Nb201Supernet::from_arch(arch), config)
+    }
+
+    /// A TE-NAS supernet: every edge sums the outputs of its ops.
+    pub fn supernet(cell: Nb201Supernet, config: Nb201Config) -> (Nb201Net, ParamStore) {
+        Self::build(cell, config)
+    }
+
+    fn build(cell: Nb201Supernet, config: Nb201Config) -> (Nb201Net, ParamStore) {
         let mut store = ParamStore::default();
         let c = config.channels;
         let stem = conv_bn(&mut store, "stem", "0", "1", 3, c, 3);
@@ -88,13 +106,27 @@ impl Nb201Net {
             for _ in 0..config.cells_per_stage {
                 let p = format!("cells.{index}");
                 let edges = std::array::from_fn(|e| {
-                    let k = match arch.ops[e] {
-                        Op::NorConv3x3 => 3,
-                        Op::NorConv1x1 => 1,
-                        _ => return None,
-                    };
-                    let q = format!("{p}.layers.{e}.op");
-                    Some(conv_bn(&mut store, &q, "1", "2", ch, ch, k))
+                    let single = cell.ops(e).count() == 1;
+                    cell.ops(e)
+                        .map(|op| {
+                            let k = match op {
+                                Op::NorConv3x3 => 3,
+                                Op::NorConv1x1 => 1,
+                                _ => return EdgeOp { op, conv: None },
+                            };
+                            // One op per edge keeps the reference names, so
+                            // imported weights line up.
+                            let q = if single {
+                                format!("{p}.layers.{e}.op")
+                            } else {
+                                format!("{p}.layers.{e}.ops.{}", op.index())
+                            };
+                            EdgeOp {
+                                op,
+                                conv: Some(conv_bn(&mut store, &q, "1", "2", ch, ch, k)),
+                            }
+                        })
+                        .collect()
                 });
                 blocks.push(Block::Cell { edges });
                 index += 1;
@@ -105,7 +137,7 @@ impl Nb201Net {
         let w = store.push("classifier.weight", vec![config.num_classes, ch], ParamRole::LinearWeight);
         let b = store.push("classifier.bias", vec![config.num_classes], ParamRole::Bias);
         let net = Nb201Net {
-            arch,
+            cell,
             config,
             stem,
             blocks,
@@ -142,18 +174,20 @@ impl Nb201Net {
                             if dst != target {
                                 continue;
                             }
-                            let input = nodes[src].clone();
-                            let out = match (self.arch.ops[e], &edges[e]) {
-                                (Op::None, _) => continue,
-                                (Op::SkipConnect, _) => input,
-                                (Op::AvgPool3x3, _) => exec.avg_pool3(input),
-                                (_, Some(op)) => Self::relu_conv_bn(exec, input, op, 1),
-                                (_, None) => unreachable!("conv edges always have parameters"),
-                            };
-                            sum = Some(match sum {
-                                Some(s) => s + out,
-                                None => out,
-                            });
+                            for edge_op in &edges[e] {
+                                let input = nodes[src].clone();
+                                let out = match (edge_op.op, &edge_op.conv) {
+                                    (Op::None, _) => continue,
+                                    (Op::SkipConnect, _) => input,
+                                    (Op::AvgPool3x3, _) => exec.avg_pool3(input),
+                                    (_, Some(op)) => Self::relu_conv_bn(exec, input, op, 1),
+                                    (_, None) => unreachable!("conv edges always have parameters"),
+                                };
+                                sum = Some(match sum {
+                                    Some(s) => s + out,
+                                    None => out,
+                                });
+                            }
                         }
                         // A node fed only by `none` edges is zero.
                         let node = sum.unwrap_or_else(|| nodes[0].clone().zeros_like());

@@ -6,6 +6,7 @@ pub mod archive;
 pub mod layers;
 pub mod libra;
 pub mod proxies;
+pub mod search;
 
 use super::Messages;
 use super::background::Exec;

@@ -1,0 +1,607 @@
+//! A search as a job: configuration, the live (probe) evaluator, and a log
+//! of one JSON line per evaluation that makes a killed search resumable.
+//!
+//! Log layout: `{"search": {config, fitness, ...}}`, then one
+//! [`Evaluation`] per line, then `{"result": {...}}` when it ends. Resuming
+//! replays the seeded search with the logged evaluations as a cache, so it
+//! continues exactly where the killed run stopped; only new evaluations are
+//! scored and appended.
+
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use super::score::{
+    ScoreConfig, ScoreError, ScoreLine, append_line, config_batch, config_proxies, open_score_file, score_arch,
+    score_network,
+};
+use super::{CancelToken, Progress};
+use crate::archive::{Archive, open_any};
+use crate::engine::backend::Backend;
+use crate::engine::data::Batch;
+use crate::proxy::ProxyInfo;
+use crate::search::band::{Band, random_band};
+use crate::search::evolution::evolution;
+use crate::search::prune::{NB201_PRUNE_EVALUATIONS, prune, prune_result};
+use crate::search::random::random;
+use crate::search::space::{Domain, Nb201Space, SearchSpace};
+use crate::search::tabular::{ArchiveTruth, TabularEvaluator, TabularSupernet};
+use crate::search::{
+    Algo, Budget, Component, Evaluation, Evaluator, EvolutionSettings, Fitness, FitnessSpec, NoTruth, ParamLimits,
+    PauseToken, SearchError, SearchResult, Session, Truth,
+};
+use crate::space::nb201::{Nb201Arch, Nb201Net, Nb201Supernet};
+
+/// Everything that determines a search.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SearchConfig {
+    pub space: String,
+    pub algo: Algo,
+    /// As written: `lswag`, `lswag:A-B`, a proxy, `libra`, `libra:P1,P2,P3`.
+    pub fitness: String,
+    pub budget: Budget,
+    pub seed: u64,
+    pub param_limits: Option<ParamLimits>,
+    pub evolution: EvolutionSettings,
+    /// Benchmark archive: ground truth, and in tabular mode the scores.
+    pub archive: Option<PathBuf>,
+    pub task: Option<String>,
+    pub tabular: bool,
+    /// How the probe scores in live mode (the skeleton also sets the
+    /// parameter counts in tabular mode).
+    pub score: ScoreConfig,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SearchJobError {
+    #[error(transparent)]
+    Search(#[from] SearchError),
+    #[error(transparent)]
+    Score(#[from] ScoreError),
+    #[error(transparent)]
+    Archive(#[from] crate::archive::ArchiveError),
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{path} line {line}: {reason}")]
+    Log { path: PathBuf, line: usize, reason: String },
+}
+
+/// Events a search job reports.
+#[derive(Clone, Debug)]
+pub enum SearchEvent {
+    Started {
+        fitness: Fitness,
+        /// Evaluations restored from the log.
+        resumed: usize,
+        /// Random search with the same fitness and budget on the archive's
+        /// scored pool, when the archive can score the fitness.
+        band: Option<Band>,
+    },
+    Evaluated { evaluation: Evaluation, progress: Progress },
+    Finished(SearchResult),
+    Failed(String),
+}
+
+#[derive(Serialize, Deserialize)]
+struct Header {
+    search: LogHeader,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct LogHeader {
+    app: String,
+    version: String,
+    config: SearchConfig,
+    fitness: Fitness,
+    created: String,
+}
+
+#[derive(Serialize, Deserialize)]
+struct ResultLine {
+    result: SearchResult,
+}
+
+/// A search log as read back.
+#[derive(Clone, Debug, Default)]
+pub struct SearchLog {
+    pub config: Option<SearchConfig>,
+    pub evaluations: Vec<Evaluation>,
+    pub result: Option<SearchResult>,
+    /// Byte length of the complete lines (a killed run may leave half a line).
+    valid_len: u64,
+}
+
+/// Reads a search log; a truncated last line is ignored.
+pub fn read_log(path: &Path) -> Result<SearchLog, SearchJobError> {
+    let io = |source| SearchJobError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut reader = BufReader::new(File::open(path).map_err(io)?);
+    let mut log = SearchLog::default();
+    let mut buf = String::new();
+    let mut number = 0;
+    loop {
+        buf.clear();
+        let n = reader.read_line(&mut buf).map_err(io)?;
+        if n == 0 || !buf.ends_with('\n') {
+            break;
+        }
+        number += 1;
+        let bad = |reason: String| SearchJobError::Log {
+            path: path.to_path_buf(),
+            line: number,
+            reason,
+        };
+        if number == 1 {
+            let h: Header = serde_json::from_str(&buf).map_err(|e| bad(format!("expected the search header: {e}")))?;
+            log.config = Some(h.search.config);
+        } else if buf.starts_with("{\"result\"") {
+            let r: ResultLine = serde_json::from_str(&buf).map_err(|e| bad(format!("bad result line: {e}")))?;
+            log.result = Some(r.result);
+        } else if !buf.trim().is_empty() {
+            log.evaluations
+                .push(serde_json::from_str(&buf).map_err(|e| bad(format!("expected an evaluation: {e}")))?);
+        }
+        log.valid_len += n as u64;
+    }
+    if log.config.is_none() {
+        return Err(SearchJobError::Log {
+            path: path.to_path_buf(),
+            line: 1,
+            reason: "empty file: no search header".into(),
+        });
+    }
+    Ok(log)
+}
+
+/// Live evaluation: the probe scores each new candidate (an NB201 cell or a
+/// pruning supernet). Optionally shares a score file with other runs, so a
+/// candidate scored once is never probed again.
+pub struct LiveEvaluator {
+    config: ScoreConfig,
+    proxies: Vec<&'static ProxyInfo>,
+    components: Vec<Component>,
+    batch: Batch,
+    backend: Backend,
+    cache: HashMap<String, ScoreLine>,
+    cache_file: Option<(PathBuf, File)>,
+}
+
+impl LiveEvaluator {
+    pub fn new(config: &ScoreConfig, fitness: &Fitness, cache: Option<&Path>) -> Result<LiveEvaluator, SearchJobError> {
+        let mut config = config.clone();
+        let mut names: Vec<String> = Vec::new();
+        for c in &fitness.components {
+            let name = match c {
+                Component::Proxy(p) => p.clone(),
+                // Windows come from the layer profile, which L-SWAG records.
+                Component::Window { .. } => "lswag".to_string(),
+            };
+            if crate::proxy::info(&name).is_none() {
+                return Err(SearchError::Setting(format!(
+                    "live mode cannot compute `{name}`; the probe computes: {}",
+                    crate::proxy::all_names().join(", ")
+                ))
+                .into());
+            }
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
+        config.proxies = names;
+        let proxies = config_proxies(&config)?;
+        let batch = config_batch(&config)?;
+        let mut evaluator = LiveEvaluator {
+            backend: Backend::new(config.backend),
+            components: fitness.components.clone(),
+            proxies,
+            batch,
+            cache: HashMap::new(),
+            cache_file: None,
+            config,
+        };
+        if let Some(path) = cache {
+            let (file, lines) = open_score_file(path, &evaluator.config, &evaluator.batch.source)?;
+            evaluator.cache = lines.into_iter().map(|l| (l.arch.clone(), l)).collect();
+            evaluator.cache_file = Some((path.to_path_buf(), file));
+        }
+        Ok(evaluator)
+    }
+
+    fn components_of(&self, line: &ScoreLine) -> Vec<f64> {
+        self.components
+            .iter()
+            .map(|c| match c {
+                Component::Proxy(p) => line.proxies.get(p).copied().flatten().unwrap_or(f64::NAN),
+                Component::Window { a, b } => line.profile.as_ref().map_or(f64::NAN, |p| p.lswag(*a, *b)),
+            })
+            .collect()
+    }
+
+    fn scored(&mut self, key: &str, score: impl FnOnce(&Self) -> ScoreLine) -> Result<Vec<f64>, SearchError> {
+        if let Some(line) = self.cache.get(key) {
+            return Ok(self.components_of(line));
+        }
+        let line = score(self);
+        let values = self.components_of(&line);
+        if let Some((path, file)) = &mut self.cache_file {
+            append_line(file, path, &line).map_err(|e| SearchError::Evaluate {
+                key: key.to_string(),
+                reason: e.to_string(),
+            })?;
+        }
+        self.cache.insert(key.to_string(), line);
+        Ok(values)
+    }
+}
+
+impl Evaluator<Nb201Arch> for LiveEvaluator {
+    fn evaluate(&mut self, arch: &Nb201Arch, key: &str) -> Result<Vec<f64>, SearchError> {
+        self.scored(key, |s| score_arch(*arch, &s.config, &s.proxies, &s.batch, &s.backend))
+    }
+}
+
+impl Evaluator<Nb201Supernet> for LiveEvaluator {
+    fn evaluate(&mut self, cell: &Nb201Supernet, key: &str) -> Result<Vec<f64>, SearchError> {
+        self.scored(key, |s| {
+            let (net, params) = Nb201Net::supernet(*cell, s.config.nb201);
+            score_network(&net, params, key.to_string(), &s.config, &s.proxies, &s.batch, &s.backend)
+        })
+    }
+}
+
+/// Serves logged evaluations of a resumed run before asking the inner
+/// evaluator.
+struct Replay<'a, E: ?Sized> {
+    logged: HashMap<String, Vec<f64>>,
+    inner: &'a mut E,
+}
+
+impl<A, E: Evaluator<A> + ?Sized> Evaluator<A> for Replay<'_, E> {
+    fn evaluate(&mut self, arch: &A, key: &str) -> Result<Vec<f64>, SearchError> {
+        match self.logged.get(key) {
+            Some(v) => Ok(v.clone()),
+            None => self.inner.evaluate(arch, key),
+        }
+    }
+}
+
+/// Options that do not change the numbers.
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    /// Live mode: shared score file (see [`LiveEvaluator`]).
+    pub cache: Option<PathBuf>,
+    /// Simulated random searches for the band (0 = no band).
+    pub band_runs: usize,
+}
+
+/// Runs (or resumes) a search into `out`, opening `config.archive`.
+pub fn run(
+    config: &SearchConfig,
+    options: &RunOptions,
+    out: &Path,
+    cancel: &CancelToken,
+    pause: &PauseToken,
+    report: &dyn Fn(SearchEvent),
+) -> Result<SearchResult, SearchJobError> {
+    let archive: Option<Archive> = config.archive.as_deref().map(open_any).transpose()?;
+    run_on(config, archive.as_ref(), options, out, cancel, pause, report)
+}
+
+/// [`run`] on an archive already in memory (the app's open dataset).
+pub fn run_on(
+    config: &SearchConfig,
+    archive: Option<&Archive>,
+    options: &RunOptions,
+    out: &Path,
+    cancel: &CancelToken,
+    pause: &PauseToken,
+    report: &dyn Fn(SearchEvent),
+) -> Result<SearchResult, SearchJobError> {
+    if config.space != "nb201" {
+        return Err(SearchError::Setting(format!("search space `{}`: only nb201 is searchable so far", config.space)).into());
+    }
+    if config.algo == Algo::Prune && config.budget.evaluations < NB201_PRUNE_EVALUATIONS {
+        return Err(SearchError::Setting(format!(
+            "pruning NB201 takes {NB201_PRUNE_EVALUATIONS} supernet evaluations; the budget is {}",
+            config.budget.evaluations
+        ))
+        .into());
+    }
+    let task_name = match (archive, &config.task) {
+        (Some(a), None) => a.task_names().first().map(|t| t.to_string()),
+        (_, t) => t.clone(),
+    };
+    let bench = archive.zip(task_name.as_deref());
+    let spec: FitnessSpec = config.fitness.parse()?;
+    let fitness = spec.resolve(bench)?;
+    let truth: Box<dyn Truth> = match bench {
+        Some((a, t)) if a.require_task(t)?.has_truth() => Box::new(ArchiveTruth::new(a, t)?),
+        _ => Box::new(NoTruth),
+    };
+    let table = match bench {
+        Some((a, t)) => TabularEvaluator::new(a, t, &fitness).ok(),
+        None => None,
+    };
+    if config.tabular && table.is_none() {
+        let (a, t) = bench.ok_or_else(|| SearchError::Setting("--tabular needs --archive (and --task)".into()))?;
+        // Repeat the construction to surface its error.
+        TabularEvaluator::new(a, t, &fitness)?;
+    }
+    let space = Nb201Space::new(config.score.nb201);
+
+    // The log: resume or start.
+    let io = |source| SearchJobError::Io {
+        path: out.to_path_buf(),
+        source,
+    };
+    let mut logged: Vec<Evaluation> = Vec::new();
+    let mut offset = 0.0;
+    let mut file = if out.exists() && std::fs::metadata(out).map_err(io)?.len() > 0 {
+        let log = read_log(out)?;
+        if log.config.as_ref() != Some(config) {
+            return Err(SearchJobError::Log {
+                path: out.to_path_buf(),
+                line: 1,
+                reason: "written by a search with other settings; use another --out or the same settings".into(),
+            });
+        }
+        if let Some(result) = log.result {
+            report(SearchEvent::Started {
+                fitness: fitness.clone(),
+                resumed: log.evaluations.len(),
+                band: None,
+            });
+            let total = log.evaluations.len();
+            for e in log.evaluations {
+                report(SearchEvent::Evaluated {
+                    progress: Progress {
+                        done: e.index + 1,
+                        total,
+                        elapsed: std::time::Duration::ZERO,
+                    },
+                    evaluation: e,
+                });
+            }
+            report(SearchEvent::Finished(result.clone()));
+            return Ok(result);
+        }
+        offset = log.evaluations.iter().map(|e| e.seconds).sum();
+        logged = log.evaluations;
+        let f = OpenOptions::new().write(true).open(out).map_err(io)?;
+        f.set_len(log.valid_len).map_err(io)?;
+        OpenOptions::new().append(true).open(out).map_err(io)?
+    } else {
+        let mut f = File::create(out).map_err(io)?;
+        let header = Header {
+            search: LogHeader {
+                app: "lswag-studio".into(),
+                version: env!("CARGO_PKG_VERSION").into(),
+                config: config.clone(),
+                fitness: fitness.clone(),
+                created: crate::archive::now_rfc3339(),
+            },
+        };
+        writeln!(f, "{}", serde_json::to_string(&header).unwrap_or_default()).map_err(io)?;
+        f
+    };
+
+    let band = match (&table, bench) {
+        (Some(t), Some((a, task))) if options.band_runs > 0 && config.algo != Algo::Prune => {
+            let truth_col = a.require_task(task)?.truth();
+            let rows: Vec<usize> = t
+                .rows()
+                .iter()
+                .copied()
+                .filter(|&r| truth_col[r].is_finite())
+                .filter(|&r| {
+                    config.param_limits.is_none_or(|l| {
+                        a.key(r).and_then(|k| space.parse(k).ok()).is_some_and(|arch| l.contains(space.params(&arch)))
+                    })
+                })
+                .collect();
+            let raw: Vec<Vec<f64>> = rows.iter().map(|&r| t.values(r)).collect();
+            let truth_v: Vec<f64> = rows.iter().map(|&r| truth_col[r]).collect();
+            random_band(&raw, &truth_v, &fitness, config.budget.evaluations, options.band_runs, config.seed ^ 0xBA4D)
+        }
+        _ => None,
+    };
+    report(SearchEvent::Started {
+        fitness: fitness.clone(),
+        resumed: logged.len(),
+        band,
+    });
+
+    let resumed = logged.len();
+    let logged_keys: Vec<String> = logged.iter().map(|e| e.arch.clone()).collect();
+    let cache: HashMap<String, Vec<f64>> = logged
+        .iter()
+        .map(|e| (e.arch.clone(), e.components.iter().map(|v| v.unwrap_or(f64::NAN)).collect()))
+        .collect();
+    let budget_total = config.budget.evaluations;
+    let start = std::time::Instant::now();
+    let mut write_error: Option<SearchJobError> = None;
+    let mut on_eval = |e: &Evaluation| {
+        if e.index < resumed {
+            if logged_keys[e.index] != e.arch && write_error.is_none() {
+                write_error = Some(SearchJobError::Log {
+                    path: out.to_path_buf(),
+                    line: e.index + 2,
+                    reason: format!(
+                        "replay diverged: the log has {} where the search now draws {}",
+                        logged_keys[e.index], e.arch
+                    ),
+                });
+            }
+        } else if write_error.is_none() {
+            let json = serde_json::to_string(e).unwrap_or_default();
+            if let Err(source) = writeln!(file, "{json}").and_then(|_| file.flush()) {
+                write_error = Some(SearchJobError::Io {
+                    path: out.to_path_buf(),
+                    source,
+                });
+            }
+        }
+        report(SearchEvent::Evaluated {
+            evaluation: e.clone(),
+            progress: Progress {
+                done: e.index + 1,
+                total: budget_total,
+                elapsed: start.elapsed(),
+            },
+        });
+    };
+
+    let no_params = |_: &Nb201Supernet| None;
+    let result = match config.algo {
+        Algo::Prune => {
+            let mut live;
+            let mut tab;
+            let inner: &mut dyn Evaluator<Nb201Supernet> = match (&table, config.tabular) {
+                (Some(t), true) => {
+                    tab = TabularSupernet::new(t);
+                    &mut tab
+                }
+                _ => {
+                    live = LiveEvaluator::new(&config.score, &fitness, options.cache.as_deref())?;
+                    &mut live
+                }
+            };
+            let mut replay = Replay { logged: cache, inner };
+            let mut session = Session::new(
+                &mut replay,
+                truth.as_ref(),
+                fitness.clone(),
+                config.budget,
+                cancel.clone(),
+                pause.clone(),
+                &no_params,
+                &mut on_eval,
+            )
+            .with_elapsed(offset);
+            let last = prune(&mut session)?;
+            prune_result(&session, last)
+        }
+        Algo::Evolution | Algo::Random => {
+            let mut live;
+            let mut tab_eval;
+            let (inner, domain): (&mut dyn Evaluator<Nb201Arch>, Domain<Nb201Space>) = match (&table, config.tabular) {
+                (Some(t), true) => {
+                    let pool = t
+                        .rows()
+                        .iter()
+                        .filter_map(|&r| t.archive().key(r).and_then(|k| space.parse(k).ok()))
+                        .collect();
+                    let domain = Domain::restricted(&space, config.param_limits, pool)?;
+                    tab_eval = TabularEvaluator::new(t.archive(), task_name.as_deref().unwrap_or_default(), &fitness)?;
+                    (&mut tab_eval, domain)
+                }
+                _ => {
+                    live = LiveEvaluator::new(&config.score, &fitness, options.cache.as_deref())?;
+                    (&mut live, Domain::new(&space, config.param_limits))
+                }
+            };
+            let mut replay = Replay { logged: cache, inner };
+            search_cells(&domain, &mut replay, truth.as_ref(), &fitness, config, cancel, pause, offset, &mut on_eval)?
+        }
+    };
+    if let Some(e) = write_error {
+        return Err(e);
+    }
+    // A cancelled search writes no result line: running it again resumes.
+    if !result.cancelled {
+        let json = serde_json::to_string(&ResultLine { result: result.clone() }).unwrap_or_default();
+        writeln!(file, "{json}").map_err(io)?;
+    }
+    file.sync_all().map_err(io)?;
+    report(SearchEvent::Finished(result.clone()));
+    Ok(result)
+}
+
+/// Evolution or random search over NB201 cells.
+#[allow(clippy::too_many_arguments)]
+fn search_cells(
+    domain: &Domain<Nb201Space>,
+    evaluator: &mut dyn Evaluator<Nb201Arch>,
+    truth: &dyn Truth,
+    fitness: &Fitness,
+    config: &SearchConfig,
+    cancel: &CancelToken,
+    pause: &PauseToken,
+    offset: f64,
+    on_eval: &mut dyn FnMut(&Evaluation),
+) -> Result<SearchResult, SearchError> {
+    let space = domain.space;
+    let params_of = |a: &Nb201Arch| Some(space.params(a));
+    let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
+    let mut session = Session::new(
+        evaluator,
+        truth,
+        fitness.clone(),
+        config.budget,
+        cancel.clone(),
+        pause.clone(),
+        &params_of,
+        on_eval,
+    )
+    .with_elapsed(offset);
+    if config.algo == Algo::Evolution {
+        evolution(domain, &mut session, &config.evolution, &mut rng)?;
+    } else {
+        random(domain, &mut session, &mut rng)?;
+    }
+    Ok(session.result())
+}
+
+/// One tabular search per seed (`config.seed` is replaced), on one loaded
+/// archive: the study mode behind `search --tabular --repeat N`.
+pub fn tabular_study(
+    config: &SearchConfig,
+    seeds: std::ops::Range<u64>,
+    cancel: &CancelToken,
+    mut each: impl FnMut(u64, &SearchResult),
+) -> Result<Vec<SearchResult>, SearchJobError> {
+    if config.algo == Algo::Prune {
+        return Err(SearchError::Setting("a tabular study repeats evolution or random search; pruning is deterministic".into()).into());
+    }
+    let path = config
+        .archive
+        .as_deref()
+        .ok_or_else(|| SearchError::Setting("a tabular study needs --archive".into()))?;
+    let archive = open_any(path)?;
+    let task = match &config.task {
+        Some(t) => t.clone(),
+        None => archive
+            .task_names()
+            .first()
+            .map(|t| t.to_string())
+            .ok_or_else(|| SearchError::Setting(format!("{} has no task", path.display())))?,
+    };
+    let fitness = config.fitness.parse::<FitnessSpec>()?.resolve(Some((&archive, &task)))?;
+    let truth = ArchiveTruth::new(&archive, &task)?;
+    let mut table = TabularEvaluator::new(&archive, &task, &fitness)?;
+    let space = Nb201Space::new(config.score.nb201);
+    let pool = table
+        .rows()
+        .iter()
+        .filter_map(|&r| archive.key(r).and_then(|k| space.parse(k).ok()))
+        .collect();
+    let domain = Domain::restricted(&space, config.param_limits, pool)?;
+    let mut results = Vec::new();
+    for seed in seeds {
+        if cancel.is_cancelled() {
+            break;
+        }
+        let run = SearchConfig { seed, ..config.clone() };
+        let r = search_cells(&domain, &mut table, &truth, &fitness, &run, cancel, &PauseToken::default(), 0.0, &mut |_| {})?;
+        each(seed, &r);
+        results.push(r);
+    }
+    Ok(results)
+}

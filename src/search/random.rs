@@ -1,0 +1,26 @@
+//! Random search: the baseline. Legal, unvisited candidates drawn uniformly
+//! until the budget is spent; the pick is the highest fitness.
+
+use rand_chacha::ChaCha8Rng;
+
+use super::space::{Domain, SearchSpace};
+use super::{SearchError, Session};
+
+pub fn random<S: SearchSpace>(
+    domain: &Domain<S>,
+    session: &mut Session<S::Arch>,
+    rng: &mut ChaCha8Rng,
+) -> Result<(), SearchError> {
+    while !session.should_stop() {
+        let arch = match domain.sample(rng, |a| !session.is_visited(&a.to_string())) {
+            Ok(a) => a,
+            // Every legal candidate has been evaluated: nothing left to do.
+            Err(SearchError::Exhausted(_)) => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        if session.evaluate(&arch, 0)?.is_none() {
+            break;
+        }
+    }
+    Ok(())
+}

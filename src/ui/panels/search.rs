@@ -1,0 +1,747 @@
+//! Search panel: configure and launch evolution, random or pruning search on
+//! the open benchmark, live (the probe scores each candidate) or tabular
+//! (scores looked up in the archive); watch every candidate land on a
+//! fitness-rank vs true-rank scatter coloured by generation and the
+//! best-so-far accuracy climb against the random-search band; pause,
+//! resume, cancel, and export the log and the plots.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use eframe::egui;
+use egui::{Align, Color32, DragValue, Layout, ProgressBar, RichText, ScrollArea, Ui, vec2};
+use egui_plot::{Corner, Legend, Line, LineStyle, MarkerShape, Plot, PlotPoints, Points, Polygon};
+use serde::{Deserialize, Serialize};
+
+use super::PanelCtx;
+use crate::analysis::ranks::average_ranks;
+use crate::analysis::spearman;
+use crate::archive::Archive;
+use crate::jobs::search::{RunOptions, SearchConfig, SearchEvent, run_on};
+use crate::jobs::{CancelToken, JobHandle, Progress, format_duration};
+use crate::search::band::Band;
+use crate::search::{Algo, Budget, Evaluation, EvolutionSettings, Fitness, ParamLimits, PauseToken, SearchResult, ranked};
+use crate::ui::background::Exec;
+use crate::ui::export::table_csv;
+use crate::ui::model::format_value;
+use crate::ui::scoring::{ScoreSettings, probe_rows_ui};
+use crate::ui::theme::{Palette, with_alpha};
+use crate::ui::widgets::{self, figure, table_heading, text_grid};
+
+/// What the search maximises, as picked in the panel.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FitnessChoice {
+    /// L-SWAG over the window picked in the Layers panel.
+    LayersWindow,
+    Proxy(String),
+    /// LIBRA's three proxies, picked on the open task.
+    Libra,
+}
+
+/// Persisted settings of the panel.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SearchSettings {
+    pub algo: Algo,
+    pub fitness: FitnessChoice,
+    /// Look scores up in the archive (else probe every candidate).
+    pub tabular: bool,
+    pub budget: usize,
+    pub seed: u64,
+    /// Parameter window in millions.
+    pub limits: Option<(f64, f64)>,
+    pub evolution: EvolutionSettings,
+    /// How the probe runs in live mode.
+    pub probe: ScoreSettings,
+    /// Folder of the search logs; `None` = the app's data folder.
+    pub out_dir: Option<PathBuf>,
+}
+
+impl Default for SearchSettings {
+    fn default() -> Self {
+        SearchSettings {
+            algo: Algo::Evolution,
+            fitness: FitnessChoice::LayersWindow,
+            tabular: true,
+            budget: 100,
+            seed: 0,
+            limits: None,
+            evolution: EvolutionSettings::default(),
+            probe: ScoreSettings {
+                channels: 8,
+                cells: 1,
+                ..ScoreSettings::default()
+            },
+            out_dir: None,
+        }
+    }
+}
+
+/// Folder for search logs.
+pub fn default_search_dir() -> PathBuf {
+    eframe::storage_dir("lswag-studio")
+        .unwrap_or_else(std::env::temp_dir)
+        .join("searches")
+}
+
+/// A running or finished search and everything drawn from it.
+struct SearchRun {
+    job: Option<JobHandle<SearchEvent>>,
+    pause: PauseToken,
+    config: SearchConfig,
+    archive: Arc<Archive>,
+    out: PathBuf,
+    fitness: Option<Fitness>,
+    band: Option<Band>,
+    evaluations: Vec<Evaluation>,
+    progress: Option<Progress>,
+    result: Option<SearchResult>,
+    failed: Option<String>,
+    view: SearchView,
+}
+
+impl SearchRun {
+    fn start(config: SearchConfig, archive: Arc<Archive>, out: PathBuf, exec: Exec) -> SearchRun {
+        let mut run = SearchRun {
+            job: None,
+            pause: PauseToken::default(),
+            config,
+            archive,
+            out,
+            fitness: None,
+            band: None,
+            evaluations: Vec::new(),
+            progress: None,
+            result: None,
+            failed: None,
+            view: SearchView::default(),
+        };
+        run.launch(exec);
+        run
+    }
+
+    /// Runs the job (again: a cancelled search resumes from its log).
+    fn launch(&mut self, exec: Exec) {
+        self.evaluations.clear();
+        self.result = None;
+        self.failed = None;
+        self.pause.set(false);
+        let (config, archive, out, pause) = (self.config.clone(), self.archive.clone(), self.out.clone(), self.pause.clone());
+        let options = RunOptions {
+            cache: None,
+            band_runs: 500,
+        };
+        let work = move |send: &dyn Fn(SearchEvent), cancel: CancelToken| {
+            if let Err(e) = run_on(&config, Some(&archive), &options, &out, &cancel, &pause, send) {
+                send(SearchEvent::Failed(e.to_string()));
+            }
+        };
+        match exec {
+            Exec::Threads => self.job = Some(JobHandle::spawn("search", work)),
+            Exec::Inline => {
+                let events = std::cell::RefCell::new(Vec::new());
+                work(&|e| events.borrow_mut().push(e), CancelToken::default());
+                for e in events.into_inner() {
+                    self.take(e);
+                }
+                self.refresh();
+            }
+        }
+    }
+
+    fn take(&mut self, e: SearchEvent) {
+        match e {
+            SearchEvent::Started { fitness, band, .. } => {
+                self.fitness = Some(fitness);
+                self.band = band;
+            }
+            SearchEvent::Evaluated { evaluation, progress } => {
+                self.evaluations.push(evaluation);
+                self.progress = Some(progress);
+            }
+            SearchEvent::Finished(r) => self.result = Some(r),
+            SearchEvent::Failed(msg) => self.failed = Some(msg),
+        }
+    }
+
+    fn is_running(&self) -> bool {
+        self.job.as_ref().is_some_and(|j| !j.is_finished()) && self.result.is_none() && self.failed.is_none()
+    }
+
+    /// Takes new events; recomputes the plots when something arrived.
+    fn poll(&mut self) {
+        let Some(job) = &self.job else { return };
+        let mut events = Vec::new();
+        while let Ok(e) = job.events.try_recv() {
+            events.push(e);
+        }
+        let finished = job.is_finished();
+        let changed = !events.is_empty();
+        for e in events {
+            self.take(e);
+        }
+        if finished && self.result.is_none() && self.failed.is_none() {
+            self.failed = Some("the search thread stopped unexpectedly".into());
+        }
+        if changed {
+            self.refresh();
+        }
+    }
+
+    fn refresh(&mut self) {
+        if let Some(f) = &self.fitness {
+            self.view = SearchView::build(&self.evaluations, f, self.band.as_ref());
+        }
+    }
+
+    fn cancel(&self) {
+        if let Some(j) = &self.job {
+            j.cancel.cancel();
+        }
+        self.pause.set(false);
+    }
+}
+
+/// Plot-ready series of a search (query here, draw in the panel).
+#[derive(Clone, Debug, Default)]
+pub struct SearchView {
+    /// Per generation: `[true rank, fitness rank]`, 1 = best, among the
+    /// evaluations with ground truth.
+    pub scatter: Vec<(usize, Vec<[f64; 2]>)>,
+    pub with_truth: usize,
+    pub rho: Option<f64>,
+    /// `[evaluations, true accuracy of the current pick]`.
+    pub best: Vec<[f64; 2]>,
+    /// `[evaluations, best true accuracy evaluated so far]` (an oracle).
+    pub oracle: Vec<[f64; 2]>,
+    pub band: Option<Band>,
+    /// Evaluation indices, best fitness first.
+    pub order: Vec<usize>,
+    pub fitness: Vec<f64>,
+}
+
+impl SearchView {
+    pub fn build(evals: &[Evaluation], fitness: &Fitness, band: Option<&Band>) -> SearchView {
+        let raw: Vec<Vec<f64>> = evals
+            .iter()
+            .map(|e| e.components.iter().map(|v| v.unwrap_or(f64::NAN)).collect())
+            .collect();
+        let values = fitness.values(&raw);
+        let keep: Vec<usize> = (0..evals.len())
+            .filter(|&i| evals[i].truth.is_some() && values[i].is_finite())
+            .collect();
+        let f: Vec<f64> = keep.iter().map(|&i| values[i]).collect();
+        let t: Vec<f64> = keep.iter().filter_map(|&i| evals[i].truth).collect();
+        let n = keep.len() as f64;
+        let (rf, rt) = (average_ranks(&f), average_ranks(&t));
+        let mut scatter: Vec<(usize, Vec<[f64; 2]>)> = Vec::new();
+        for (k, &i) in keep.iter().enumerate() {
+            let g = evals[i].generation;
+            let point = [n + 1.0 - rt[k], n + 1.0 - rf[k]];
+            match scatter.iter_mut().find(|(gen_, _)| *gen_ == g) {
+                Some((_, pts)) => pts.push(point),
+                None => scatter.push((g, vec![point])),
+            }
+        }
+        scatter.sort_by_key(|(g, _)| *g);
+        let mut oracle = Vec::new();
+        let mut top = f64::NEG_INFINITY;
+        for e in evals {
+            if let Some(t) = e.truth {
+                top = top.max(t);
+            }
+            if top.is_finite() {
+                oracle.push([(e.index + 1) as f64, top]);
+            }
+        }
+        SearchView {
+            scatter,
+            with_truth: keep.len(),
+            rho: spearman(&f, &t).ok().and_then(|c| c.value),
+            best: evals
+                .iter()
+                .filter_map(|e| e.best_truth.map(|t| [(e.index + 1) as f64, t]))
+                .collect(),
+            oracle,
+            band: band.cloned(),
+            order: ranked(&values),
+            fitness: values,
+        }
+    }
+}
+
+#[derive(Default)]
+pub struct SearchPanel {
+    run: Option<SearchRun>,
+}
+
+impl SearchPanel {
+    pub fn is_busy(&self) -> bool {
+        self.run.as_ref().is_some_and(SearchRun::is_running)
+    }
+
+    /// The search's current pick and its true accuracy (tests, status).
+    pub fn result(&self) -> Option<&SearchResult> {
+        self.run.as_ref().and_then(|r| r.result.as_ref())
+    }
+
+    pub fn ui(&mut self, ui: &mut Ui, ctx: &mut PanelCtx<'_>, s: &mut SearchSettings, window: (usize, usize)) {
+        let palette = ctx.palette;
+        if let Some(run) = &mut self.run {
+            run.poll();
+            if run.is_running() {
+                ui.ctx().request_repaint_after(std::time::Duration::from_millis(200));
+            }
+        }
+        if !ctx.data.is_nb201() {
+            widgets::note(
+                ui,
+                &palette,
+                format!(
+                    "Searches run on NB201 so far; this archive's space is {}.",
+                    ctx.data.space_name()
+                ),
+            );
+            return;
+        }
+        ui.horizontal_top(|ui| {
+            let h = ui.available_height();
+            ui.allocate_ui_with_layout(vec2(300.0, h), Layout::top_down(Align::Min), |ui| {
+                ui.set_width(300.0);
+                ScrollArea::vertical().id_salt("search_settings").show(ui, |ui| {
+                    self.settings_ui(ui, ctx, s, window);
+                });
+            });
+            ui.separator();
+            ui.vertical(|ui| {
+                ScrollArea::vertical().id_salt("search_result").show(ui, |ui| match &self.run {
+                    Some(run) => run_ui(ui, ctx, run),
+                    None => widgets::note(
+                        ui,
+                        &palette,
+                        "Pick an algorithm and a fitness, then start. Every scored candidate appears on the \
+                         rank scatter as it is evaluated; ground truth is only used for the plots, never by the search.",
+                    ),
+                });
+            });
+        });
+    }
+
+    fn settings_ui(&mut self, ui: &mut Ui, ctx: &mut PanelCtx<'_>, s: &mut SearchSettings, window: (usize, usize)) {
+        let palette = ctx.palette;
+        let task = ctx.task.to_string();
+        let proxies: Vec<String> = ctx.data.proxy_columns(&task).into_iter().map(|(n, _, _)| n).collect();
+        let has_profiles = ctx.data.profile_count() > 0;
+        ui.heading("Search");
+        egui::Grid::new("search_grid").num_columns(2).spacing([8.0, 6.0]).show(ui, |ui| {
+            ui.label("Algorithm");
+            ui.horizontal(|ui| {
+                for a in Algo::ALL {
+                    ui.radio_value(&mut s.algo, a, a.name());
+                }
+            });
+            ui.end_row();
+            ui.label("Fitness");
+            let label = fitness_label(&s.fitness, window);
+            egui::ComboBox::from_id_salt("search_fitness")
+                .selected_text(label)
+                .width(190.0)
+                .show_ui(ui, |ui| {
+                    if has_profiles {
+                        ui.selectable_value(&mut s.fitness, FitnessChoice::LayersWindow, fitness_label(&FitnessChoice::LayersWindow, window))
+                            .on_hover_text("The window picked in the Layers panel");
+                    }
+                    ui.selectable_value(&mut s.fitness, FitnessChoice::Libra, "LIBRA ensemble")
+                        .on_hover_text("The three proxies LIBRA picks on this task, rank sum among everything scored so far");
+                    for p in &proxies {
+                        ui.selectable_value(&mut s.fitness, FitnessChoice::Proxy(p.clone()), p);
+                    }
+                })
+                .response
+                .accessible_name("Fitness");
+            ui.end_row();
+            ui.label("Scores");
+            ui.horizontal(|ui| {
+                ui.radio_value(&mut s.tabular, true, "from the archive")
+                    .on_hover_text("Tabular: look scores up; the search draws only from scored architectures");
+                ui.radio_value(&mut s.tabular, false, "probe live")
+                    .on_hover_text("The probe scores every new candidate");
+            });
+            ui.end_row();
+            ui.label("Budget");
+            ui.add(DragValue::new(&mut s.budget).range(1..=100_000).suffix(" evaluations"))
+                .accessible_name("Budget");
+            ui.end_row();
+            ui.label("Seed");
+            ui.add(DragValue::new(&mut s.seed)).accessible_name("Search seed");
+            ui.end_row();
+            ui.label("Parameters");
+            ui.horizontal(|ui| {
+                let mut on = s.limits.is_some();
+                if ui.checkbox(&mut on, "limit").changed() {
+                    s.limits = on.then_some((0.0, 1.6));
+                }
+                if let Some((lo, hi)) = &mut s.limits {
+                    ui.add(DragValue::new(lo).range(0.0..=*hi).speed(0.01).suffix(" M"));
+                    ui.label("to");
+                    ui.add(DragValue::new(hi).range(*lo..=1000.0).speed(0.01).suffix(" M"));
+                }
+            });
+            ui.end_row();
+            if !s.tabular {
+                probe_rows_ui(ui, &mut s.probe, ctx.exporter.dialogs.as_mut());
+            }
+        });
+        if s.algo == Algo::Evolution {
+            egui::CollapsingHeader::new("Evolution (AutoFormer defaults)")
+                .id_salt("search_evolution")
+                .show(ui, |ui| {
+                    let e = &mut s.evolution;
+                    egui::Grid::new("evo_grid").num_columns(2).show(ui, |ui| {
+                        for (label, v) in [
+                            ("Population", &mut e.population),
+                            ("Parents (top-k)", &mut e.parents),
+                            ("Mutations", &mut e.mutations),
+                            ("Crossovers", &mut e.crossovers),
+                            ("Generations", &mut e.generations),
+                        ] {
+                            ui.label(label);
+                            ui.add(DragValue::new(v).range(1..=10_000)).accessible_name(label);
+                            ui.end_row();
+                        }
+                        ui.label("Mutation prob.");
+                        ui.add(DragValue::new(&mut e.m_prob).range(0.01..=1.0).speed(0.01));
+                        ui.end_row();
+                    });
+                    if ui.small_button("Reset to defaults").clicked() {
+                        *e = EvolutionSettings::default();
+                    }
+                });
+        }
+        ui.add_space(6.0);
+        let running = self.is_busy();
+        ui.horizontal(|ui| {
+            if ui.add_enabled(!running, egui::Button::new("Start search")).clicked() {
+                match self.start(ctx, s, window) {
+                    Ok(run) => self.run = Some(run),
+                    Err(reason) => ctx.msgs.error("search", reason),
+                }
+            }
+            if let Some(run) = &mut self.run {
+                if run.is_running() {
+                    let paused = run.pause.is_paused();
+                    if ui.button(if paused { "Resume" } else { "Pause" }).clicked() {
+                        run.pause.set(!paused);
+                    }
+                    if ui.button("Cancel").clicked() {
+                        run.cancel();
+                    }
+                } else if run.result.as_ref().is_some_and(|r| r.cancelled)
+                    && ui
+                        .button("Resume")
+                        .on_hover_text("Continue the cancelled search from its log")
+                        .clicked()
+                {
+                    run.launch(ctx.exec);
+                }
+            }
+        });
+        if let Some(run) = &self.run {
+            ui.label(
+                RichText::new("Every evaluation is written to the log as it comes (hover for the file)")
+                    .color(palette.weak_text)
+                    .small(),
+            )
+            .on_hover_text(run.out.display().to_string());
+        }
+    }
+
+    fn start(&self, ctx: &PanelCtx<'_>, s: &SearchSettings, window: (usize, usize)) -> Result<SearchRun, String> {
+        let fitness = match &s.fitness {
+            FitnessChoice::LayersWindow => format!("lswag:{}-{}", window.0, window.1),
+            FitnessChoice::Proxy(p) => p.clone(),
+            FitnessChoice::Libra => "libra".to_string(),
+        };
+        let (score, _) = s.probe.score_config("lswag");
+        let config = SearchConfig {
+            space: "nb201".into(),
+            algo: s.algo,
+            fitness,
+            budget: Budget {
+                evaluations: if s.algo == Algo::Prune {
+                    s.budget.max(crate::search::prune::NB201_PRUNE_EVALUATIONS)
+                } else {
+                    s.budget
+                },
+                seconds: None,
+            },
+            seed: s.seed,
+            param_limits: s.limits.map(|(lo, hi)| ParamLimits {
+                min: (lo * 1e6) as u64,
+                max: (hi * 1e6) as u64,
+            }),
+            evolution: s.evolution,
+            archive: Some(PathBuf::from(&ctx.data.label)),
+            task: Some(ctx.task.to_string()),
+            tabular: s.tabular,
+            score,
+        };
+        let dir = s.out_dir.clone().unwrap_or_else(default_search_dir);
+        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let out = dir.join(format!(
+            "search-{}-{}-seed{}-{}.jsonl",
+            s.algo.name(),
+            crate::ui::export::file_stem(&config.fitness),
+            s.seed,
+            crate::archive::now_rfc3339().replace(':', "")
+        ));
+        Ok(SearchRun::start(config, ctx.data.archive_arc(), out, ctx.exec))
+    }
+}
+
+fn fitness_label(f: &FitnessChoice, window: (usize, usize)) -> String {
+    match f {
+        FitnessChoice::LayersWindow => format!("L-SWAG [{}–{}] (Layers window)", window.0, window.1),
+        FitnessChoice::Proxy(p) => p.clone(),
+        FitnessChoice::Libra => "LIBRA ensemble".to_string(),
+    }
+}
+
+/// Colour of generation `g` of `count`: early generations light, late dark.
+fn generation_colour(palette: &Palette, g: usize, count: usize) -> Color32 {
+    let t = if count <= 1 { 1.0 } else { g as f32 / (count - 1) as f32 };
+    let (a, b) = (palette.series[4], palette.series[5]);
+    let mix = |x: u8, y: u8| (x as f32 + (y as f32 - x as f32) * t).round() as u8;
+    Color32::from_rgb(mix(a.r(), b.r()), mix(a.g(), b.g()), mix(a.b(), b.b()))
+}
+
+fn run_ui(ui: &mut Ui, ctx: &mut PanelCtx<'_>, run: &SearchRun) {
+    let palette = ctx.palette;
+    let v = &run.view;
+    // Status line.
+    let done = run.evaluations.len();
+    let budget = run.config.budget.evaluations;
+    if let Some(msg) = &run.failed {
+        ui.label(RichText::new(format!("Search failed: {msg}")).color(palette.error));
+    }
+    ui.horizontal(|ui| {
+        ui.add(ProgressBar::new(done as f32 / budget.max(1) as f32).desired_width(220.0).show_percentage());
+        let eta = run.progress.as_ref().and_then(Progress::eta).map(format_duration);
+        let state = match (&run.result, run.is_running(), run.pause.is_paused()) {
+            (Some(r), _, _) if r.cancelled => "cancelled".to_string(),
+            (Some(_), _, _) => "finished".to_string(),
+            (None, true, true) => "paused".to_string(),
+            (None, true, false) => format!("running · ETA {}", eta.unwrap_or_else(|| "estimating…".into())),
+            _ => String::new(),
+        };
+        ui.label(format!(
+            "{} · {} · {done} / {budget} evaluations · {state}",
+            run.config.algo.name(),
+            run.fitness.as_ref().map_or(run.config.fitness.clone(), Fitness::label),
+        ));
+    });
+    if let Some(r) = &run.result {
+        let truth = r.truth.map_or("no ground truth".to_string(), |t| format!("true accuracy {t:.2}"));
+        ui.label(RichText::new(format!("Pick: {}  ({truth})", r.arch)).strong());
+    }
+    if v.with_truth == 0 && done > 0 {
+        widgets::note(ui, &palette, "This task has no ground truth for the scored candidates, so the rank scatter and the accuracy curve stay empty.");
+    }
+    let half = ((ui.available_width() - 16.0) / 2.0).max(260.0);
+    ui.horizontal_top(|ui| {
+        ui.vertical(|ui| {
+            ui.set_width(half);
+            let title = format!(
+                "Rank by fitness vs true rank (n = {}, ρ = {})",
+                v.with_truth,
+                v.rho.map_or("–".into(), |r| format!("{r:.3}"))
+            );
+            figure(ui, ctx.exporter, ctx.msgs, &title, || scatter_csv(v), |ui| scatter_ui(ui, &palette, v, half));
+        });
+        ui.vertical(|ui| {
+            ui.set_width(half);
+            figure(
+                ui,
+                ctx.exporter,
+                ctx.msgs,
+                "Best-so-far true accuracy",
+                || curve_csv(v),
+                |ui| curve_ui(ui, &palette, v, budget, half),
+            );
+        });
+    });
+    ui.add_space(8.0);
+    let cells = || top_cells(run, 10);
+    table_heading(ui, ctx.exporter, ctx.msgs, "Top 10 by fitness", cells);
+    let (header, rows) = top_cells(run, 10);
+    text_grid(ui, "search_top", &header, &rows, |col, _, text| {
+        // The architecture column in monospace, so cells line up.
+        if col == 5 { RichText::new(text).monospace() } else { RichText::new(text) }
+    });
+    ui.horizontal(|ui| {
+        if ui.small_button("Export log as CSV…").clicked() {
+            let (h, r) = log_cells(run);
+            ctx.exporter.save_text(ctx.msgs, "search log", "csv", &table_csv(&h, &r));
+        }
+        if ui.small_button("Export log as JSON…").clicked() {
+            let json = serde_json::json!({
+                "config": run.config,
+                "fitness": run.fitness,
+                "evaluations": run.evaluations,
+                "result": run.result,
+            });
+            ctx.exporter
+                .save_text(ctx.msgs, "search log", "json", &serde_json::to_string_pretty(&json).unwrap_or_default());
+        }
+    });
+}
+
+fn scatter_ui(ui: &mut Ui, palette: &Palette, v: &SearchView, width: f32) {
+    let n = v.with_truth.max(1) as f64;
+    let count = v.scatter.last().map_or(1, |(g, _)| g + 1);
+    Plot::new("search_scatter")
+        .width(width)
+        .height(width * 0.8)
+        .x_axis_label("true rank (1 = best)")
+        .y_axis_label("fitness rank (1 = best)")
+        .legend(Legend::default().position(Corner::LeftTop))
+        .include_x(0.0)
+        .include_x(n + 1.0)
+        .include_y(0.0)
+        .include_y(n + 1.0)
+        .show(ui, |plot| {
+            plot.line(
+                Line::new("perfect ranking", PlotPoints::new(vec![[1.0, 1.0], [n, n]]))
+                    .color(palette.diagonal)
+                    .style(LineStyle::dashed_dense())
+                    .allow_hover(false),
+            );
+            for (g, pts) in &v.scatter {
+                plot.points(
+                    Points::new(format!("generation {g}"), PlotPoints::new(pts.clone()))
+                        .shape(MarkerShape::Circle)
+                        .filled(true)
+                        .radius(3.0)
+                        .color(generation_colour(palette, *g, count)),
+                );
+            }
+        });
+}
+
+fn curve_ui(ui: &mut Ui, palette: &Palette, v: &SearchView, budget: usize, width: f32) {
+    Plot::new("search_curve")
+        .width(width)
+        .height(width * 0.8)
+        .x_axis_label("evaluations")
+        .y_axis_label("true accuracy (%)")
+        .legend(Legend::default().position(Corner::RightBottom))
+        .include_x(0.0)
+        .include_x(budget as f64)
+        .show(ui, |plot| {
+            if let Some(b) = &v.band {
+                let k = b.median.len();
+                let mut poly: Vec<[f64; 2]> = (0..k).map(|i| [(i + 1) as f64, b.p90[i]]).collect();
+                poly.extend((0..k).rev().map(|i| [(i + 1) as f64, b.p10[i]]));
+                plot.polygon(
+                    Polygon::new(format!("random search, 10–90% of {} runs", b.runs), PlotPoints::new(poly))
+                        .fill_color(with_alpha(palette.series[7], 40))
+                        .stroke(egui::Stroke::new(0.5, with_alpha(palette.series[7], 90)))
+                        .allow_hover(false),
+                );
+                plot.line(
+                    Line::new(
+                        "random search, median",
+                        PlotPoints::new((0..k).map(|i| [(i + 1) as f64, b.median[i]]).collect()),
+                    )
+                    .color(palette.series[7])
+                    .style(LineStyle::dashed_loose()),
+                );
+            }
+            plot.line(
+                Line::new("best evaluated (oracle)", PlotPoints::new(v.oracle.clone()))
+                    .color(palette.series[2])
+                    .style(LineStyle::dotted_dense()),
+            );
+            plot.line(
+                Line::new("search's pick", PlotPoints::new(v.best.clone()))
+                    .color(palette.accent)
+                    .width(2.2),
+            );
+        });
+}
+
+fn scatter_csv(v: &SearchView) -> String {
+    let mut out = String::from("generation,true_rank,fitness_rank\n");
+    for (g, pts) in &v.scatter {
+        for p in pts {
+            out.push_str(&format!("{g},{},{}\n", p[0], p[1]));
+        }
+    }
+    out
+}
+
+fn curve_csv(v: &SearchView) -> String {
+    let mut out = String::from("evaluations,pick_truth,best_evaluated_truth,random_p10,random_median,random_p90\n");
+    for p in &v.best {
+        let k = p[0] as usize;
+        let oracle = v.oracle.iter().find(|o| o[0] as usize == k).map_or(String::new(), |o| o[1].to_string());
+        let band = v.band.as_ref().filter(|b| k >= 1 && k <= b.median.len()).map_or(",,".to_string(), |b| {
+            format!("{},{},{}", b.p10[k - 1], b.median[k - 1], b.p90[k - 1])
+        });
+        out.push_str(&format!("{k},{},{oracle},{band}\n", p[1]));
+    }
+    out
+}
+
+fn opt(v: Option<f64>, decimals: usize) -> String {
+    v.map_or("–".to_string(), |x| format!("{x:.decimals$}"))
+}
+
+fn top_cells(run: &SearchRun, k: usize) -> (Vec<String>, Vec<Vec<String>>) {
+    let v = &run.view;
+    let header = ["#", "true acc.", "fitness", "params (M)", "gen.", "architecture"]
+        .map(String::from)
+        .to_vec();
+    let rows = v
+        .order
+        .iter()
+        .take(k)
+        .enumerate()
+        .filter_map(|(rank, &i)| {
+            let e = run.evaluations.get(i)?;
+            Some(vec![
+                (rank + 1).to_string(),
+                opt(e.truth, 2),
+                v.fitness.get(i).copied().filter(|f| f.is_finite()).map_or("–".to_string(), format_value),
+                opt(e.params.map(|p| p as f64 / 1e6), 3),
+                e.generation.to_string(),
+                e.arch.clone(),
+            ])
+        })
+        .collect();
+    (header, rows)
+}
+
+fn log_cells(run: &SearchRun) -> (Vec<String>, Vec<Vec<String>>) {
+    let header = ["index", "generation", "arch", "fitness", "truth", "params", "best_arch", "best_truth", "seconds"]
+        .map(String::from)
+        .to_vec();
+    let rows = run
+        .evaluations
+        .iter()
+        .map(|e| {
+            vec![
+                e.index.to_string(),
+                e.generation.to_string(),
+                e.arch.clone(),
+                e.fitness.map_or(String::new(), |v| v.to_string()),
+                e.truth.map_or(String::new(), |v| v.to_string()),
+                e.params.map_or(String::new(), |v| v.to_string()),
+                e.best_arch.clone(),
+                e.best_truth.map_or(String::new(), |v| v.to_string()),
+                format!("{:.3}", e.seconds),
+            ]
+        })
+        .collect();
+    (header, rows)
+}
