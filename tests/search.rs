@@ -273,3 +273,45 @@ fn a_live_search_scores_exactly_what_score_computes() {
     let (_, lines, _) = lswag_studio::jobs::score::read_score_file(&cache).unwrap();
     assert_eq!(lines.len(), 3);
 }
+
+#[test]
+fn a_paused_search_waits_and_then_finishes() {
+    let path = archive_file("pause");
+    let out = tmp("pause.jsonl");
+    let cfg = config(Algo::Random, "additive", 40, 2, Some(path));
+    let pause = PauseToken::default();
+    pause.set(true);
+    let (p, o) = (pause.clone(), out.clone());
+    let worker = std::thread::spawn(move || run(&cfg, &RunOptions::default(), &o, &CancelToken::default(), &p, &|_| {}));
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    // Paused before the first evaluation: the log holds only its header.
+    assert_eq!(read_log(&out).unwrap().evaluations.len(), 0);
+    pause.set(false);
+    let result = worker.join().unwrap().unwrap();
+    assert_eq!(result.evaluations, 40);
+}
+
+#[test]
+fn live_pruning_scores_supernets_and_ends_on_one_cell() {
+    let mut cfg = config(Algo::Prune, "synflow", 86, 0, None);
+    cfg.tabular = false;
+    cfg.task = None;
+    cfg.score.nb201 = Nb201Config {
+        channels: 4,
+        cells_per_stage: 1,
+        num_classes: 10,
+    };
+    cfg.score.batch = 4;
+    let out = tmp("live-prune.jsonl");
+    let result = run(&cfg, &RunOptions::default(), &out, &CancelToken::default(), &PauseToken::default(), &|_| {}).unwrap();
+    assert_eq!(result.evaluations, 86);
+    let cell: Nb201Arch = result.arch.parse().expect("one op per edge at the end");
+    let log = read_log(&out).unwrap();
+    // The first supernet holds every op on every edge; synflow grows with
+    // the number of parameterised paths, so the full supernet outscores the
+    // final cell.
+    assert!(log.evaluations[0].arch.contains("none/skip_connect/nor_conv_1x1/nor_conv_3x3/avg_pool_3x3~0"));
+    let last = log.evaluations.last().unwrap();
+    assert_eq!(last.arch, cell.to_string());
+    assert!(log.evaluations[0].components[0].unwrap() > last.components[0].unwrap());
+}
