@@ -111,6 +111,24 @@ pub struct Exec<'a> {
     /// (post-activation ViT MLPs): when set, the next activation is credited
     /// to the last layer instead of the next one.
     credit_previous: bool,
+    /// Keep every weight layer's output (detached, with its bias) in
+    /// `outputs` (fisher multiplies it with the tap gradient).
+    pub record_outputs: bool,
+    /// (layer index, output) for each weight layer when `record_outputs`;
+    /// a `TapGrad` here is a tensor shaped like the layer's output.
+    pub outputs: Vec<(usize, TapGrad)>,
+    /// Record each normalisation call's per-group, per-channel unbiased
+    /// batch variance of its input in `norm_vars` (zen's BN scaling term:
+    /// PyTorch's running_var is updated with the unbiased variance).
+    pub record_norm_vars: bool,
+    /// One `[groups * channels]` vector per BatchNorm call, group-major.
+    pub norm_vars: Vec<Vec<f64>>,
+    /// Input of the last global average pool (the feature map zen compares).
+    pub pre_pool: Option<Tensor<4>>,
+    /// Per-parameter f64 offsets added to the weights in double-precision
+    /// passes (grasp's finite difference w +- eps g, which f32 storage
+    /// could not represent); empty or `None` = no offset.
+    pub param_offsets: Vec<Option<Vec<f64>>>,
 }
 
 impl<'a> Exec<'a> {
@@ -124,6 +142,12 @@ impl<'a> Exec<'a> {
             pending: Vec::new(),
             activation_calls: Vec::new(),
             credit_previous: false,
+            record_outputs: false,
+            outputs: Vec::new(),
+            record_norm_vars: false,
+            norm_vars: Vec::new(),
+            pre_pool: None,
+            param_offsets: Vec::new(),
         }
     }
 
@@ -144,7 +168,11 @@ impl<'a> Exec<'a> {
         let abs = self.config.abs_params;
         let value = |v: f32| if abs { v.abs() } else { v };
         if self.config.double {
-            TensorData::new(e.data.iter().map(|&v| value(v) as f64).collect::<Vec<f64>>(), e.shape.clone())
+            let mut data: Vec<f64> = e.data.iter().map(|&v| value(v) as f64).collect();
+            if let Some(Some(offset)) = self.param_offsets.get(idx) {
+                data.iter_mut().zip(offset).for_each(|(v, o)| *v += o);
+            }
+            TensorData::new(data, e.shape.clone())
         } else {
             TensorData::new(e.data.iter().map(|&v| value(v)).collect::<Vec<f32>>(), e.shape.clone())
         }
@@ -207,6 +235,9 @@ impl<'a> Exec<'a> {
         let [_, _, ho, wo] = out.dims();
         let macs = (ho * wo * shape.iter().product::<usize>()) as u64;
         let idx = self.begin_layer(weight, LayerGeometry::Conv { kernel, stride, padding }, macs);
+        if self.record_outputs {
+            self.outputs.push((idx, TapGrad::Conv(out.clone().detach())));
+        }
         if self.config.taps {
             let tap = Tensor::<4>::zeros(out.dims(), &self.device).require_grad();
             out = out + tap.clone();
@@ -235,10 +266,14 @@ impl<'a> Exec<'a> {
         if self.config.weight_grads {
             self.layers[idx].weight = Some(WeightLeaf::Linear(w));
         }
-        match bias {
+        let out = match bias {
             Some(b) => out + self.param1(b).unsqueeze::<2>(),
             None => out,
+        };
+        if self.record_outputs {
+            self.outputs.push((idx, TapGrad::Linear(out.clone().detach())));
         }
+        out
     }
 
     /// Linear layer on tokens. x: [S, T, in] -> [S, T, out].
@@ -260,10 +295,14 @@ impl<'a> Exec<'a> {
         if self.config.weight_grads {
             self.layers[idx].weight = Some(WeightLeaf::Linear(w));
         }
-        match bias {
+        let out = match bias {
             Some(b) => out + self.param1(b).unsqueeze::<3>(),
             None => out,
+        };
+        if self.record_outputs {
+            self.outputs.push((idx, TapGrad::TokenLinear(out.clone().detach())));
         }
+        out
     }
 
     /// BatchNorm2d (affine) in the pass's norm mode, eps 1e-5, biased variance.
@@ -282,6 +321,11 @@ impl<'a> Exec<'a> {
         let mean = grouped.clone().mean_dim(2);
         let centered = grouped - mean;
         let var = centered.clone().square().mean_dim(2);
+        if self.record_norm_vars {
+            let n = ((s / g) * h * w) as f64;
+            let biased = var.clone().try_into_vec_as::<f64>().unwrap_or_default();
+            self.norm_vars.push(biased.iter().map(|v| v * n / (n - 1.0).max(1.0)).collect());
+        }
         let normed = centered / (var + 1e-5).sqrt();
         let normed = normed
             .reshape([g, c, s / g, h * w])
@@ -354,6 +398,14 @@ impl<'a> Exec<'a> {
             .with_padding([1, 1])
             .with_count_include_pad(false);
         avg_pool2d(x, opts)
+    }
+
+    /// Global average pool: [S, C, H, W] -> [S, C]; keeps its input in
+    /// `pre_pool` (zen's "forward before global average pool").
+    pub fn global_avg_pool(&mut self, x: Tensor<4>) -> Tensor<2> {
+        let [s, c, _, _] = x.dims();
+        self.pre_pool = Some(x.clone().detach());
+        x.mean_dim(3).mean_dim(2).reshape([s, c])
     }
 
     /// 2x2 average pool, stride 2.

@@ -48,6 +48,11 @@ pub enum InitScheme {
     XavierNormal,
     /// N(0, 1), as Zen-NAS initialises.
     Gaussian,
+    /// PyTorch's default for Conv2d and Linear (kaiming_uniform with
+    /// a = sqrt(5)): U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weights and for
+    /// the bias that follows a weight; what NAS-Bench-Suite-Zero's networks
+    /// (and the golden case) were initialised with.
+    TorchDefault,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -65,6 +70,13 @@ pub enum WeightsError {
         expected_name: String,
         expected: Vec<usize>,
     },
+}
+
+/// Fills with U(-bound, bound).
+fn uniform_fill(data: &mut [f32], bound: f64, rng: &mut impl rand::Rng) {
+    for v in data {
+        *v = ((2.0 * rng.random::<f64>() - 1.0) * bound) as f32;
+    }
 }
 
 /// All parameters of a network, in forward execution order.
@@ -89,16 +101,27 @@ impl ParamStore {
     /// result does not depend on the backend or on threads.
     pub fn init(&mut self, scheme: InitScheme, seed: u64) {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        // Fan-in of the last weight, for PyTorch's bias bound.
+        let mut last_fan_in = 1usize;
         for e in &mut self.entries {
             let std = match e.role {
                 ParamRole::ConvWeight | ParamRole::LinearWeight => {
                     let fan_in: usize = e.shape[1..].iter().product();
                     let fan_out = e.shape[0] * e.shape[2..].iter().product::<usize>();
+                    last_fan_in = fan_in;
                     match scheme {
                         InitScheme::KaimingNormal => (2.0 / fan_in as f64).sqrt(),
                         InitScheme::XavierNormal => (2.0 / (fan_in + fan_out) as f64).sqrt(),
                         InitScheme::Gaussian => 1.0,
+                        InitScheme::TorchDefault => {
+                            uniform_fill(&mut e.data, 1.0 / (fan_in as f64).sqrt(), &mut rng);
+                            continue;
+                        }
                     }
+                }
+                ParamRole::Bias if scheme == InitScheme::TorchDefault => {
+                    uniform_fill(&mut e.data, 1.0 / (last_fan_in as f64).sqrt(), &mut rng);
+                    continue;
                 }
                 ParamRole::Embedding => 0.02,
                 ParamRole::NormWeight => {
@@ -228,6 +251,23 @@ mod tests {
         // 2 / fan_in = 2 / 288; 18432 samples give a relative error of ~1%.
         assert!((var / (2.0 / 288.0) - 1.0).abs() < 0.05, "{var}");
         assert!(store.entries[1].data.iter().all(|&g| g == 1.0));
+    }
+
+    #[test]
+    fn torch_default_init_is_uniform_with_pytorch_bounds() {
+        let mut store = ParamStore::default();
+        store.push("w", vec![64, 32, 3, 3], ParamRole::ConvWeight);
+        store.push("fc", vec![10, 64], ParamRole::LinearWeight);
+        store.push("b", vec![10], ParamRole::Bias);
+        store.init(InitScheme::TorchDefault, 7);
+        // U(-1/sqrt(288), 1/sqrt(288)): within the bound, variance bound^2 / 3.
+        let (w, bound) = (&store.entries[0].data, 1.0 / 288f64.sqrt());
+        assert!(w.iter().all(|v| (*v as f64).abs() <= bound));
+        let var = w.iter().map(|v| (*v as f64).powi(2)).sum::<f64>() / w.len() as f64;
+        assert!((var / (bound * bound / 3.0) - 1.0).abs() < 0.05, "{var}");
+        // The bias follows its linear layer: bound 1/sqrt(64) = 1/8.
+        let b = &store.entries[2].data;
+        assert!(b.iter().all(|v| v.abs() <= 0.125) && b.iter().any(|v| *v != 0.0));
     }
 
     #[test]

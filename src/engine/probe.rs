@@ -9,7 +9,19 @@
 //!   mean cross-entropies -> per-split gradients (ZiCO, k = 2);
 //! - batch: train-mode BatchNorm over the whole batch, mean cross-entropy ->
 //!   activation patterns, NWOT codes, batch gradient (grad_norm, snip, plain);
-//! - synflow: BatchNorm off, |params|, one all-ones input, R = sum(output).
+//! - synflow: BatchNorm off, |params|, one all-ones input, R = sum(output);
+//! - jacobian: train-mode BatchNorm, R = sum(logits), dR/dx per sample
+//!   (jacov, epe_nas); burn keeps no graph after a backward (no
+//!   retain_graph), so this seed needs its own forward;
+//! - zen: Gaussian weights, two Gaussian inputs, forward only;
+//! - grasp: two f64 passes at w +- eps g for the Hessian-vector product.
+//!
+//! The batch pass also gives fisher (each layer's output times its tap
+//! gradient) and the gradient g that grasp differentiates along.
+
+mod suite;
+
+pub use suite::{GRASP_REL_STEP, zen_parts, zen_seed};
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
@@ -74,7 +86,8 @@ impl Default for ProbeSettings {
     }
 }
 
-/// Which quantities to record.
+/// Which first-order quantities to record (the engine's original set;
+/// `ProbeNeeds` adds the rest of the suite and converts from it).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Needs {
     pub sigma: bool,
@@ -83,6 +96,71 @@ pub struct Needs {
     pub patterns: bool,
     pub nwot: bool,
     pub synflow: bool,
+}
+
+/// Everything the probe can record; `Needs` converts into it with the
+/// suite's extra passes off.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ProbeNeeds {
+    pub sigma: bool,
+    pub zico: bool,
+    pub batch_grads: bool,
+    pub patterns: bool,
+    pub nwot: bool,
+    pub synflow: bool,
+    /// Per-sample input Jacobians of sum(logits) (jacov, epe_nas).
+    pub jacobian: bool,
+    /// Per-channel act x grad of every weight layer (fisher).
+    pub fisher: bool,
+    /// Gaussian-init feature distance and BN scaling (zen).
+    pub zen: bool,
+    /// Hessian-vector product along the batch gradient (grasp).
+    pub grasp: bool,
+}
+
+impl ProbeNeeds {
+    pub const NONE: ProbeNeeds = ProbeNeeds {
+        sigma: false,
+        zico: false,
+        batch_grads: false,
+        patterns: false,
+        nwot: false,
+        synflow: false,
+        jacobian: false,
+        fisher: false,
+        zen: false,
+        grasp: false,
+    };
+
+    /// Union of two sets of needs.
+    pub const fn union(self, o: ProbeNeeds) -> ProbeNeeds {
+        ProbeNeeds {
+            sigma: self.sigma || o.sigma,
+            zico: self.zico || o.zico,
+            batch_grads: self.batch_grads || o.batch_grads,
+            patterns: self.patterns || o.patterns,
+            nwot: self.nwot || o.nwot,
+            synflow: self.synflow || o.synflow,
+            jacobian: self.jacobian || o.jacobian,
+            fisher: self.fisher || o.fisher,
+            zen: self.zen || o.zen,
+            grasp: self.grasp || o.grasp,
+        }
+    }
+}
+
+impl From<Needs> for ProbeNeeds {
+    fn from(n: Needs) -> ProbeNeeds {
+        ProbeNeeds {
+            sigma: n.sigma,
+            zico: n.zico,
+            batch_grads: n.batch_grads,
+            patterns: n.patterns,
+            nwot: n.nwot,
+            synflow: n.synflow,
+            ..ProbeNeeds::NONE
+        }
+    }
 }
 
 /// Static facts about a weight layer.
@@ -136,6 +214,24 @@ pub struct ProbeRecord {
     pub synflow_sum: Option<f64>,
     /// Logits of the batch pass (train-mode BN), [S * classes].
     pub logits: Option<Vec<f32>>,
+    /// Labels of the batch, and the network's number of outputs.
+    pub labels: Vec<usize>,
+    pub num_classes: usize,
+    /// L2 norm of every conv and linear weight, in execution order
+    /// (from the parameters; no pass).
+    pub weight_l2: Vec<f64>,
+    /// d sum(logits) / dx of each sample, train-mode BN over the batch,
+    /// [S * C*H*W] (jacov, epe_nas).
+    pub input_jacobian: Option<Vec<f32>>,
+    /// Per layer: sum over output channels of 0.5 mean_s (sum_spatial act *
+    /// grad)^2, each channel counted once per weight of its filter (NASLib
+    /// broadcasts the channel value to the filter's weights and sums).
+    pub fisher: Option<Vec<f64>>,
+    /// zen: mean_s sum |f(x) - f(x + 0.01 e)| of the pre-pool features, and
+    /// sum over BatchNorms of log sqrt(mean running_var).
+    pub zen_parts: Option<(f64, f64)>,
+    /// grasp per layer: -sum w * (H g), H by central finite differences.
+    pub grasp: Option<Vec<f64>>,
     pub times: PhaseTimes,
 }
 
@@ -146,11 +242,14 @@ pub fn probe(
     batch: &Batch,
     backend: &Backend,
     settings: &ProbeSettings,
-    needs: Needs,
+    needs: impl Into<ProbeNeeds>,
 ) -> ProbeRecord {
+    let needs: ProbeNeeds = needs.into();
     let device = &backend.device;
     let mut rec = ProbeRecord {
         params: params.num_params() as u64,
+        labels: batch.labels.clone(),
+        weight_l2: suite::weight_norms(params),
         ..ProbeRecord::default()
     };
     let s = batch.len();
@@ -177,11 +276,25 @@ pub fn probe(
         rec.zico_terms = Some(g.iter().map(|g| g.as_ref().and_then(|g| zico_term(g, k))).collect());
         rec.times.statistics += t.elapsed();
     }
-    if needs.patterns || needs.nwot || needs.batch_grads {
-        batch_pass(net, params, batch, backend, settings, needs, &mut rec);
+    if needs.patterns || needs.nwot || needs.batch_grads || needs.fisher || needs.grasp {
+        let g = batch_pass(net, params, batch, backend, settings, needs, &mut rec);
+        if needs.grasp {
+            rec.grasp = g.and_then(|g| suite::grasp_pass(net, params, batch, &g, &mut rec.times));
+        }
+    }
+    if needs.jacobian {
+        suite::jacobian_pass(net, params, batch, device, &mut rec);
+    }
+    if needs.zen {
+        rec.zen_parts = suite::zen_pass(net, params, batch.len(), device, &mut rec.times);
     }
     if needs.synflow {
         rec.synflow_sum = Some(synflow_pass(net, params, &mut rec));
+    }
+    if rec.layers.is_empty() {
+        // Nothing ran (data-free proxies only): one cheap forward of a
+        // single image gives the layer list FLOPs are counted from.
+        rec.layers = suite::shape_pass(net, params, device);
     }
     rec
 }
@@ -197,13 +310,19 @@ fn input_tensor(batch: &Batch, device: &Device) -> Tensor<4> {
 
 /// Cross-entropy of each sample, weighted so that each of `groups` groups
 /// contributes its mean: groups = S gives the sum of per-sample losses.
-fn grouped_loss(logits: Tensor<2>, labels: &[usize], groups: usize, device: &Device) -> Tensor<1> {
+fn grouped_loss(
+    logits: Tensor<2>,
+    labels: &[usize],
+    groups: usize,
+    options: impl Into<burn::tensor::TensorCreationOptions>,
+) -> Tensor<1> {
     let [s, k] = logits.dims();
     let mut onehot = vec![0f32; s * k];
     for (i, &l) in labels.iter().enumerate() {
         onehot[i * k + l.min(k - 1)] = 1.0;
     }
-    let onehot = Tensor::<2>::from_data(TensorData::new(onehot, [s, k]), device);
+    // In the logits' precision (f64 in grasp's passes).
+    let onehot = Tensor::<2>::from_data(TensorData::new(onehot, [s, k]), options);
     let logp = activation::log_softmax(logits, 1);
     let ce = (logp * onehot).sum_dim(1).neg();
     ce.sum() * (groups as f64 / s as f64)
@@ -362,59 +481,78 @@ fn naive_sigma(
 }
 
 /// A weight's gradient as f64, whatever the pass's precision.
-fn weight_grad(layer: &LayerRecord, grads: &burn::tensor::Gradients) -> Option<Vec<f64>> {
+pub(crate) fn weight_grad(layer: &LayerRecord, grads: &burn::tensor::Gradients) -> Option<Vec<f64>> {
     match layer.weight.as_ref()? {
         WeightLeaf::Conv(w) => w.grad(grads)?.try_into_vec_as::<f64>().ok(),
         WeightLeaf::Linear(w) => w.grad(grads)?.try_into_vec_as::<f64>().ok(),
     }
 }
 
-/// Train-mode batch pass: patterns, NWOT codes, logits and batch gradients.
+/// Train-mode batch pass: patterns, NWOT codes, logits, batch gradients
+/// and fisher. Returns (parameter index, batch gradient) per weight layer
+/// when grasp needs them.
 fn batch_pass(
     net: &dyn Network,
     params: &ParamStore,
     batch: &Batch,
     backend: &Backend,
     settings: &ProbeSettings,
-    needs: Needs,
+    needs: ProbeNeeds,
     rec: &mut ProbeRecord,
-) {
+) -> Option<Vec<(usize, Vec<f32>)>> {
     let device = &backend.device;
     let t = Instant::now();
+    let grads_needed = needs.batch_grads || needs.fisher || needs.grasp;
     let config = PassConfig {
         norm: NormMode::Groups(1),
         abs_params: false,
-        taps: needs.batch_grads,
+        taps: grads_needed,
         weight_grads: false,
         patterns: needs.patterns || needs.nwot,
         double: false,
     };
     let host = backend.kind == BackendKind::Cpu;
     let mut exec = Exec::new(params, device.clone(), config);
+    exec.record_outputs = needs.fisher;
     let logits = net.forward(&mut exec, input_tensor(batch, device));
+    rec.num_classes = logits.dims()[1];
     rec.logits = logits.clone().into_data().try_to_vec::<f32>().ok();
     rec.times.forward += t.elapsed();
     rec.layers = metas(&exec.layers);
-    if needs.batch_grads {
+    let mut kept = None;
+    if grads_needed {
         let t = Instant::now();
         let grads = grouped_loss(logits, &batch.labels, 1, device).backward();
         rec.times.backward += t.elapsed();
         let t = Instant::now();
-        let stats = exec
-            .layers
-            .iter()
-            .map(|layer| {
-                let w = &params.entries[layer.param].data;
-                let g: Vec<f32> = layer
-                    .taps
-                    .as_ref()
-                    .and_then(|taps| taps.grad(&grads))
-                    .and_then(|tg| layer_split_grads(layer, tg, 1, host))
-                    .unwrap_or_else(|| vec![0.0; w.len()]);
-                batch_grad_stat(w, &g)
-            })
-            .collect();
-        rec.batch_grads = Some(stats);
+        if needs.fisher {
+            rec.fisher = Some(suite::fisher_per_layer(&exec, &grads));
+        }
+        if needs.batch_grads || needs.grasp {
+            let g: Vec<Vec<f32>> = exec
+                .layers
+                .iter()
+                .map(|layer| {
+                    let n = params.entries[layer.param].data.len();
+                    layer
+                        .taps
+                        .as_ref()
+                        .and_then(|taps| taps.grad(&grads))
+                        .and_then(|tg| layer_split_grads(layer, tg, 1, host))
+                        .unwrap_or_else(|| vec![0.0; n])
+                })
+                .collect();
+            if needs.batch_grads {
+                let stats = exec
+                    .layers
+                    .iter()
+                    .zip(&g)
+                    .map(|(layer, g)| batch_grad_stat(&params.entries[layer.param].data, g))
+                    .collect();
+                rec.batch_grads = Some(stats);
+            }
+            kept = needs.grasp.then(|| exec.layers.iter().map(|l| l.param).zip(g).collect());
+        }
         rec.times.statistics += t.elapsed();
     }
     let t = Instant::now();
@@ -436,6 +574,7 @@ fn batch_pass(
         rec.nwot_kernel = Some(nwot_kernel(&exec.activation_calls, batch.len()));
     }
     rec.times.patterns += t.elapsed();
+    kept
 }
 
 fn pattern_mask(samples: Option<usize>, s: usize) -> u64 {
@@ -511,9 +650,13 @@ fn synflow_pass(net: &dyn Network, params: &ParamStore, rec: &mut ProbeRecord) -
     };
     let mut exec = Exec::new(params, device.clone(), config);
     let ones = Batch::ones(net.input_chw());
+    let fill_layers = rec.layers.is_empty();
     let x = TensorData::new(ones.images.iter().map(|&v| v as f64).collect::<Vec<f64>>(), ones.shape);
     let x = Tensor::<4>::from_data(x, exec.options());
     let r = net.forward(&mut exec, x).sum();
+    if fill_layers {
+        rec.layers = metas(&exec.layers);
+    }
     rec.times.forward += t.elapsed();
     let t = Instant::now();
     let grads = r.backward();

@@ -1,7 +1,7 @@
 //! grad_norm: sum over layers of the L2 norm of the batch gradient.
 
 use super::{NONE, ProxyInfo, req};
-use crate::engine::probe::Needs;
+use crate::engine::probe::ProbeNeeds;
 
 pub const INFO: ProxyInfo = ProxyInfo {
     name: "grad_norm",
@@ -9,6 +9,6 @@ pub const INFO: ProxyInfo = ProxyInfo {
     requires: req(true, true, true),
     gradient_based: true,
     negated: false,
-    needs: Needs { batch_grads: true, ..NONE },
+    needs: ProbeNeeds { batch_grads: true, ..NONE },
     compute: |rec| Some(rec.batch_grads.as_ref()?.iter().map(|s| s.grad_l2).sum()),
 };

@@ -1,7 +1,6 @@
 //! l2_norm: sum over layers of the L2 norm of the weights.
 
 use super::{NONE, ProxyInfo, req};
-use crate::engine::probe::Needs;
 
 pub const INFO: ProxyInfo = ProxyInfo {
     name: "l2_norm",
@@ -9,7 +8,7 @@ pub const INFO: ProxyInfo = ProxyInfo {
     requires: req(false, false, false),
     gradient_based: false,
     negated: false,
-    // Recorded with the batch pass's per-layer statistics.
-    needs: Needs { batch_grads: true, ..NONE },
-    compute: |rec| Some(rec.batch_grads.as_ref()?.iter().map(|s| s.weight_l2).sum()),
+    // From the parameters themselves: no pass.
+    needs: NONE,
+    compute: |rec| (!rec.weight_l2.is_empty()).then(|| rec.weight_l2.iter().sum()),
 };

@@ -1,9 +1,9 @@
 //! L-SWAG (paper Eq. 1, 7, 8): Lambda[a..b] * Psi[..b] over depth bins.
 
 use super::{NONE, ProxyInfo, req};
-use crate::engine::probe::{Needs, ProbeRecord};
+use crate::engine::probe::{ProbeNeeds, ProbeRecord};
 
-const NEEDS: Needs = Needs {
+const NEEDS: ProbeNeeds = ProbeNeeds {
     sigma: true,
     patterns: true,
     ..NONE

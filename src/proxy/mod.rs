@@ -1,8 +1,12 @@
 //! Proxies: one file each, computed from what the probe recorded, and a
 //! registry with each proxy's needs, family and sign convention.
 
+pub mod epe_nas;
+mod fisher;
 mod flops;
 mod grad_norm;
+mod grasp;
+pub mod jacov;
 mod l2_norm;
 pub mod lswag;
 pub mod nwot;
@@ -11,11 +15,12 @@ mod plain;
 mod snip;
 mod swap;
 mod synflow;
+mod zen;
 mod zico;
 
 use serde::Serialize;
 
-use crate::engine::probe::{Needs, ProbeRecord};
+use crate::engine::probe::{ProbeNeeds, ProbeRecord};
 
 /// What computing a proxy requires, as NAS-Bench-Suite-Zero classifies it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -36,15 +41,18 @@ pub struct ProxyInfo {
     /// Gradient-based (LIBRA's Table 4 groups proxies by this).
     pub gradient_based: bool,
     /// True where the raw quantity is "lower is better" and the stored score
-    /// is its negation. None of the proxies here needs it.
+    /// is its negation. None of the proxies here needs it: each is stored
+    /// with the sign NAS-Bench-Suite-Zero stores (grasp and jacov carry
+    /// their minus sign in their definitions, as NASLib's code does).
     pub negated: bool,
     /// What the probe must record.
     #[serde(skip)]
-    pub(crate) needs: Needs,
+    pub(crate) needs: ProbeNeeds,
     #[serde(skip)]
     pub(crate) compute: fn(&ProbeRecord) -> Option<f64>,
 }
 
+/// Requirements without input gradients or second order.
 const fn req(data: bool, labels: bool, param_grads: bool) -> Requirements {
     Requirements {
         data,
@@ -55,14 +63,19 @@ const fn req(data: bool, labels: bool, param_grads: bool) -> Requirements {
     }
 }
 
-const NONE: Needs = Needs {
-    sigma: false,
-    zico: false,
-    batch_grads: false,
-    patterns: false,
-    nwot: false,
-    synflow: false,
-};
+/// Requirements of the Jacobian proxies: data and input gradients, no
+/// parameter gradients.
+const fn req_input_grads(labels: bool) -> Requirements {
+    Requirements {
+        data: true,
+        labels,
+        param_grads: false,
+        input_grads: true,
+        second_order: false,
+    }
+}
+
+const NONE: ProbeNeeds = ProbeNeeds::NONE;
 
 /// Every proxy the engine computes, in display order.
 pub const REGISTRY: &[ProxyInfo] = &[
@@ -78,6 +91,11 @@ pub const REGISTRY: &[ProxyInfo] = &[
     snip::INFO,
     plain::INFO,
     l2_norm::INFO,
+    jacov::INFO,
+    fisher::INFO,
+    epe_nas::INFO,
+    zen::INFO,
+    grasp::INFO,
 ];
 
 pub fn info(name: &str) -> Option<&'static ProxyInfo> {
@@ -113,15 +131,8 @@ pub fn parse_list(list: &str) -> Result<Vec<&'static ProxyInfo>, UnknownProxy> {
 }
 
 /// Union of what a set of proxies needs from the probe.
-pub fn needs_of(proxies: &[&ProxyInfo]) -> Needs {
-    proxies.iter().fold(NONE, |a, p| Needs {
-        sigma: a.sigma || p.needs.sigma,
-        zico: a.zico || p.needs.zico,
-        batch_grads: a.batch_grads || p.needs.batch_grads,
-        patterns: a.patterns || p.needs.patterns,
-        nwot: a.nwot || p.needs.nwot,
-        synflow: a.synflow || p.needs.synflow,
-    })
+pub fn needs_of(proxies: &[&ProxyInfo]) -> ProbeNeeds {
+    proxies.iter().fold(NONE, |a, p| a.union(p.needs))
 }
 
 impl ProxyInfo {
@@ -129,5 +140,71 @@ impl ProxyInfo {
     /// (e.g. every layer dead) or the probe did not record what it needs.
     pub fn compute(&self, rec: &ProbeRecord) -> Option<f64> {
         (self.compute)(rec).filter(|v| v.is_finite())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every proxy of SPEC.md's tables.
+    const SPEC: &[&str] = &[
+        "lswag", "zico", "swap", "nwot", "params", "flops", "grad_norm", "snip", "plain", "l2_norm", "synflow", "jacov",
+        "fisher", "epe_nas", "zen", "grasp",
+    ];
+
+    #[test]
+    fn all_covers_the_spec_table_and_records_everything() {
+        let all = parse_list("all").unwrap();
+        for name in SPEC {
+            assert!(all.iter().any(|p| p.name == *name), "`all` lacks {name}");
+        }
+        let needs = needs_of(&all);
+        let every = ProbeNeeds {
+            sigma: true,
+            zico: true,
+            batch_grads: true,
+            patterns: true,
+            nwot: true,
+            synflow: true,
+            jacobian: true,
+            fisher: true,
+            zen: true,
+            grasp: true,
+        };
+        assert_eq!(needs, every);
+    }
+
+    #[test]
+    fn registry_metadata_follows_suite_zero() {
+        let get = |n: &str| info(n).unwrap_or_else(|| panic!("{n} missing"));
+        // Input gradients: the two Jacobian proxies only; second order: grasp.
+        for p in REGISTRY {
+            assert_eq!(p.requires.input_grads, matches!(p.name, "jacov" | "epe_nas"), "{}", p.name);
+            assert_eq!(p.requires.second_order, p.name == "grasp", "{}", p.name);
+            // Nothing stored here is negated (Suite-Zero's signs).
+            assert!(!p.negated, "{}", p.name);
+            // A proxy that needs labels needs data.
+            assert!(!p.requires.labels || p.requires.data, "{}", p.name);
+        }
+        // LIBRA's Table 4 families as NAS-Bench-Suite-Zero groups them.
+        let based = ["grasp", "fisher", "jacov", "epe_nas", "snip", "synflow", "grad_norm", "zico", "plain", "lswag"];
+        let free = ["nwot", "zen", "params", "flops", "l2_norm", "swap"];
+        for p in REGISTRY {
+            if based.contains(&p.name) || free.contains(&p.name) {
+                assert_eq!(p.gradient_based, based.contains(&p.name), "{}", p.name);
+            }
+        }
+        assert!(!get("zen").requires.data && !get("zen").gradient_based);
+        assert!(get("epe_nas").requires.labels && !get("jacov").requires.labels);
+        assert!(get("fisher").requires.param_grads && get("grasp").requires.param_grads);
+        assert!(!get("l2_norm").requires.data && !get("l2_norm").gradient_based);
+    }
+
+    #[test]
+    fn unknown_names_are_reported_with_the_known_ones() {
+        let err = parse_list("jacov,nope").unwrap_err();
+        assert_eq!(err.name, "nope");
+        assert!(err.known.contains("grasp"));
     }
 }

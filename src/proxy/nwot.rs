@@ -2,7 +2,7 @@
 //! binary codes of all ReLU inputs.
 
 use super::{NONE, ProxyInfo, req};
-use crate::engine::probe::Needs;
+use crate::engine::probe::ProbeNeeds;
 
 pub const INFO: ProxyInfo = ProxyInfo {
     name: "nwot",
@@ -10,7 +10,7 @@ pub const INFO: ProxyInfo = ProxyInfo {
     requires: req(true, false, false),
     gradient_based: false,
     negated: false,
-    needs: Needs { nwot: true, ..NONE },
+    needs: ProbeNeeds { nwot: true, ..NONE },
     compute: |rec| {
         let k = rec.nwot_kernel.as_ref()?;
         let s = (k.len() as f64).sqrt() as usize;

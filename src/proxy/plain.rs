@@ -1,7 +1,7 @@
 //! plain: sum w * dLoss/dw.
 
 use super::{NONE, ProxyInfo, req};
-use crate::engine::probe::Needs;
+use crate::engine::probe::ProbeNeeds;
 
 pub const INFO: ProxyInfo = ProxyInfo {
     name: "plain",
@@ -9,6 +9,6 @@ pub const INFO: ProxyInfo = ProxyInfo {
     requires: req(true, true, true),
     gradient_based: true,
     negated: false,
-    needs: Needs { batch_grads: true, ..NONE },
+    needs: ProbeNeeds { batch_grads: true, ..NONE },
     compute: |rec| Some(rec.batch_grads.as_ref()?.iter().map(|s| s.plain).sum()),
 };

@@ -1,7 +1,7 @@
 //! SWAP: distinct activation patterns over all layers (= Psi[..10]).
 
 use super::{NONE, ProxyInfo, req};
-use crate::engine::probe::Needs;
+use crate::engine::probe::ProbeNeeds;
 
 pub const INFO: ProxyInfo = ProxyInfo {
     name: "swap",
@@ -9,6 +9,6 @@ pub const INFO: ProxyInfo = ProxyInfo {
     requires: req(true, false, false),
     gradient_based: false,
     negated: false,
-    needs: Needs { patterns: true, ..NONE },
+    needs: ProbeNeeds { patterns: true, ..NONE },
     compute: |rec| rec.psi_cumulative()?.last().map(|&v| v as f64),
 };

@@ -1,7 +1,7 @@
 //! synflow (Tanaka et al.): log sum |w * dR/dw| with |w|, BN off, ones input.
 
 use super::{NONE, ProxyInfo, req};
-use crate::engine::probe::Needs;
+use crate::engine::probe::ProbeNeeds;
 
 pub const INFO: ProxyInfo = ProxyInfo {
     name: "synflow",
@@ -9,6 +9,6 @@ pub const INFO: ProxyInfo = ProxyInfo {
     requires: req(false, false, true),
     gradient_based: true,
     negated: false,
-    needs: Needs { synflow: true, ..NONE },
+    needs: ProbeNeeds { synflow: true, ..NONE },
     compute: |rec| rec.synflow_sum.filter(|&v| v > 0.0).map(f64::ln),
 };

@@ -1,7 +1,7 @@
 //! ZiCO: sum_l log(sum_w mean_k|g_w| / std_k(g_w)) over k = 2 mini-batches.
 
 use super::{NONE, ProxyInfo, req};
-use crate::engine::probe::Needs;
+use crate::engine::probe::ProbeNeeds;
 
 pub const INFO: ProxyInfo = ProxyInfo {
     name: "zico",
@@ -9,7 +9,7 @@ pub const INFO: ProxyInfo = ProxyInfo {
     requires: req(true, true, true),
     gradient_based: true,
     negated: false,
-    needs: Needs { zico: true, ..NONE },
+    needs: ProbeNeeds { zico: true, ..NONE },
     compute: |rec| {
         let terms = rec.zico_terms.as_ref()?;
         let live: Vec<f64> = terms.iter().flatten().copied().collect();

@@ -206,8 +206,7 @@ impl Nb201Net {
         }
         let x = exec.batch_norm(x, self.last_gamma, self.last_beta);
         let x = exec.relu(x);
-        let [s, c, _, _] = x.dims();
-        let pooled = x.mean_dim(3).mean_dim(2).reshape([s, c]);
+        let pooled = exec.global_avg_pool(x);
         exec.linear(pooled, self.classifier.0, Some(self.classifier.1))
     }
 }

@@ -1,0 +1,277 @@
+//! The passes of the rest of the NAS-Bench-Suite-Zero suite: input
+//! Jacobians (jacov, epe_nas), fisher from the batch pass, zen and grasp.
+//! Conventions follow NASLib's `predictors/utils/pruners/measures`, which
+//! produced the Suite-Zero values.
+
+use std::time::Instant;
+
+use burn::tensor::{Device, Gradients, Tensor, TensorData};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+use super::{LayerMeta, Network, PhaseTimes, ProbeRecord, grouped_loss, input_tensor, metas, weight_grad};
+use crate::engine::data::{Batch, standard_normal};
+use crate::engine::exec::{Exec, NormMode, PassConfig, TapGrad};
+use crate::engine::params::{InitScheme, ParamRole, ParamStore};
+
+/// grasp's finite-difference step relative to the weights: the passes run
+/// at w +- eps g with eps = GRASP_REL_STEP * ||w|| / ||g||.
+///
+/// burn 0.22 has first-order autodiff only (`Device::autodiff` documents
+/// that calling it again gives no higher order, and a graph is consumed by
+/// its backward), so the Hessian-vector product H g is the central
+/// difference (grad L(w + eps g) - grad L(w - eps g)) / (2 eps), in f64.
+/// PyTorch's double backward, which NASLib uses, differentiates a ReLU
+/// network inside its current linear region (relu'' = 0). A difference
+/// step that moves a pre-activation across zero adds a gradient jump
+/// divided by 2 eps, whose expected size does not shrink with the step; so
+/// the step must be small enough that, with ~5e7 ReLU inputs in a full NB201
+/// network at batch 64, none is likely to cross: 1e-9 relative. Only f64
+/// resolves a gradient change that small (relative rounding error of the
+/// difference ~1e-14 / 1e-9); in f32 the difference would be noise.
+pub const GRASP_REL_STEP: f64 = 1e-9;
+
+/// zen's mixup coefficient (NASLib's default `mixup_gamma`).
+const ZEN_MIXUP: f32 = 1e-2;
+
+/// PyTorch's BatchNorm momentum: running_var starts at 1 and each
+/// train-mode forward moves it 0.1 of the way to the batch's unbiased
+/// variance.
+const BN_MOMENTUM: f64 = 0.1;
+
+/// L2 norm of every conv and linear weight, in execution order.
+pub(super) fn weight_norms(params: &ParamStore) -> Vec<f64> {
+    params
+        .entries
+        .iter()
+        .filter(|e| matches!(e.role, ParamRole::ConvWeight | ParamRole::LinearWeight))
+        .map(|e| e.data.iter().map(|&v| (v as f64) * (v as f64)).sum::<f64>().sqrt())
+        .collect()
+}
+
+/// The layer list from one forward of a single all-ones image (no
+/// gradients): what FLOPs are counted from when no other pass ran.
+pub(super) fn shape_pass(net: &dyn Network, params: &ParamStore, device: &Device) -> Vec<LayerMeta> {
+    let mut exec = Exec::new(params, device.clone(), PassConfig::forward_only(NormMode::Groups(1)));
+    let one = Batch::ones(net.input_chw());
+    let _ = net.forward(&mut exec, input_tensor(&one, device));
+    metas(&exec.layers)
+}
+
+/// fisher per weight layer from the batch pass (NASLib `fisher.py`): for
+/// each output channel k, `0.5 * mean_s (sum_spatial act * grad)^2`, act the
+/// layer's output and grad dLoss/d(output); NASLib broadcasts the channel
+/// value to every weight of the channel's filter and sums, so each channel
+/// counts `fan_in` times. Token inputs [S, T, out] treat tokens as spatial
+/// positions. A layer no gradient reached contributes 0.
+pub(super) fn fisher_per_layer(exec: &Exec, grads: &Gradients) -> Vec<f64> {
+    let mut out = vec![0.0; exec.layers.len()];
+    for (idx, act) in &exec.outputs {
+        let layer = &exec.layers[*idx];
+        let Some(grad) = layer.taps.as_ref().and_then(|t| t.grad(grads)) else {
+            continue;
+        };
+        // [S, channels] of act * grad summed over positions.
+        let per_channel: Option<(Vec<f32>, usize)> = match (act, grad) {
+            (TapGrad::Conv(a), TapGrad::Conv(d)) => {
+                let [s, c, _, _] = a.dims();
+                let g = (a.clone() * d).sum_dim(3).sum_dim(2).reshape([s, c]);
+                g.into_data().try_to_vec::<f32>().ok().map(|v| (v, c))
+            }
+            (TapGrad::Linear(a), TapGrad::Linear(d)) => {
+                let c = a.dims()[1];
+                (a.clone() * d).into_data().try_to_vec::<f32>().ok().map(|v| (v, c))
+            }
+            (TapGrad::TokenLinear(a), TapGrad::TokenLinear(d)) => {
+                let [s, _, c] = a.dims();
+                let g = (a.clone() * d).sum_dim(1).reshape([s, c]);
+                g.into_data().try_to_vec::<f32>().ok().map(|v| (v, c))
+            }
+            _ => None,
+        };
+        let Some((g, c)) = per_channel else { continue };
+        let s = g.len() / c;
+        let fan_in: usize = layer.shape[1..].iter().product();
+        let mut sum = 0.0;
+        for k in 0..c {
+            let mean_sq = (0..s).map(|i| (g[i * c + k] as f64).powi(2)).sum::<f64>() / s as f64;
+            sum += (0.5 * mean_sq).abs();
+        }
+        out[*idx] = sum * fan_in as f64;
+    }
+    out
+}
+
+/// Input Jacobians of R = sum(logits) under train-mode BN over the batch
+/// (NASLib `get_batch_jacobian`: `y.backward(ones_like(y))`, then x.grad).
+pub(super) fn jacobian_pass(net: &dyn Network, params: &ParamStore, batch: &Batch, device: &Device, rec: &mut ProbeRecord) {
+    let t = Instant::now();
+    let mut exec = Exec::new(params, device.clone(), PassConfig::forward_only(NormMode::Groups(1)));
+    let x = input_tensor(batch, device).require_grad();
+    let logits = net.forward(&mut exec, x.clone());
+    rec.num_classes = logits.dims()[1];
+    if rec.layers.is_empty() {
+        rec.layers = metas(&exec.layers);
+    }
+    rec.times.forward += t.elapsed();
+    let t = Instant::now();
+    let grads = logits.sum().backward();
+    rec.times.backward += t.elapsed();
+    rec.input_jacobian = x.grad(&grads).and_then(|g| g.into_data().try_to_vec::<f32>().ok());
+}
+
+/// Seed of zen's Gaussian weights and inputs, derived from the network's
+/// own initial weights: reproducible per (seed, architecture) like them,
+/// and independent of scoring order.
+pub fn zen_seed(params: &ParamStore) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ 0x7a65_6e00;
+    for e in &params.entries {
+        for &v in &e.data {
+            h ^= v.to_bits() as u64;
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    h
+}
+
+/// zen (NASLib `zen.py`, from Zen-NAS): weights N(0, 1) (norms 1 and 0,
+/// biases 0), x and e standard normal of the batch's shape.
+pub(super) fn zen_pass(
+    net: &dyn Network,
+    params: &ParamStore,
+    samples: usize,
+    device: &Device,
+    times: &mut PhaseTimes,
+) -> Option<(f64, f64)> {
+    let t = Instant::now();
+    let seed = zen_seed(params);
+    let mut gaussian = params.clone();
+    gaussian.init(InitScheme::Gaussian, seed);
+    let [c, h, w] = net.input_chw();
+    let n = samples * c * h * w;
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5eed);
+    let x: Vec<f32> = (0..n).map(|_| standard_normal(&mut rng)).collect();
+    let mixed: Vec<f32> = x.iter().map(|&v| v + ZEN_MIXUP * standard_normal(&mut rng)).collect();
+    let out = zen_parts(net, &gaussian, &x, &mixed, [samples, c, h, w], device);
+    times.forward += t.elapsed();
+    out
+}
+
+/// zen's two parts for given weights and inputs: `mean_s sum |f(x) -
+/// f(mixed)|` over the features before global average pooling, and
+/// `sum_BN log sqrt(mean_c running_var)` with running_var as PyTorch leaves
+/// it after the two train-mode forwards (x first, then mixed). Both inputs
+/// run as one batch of 2S whose halves are normalised separately, which is
+/// exactly two forwards with their own batch statistics.
+pub fn zen_parts(
+    net: &dyn Network,
+    params: &ParamStore,
+    x: &[f32],
+    mixed: &[f32],
+    shape: [usize; 4],
+    device: &Device,
+) -> Option<(f64, f64)> {
+    let s = shape[0];
+    let both: Vec<f32> = x.iter().chain(mixed).copied().collect();
+    let input = Tensor::<4>::from_data(TensorData::new(both, [2 * s, shape[1], shape[2], shape[3]]), device);
+    let mut exec = Exec::new(params, device.clone(), PassConfig::forward_only(NormMode::Groups(2)));
+    exec.record_norm_vars = true;
+    let _ = net.forward(&mut exec, input);
+    let features = exec.pre_pool.take()?.into_data().try_to_vec::<f32>().ok()?;
+    let per = features.len() / (2 * s);
+    let (f1, f2) = features.split_at(s * per);
+    let diff = f1.iter().zip(f2).map(|(a, b)| (*a as f64 - *b as f64).abs()).sum::<f64>() / s as f64;
+    let keep = 1.0 - BN_MOMENTUM;
+    let bn: f64 = exec
+        .norm_vars
+        .iter()
+        .map(|v| {
+            let c = v.len() / 2;
+            let running: f64 = (0..c)
+                .map(|k| keep * keep + keep * BN_MOMENTUM * v[k] + BN_MOMENTUM * v[c + k])
+                .sum::<f64>()
+                / c as f64;
+            running.sqrt().ln()
+        })
+        .sum();
+    Some((diff, bn))
+}
+
+/// grasp (NASLib `grasp.py`) per weight layer: `-sum w * (H g)`, g the batch
+/// gradient of the mean cross-entropy (train-mode BN) with respect to the
+/// conv and linear weights, H the Hessian with respect to those weights.
+/// H g by a central difference in f64 on the CPU backend (see
+/// `GRASP_REL_STEP`). `g` holds (parameter index, gradient) per layer;
+/// `None` when the gradient is zero.
+pub(super) fn grasp_pass(
+    net: &dyn Network,
+    params: &ParamStore,
+    batch: &Batch,
+    g: &[(usize, Vec<f32>)],
+    times: &mut PhaseTimes,
+) -> Option<Vec<f64>> {
+    let norm = |v: &mut dyn Iterator<Item = f64>| v.map(|x| x * x).sum::<f64>().sqrt();
+    let g_norm = norm(&mut g.iter().flat_map(|(_, g)| g.iter().map(|&v| v as f64)));
+    let w_norm = norm(&mut g.iter().flat_map(|(p, _)| params.entries[*p].data.iter().map(|&v| v as f64)));
+    if g_norm == 0.0 || !g_norm.is_finite() {
+        return None;
+    }
+    let eps = GRASP_REL_STEP * w_norm / g_norm;
+    let plus = grads_at(net, params, batch, g, eps, times)?;
+    let minus = grads_at(net, params, batch, g, -eps, times)?;
+    let t = Instant::now();
+    let out = g
+        .iter()
+        .zip(plus.iter().zip(&minus))
+        .map(|((p, _), (gp, gm))| {
+            let w = &params.entries[*p].data;
+            -w.iter().zip(gp.iter().zip(gm)).map(|(&w, (a, b))| w as f64 * (a - b)).sum::<f64>() / (2.0 * eps)
+        })
+        .collect();
+    times.statistics += t.elapsed();
+    Some(out)
+}
+
+/// Weight gradients (f64, per layer in `g`'s order) of the batch's mean
+/// cross-entropy at w + step * g, train-mode BN, on the CPU backend in f64.
+fn grads_at(
+    net: &dyn Network,
+    params: &ParamStore,
+    batch: &Batch,
+    g: &[(usize, Vec<f32>)],
+    step: f64,
+    times: &mut PhaseTimes,
+) -> Option<Vec<Vec<f64>>> {
+    let t = Instant::now();
+    let device = Device::flex().autodiff();
+    let config = PassConfig {
+        weight_grads: true,
+        double: true,
+        ..PassConfig::forward_only(NormMode::Groups(1))
+    };
+    let mut exec = Exec::new(params, device, config);
+    exec.param_offsets = vec![None; params.entries.len()];
+    for (p, grad) in g {
+        exec.param_offsets[*p] = Some(grad.iter().map(|&v| step * v as f64).collect());
+    }
+    let x: Vec<f64> = batch.images.iter().map(|&v| v as f64).collect();
+    let x = Tensor::<4>::from_data(TensorData::new(x, batch.shape), exec.options());
+    let logits = net.forward(&mut exec, x);
+    let loss = grouped_loss(logits, &batch.labels, 1, exec.options());
+    times.forward += t.elapsed();
+    let t = Instant::now();
+    let grads = loss.backward();
+    times.backward += t.elapsed();
+    // Layers in execution order match `g` (both come from the same network).
+    let out = g
+        .iter()
+        .map(|(p, grad)| {
+            exec.layers
+                .iter()
+                .find(|l| l.param == *p)
+                .and_then(|l| weight_grad(l, &grads))
+                .unwrap_or_else(|| vec![0.0; grad.len()])
+        })
+        .collect();
+    Some(out)
+}
