@@ -146,24 +146,27 @@ fn build_benchmark_resumes_after_a_kill_and_writes_the_truth() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// `screenshots/procedural.png`: one row per class (label order), eight
-/// samples each, seed 0, 32 x 32 shown at 3x. Compared with the committed
-/// picture (a few levels of tolerance for libm differences between
-/// platforms); `UPDATE_SNAPSHOTS=1` rewrites it.
+/// `screenshots/procedural.png` (32 x 32, shown at 3x) and
+/// `screenshots/procedural-16.png` (16 x 16 as the demo trains on, at 6x):
+/// one row per class (label order), eight samples each, seed 0. Compared
+/// with the committed pictures (a few levels of tolerance for libm
+/// differences between platforms); `UPDATE_SNAPSHOTS=1` rewrites them.
 #[test]
 fn procedural_samples_picture() {
-    let img = procedural::sample_grid(0, 32, 8, 3);
-    let path = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/screenshots/procedural.png"));
-    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() || !path.exists() {
-        img.save(&path).unwrap();
-        return;
+    for (size, scale, name) in [(32, 3, "procedural.png"), (16, 6, "procedural-16.png")] {
+        let img = procedural::sample_grid(0, size, 8, scale);
+        let path = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/screenshots")).join(name);
+        if std::env::var_os("UPDATE_SNAPSHOTS").is_some() || !path.exists() {
+            img.save(&path).unwrap();
+            continue;
+        }
+        let old = image::open(&path).unwrap().to_rgb8();
+        assert_eq!(old.dimensions(), img.dimensions(), "regenerate with UPDATE_SNAPSHOTS=1");
+        let differing = old
+            .pixels()
+            .zip(img.pixels())
+            .filter(|(a, b)| a.0.iter().zip(b.0.iter()).any(|(x, y)| x.abs_diff(*y) > 3))
+            .count();
+        assert!(differing < 200, "{differing} pixels differ from {}", path.display());
     }
-    let old = image::open(&path).unwrap().to_rgb8();
-    assert_eq!(old.dimensions(), img.dimensions(), "regenerate with UPDATE_SNAPSHOTS=1");
-    let differing = old
-        .pixels()
-        .zip(img.pixels())
-        .filter(|(a, b)| a.0.iter().zip(b.0.iter()).any(|(x, y)| x.abs_diff(*y) > 3))
-        .count();
-    assert!(differing < 200, "{differing} pixels differ from {}", path.display());
 }
