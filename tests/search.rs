@@ -81,6 +81,26 @@ fn config(algo: Algo, fitness: &str, budget: usize, seed: u64, archive: Option<P
 }
 
 /// The archive written to a file of its own (tests run in parallel).
+/// A live search on a tiny skeleton (C = 4, N = 1) with a Gaussian batch
+/// of `batch`: the probe takes well under a second per cell.
+fn live_config(algo: Algo, fitness: &str, budget: usize, seed: u64, batch: usize) -> SearchConfig {
+    let mut cfg = config(algo, fitness, budget, seed, None);
+    cfg.tabular = false;
+    cfg.task = None;
+    cfg.score.nb201 = Nb201Config {
+        channels: 4,
+        cells_per_stage: 1,
+        num_classes: 10,
+    };
+    cfg.score.batch = batch;
+    cfg
+}
+
+/// Runs a search to the end without watching it.
+fn run_quiet(cfg: &SearchConfig, out: &std::path::Path) -> Result<lswag_studio::search::SearchResult, lswag_studio::jobs::search::SearchJobError> {
+    run(cfg, &RunOptions::default(), out, &CancelToken::default(), &PauseToken::default(), &|_| {})
+}
+
 fn archive_file(name: &str) -> PathBuf {
     let path = tmp(&format!("{name}.lswag"));
     write_native(&full_archive(), &path).unwrap();
@@ -94,14 +114,7 @@ fn pruning_an_additive_proxy_keeps_the_best_op_of_every_edge() {
     // pruning must end at the per-edge argmax, found here by hand.
     let path = archive_file("prune");
     let out = tmp("prune.jsonl");
-    let result = run(
-        &config(Algo::Prune, "additive", 100, 0, Some(path)),
-        &RunOptions::default(),
-        &out,
-        &CancelToken::default(),
-        &PauseToken::default(),
-        &|_| {},
-    )
+    let result = run_quiet(&config(Algo::Prune, "additive", 100, 0, Some(path)), &out)
     .unwrap();
     let expected = Nb201Arch {
         ops: std::array::from_fn(|e| {
@@ -121,14 +134,7 @@ fn pruning_an_additive_proxy_keeps_the_best_op_of_every_edge() {
 fn random_search_returns_the_best_fitness_it_saw_and_logs_every_evaluation() {
     let path = archive_file("random");
     let out = tmp("random.jsonl");
-    let result = run(
-        &config(Algo::Random, "additive", 40, 3, Some(path)),
-        &RunOptions::default(),
-        &out,
-        &CancelToken::default(),
-        &PauseToken::default(),
-        &|_| {},
-    )
+    let result = run_quiet(&config(Algo::Random, "additive", 40, 3, Some(path)), &out)
     .unwrap();
     let log = read_log(&out).unwrap();
     assert_eq!(log.evaluations.len(), 40);
@@ -156,7 +162,7 @@ fn a_cancelled_search_resumes_to_the_same_log_as_an_uninterrupted_one() {
     let path = archive_file("resume");
     let cfg = config(Algo::Evolution, "additive", 130, 11, Some(path));
     let whole = tmp("whole.jsonl");
-    run(&cfg, &RunOptions::default(), &whole, &CancelToken::default(), &PauseToken::default(), &|_| {}).unwrap();
+    run_quiet(&cfg, &whole).unwrap();
 
     let parts = tmp("parts.jsonl");
     let cancel = CancelToken::default();
@@ -177,7 +183,7 @@ fn a_cancelled_search_resumes_to_the_same_log_as_an_uninterrupted_one() {
         let mut f = std::fs::OpenOptions::new().append(true).open(&parts).unwrap();
         write!(f, "{{\"index\": 73, \"gen").unwrap();
     }
-    let second = run(&cfg, &RunOptions::default(), &parts, &CancelToken::default(), &PauseToken::default(), &|_| {}).unwrap();
+    let second = run_quiet(&cfg, &parts).unwrap();
     let (a, b) = (read_log(&whole).unwrap(), read_log(&parts).unwrap());
     let strip = |log: &lswag_studio::jobs::search::SearchLog| {
         log.evaluations
@@ -213,25 +219,11 @@ fn with_a_perfect_proxy_evolution_beats_random_search_on_the_same_budget() {
 #[test]
 fn tabular_search_outside_the_archive_and_bad_settings_fail_with_reasons() {
     let path = archive_file("errors");
-    let err = run(
-        &config(Algo::Random, "nosuchproxy", 10, 0, Some(path.clone())),
-        &RunOptions::default(),
-        &tmp("bad.jsonl"),
-        &CancelToken::default(),
-        &PauseToken::default(),
-        &|_| {},
-    )
+    let err = run_quiet(&config(Algo::Random, "nosuchproxy", 10, 0, Some(path.clone())), &tmp("bad.jsonl"))
     .unwrap_err()
     .to_string();
     assert!(err.contains("nosuchproxy") && err.contains("additive"), "{err}");
-    let err = run(
-        &config(Algo::Prune, "additive", 20, 0, Some(path)),
-        &RunOptions::default(),
-        &tmp("bad2.jsonl"),
-        &CancelToken::default(),
-        &PauseToken::default(),
-        &|_| {},
-    )
+    let err = run_quiet(&config(Algo::Prune, "additive", 20, 0, Some(path)), &tmp("bad2.jsonl"))
     .unwrap_err()
     .to_string();
     assert!(err.contains("86"), "{err}");
@@ -239,16 +231,7 @@ fn tabular_search_outside_the_archive_and_bad_settings_fail_with_reasons() {
 
 #[test]
 fn a_live_search_scores_exactly_what_score_computes() {
-    // Tiny skeleton and batch: the probe runs in well under a second per cell.
-    let mut cfg = config(Algo::Random, "lswag:2-9", 3, 5, None);
-    cfg.tabular = false;
-    cfg.task = None;
-    cfg.score.nb201 = Nb201Config {
-        channels: 4,
-        cells_per_stage: 1,
-        num_classes: 10,
-    };
-    cfg.score.batch = 8;
+    let cfg = live_config(Algo::Random, "lswag:2-9", 3, 5, 8);
     let out = tmp("live.jsonl");
     let cache = tmp("live-cache.jsonl");
     let options = RunOptions {
@@ -293,17 +276,9 @@ fn a_paused_search_waits_and_then_finishes() {
 
 #[test]
 fn live_pruning_scores_supernets_and_ends_on_one_cell() {
-    let mut cfg = config(Algo::Prune, "synflow", 86, 0, None);
-    cfg.tabular = false;
-    cfg.task = None;
-    cfg.score.nb201 = Nb201Config {
-        channels: 4,
-        cells_per_stage: 1,
-        num_classes: 10,
-    };
-    cfg.score.batch = 4;
+    let cfg = live_config(Algo::Prune, "synflow", 86, 0, 4);
     let out = tmp("live-prune.jsonl");
-    let result = run(&cfg, &RunOptions::default(), &out, &CancelToken::default(), &PauseToken::default(), &|_| {}).unwrap();
+    let result = run_quiet(&cfg, &out).unwrap();
     assert_eq!(result.evaluations, 86);
     let cell: Nb201Arch = result.arch.parse().expect("one op per edge at the end");
     let log = read_log(&out).unwrap();

@@ -292,20 +292,10 @@ impl fmt::Display for Nb201Supernet {
 }
 
 impl fmt::Display for Nb201Arch {
-    /// The NB201 arch string `|op~0|+|op~0|op~1|+|op~0|op~1|op~2|`.
+    /// The NB201 arch string `|op~0|+|op~0|op~1|+|op~0|op~1|op~2|` (a
+    /// supernet with one op per edge prints exactly that).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut e = 0;
-        for node in 1..4 {
-            if node > 1 {
-                write!(f, "+")?;
-            }
-            write!(f, "|")?;
-            for src in 0..node {
-                write!(f, "{}~{}|", self.ops[e].name(), src)?;
-                e += 1;
-            }
-        }
-        Ok(())
+        Nb201Supernet::from_arch(*self).fmt(f)
     }
 }
 
