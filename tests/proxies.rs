@@ -491,3 +491,26 @@ fn suite_zero_agreement() {
         );
     }
 }
+
+/// The suite's passes on wgpu (lavapipe in CI) give the CPU backend's
+/// values: input Jacobians, fisher's device-side reduction and zen's
+/// normalisation statistics all read back correctly.
+#[test]
+fn suite_proxies_agree_between_backends() {
+    let needs = ProbeNeeds {
+        jacobian: true,
+        fisher: true,
+        zen: true,
+        grasp: true,
+        ..ProbeNeeds::NONE
+    };
+    let (net, params) = tiny(true);
+    let b = batch();
+    let cpu = probe(&net, &params, &b, &Backend::new(BackendKind::Cpu), &ProbeSettings::default(), needs);
+    let gpu = probe(&net, &params, &b, &Backend::new(BackendKind::Wgpu), &ProbeSettings::default(), needs);
+    for name in ["jacov", "epe_nas", "fisher", "zen", "grasp"] {
+        let p = proxy::info(name).unwrap();
+        let (c, g) = (p.compute(&cpu).expect(name), p.compute(&gpu).expect(name));
+        assert_close(g, c, 1e-3, name);
+    }
+}
