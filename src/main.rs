@@ -218,9 +218,14 @@ struct SearchArgs {
     /// Wall-clock limit in seconds, besides the budget.
     #[arg(long)]
     time: Option<f64>,
-    /// Seed of the search (and of the initial weights in live mode).
+    /// Seed of the search.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Live mode: seed of the initial weights (with the architecture), kept
+    /// apart from --seed so that searches with different seeds see the same
+    /// scores and can share a --cache.
+    #[arg(long, default_value_t = 0)]
+    init_seed: u64,
     /// Benchmark archive: ground truth for the log and the plots (never
     /// shown to the search), and the scores in tabular mode.
     #[arg(long)]
@@ -670,7 +675,7 @@ fn run_search(a: SearchArgs) -> Result<()> {
         archive: a.archive.clone(),
         task: a.task.clone(),
         tabular: a.tabular,
-        score: a.probe.score_config(&a.space, a.seed, "lswag")?,
+        score: a.probe.score_config(&a.space, a.init_seed, "lswag")?,
     };
     if let Some(n) = a.repeat {
         return run_search_study(&config, n, &a.out);
