@@ -200,6 +200,12 @@ impl<'a> Exec<'a> {
             .unwrap_or_else(|| Tensor::<2>::from_data(self.param_data(idx), self.options()))
     }
 
+    /// Class tokens and position embeddings ([1, T, E]).
+    pub fn param3(&self, idx: usize) -> Tensor<3> {
+        self.leaf(idx)
+            .unwrap_or_else(|| Tensor::<3>::from_data(self.param_data(idx), self.options()))
+    }
+
     pub fn param4(&self, idx: usize) -> Tensor<4> {
         self.leaf(idx)
             .unwrap_or_else(|| Tensor::<4>::from_data(self.param_data(idx), self.options()))
@@ -360,6 +366,25 @@ impl<'a> Exec<'a> {
     pub fn relu2(&mut self, x: Tensor<2>) -> Tensor<2> {
         self.record_activation(x.clone());
         activation::relu(x)
+    }
+
+    /// Multi-head self-attention on packed projections, as timm and
+    /// AutoFormer lay them out: qkv [S, T, 3 * H * D] holds q, k, v, each
+    /// H heads of D features, per token -> [S, T, H * D], per head
+    /// softmax(q k^T / sqrt(D)) v. Weightless (qkv and proj are the
+    /// caller's token_linear layers), and per sample: no token attends
+    /// across samples, so batched passes equal single-sample ones.
+    pub fn attention(&mut self, qkv: Tensor<3>, heads: usize) -> Tensor<3> {
+        let [s, t, c] = qkv.dims();
+        let d = c / (3 * heads);
+        // [S, T, 3H, D] -> [S, 3H, T, D]: q, k, v are consecutive head groups.
+        let qkv = qkv.reshape([s, t, 3 * heads, d]).swap_dims(1, 2);
+        let q = qkv.clone().narrow(1, 0, heads);
+        let k = qkv.clone().narrow(1, heads, heads);
+        let v = qkv.narrow(1, 2 * heads, heads);
+        let scores = q.matmul(k.swap_dims(2, 3)) * (1.0 / (d as f64).sqrt());
+        let out = activation::softmax(scores, 3).matmul(v); // [S, H, T, D]
+        out.swap_dims(1, 2).reshape([s, t, heads * d])
     }
 
     /// GELU (exact), whose pattern is credited to the layer that produced

@@ -1,3 +1,4 @@
 //! Search spaces: encodings and networks.
 
+pub mod autoformer;
 pub mod nb201;
