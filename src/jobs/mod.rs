@@ -5,6 +5,7 @@
 
 pub mod bench;
 pub mod build_bench;
+pub mod jsonl;
 pub mod score;
 pub mod search;
 

@@ -7,8 +7,8 @@
 //! file are skipped, and a half-written last line (a killed run) is cut off.
 
 use std::collections::{BTreeMap, HashSet};
-use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
+use std::fs::File;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -17,7 +17,7 @@ use rand::seq::index::sample;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use super::{CancelToken, Progress};
+use super::{CancelToken, Progress, jsonl};
 use crate::engine::backend::{Backend, BackendKind};
 use crate::engine::data::{Batch, DataSource, Selection, load_batch};
 use crate::engine::params::{InitScheme, ParamStore, arch_seed};
@@ -219,10 +219,7 @@ pub fn open_score_file(out: &Path, config: &ScoreConfig, batch_source: &str) -> 
                 now: serde_json::to_string(config).unwrap_or_default(),
             });
         }
-        let f = OpenOptions::new().write(true).open(out).map_err(io)?;
-        f.set_len(valid_len).map_err(io)?;
-        let f = OpenOptions::new().append(true).open(out).map_err(io)?;
-        Ok((f, lines))
+        Ok((jsonl::append_after(out, valid_len).map_err(io)?, lines))
     } else {
         let mut f = File::create(out).map_err(io)?;
         let header = Header {
@@ -241,62 +238,35 @@ pub fn open_score_file(out: &Path, config: &ScoreConfig, batch_source: &str) -> 
 
 /// Appends one line and flushes it, so a kill loses at most the line in flight.
 pub fn append_line(file: &mut File, out: &Path, line: &ScoreLine) -> Result<(), ScoreError> {
-    let json = serde_json::to_string(line).unwrap_or_default();
-    writeln!(file, "{json}")
-        .and_then(|_| file.flush())
-        .map_err(|source| ScoreError::Io {
-            path: out.to_path_buf(),
-            source,
-        })
+    jsonl::append_json(file, line).map_err(|source| ScoreError::Io {
+        path: out.to_path_buf(),
+        source,
+    })
 }
 
 /// Reads an existing score file: its provenance and scored lines. A
 /// truncated last line (a killed run) is reported as `valid_len`, the byte
 /// length of the complete part.
 pub fn read_score_file(path: &Path) -> Result<(Provenance, Vec<ScoreLine>, u64), ScoreError> {
-    let file = File::open(path).map_err(|source| ScoreError::Io {
+    let read = jsonl::read_complete(path).map_err(|source| ScoreError::Io {
         path: path.to_path_buf(),
         source,
     })?;
-    let mut reader = BufReader::new(file);
-    let mut provenance = None;
-    let mut lines = Vec::new();
-    let mut valid_len = 0u64;
-    let mut buf = String::new();
-    let mut number = 0;
-    loop {
-        buf.clear();
-        let n = reader.read_line(&mut buf).map_err(|source| ScoreError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        if n == 0 {
-            break;
-        }
-        number += 1;
-        if !buf.ends_with('\n') {
-            break; // cut off mid-write: resume rewrites it
-        }
-        let fmt_err = |reason: String| ScoreError::Format {
-            path: path.to_path_buf(),
-            line: number,
-            reason,
-        };
-        if number == 1 {
-            let h: Header = serde_json::from_str(&buf)
-                .map_err(|e| fmt_err(format!("expected the provenance header: {e}")))?;
-            provenance = Some(h.provenance);
-        } else if !buf.trim().is_empty() {
-            lines.push(serde_json::from_str(&buf).map_err(|e| fmt_err(format!("expected a score line: {e}")))?);
-        }
-        valid_len += n as u64;
-    }
-    let provenance = provenance.ok_or_else(|| ScoreError::Format {
+    let fmt_err = |line: usize, reason: String| ScoreError::Format {
         path: path.to_path_buf(),
-        line: 1,
-        reason: "empty file: no provenance header".into(),
-    })?;
-    Ok((provenance, lines, valid_len))
+        line,
+        reason,
+    };
+    let header = read.lines.first().ok_or_else(|| fmt_err(1, "empty file: no provenance header".into()))?;
+    let h: Header =
+        serde_json::from_str(header).map_err(|e| fmt_err(1, format!("expected the provenance header: {e}")))?;
+    let mut lines = Vec::new();
+    for (i, text) in read.lines.iter().enumerate().skip(1) {
+        if !text.trim().is_empty() {
+            lines.push(serde_json::from_str(text).map_err(|e| fmt_err(i + 1, format!("expected a score line: {e}")))?);
+        }
+    }
+    Ok((h.provenance, lines, read.valid_len))
 }
 
 /// Scores `archs` into `out`, resuming from what it already holds.

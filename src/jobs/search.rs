@@ -8,8 +8,8 @@
 //! scored and appended.
 
 use std::collections::HashMap;
-use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
+use std::fs::File;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use rand::SeedableRng;
@@ -20,7 +20,7 @@ use super::score::{
     ScoreConfig, ScoreError, ScoreLine, append_line, config_batch, config_proxies, open_score_file, score_arch,
     score_network,
 };
-use super::{CancelToken, Progress};
+use super::{CancelToken, Progress, jsonl};
 use crate::archive::{Archive, open_any};
 use crate::engine::backend::Backend;
 use crate::engine::data::Batch;
@@ -118,44 +118,30 @@ pub struct SearchLog {
 
 /// Reads a search log; a truncated last line is ignored.
 pub fn read_log(path: &Path) -> Result<SearchLog, SearchJobError> {
-    let io = |source| SearchJobError::Io {
+    let read = jsonl::read_complete(path).map_err(|source| SearchJobError::Io {
         path: path.to_path_buf(),
         source,
+    })?;
+    let bad = |line: usize, reason: String| SearchJobError::Log {
+        path: path.to_path_buf(),
+        line,
+        reason,
     };
-    let mut reader = BufReader::new(File::open(path).map_err(io)?);
-    let mut log = SearchLog::default();
-    let mut buf = String::new();
-    let mut number = 0;
-    loop {
-        buf.clear();
-        let n = reader.read_line(&mut buf).map_err(io)?;
-        if n == 0 || !buf.ends_with('\n') {
-            break;
-        }
-        number += 1;
-        let bad = |reason: String| SearchJobError::Log {
-            path: path.to_path_buf(),
-            line: number,
-            reason,
-        };
-        if number == 1 {
-            let h: Header = serde_json::from_str(&buf).map_err(|e| bad(format!("expected the search header: {e}")))?;
-            log.config = Some(h.search.config);
-        } else if buf.starts_with("{\"result\"") {
-            let r: ResultLine = serde_json::from_str(&buf).map_err(|e| bad(format!("bad result line: {e}")))?;
+    let header = read.lines.first().ok_or_else(|| bad(1, "empty file: no search header".into()))?;
+    let h: Header = serde_json::from_str(header).map_err(|e| bad(1, format!("expected the search header: {e}")))?;
+    let mut log = SearchLog {
+        config: Some(h.search.config),
+        valid_len: read.valid_len,
+        ..SearchLog::default()
+    };
+    for (i, text) in read.lines.iter().enumerate().skip(1) {
+        if text.starts_with("{\"result\"") {
+            let r: ResultLine = serde_json::from_str(text).map_err(|e| bad(i + 1, format!("bad result line: {e}")))?;
             log.result = Some(r.result);
-        } else if !buf.trim().is_empty() {
+        } else if !text.trim().is_empty() {
             log.evaluations
-                .push(serde_json::from_str(&buf).map_err(|e| bad(format!("expected an evaluation: {e}")))?);
+                .push(serde_json::from_str(text).map_err(|e| bad(i + 1, format!("expected an evaluation: {e}")))?);
         }
-        log.valid_len += n as u64;
-    }
-    if log.config.is_none() {
-        return Err(SearchJobError::Log {
-            path: path.to_path_buf(),
-            line: 1,
-            reason: "empty file: no search header".into(),
-        });
     }
     Ok(log)
 }
@@ -374,9 +360,7 @@ pub fn run_on(
         }
         offset = log.evaluations.iter().map(|e| e.seconds).sum();
         logged = log.evaluations;
-        let f = OpenOptions::new().write(true).open(out).map_err(io)?;
-        f.set_len(log.valid_len).map_err(io)?;
-        OpenOptions::new().append(true).open(out).map_err(io)?
+        jsonl::append_after(out, log.valid_len).map_err(io)?
     } else {
         let mut f = File::create(out).map_err(io)?;
         let header = Header {
@@ -440,8 +424,7 @@ pub fn run_on(
                 });
             }
         } else if write_error.is_none() {
-            let json = serde_json::to_string(e).unwrap_or_default();
-            if let Err(source) = writeln!(file, "{json}").and_then(|_| file.flush()) {
+            if let Err(source) = jsonl::append_json(&mut file, e) {
                 write_error = Some(SearchJobError::Io {
                     path: out.to_path_buf(),
                     source,
@@ -516,8 +499,7 @@ pub fn run_on(
     }
     // A cancelled search writes no result line: running it again resumes.
     if !result.cancelled {
-        let json = serde_json::to_string(&ResultLine { result: result.clone() }).unwrap_or_default();
-        writeln!(file, "{json}").map_err(io)?;
+        jsonl::append_json(&mut file, &ResultLine { result: result.clone() }).map_err(io)?;
     }
     file.sync_all().map_err(io)?;
     report(SearchEvent::Finished(result.clone()));

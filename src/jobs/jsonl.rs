@@ -1,0 +1,64 @@
+//! JSON-lines logs that survive a kill: a writer killed mid-line leaves a
+//! cut-off last line, which reading drops and appending overwrites.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufRead, BufReader, Write};
+use std::path::Path;
+
+use serde::Serialize;
+
+/// The complete lines of a log, in order (line `i + 1` of the file is
+/// `lines[i]`), and the byte length they span.
+#[derive(Clone, Debug, Default)]
+pub struct CompleteLines {
+    pub lines: Vec<String>,
+    pub valid_len: u64,
+}
+
+pub fn read_complete(path: &Path) -> io::Result<CompleteLines> {
+    let mut reader = BufReader::new(File::open(path)?);
+    let mut out = CompleteLines::default();
+    let mut buf = String::new();
+    loop {
+        buf.clear();
+        let n = reader.read_line(&mut buf)?;
+        if n == 0 || !buf.ends_with('\n') {
+            return Ok(out);
+        }
+        out.valid_len += n as u64;
+        out.lines.push(std::mem::take(&mut buf));
+    }
+}
+
+/// Opens `path` for appending after its first `valid_len` bytes (what
+/// [`read_complete`] read), dropping a cut-off last line.
+pub fn append_after(path: &Path, valid_len: u64) -> io::Result<File> {
+    OpenOptions::new().write(true).open(path)?.set_len(valid_len)?;
+    OpenOptions::new().append(true).open(path)
+}
+
+/// Writes one value as a line and flushes it, so a kill loses at most the
+/// line in flight.
+pub fn append_json<T: Serialize>(file: &mut File, value: &T) -> io::Result<()> {
+    let json = serde_json::to_string(value).map_err(io::Error::other)?;
+    writeln!(file, "{json}")?;
+    file.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cut_off_last_line_is_dropped_and_overwritten() {
+        let path = std::env::temp_dir().join(format!("lswag-jsonl-{}.jsonl", std::process::id()));
+        std::fs::write(&path, "{\"a\":1}\n{\"b\":2}\n{\"c\":").unwrap();
+        let read = read_complete(&path).unwrap();
+        assert_eq!(read.lines, vec!["{\"a\":1}\n", "{\"b\":2}\n"]);
+        assert_eq!(read.valid_len, 16);
+        let mut f = append_after(&path, read.valid_len).unwrap();
+        append_json(&mut f, &serde_json::json!({"d": 4})).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "{\"a\":1}\n{\"b\":2}\n{\"d\":4}\n");
+        let _ = std::fs::remove_file(&path);
+    }
+}
