@@ -514,3 +514,37 @@ fn suite_proxies_agree_between_backends() {
         assert_close(g, c, 1e-3, name);
     }
 }
+
+/// grasp's finite-difference step on a full-size NB201 network (C = 16,
+/// N = 5, PyTorch default init, 32 CIFAR-10 images): smaller steps than the
+/// probe's must give the same value (no ReLU input crossed zero). Prints
+/// the values (README).
+#[test]
+#[ignore = "evidence run: full-size network, ~1 min"]
+fn grasp_does_not_depend_on_the_step() {
+    use lswag_studio::engine::data::{DataSource, Selection, load_batch};
+    use lswag_studio::engine::params::{InitScheme, arch_seed};
+    use lswag_studio::engine::probe::{GRASP_REL_STEP, grasp_at_step};
+    use lswag_studio::space::nb201::{Nb201Arch, Nb201Config, Nb201Net};
+    let data = DataSource::Cifar10(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/cifar10/cifar10_test_1000.bin").into(),
+    );
+    let batch = load_batch(&data, 32, Selection::First, 10).expect("CIFAR-10 batch");
+    for key in ["(0, 2, 3, 2, 3, 1)", "(4, 0, 4, 1, 2, 0)"] {
+        let arch = Nb201Arch::parse_any(key).unwrap();
+        let (net, mut params) = Nb201Net::new(arch, Nb201Config::default());
+        params.init(InitScheme::TorchDefault, arch_seed(0, &arch.to_string()));
+        let at = |step: f64| grasp_at_step(&net, &params, &batch, step).unwrap().iter().sum::<f64>();
+        let reference = at(GRASP_REL_STEP);
+        // Larger steps move ReLU inputs across zero (printed, not checked).
+        for step in [1e-7, 1e-8] {
+            let v = at(step);
+            println!("{key}: grasp at step {step:e} = {v:.6}, at {GRASP_REL_STEP:e} = {reference:.6}");
+        }
+        for step in [1e-10, 1e-11] {
+            let v = at(step);
+            println!("{key}: grasp at step {step:e} = {v:.6}, at {GRASP_REL_STEP:e} = {reference:.6}");
+            assert_close(v, reference, 1e-4, "grasp across steps");
+        }
+    }
+}

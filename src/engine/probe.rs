@@ -274,7 +274,7 @@ pub fn probe(
     if needs.patterns || needs.nwot || needs.batch_grads || needs.fisher || needs.grasp {
         let g = batch_pass(net, params, batch, backend, settings, needs, &mut rec);
         if needs.grasp {
-            rec.grasp = g.and_then(|g| suite::grasp_pass(net, params, batch, &g, &mut rec.times));
+            rec.grasp = g.and_then(|g| suite::grasp_pass(net, params, batch, &g, GRASP_REL_STEP, &mut rec.times));
         }
     }
     if needs.jacobian {
@@ -292,6 +292,17 @@ pub fn probe(
         rec.layers = suite::shape_pass(net, params, device);
     }
     rec
+}
+
+/// grasp per weight layer with a chosen relative finite-difference step
+/// (the probe uses `GRASP_REL_STEP`), on the CPU backend: for checking that
+/// the result does not depend on the step.
+pub fn grasp_at_step(net: &dyn Network, params: &ParamStore, batch: &Batch, rel_step: f64) -> Option<Vec<f64>> {
+    let backend = Backend::new(BackendKind::Cpu);
+    let needs = ProbeNeeds { grasp: true, ..ProbeNeeds::NONE };
+    let mut rec = ProbeRecord::default();
+    let g = batch_pass(net, params, batch, &backend, &ProbeSettings::default(), needs, &mut rec)?;
+    suite::grasp_pass(net, params, batch, &g, rel_step, &mut rec.times)
 }
 
 const DEAD: SigmaStat = SigmaStat {

@@ -25,10 +25,13 @@ use crate::engine::params::{InitScheme, ParamRole, ParamStore};
 /// network inside its current linear region (relu'' = 0). A difference
 /// step that moves a pre-activation across zero adds a gradient jump
 /// divided by 2 eps, whose expected size does not shrink with the step; so
-/// the step must be small enough that, with ~5e7 ReLU inputs in a full NB201
-/// network at batch 64, none is likely to cross: 1e-9 relative. Only f64
-/// resolves a gradient change that small (relative rounding error of the
-/// difference ~1e-14 / 1e-9); in f32 the difference would be noise.
+/// the step must be small enough that none of the ~3e7 ReLU inputs of a
+/// full NB201 network at batch 32 is likely to cross: 1e-9 relative.
+/// Measured on two full-size cells (`grasp_does_not_depend_on_the_step`):
+/// steps 1e-9, 1e-10 and 1e-11 agree to 4e-6 relative, while 1e-7 gives
+/// -80.7 instead of 6.93 (crossings). Only f64 resolves a gradient change
+/// that small (rounding of the difference ~1e-14 / 1e-9); in f32 it would
+/// be noise.
 pub const GRASP_REL_STEP: f64 = 1e-9;
 
 /// zen's mixup coefficient (NASLib's default `mixup_gamma`).
@@ -200,14 +203,15 @@ pub fn zen_parts(
 /// grasp (NASLib `grasp.py`) per weight layer: `-sum w * (H g)`, g the batch
 /// gradient of the mean cross-entropy (train-mode BN) with respect to the
 /// conv and linear weights, H the Hessian with respect to those weights.
-/// H g by a central difference in f64 on the CPU backend (see
-/// `GRASP_REL_STEP`). `g` holds (parameter index, gradient) per layer;
-/// `None` when the gradient is zero.
+/// H g by a central difference in f64 on the CPU backend with eps =
+/// rel_step * ||w|| / ||g|| (the probe uses `GRASP_REL_STEP`). `g` holds
+/// (parameter index, gradient) per layer; `None` when the gradient is zero.
 pub(super) fn grasp_pass(
     net: &dyn Network,
     params: &ParamStore,
     batch: &Batch,
     g: &[(usize, Vec<f32>)],
+    rel_step: f64,
     times: &mut PhaseTimes,
 ) -> Option<Vec<f64>> {
     let norm = |v: &mut dyn Iterator<Item = f64>| v.map(|x| x * x).sum::<f64>().sqrt();
@@ -216,7 +220,7 @@ pub(super) fn grasp_pass(
     if g_norm == 0.0 || !g_norm.is_finite() {
         return None;
     }
-    let eps = GRASP_REL_STEP * w_norm / g_norm;
+    let eps = rel_step * w_norm / g_norm;
     let plus = grads_at(net, params, batch, g, eps, times)?;
     let minus = grads_at(net, params, batch, g, -eps, times)?;
     let t = Instant::now();
