@@ -13,6 +13,7 @@ use lswag_studio::engine::params::InitScheme;
 use lswag_studio::engine::probe::{GradPath, ProbeSettings};
 use lswag_studio::jobs::score::{self, ScoreConfig, ScoreEvent, Shard};
 use lswag_studio::jobs::{CancelToken, format_duration};
+use lswag_studio::space::autoformer::AutoformerConfig;
 use lswag_studio::space::nb201::{Nb201Arch, Nb201Config};
 
 #[global_allocator]
@@ -274,10 +275,11 @@ struct SearchArgs {
 
 #[derive(Args)]
 struct ScoreArgs {
-    /// Search space (nb201).
+    /// Search space: nb201 or autoformer (AutoFormer-Small ViTs).
     #[arg(long, default_value = "nb201")]
     space: String,
-    /// File with one arch string or NASLib tuple per line.
+    /// File with one architecture per line: an NB201 arch string or NASLib
+    /// tuple; an AutoFormer JSON key.
     #[arg(long, conflicts_with_all = ["sample", "all"])]
     archs: Option<PathBuf>,
     /// Sample N architectures uniformly (with --seed).
@@ -286,6 +288,10 @@ struct ScoreArgs {
     /// Score all 15,625 NB201 cells.
     #[arg(long)]
     all: bool,
+    /// AutoFormer: sample only ViTs with MIN..MAX million parameters,
+    /// counted at 224 x 224 and 1000 classes as in the paper (`18,23`).
+    #[arg(long, value_name = "MIN,MAX")]
+    param_limits: Option<String>,
     /// Seed for sampling and for initial weights (per architecture).
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -330,6 +336,10 @@ struct ProbeArgs {
     /// Classes of the network's head (10 for CIFAR-10).
     #[arg(long, default_value_t = 10)]
     classes: usize,
+    /// AutoFormer: side of the input image, a multiple of 16 (the paper's
+    /// 224; 32 or 64 on a CPU). Images are resized to it.
+    #[arg(long, default_value_t = 224)]
+    image_size: usize,
     /// sigma_w over k mini-batches instead of per sample.
     #[arg(long)]
     grad_splits: Option<usize>,
@@ -353,6 +363,10 @@ impl ProbeArgs {
                 cells_per_stage: self.cells,
                 num_classes: self.classes,
             },
+            autoformer: (space == "autoformer").then_some(AutoformerConfig {
+                image_size: self.image_size,
+                num_classes: self.classes,
+            }),
             seed,
             init: self.init,
             backend: choice.kind,
@@ -539,8 +553,14 @@ fn run_bench(a: BenchArgs) -> Result<()> {
 }
 
 fn run_score(a: ScoreArgs) -> Result<()> {
-    if a.space != "nb201" {
-        bail!("--space {}: only nb201 is supported by `score` so far", a.space);
+    if !["nb201", "autoformer"].contains(&a.space.as_str()) {
+        bail!("--space {}: `score` supports nb201 and autoformer", a.space);
+    }
+    if a.space == "autoformer" {
+        return run_score_autoformer(a);
+    }
+    if a.param_limits.is_some() {
+        bail!("--param-limits: only for --space autoformer");
     }
     let archs: Vec<Nb201Arch> = match (&a.archs, a.sample, a.all) {
         (Some(path), _, _) => score::read_arch_file(path)?,
@@ -553,8 +573,38 @@ fn run_score(a: ScoreArgs) -> Result<()> {
         None => archs,
     };
     let config = a.probe.score_config(&a.space, a.seed, &a.proxies)?;
+    score::run(&archs, &config, &a.out, &CancelToken::default(), &score_reporter())
+        .with_context(|| format!("scoring into {}", a.out.display()))?;
+    Ok(())
+}
+
+/// `score --space autoformer`: sampled (within parameter limits) or listed ViTs.
+fn run_score_autoformer(a: ScoreArgs) -> Result<()> {
+    use lswag_studio::search::ParamLimits;
+    let limits = a.param_limits.as_deref().map(ParamLimits::parse_millions).transpose()?;
+    let archs = match (&a.archs, a.sample, a.all) {
+        (Some(path), _, _) => score::read_autoformer_file(path)?,
+        (None, Some(n), false) => score::sample_autoformer(n, a.seed, limits.map(|l| l.min..=l.max))?,
+        (None, None, true) => bail!("--all: AutoFormer-Small has ~10^13 architectures; use --sample N"),
+        _ => bail!("choose the architectures with --archs FILE or --sample N"),
+    };
+    let archs = match a.shard {
+        Some(shard) => shard.select(&archs),
+        None => archs,
+    };
+    let config = a.probe.score_config(&a.space, a.seed, &a.proxies)?;
+    score::run_autoformer(&archs, &config, &a.out, &CancelToken::default(), &score_reporter())
+        .with_context(|| format!("scoring into {}", a.out.display()))?;
+    if let Some(peak) = score::peak_memory(&lswag_studio::engine::backend::Backend::new(config.backend)) {
+        eprintln!("peak memory: {peak}");
+    }
+    Ok(())
+}
+
+/// Progress lines of a score run on stderr.
+fn score_reporter() -> impl Fn(ScoreEvent) {
     let tty = std::io::stderr().is_terminal();
-    let report = move |e: ScoreEvent| match e {
+    move |e: ScoreEvent| match e {
         ScoreEvent::Started { total, already_done } => {
             eprintln!("scoring {total} architectures ({already_done} already in the file)")
         }
@@ -577,10 +627,7 @@ fn run_score(a: ScoreArgs) -> Result<()> {
             eprintln!("{} {scored} architectures", if cancelled { "cancelled after" } else { "scored" });
         }
         ScoreEvent::Failed(msg) => eprintln!("failed: {msg}"),
-    };
-    score::run(&archs, &config, &a.out, &CancelToken::default(), &report)
-        .with_context(|| format!("scoring into {}", a.out.display()))?;
-    Ok(())
+    }
 }
 
 fn run_build_benchmark(a: BuildBenchArgs) -> Result<()> {

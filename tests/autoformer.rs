@@ -204,3 +204,103 @@ fn naive_and_batched_per_sample_gradients_agree_on_a_tiny_vit() {
         assert!((x - y).abs() <= 1e-4 * y.abs(), "layer {l}: mean log sigma {x} vs {y}");
     }
 }
+
+/// Probe time of one ViT on the CPU backend, by phase (README numbers):
+/// `cargo test --test autoformer -- --ignored --nocapture probe_time`.
+#[test]
+#[ignore]
+fn probe_time_on_the_cpu() {
+    use lswag_studio::proxy;
+    let image = std::env::var("VIT_IMAGE").ok().and_then(|v| v.parse().ok()).unwrap_or(32);
+    let s = std::env::var("VIT_BATCH").ok().and_then(|v| v.parse().ok()).unwrap_or(64);
+    let names = std::env::var("VIT_PROXIES").unwrap_or_else(|_| "lswag".into());
+    let a: AutoformerArch = "{\"embed\":384,\"depth\":13,\"mlp\":[3.5,3,4,3.5,3,3,4,4,3.5,4,3.5,4,3.5],\"heads\":[6,6,5,7,5,5,5,6,6,7,7,6,7]}"
+        .parse()
+        .unwrap();
+    let (net, mut params) = AutoformerNet::new(&a, AutoformerConfig { image_size: image, num_classes: 10 });
+    params.init(InitScheme::KaimingNormal, 0);
+    let batch = gaussian_batch(s, [3, image, image], 10, 0);
+    let backend = Backend::new(BackendKind::Cpu);
+    let proxies: Vec<_> = proxy::parse_list(&names).unwrap();
+    let t = std::time::Instant::now();
+    let rec = probe(&net, &params, &batch, &backend, &ProbeSettings::default(), proxy::needs_of(&proxies));
+    println!(
+        "{} params, image {image}, batch {s}, proxies {names}: {:.1} s; {:?}",
+        rec.params,
+        t.elapsed().as_secs_f64(),
+        rec.times
+    );
+}
+
+#[test]
+fn resize_is_bilinear_with_half_pixel_centres() {
+    use lswag_studio::engine::data::Batch;
+    use lswag_studio::jobs::score::resize_batch;
+    // One 2 x 2 plane [[0, 1], [2, 3]] -> 4 x 4. Output pixel o samples the
+    // source at (o + 0.5) / 2 - 0.5 = -0.25 (clamped to 0), 0.25, 0.75, 1.25 (-> 1).
+    let b = Batch {
+        images: vec![0.0, 1.0, 2.0, 3.0],
+        labels: vec![0],
+        shape: [1, 1, 2, 2],
+        num_classes: 10,
+        source: "t".into(),
+    };
+    let r = resize_batch(&b, 4);
+    assert_eq!(r.shape, [1, 1, 4, 4]);
+    let axis = [0.0f32, 0.25, 0.75, 1.0];
+    for (y, fy) in axis.iter().enumerate() {
+        for (x, fx) in axis.iter().enumerate() {
+            // Bilinear in a plane with value 2y + x is exact: 2 fy + fx.
+            assert!((r.images[y * 4 + x] - (2.0 * fy + fx)).abs() < 1e-6, "({y}, {x}): {}", r.images[y * 4 + x]);
+        }
+    }
+}
+
+/// `score --space autoformer`: sampled ViTs within limits go into a score
+/// file that the archive layer reads as an AutoFormer archive with profiles.
+#[test]
+fn score_job_writes_an_autoformer_archive() {
+    use lswag_studio::archive::{self, Space};
+    use lswag_studio::engine::data::DataSource;
+    use lswag_studio::jobs::CancelToken;
+    use lswag_studio::jobs::score::{self, ScoreConfig};
+    use lswag_studio::space::nb201::Nb201Config;
+    let dir = std::env::temp_dir().join(format!("lswag-autoformer-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join("vit.jsonl");
+    let _ = std::fs::remove_file(&out);
+    let config = ScoreConfig {
+        space: "autoformer".into(),
+        nb201: Nb201Config::default(),
+        autoformer: Some(AutoformerConfig { image_size: 32, num_classes: 10 }),
+        seed: 1,
+        init: InitScheme::KaimingNormal,
+        backend: BackendKind::Cpu,
+        data: DataSource::Gaussian,
+        batch: 4,
+        batch_seed: None,
+        proxies: vec!["lswag,swap,params,flops".into()],
+        probe: ProbeSettings::default(),
+    };
+    let archs = score::sample_autoformer(2, 9, Some(18_000_000..=23_000_000)).unwrap();
+    assert!(archs.iter().all(|a| (18_000_000..=23_000_000).contains(&a.params(CountBasis::PAPER))));
+    assert_eq!(score::run_autoformer(&archs, &config, &out, &CancelToken::default(), &|_| {}).unwrap(), 2);
+    let bytes = std::fs::read(&out).unwrap();
+    let (_, a) = archive::parse_any(&bytes, "vit.jsonl", &Default::default()).unwrap();
+    assert_eq!(a.space(), &Space::AutoFormer);
+    assert_eq!(a.len(), 2);
+    assert_eq!(a.profile_count(), 2);
+    for (row, key) in a.keys().iter().enumerate() {
+        let arch: AutoformerArch = key.parse().unwrap();
+        let p = a.profile(row).unwrap();
+        // Layers: patch embedding, four per block, head; params at 32 x 32.
+        assert_eq!(p.layers.len(), 4 * arch.depth() + 2, "{key}");
+        assert_eq!(p.params, arch.params(CountBasis { image_size: 32, num_classes: 10 }));
+    }
+    // Limits nothing satisfies, and a non-ViT space, are clear errors.
+    let e = score::sample_autoformer(1, 0, Some(40_000_000..=50_000_000)).unwrap_err().to_string();
+    assert!(e.contains("no AutoFormer-Small architecture with 40000000..=50000000"), "{e}");
+    let nb = ScoreConfig { space: "nb201".into(), ..config };
+    let e = score::run_autoformer(&archs, &nb, &dir.join("x.jsonl"), &CancelToken::default(), &|_| {}).unwrap_err();
+    assert!(e.to_string().contains("expected `autoformer`"), "{e}");
+}

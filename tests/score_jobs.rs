@@ -18,6 +18,7 @@ fn config() -> ScoreConfig {
             cells_per_stage: 1,
             num_classes: 10,
         },
+        autoformer: None,
         seed: 3,
         init: InitScheme::KaimingNormal,
         backend: BackendKind::Cpu,

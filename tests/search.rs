@@ -68,6 +68,7 @@ fn config(algo: Algo, fitness: &str, budget: usize, seed: u64, archive: Option<P
         score: ScoreConfig {
             space: "nb201".into(),
             nb201: Nb201Config::default(),
+            autoformer: None,
             seed,
             init: InitScheme::KaimingNormal,
             backend: BackendKind::Cpu,

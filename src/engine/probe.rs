@@ -407,9 +407,20 @@ fn column_stats(g: &[f32], k: usize, f: impl Fn(f32) -> f64) -> (Vec<f64>, Vec<f
 }
 
 /// sigma_w = std over splits of |g| (ddof 0) -> Lambda_l, mean log sigma.
+/// The same two-pass f64 statistics as `column_stats`, run as burn-flex
+/// tensor ops, which are optimised even in debug builds (a ViT has 64 x 23 M
+/// per-sample gradients; the host loop cost ~10 s of its probe there).
 fn sigma_of_abs(g: &[f32], k: usize) -> SigmaStat {
-    let (_, sigma) = column_stats(g, k, |v| v.abs() as f64);
-    sigma_summary(sigma.into_iter())
+    let n = g.len() / k;
+    let device = Device::flex();
+    let t = Tensor::<2>::from_data(TensorData::new(g.to_vec(), [k, n]), &device).cast(burn::tensor::DType::F64).abs();
+    let mean = t.clone().mean_dim(0);
+    let sigma = (t - mean).square().mean_dim(0).sqrt();
+    match sigma.into_data().try_to_vec::<f64>() {
+        Ok(sigma) => sigma_summary(sigma.into_iter()),
+        // Not reached (flex computes in f64): the host loop instead.
+        Err(_) => sigma_summary(column_stats(g, k, |v| v.abs() as f64).1.into_iter()),
+    }
 }
 
 /// Lambda and mean log sigma from sigma values.

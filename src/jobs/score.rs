@@ -9,6 +9,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::fs::File;
 use std::io::Write;
+use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -19,11 +20,12 @@ use serde::{Deserialize, Serialize};
 
 use super::{CancelToken, Progress, jsonl};
 use crate::engine::backend::{Backend, BackendKind};
-use crate::engine::data::{Batch, DataSource, Selection, load_batch};
+use crate::engine::data::{Batch, DataSource, Selection, gaussian_batch, load_batch};
 use crate::engine::params::{InitScheme, ParamStore, arch_seed};
 use crate::engine::probe::{Network, ProbeSettings, probe};
 use crate::engine::profile::LayerProfile;
 use crate::proxy::{self, ProxyInfo};
+use crate::space::autoformer::{AutoformerArch, AutoformerConfig, AutoformerNet, AutoformerSpace};
 use crate::space::nb201::{NUM_ARCHS, Nb201Arch, Nb201Config, Nb201Net};
 
 /// Everything that determines the numbers of a score run.
@@ -31,6 +33,10 @@ use crate::space::nb201::{NUM_ARCHS, Nb201Arch, Nb201Config, Nb201Net};
 pub struct ScoreConfig {
     pub space: String,
     pub nb201: Nb201Config,
+    /// The ViT's image size and classes when `space` is `autoformer`
+    /// (absent from NB201 runs and from files written before ViTs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub autoformer: Option<AutoformerConfig>,
     pub seed: u64,
     pub init: InitScheme,
     pub backend: BackendKind,
@@ -82,6 +88,8 @@ pub enum ScoreError {
     Proxy(#[from] proxy::UnknownProxy),
     #[error("shard `{0}`: expected i/n with 0 <= i < n")]
     Shard(String),
+    #[error("{0}")]
+    Setting(String),
 }
 
 /// Events a score job reports.
@@ -150,10 +158,154 @@ pub fn read_arch_file(path: &Path) -> Result<Vec<Nb201Arch>, ScoreError> {
         .collect()
 }
 
-/// The batch a configuration describes.
+/// The batch a configuration describes: for a ViT at the network's image
+/// size (Gaussian pixels drawn at that size, images resized bilinearly).
 pub fn config_batch(config: &ScoreConfig) -> Result<Batch, ScoreError> {
     let selection = config.batch_seed.map_or(Selection::First, Selection::Random);
-    Ok(load_batch(&config.data, config.batch, selection, config.nb201.num_classes)?)
+    match config.autoformer_config() {
+        Some(af) => {
+            let size = af.image_size;
+            let batch = match config.data {
+                DataSource::Gaussian => {
+                    let seed = config.batch_seed.unwrap_or(0);
+                    gaussian_batch(config.batch, [3, size, size], af.num_classes, seed)
+                }
+                _ => resize_batch(&load_batch(&config.data, config.batch, selection, af.num_classes)?, size),
+            };
+            batch.check_shape([3, size, size])?;
+            Ok(batch)
+        }
+        None => Ok(load_batch(&config.data, config.batch, selection, config.nb201.num_classes)?),
+    }
+}
+
+/// Bilinear resize of every image to `size` x `size` (half-pixel centres,
+/// as PyTorch's `interpolate(..., align_corners=False)` and torchvision's
+/// Resize when upsampling: AutoFormer feeds CIFAR-10 to ViTs at 224).
+pub fn resize_batch(batch: &Batch, size: usize) -> Batch {
+    let [n, c, h, w] = batch.shape;
+    if (h, w) == (size, size) {
+        return batch.clone();
+    }
+    // Source coordinate and weights along one axis.
+    let axis = |src: usize| -> Vec<(usize, usize, f32)> {
+        let scale = src as f64 / size as f64;
+        (0..size)
+            .map(|o| {
+                let x = ((o as f64 + 0.5) * scale - 0.5).max(0.0);
+                let i0 = (x.floor() as usize).min(src - 1);
+                let i1 = (i0 + 1).min(src - 1);
+                (i0, i1, (x - i0 as f64) as f32)
+            })
+            .collect()
+    };
+    let (ys, xs) = (axis(h), axis(w));
+    let mut images = Vec::with_capacity(n * c * size * size);
+    for plane in batch.images.chunks_exact(h * w) {
+        for &(y0, y1, fy) in &ys {
+            for &(x0, x1, fx) in &xs {
+                let p = |y: usize, x: usize| plane[y * w + x];
+                let top = p(y0, x0) * (1.0 - fx) + p(y0, x1) * fx;
+                let bottom = p(y1, x0) * (1.0 - fx) + p(y1, x1) * fx;
+                images.push(top * (1.0 - fy) + bottom * fy);
+            }
+        }
+    }
+    Batch {
+        images,
+        labels: batch.labels.clone(),
+        shape: [n, c, size, size],
+        num_classes: batch.num_classes,
+        source: format!("{} resized to {size}x{size}", batch.source),
+    }
+}
+
+impl ScoreConfig {
+    /// The ViT settings when this run scores AutoFormer-Small.
+    pub fn autoformer_config(&self) -> Option<AutoformerConfig> {
+        (self.space == "autoformer").then(|| self.autoformer.unwrap_or_default())
+    }
+}
+
+/// `n` distinct AutoFormer-Small architectures sampled with `seed`, each
+/// within `limits` (parameters counted at the paper's 224 x 224 and 1000
+/// classes, see [`AutoformerSpace`]), in sampled order.
+pub fn sample_autoformer(n: usize, seed: u64, limits: Option<RangeInclusive<u64>>) -> Result<Vec<AutoformerArch>, ScoreError> {
+    let space = AutoformerSpace::default();
+    let limits = limits.unwrap_or(0..=u64::MAX);
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut seen = HashSet::new();
+    let mut out = Vec::with_capacity(n);
+    // The space holds ~10^13 architectures: duplicates are rare, and a
+    // window that admits none is caught by the draw limit.
+    while out.len() < n {
+        let a = AutoformerArch::sample_within(&mut rng, &limits, space.basis, 100_000).ok_or_else(|| {
+            ScoreError::Setting(format!(
+                "no AutoFormer-Small architecture with {}..={} parameters in 100000 draws (the space spans about 13.0 M to 34.7 M at 224 x 224, 1000 classes)",
+                limits.start(),
+                limits.end()
+            ))
+        })?;
+        if seen.insert(a.to_string()) {
+            out.push(a);
+        }
+    }
+    Ok(out)
+}
+
+/// Reads AutoFormer-Small keys from a file, one JSON key per line.
+pub fn read_autoformer_file(path: &Path) -> Result<Vec<AutoformerArch>, ScoreError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ScoreError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+        .map(|(i, l)| {
+            AutoformerArch::parse(l).map_err(|e| ScoreError::Format {
+                path: path.to_path_buf(),
+                line: i + 1,
+                reason: e.to_string(),
+            })
+        })
+        .collect()
+}
+
+/// Peak memory of a run, where the system or the backend can tell: the
+/// process's resident high-water mark (Linux `VmHWM`, host memory: all of
+/// it on the CPU backend), and on wgpu the bytes the device allocator has
+/// reserved (its pools keep pages, so after a run this is its high-water
+/// mark).
+pub fn peak_memory(backend: &Backend) -> Option<String> {
+    let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
+    let host = std::fs::read_to_string("/proc/self/status").ok().and_then(|s| {
+        let kb: u64 = s.lines().find(|l| l.starts_with("VmHWM:"))?.split_whitespace().nth(1)?.parse().ok()?;
+        Some(format!("host RSS high-water {:.0} MiB", mib(kb * 1024)))
+    });
+    let device = match backend.kind {
+        BackendKind::Wgpu => backend
+            .device
+            .memory_pool_usage()
+            .map(|u| format!("device reserved {:.0} MiB ({:.0} MiB in use now)", mib(u.bytes_reserved), mib(u.bytes_in_use))),
+        BackendKind::Cpu => None,
+    };
+    match (host, device) {
+        (Some(h), Some(d)) => Some(format!("{h}; {d}")),
+        (h, d) => h.or(d),
+    }
+}
+
+/// Scores one ViT.
+pub fn score_autoformer(
+    arch: &AutoformerArch,
+    config: &ScoreConfig,
+    proxies: &[&ProxyInfo],
+    batch: &Batch,
+    backend: &Backend,
+) -> ScoreLine {
+    let (net, params) = AutoformerNet::new(arch, config.autoformer_config().unwrap_or_default());
+    score_network(&net, params, arch.to_string(), config, proxies, batch, backend)
 }
 
 /// Scores one architecture.
@@ -277,6 +429,35 @@ pub fn run(
     cancel: &CancelToken,
     report: &dyn Fn(ScoreEvent),
 ) -> Result<usize, ScoreError> {
+    run_with(archs, config, out, cancel, report, &|a, c, p, b, be| score_arch(*a, c, p, b, be))
+}
+
+/// Scores AutoFormer-Small ViTs into `out` (`config.space` = `autoformer`),
+/// resuming from what it already holds.
+pub fn run_autoformer(
+    archs: &[AutoformerArch],
+    config: &ScoreConfig,
+    out: &Path,
+    cancel: &CancelToken,
+    report: &dyn Fn(ScoreEvent),
+) -> Result<usize, ScoreError> {
+    let af = config
+        .autoformer_config()
+        .ok_or_else(|| ScoreError::Setting(format!("space `{}`: expected `autoformer` for ViTs", config.space)))?;
+    af.validate().map_err(ScoreError::Setting)?;
+    run_with(archs, config, out, cancel, report, &score_autoformer)
+}
+
+type ScoreOne<A> = dyn Fn(&A, &ScoreConfig, &[&ProxyInfo], &Batch, &Backend) -> ScoreLine;
+
+fn run_with<A: std::fmt::Display>(
+    archs: &[A],
+    config: &ScoreConfig,
+    out: &Path,
+    cancel: &CancelToken,
+    report: &dyn Fn(ScoreEvent),
+    score_one: &ScoreOne<A>,
+) -> Result<usize, ScoreError> {
     let proxies = config_proxies(config)?;
     let batch = config_batch(config)?;
     let io = |source| ScoreError::Io {
@@ -285,7 +466,7 @@ pub fn run(
     };
     let (mut file, lines) = open_score_file(out, config, &batch.source)?;
     let done: HashSet<String> = lines.into_iter().map(|l| l.arch).collect();
-    let todo: Vec<Nb201Arch> = archs.iter().filter(|a| !done.contains(&a.to_string())).copied().collect();
+    let todo: Vec<&A> = archs.iter().filter(|a| !done.contains(&a.to_string())).collect();
     report(ScoreEvent::Started {
         total: todo.len(),
         already_done: archs.len() - todo.len(),
@@ -297,7 +478,7 @@ pub fn run(
         if cancel.is_cancelled() {
             break;
         }
-        let line = score_arch(*arch, config, &proxies, &batch, &backend);
+        let line = score_one(arch, config, &proxies, &batch, &backend);
         append_line(&mut file, out, &line)?;
         scored += 1;
         report(ScoreEvent::Scored {

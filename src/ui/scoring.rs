@@ -104,6 +104,7 @@ impl ScoreSettings {
                 cells_per_stage: self.cells.max(1),
                 num_classes: 10,
             },
+            autoformer: None,
             seed: self.seed,
             init: InitScheme::KaimingNormal,
             backend: backend.kind,
