@@ -13,15 +13,14 @@
 //! with the same init scheme as `score`, so scoring the same sample with the
 //! same seed probes exactly the networks that were trained here.
 
-use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
+use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
 use super::score::sample_archs;
-use super::{CancelToken, Progress};
+use super::{CancelToken, Progress, jsonl};
 use crate::archive::{self, ArchiveBuilder, Space};
 use crate::engine::backend::{Backend, BackendKind};
 use crate::engine::data::{DataSource, load_split};
@@ -128,39 +127,29 @@ pub enum BuildEvent {
 /// Reads a log: provenance, trained lines, and the byte length of its
 /// complete part (a killed run leaves a cut-off last line).
 pub fn read_log(path: &Path) -> Result<(BuildProvenance, Vec<TrainedLine>, u64), BuildError> {
-    let io = |source| BuildError::Io {
+    let complete = jsonl::read_complete(path).map_err(|source| BuildError::Io {
         path: path.to_path_buf(),
         source,
-    };
-    let mut reader = BufReader::new(File::open(path).map_err(io)?);
-    let (mut provenance, mut lines, mut valid_len, mut number) = (None, Vec::new(), 0u64, 0);
-    let mut buf = String::new();
-    loop {
-        buf.clear();
-        let n = reader.read_line(&mut buf).map_err(io)?;
-        if n == 0 || !buf.ends_with('\n') {
-            break;
-        }
-        number += 1;
-        let err = |reason: String| BuildError::Format {
-            path: path.to_path_buf(),
-            line: number,
-            reason,
-        };
-        if number == 1 {
-            let h: Header = serde_json::from_str(&buf).map_err(|e| err(format!("expected the provenance header: {e}")))?;
-            provenance = Some(h.provenance);
-        } else if !buf.trim().is_empty() {
-            lines.push(serde_json::from_str(&buf).map_err(|e| err(format!("expected a trained architecture: {e}")))?);
-        }
-        valid_len += n as u64;
-    }
-    let provenance = provenance.ok_or_else(|| BuildError::Format {
-        path: path.to_path_buf(),
-        line: 1,
-        reason: "no complete provenance header".into(),
     })?;
-    Ok((provenance, lines, valid_len))
+    let err = |line: usize, reason: String| BuildError::Format {
+        path: path.to_path_buf(),
+        line,
+        reason,
+    };
+    let mut rows = complete.lines.iter().enumerate();
+    let provenance = match rows.next() {
+        Some((_, first)) => {
+            serde_json::from_str::<Header>(first)
+                .map_err(|e| err(1, format!("expected the provenance header: {e}")))?
+                .provenance
+        }
+        None => return Err(err(1, "no complete provenance header".into())),
+    };
+    let lines = rows
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| serde_json::from_str(l).map_err(|e| err(i + 1, format!("expected a trained architecture: {e}"))))
+        .collect::<Result<Vec<TrainedLine>, BuildError>>()?;
+    Ok((provenance, lines, complete.valid_len))
 }
 
 /// The archive of a complete log: one task with the validation accuracy as
@@ -195,7 +184,7 @@ pub fn run(
         path: log.to_path_buf(),
         source,
     };
-    let (prov, mut done) = if log.exists() && std::fs::metadata(log).map_err(io)?.len() > 0 {
+    let (prov, mut done, mut file) = if log.exists() && std::fs::metadata(log).map_err(io)?.len() > 0 {
         let (prov, lines, valid_len) = read_log(log)?;
         if prov.config != *config {
             return Err(BuildError::ConfigMismatch {
@@ -204,8 +193,7 @@ pub fn run(
                 now: serde_json::to_string(config).unwrap_or_default(),
             });
         }
-        OpenOptions::new().write(true).open(log).map_err(io)?.set_len(valid_len).map_err(io)?;
-        (prov, lines)
+        (prov, lines, jsonl::append_after(log, valid_len).map_err(io)?)
     } else {
         let prov = BuildProvenance {
             app: "lswag-studio".into(),
@@ -216,12 +204,9 @@ pub fn run(
             created: archive::now_rfc3339(),
         };
         let mut f = File::create(log).map_err(io)?;
-        let header = serde_json::to_string(&Header { provenance: prov.clone() }).unwrap_or_default();
-        writeln!(f, "{header}").map_err(io)?;
-        f.sync_all().map_err(io)?;
-        (prov, Vec::new())
+        jsonl::append_json(&mut f, &Header { provenance: prov.clone() }).map_err(io)?;
+        (prov, Vec::new(), f)
     };
-    let mut file = OpenOptions::new().append(true).open(log).map_err(io)?;
     let todo: Vec<Nb201Arch> = archs
         .iter()
         .filter(|a| !done.iter().any(|l| l.arch == a.to_string()))
@@ -266,8 +251,7 @@ pub fn run(
             params: params.num_params() as u64,
             seconds: r.seconds,
         };
-        writeln!(file, "{}", serde_json::to_string(&line).unwrap_or_default()).map_err(io)?;
-        file.flush().map_err(io)?;
+        jsonl::append_json(&mut file, &line).map_err(io)?;
         trained += 1;
         done.push(line.clone());
         report(BuildEvent::Trained {
