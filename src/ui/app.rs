@@ -25,9 +25,11 @@ use super::panels::search::{SearchPanel, SearchSettings};
 use super::theme;
 use crate::jobs::JobHandle;
 
-/// The demo archive built into the binary (native `.lswag`): 200 NB201
-/// cells (C = 8, N = 1) scored with every proxy on a Gaussian batch, no
-/// ground truth; the command that made it is in README.md.
+/// The demo archive built into the binary (native `.lswag`): a
+/// mini-benchmark of 200 NB201 cells (C = 8, N = 1) trained briefly on the
+/// procedural images (`engine::procedural`, 16 x 16) with their validation
+/// accuracy as ground truth, every proxy and the layer profiles computed on
+/// a batch of the same images; README.md has the commands that made it.
 pub const DEMO_BYTES: &[u8] = include_bytes!("../../assets/demo.lswag");
 
 /// The panels, in tab order.
@@ -176,7 +178,8 @@ pub struct StudioApp {
 
 /// The demo dataset, and a note when it had to fall back.
 pub fn demo_dataset() -> (Dataset, Option<String>) {
-    match Dataset::from_bytes(DEMO_BYTES, "demo.lswag (built in)", "Demo: NB201, Gaussian input", Origin::Demo) {
+    let title = "Demo: NB201 mini-benchmark, procedural images";
+    match Dataset::from_bytes(DEMO_BYTES, "demo.lswag (built in)", title, Origin::Demo) {
         Ok(d) => (d, None),
         // Only a broken build gets here (a test opens the demo); say so and
         // show the synthetic example rather than nothing.
