@@ -7,7 +7,7 @@ use lswag_studio::engine::backend::{Backend, BackendKind};
 use lswag_studio::engine::data::gaussian_batch;
 use lswag_studio::engine::exec::{Exec, NormMode, PassConfig};
 use lswag_studio::engine::params::{InitScheme, ParamRole, ParamStore};
-use lswag_studio::engine::probe::{GradPath, Needs, ProbeSettings, probe};
+use lswag_studio::engine::probe::{GradPath, Needs, Network, ProbeSettings, SIGMA_CHUNK, probe};
 use lswag_studio::space::autoformer::{AutoformerArch, AutoformerConfig, AutoformerNet, CountBasis, MlpRatio};
 
 fn arch(embed: usize, mlp: &[f64], heads: &[usize]) -> AutoformerArch {
@@ -182,26 +182,46 @@ fn layers_are_every_linear_weight_and_gelu_patterns_belong_to_fc1() {
     assert!(rec.sigma.unwrap().iter().all(|s| s.lambda.is_some()));
 }
 
+/// The tiny ViT as a network that does not declare its samples
+/// independent: the probe then runs the whole batch in one split pass.
+struct Unchunked<'a>(&'a AutoformerNet);
+
+impl Network for Unchunked<'_> {
+    fn input_chw(&self) -> [usize; 3] {
+        self.0.input_chw()
+    }
+
+    fn forward(&self, exec: &mut Exec, x: Tensor<4>) -> Tensor<2> {
+        self.0.forward(exec, x)
+    }
+}
+
 #[test]
-fn naive_and_batched_per_sample_gradients_agree_on_a_tiny_vit() {
+fn naive_batched_and_chunked_per_sample_gradients_agree_on_a_tiny_vit() {
     let (net, params) = tiny();
-    let batch = gaussian_batch(8, [3, 32, 32], 10, 4);
+    // 20 samples: chunks of 8, 8 and 4 in the chunked path.
+    let batch = gaussian_batch(20, [3, 32, 32], 10, 4);
     let backend = Backend::new(BackendKind::Cpu);
     let needs = Needs {
         sigma: true,
         ..Needs::default()
     };
     let mut settings = ProbeSettings::default();
-    let batched = probe(&net, &params, &batch, &backend, &settings, needs).sigma.unwrap();
+    assert!(batch.len() > SIGMA_CHUNK);
+    let chunked = probe(&net, &params, &batch, &backend, &settings, needs).sigma.unwrap();
+    let batched = probe(&Unchunked(&net), &params, &batch, &backend, &settings, needs).sigma.unwrap();
     settings.grad_path = GradPath::Naive;
     let naive = probe(&net, &params, &batch, &backend, &settings, needs).sigma.unwrap();
-    assert_eq!(batched.len(), 10);
-    assert_eq!(naive.len(), 10);
-    for (l, (a, b)) in batched.iter().zip(&naive).enumerate() {
-        let (x, y) = (a.lambda.unwrap(), b.lambda.unwrap());
-        assert!((x - y).abs() <= 1e-4 * y.abs(), "layer {l}: lambda {x} vs {y}");
-        let (x, y) = (a.mean_log_sigma.unwrap(), b.mean_log_sigma.unwrap());
-        assert!((x - y).abs() <= 1e-4 * y.abs(), "layer {l}: mean log sigma {x} vs {y}");
+    assert_eq!((chunked.len(), batched.len(), naive.len()), (10, 10, 10));
+    for (l, ((a, b), c)) in batched.iter().zip(&naive).zip(&chunked).enumerate() {
+        for (what, x, y, z) in [
+            ("lambda", a.lambda, b.lambda, c.lambda),
+            ("mean log sigma", a.mean_log_sigma, b.mean_log_sigma, c.mean_log_sigma),
+        ] {
+            let (x, y, z) = (x.unwrap(), y.unwrap(), z.unwrap());
+            assert!((x - y).abs() <= 1e-4 * y.abs(), "layer {l}: {what} batched {x} vs naive {y}");
+            assert!((z - y).abs() <= 1e-4 * y.abs(), "layer {l}: {what} chunked {z} vs naive {y}");
+        }
     }
 }
 
@@ -225,10 +245,11 @@ fn probe_time_on_the_cpu() {
     let t = std::time::Instant::now();
     let rec = probe(&net, &params, &batch, &backend, &ProbeSettings::default(), proxy::needs_of(&proxies));
     println!(
-        "{} params, image {image}, batch {s}, proxies {names}: {:.1} s; {:?}",
+        "{} params, image {image}, batch {s}, proxies {names}: {:.1} s; {:?}; {}",
         rec.params,
         t.elapsed().as_secs_f64(),
-        rec.times
+        rec.times,
+        lswag_studio::jobs::score::peak_memory(&backend).unwrap_or_default()
     );
 }
 
@@ -303,4 +324,18 @@ fn score_job_writes_an_autoformer_archive() {
     let nb = ScoreConfig { space: "nb201".into(), ..config };
     let e = score::run_autoformer(&archs, &nb, &dir.join("x.jsonl"), &CancelToken::default(), &|_| {}).unwrap_err();
     assert!(e.to_string().contains("expected `autoformer`"), "{e}");
+}
+
+#[test]
+fn key_files_name_the_bad_line() {
+    use lswag_studio::jobs::score::read_autoformer_file;
+    let dir = std::env::temp_dir().join(format!("lswag-autoformer-keys-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("keys.txt");
+    let good = arch(320, &[3.0; 12], &[5; 12]).to_string();
+    std::fs::write(&path, format!("# two ViTs\n{good}\n\n{}\n", good.replace("320", "321"))).unwrap();
+    let e = read_autoformer_file(&path).unwrap_err().to_string();
+    assert!(e.contains("keys.txt line 4") && e.contains("embed 321 is not one of"), "{e}");
+    std::fs::write(&path, format!("{good}\n")).unwrap();
+    assert_eq!(read_autoformer_file(&path).unwrap(), [arch(320, &[3.0; 12], &[5; 12])]);
 }

@@ -141,6 +141,12 @@ pub fn sample_archs(n: usize, seed: u64) -> Vec<Nb201Arch> {
 
 /// Reads architectures from a file, one arch string or NASLib tuple per line.
 pub fn read_arch_file(path: &Path) -> Result<Vec<Nb201Arch>, ScoreError> {
+    read_key_file(path, |l| Nb201Arch::parse_any(l).map_err(|e| e.to_string()))
+}
+
+/// One architecture per line (blank lines and `#` comments skipped); an
+/// error names the file and the line.
+fn read_key_file<A>(path: &Path, parse: impl Fn(&str) -> Result<A, String>) -> Result<Vec<A>, ScoreError> {
     let text = std::fs::read_to_string(path).map_err(|source| ScoreError::Io {
         path: path.to_path_buf(),
         source,
@@ -149,10 +155,10 @@ pub fn read_arch_file(path: &Path) -> Result<Vec<Nb201Arch>, ScoreError> {
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
         .map(|(i, l)| {
-            Nb201Arch::parse_any(l).map_err(|e| ScoreError::Format {
+            parse(l).map_err(|reason| ScoreError::Format {
                 path: path.to_path_buf(),
                 line: i + 1,
-                reason: e.to_string(),
+                reason,
             })
         })
         .collect()
@@ -255,21 +261,7 @@ pub fn sample_autoformer(n: usize, seed: u64, limits: Option<RangeInclusive<u64>
 
 /// Reads AutoFormer-Small keys from a file, one JSON key per line.
 pub fn read_autoformer_file(path: &Path) -> Result<Vec<AutoformerArch>, ScoreError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ScoreError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    text.lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
-        .map(|(i, l)| {
-            AutoformerArch::parse(l).map_err(|e| ScoreError::Format {
-                path: path.to_path_buf(),
-                line: i + 1,
-                reason: e.to_string(),
-            })
-        })
-        .collect()
+    read_key_file(path, |l| AutoformerArch::parse(l).map_err(|e| e.to_string()))
 }
 
 /// Peak memory of a run, where the system or the backend can tell: the

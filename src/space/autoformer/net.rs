@@ -188,4 +188,9 @@ impl crate::engine::probe::Network for AutoformerNet {
     fn forward(&self, exec: &mut Exec, x: Tensor<4>) -> Tensor<2> {
         AutoformerNet::forward(self, exec, x)
     }
+
+    /// LayerNorm and attention act within one sample.
+    fn samples_independent(&self) -> bool {
+        true
+    }
 }
