@@ -184,7 +184,7 @@ impl Cifar10File {
             path: path.to_path_buf(),
             reason,
         };
-        if bytes.is_empty() || bytes.len() % CIFAR_RECORD != 0 {
+        if bytes.is_empty() || !bytes.len().is_multiple_of(CIFAR_RECORD) {
             return Err(malformed(format!(
                 "size {} bytes is not a positive multiple of {CIFAR_RECORD} (1 label byte + 3072 pixel bytes)",
                 bytes.len()

@@ -152,6 +152,9 @@ fn class_paint(class: usize, x: f32, y: f32, detail: f32) -> Option<bool> {
     }
 }
 
+/// A distractor: segment end points in pixels and its colour.
+type Segment = ((f32, f32), (f32, f32), [f32; 3]);
+
 /// Distance from point p to segment ab.
 fn segment_distance(p: (f32, f32), a: (f32, f32), b: (f32, f32)) -> f32 {
     let (vx, vy) = (b.0 - a.0, b.1 - a.1);
@@ -178,12 +181,12 @@ pub fn render(seed: u64, index: u64, size: usize) -> Vec<f32> {
     let (gx, gy) = (angle.cos(), angle.sin());
     // Distractor segments, in pixels.
     let n_lines = rng.random_range(1..=3);
-    let lines: Vec<((f32, f32), (f32, f32), [f32; 3])> = (0..n_lines)
+    let lines: Vec<Segment> = (0..n_lines)
         .map(|_| {
             let a = (rng.random_range(0.0..s), rng.random_range(0.0..s));
             let len = rng.random_range(0.2..0.5) * s;
             let th: f32 = rng.random_range(0.0..2.0 * PI);
-            ((a), (a.0 + len * th.cos(), a.1 + len * th.sin()), random_colour(&mut rng))
+            (a, (a.0 + len * th.cos(), a.1 + len * th.sin()), random_colour(&mut rng))
         })
         .collect();
     let line_half_width = 0.5 * (s / 32.0).max(1.0);
