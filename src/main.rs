@@ -782,7 +782,7 @@ fn run_search_study(config: &lswag_studio::jobs::search::SearchConfig, n: u64, o
     writeln!(file, "{}", serde_json::json!({ "study": config }))?;
     let start = std::time::Instant::now();
     let mut write_error = None;
-    let results = lswag_studio::jobs::search::tabular_study(config, config.seed..config.seed + n, &CancelToken::default(), |seed, r| {
+    let (fitness, results) = lswag_studio::jobs::search::tabular_study(config, config.seed..config.seed + n, &CancelToken::default(), |seed, r| {
         if write_error.is_none() {
             write_error = writeln!(file, "{}", serde_json::json!({ "seed": seed, "result": r })).err();
         }
@@ -800,14 +800,23 @@ fn run_search_study(config: &lswag_studio::jobs::search::SearchConfig, n: u64, o
     } else {
         (truths[truths.len() / 2 - 1] + truths[truths.len() / 2]) / 2.0
     };
+    let mean = truths.iter().sum::<f64>() / truths.len() as f64;
+    let (p10, p90) = (truths[truths.len() / 10], truths[9 * truths.len() / 10]);
+    let per_search_ms = start.elapsed().as_secs_f64() * 1e3 / results.len().max(1) as f64;
+    let summary = serde_json::json!({ "summary": {
+        "fitness": fitness.label(), "members": fitness.components, "searches": results.len(),
+        "truth_mean": mean, "truth_median": median, "truth_p10": p10, "truth_p90": p90,
+        "truth_min": truths[0], "truth_max": truths[truths.len() - 1], "ms_per_search": per_search_ms,
+    }});
+    writeln!(file, "{summary}").with_context(|| format!("writing {}", out.display()))?;
     print_out(&format!(
-        "{} {} searches, fitness {}, budget {}: returned true accuracy median {median:.2}, range {:.2}-{:.2}; {:.1} ms per search",
+        "{} {} searches, fitness {}, budget {}: returned true accuracy mean {mean:.2}, median {median:.2}, \
+         10-90% {p10:.2}-{p90:.2}, range {:.2}-{:.2}; {per_search_ms:.1} ms per search",
         results.len(),
         config.algo.name(),
-        config.fitness,
+        fitness.label(),
         config.budget.evaluations,
         truths[0],
         truths[truths.len() - 1],
-        start.elapsed().as_secs_f64() * 1e3 / results.len().max(1) as f64
     ))
 }

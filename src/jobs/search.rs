@@ -548,7 +548,7 @@ pub fn tabular_study(
     seeds: std::ops::Range<u64>,
     cancel: &CancelToken,
     mut each: impl FnMut(u64, &SearchResult),
-) -> Result<Vec<SearchResult>, SearchJobError> {
+) -> Result<(Fitness, Vec<SearchResult>), SearchJobError> {
     if config.algo == Algo::Prune {
         return Err(SearchError::Setting("a tabular study repeats evolution or random search; pruning is deterministic".into()).into());
     }
@@ -585,5 +585,5 @@ pub fn tabular_study(
         each(seed, &r);
         results.push(r);
     }
-    Ok(results)
+    Ok((fitness, results))
 }

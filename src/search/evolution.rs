@@ -42,10 +42,7 @@ pub fn evolution<S: SearchSpace>(
         candidates.clear();
         let mut pending: HashSet<String> = HashSet::new();
         for _ in 0..settings.mutations {
-            let fresh = |a: &S::Arch| {
-                let k = a.to_string();
-                !session.is_visited(&k) && !pending.contains(&k)
-            };
+            let fresh = |k: &str| !session.is_visited(k) && !pending.contains(k);
             let child = domain.child(rng, fresh, |rng| {
                 let parent = parents.choose(rng).unwrap_or_else(|| unreachable!("parents is not empty"));
                 domain.space.mutate(parent, settings.m_prob, settings.s_prob, rng)
@@ -56,10 +53,7 @@ pub fn evolution<S: SearchSpace>(
             }
         }
         for _ in 0..settings.crossovers {
-            let fresh = |a: &S::Arch| {
-                let k = a.to_string();
-                !session.is_visited(&k) && !pending.contains(&k)
-            };
+            let fresh = |k: &str| !session.is_visited(k) && !pending.contains(k);
             let child = domain.child(rng, fresh, |rng| {
                 let mut two = parents.choose_multiple(rng, 2);
                 let a = two.next().unwrap_or_else(|| unreachable!("parents is not empty"));
@@ -85,10 +79,7 @@ fn fill_random<S: SearchSpace>(
 ) -> Result<(), SearchError> {
     let mut pending: HashSet<String> = candidates.iter().map(|a| a.to_string()).collect();
     while candidates.len() < population {
-        let fresh = |a: &S::Arch| {
-            let k = a.to_string();
-            !session.is_visited(&k) && !pending.contains(&k)
-        };
+        let fresh = |k: &str| !session.is_visited(k) && !pending.contains(k);
         match domain.sample(rng, fresh) {
             Ok(a) => {
                 pending.insert(a.to_string());

@@ -12,7 +12,7 @@ pub fn random<S: SearchSpace>(
     rng: &mut ChaCha8Rng,
 ) -> Result<(), SearchError> {
     while !session.should_stop() {
-        let arch = match domain.sample(rng, |a| !session.is_visited(&a.to_string())) {
+        let arch = match domain.sample(rng, |k| !session.is_visited(k)) {
             Ok(a) => a,
             // Every legal candidate has been evaluated: nothing left to do.
             Err(SearchError::Exhausted(_)) => return Ok(()),

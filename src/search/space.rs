@@ -4,7 +4,6 @@
 use std::collections::HashSet;
 use std::fmt::Display;
 
-use rand::Rng;
 use rand::seq::IndexedRandom;
 use rand_chacha::ChaCha8Rng;
 
@@ -121,20 +120,27 @@ impl<'a, S: SearchSpace> Domain<'a, S> {
     }
 
     pub fn is_legal(&self, arch: &S::Arch) -> bool {
+        self.is_legal_keyed(arch, &arch.to_string())
+    }
+
+    /// [`Self::is_legal`] with the key already printed (searches test many
+    /// candidates; printing once per candidate keeps a tabular run fast).
+    fn is_legal_keyed(&self, arch: &S::Arch, key: &str) -> bool {
         match &self.pool {
-            Some((_, keys)) => keys.contains(&arch.to_string()),
+            Some((_, keys)) => keys.contains(key),
             None => self.limits.is_none_or(|l| l.contains(self.space.params(arch))),
         }
     }
 
-    /// A legal candidate for which `fresh` holds, drawn uniformly.
-    pub fn sample(&self, rng: &mut ChaCha8Rng, fresh: impl Fn(&S::Arch) -> bool) -> Result<S::Arch, SearchError> {
+    /// A legal candidate whose key `fresh` accepts, drawn uniformly.
+    pub fn sample(&self, rng: &mut ChaCha8Rng, fresh: impl Fn(&str) -> bool) -> Result<S::Arch, SearchError> {
         for _ in 0..MAX_TRIES {
             let a = match &self.pool {
                 Some((pool, _)) => pool.choose(rng).cloned().ok_or_else(|| SearchError::Exhausted("empty pool".into()))?,
                 None => self.space.sample(rng),
             };
-            if self.is_legal(&a) && fresh(&a) {
+            let key = a.to_string();
+            if self.is_legal_keyed(&a, &key) && fresh(&key) {
                 return Ok(a);
             }
         }
@@ -142,15 +148,18 @@ impl<'a, S: SearchSpace> Domain<'a, S> {
     }
 
     /// Children from `make` until one is legal and fresh; `None` after
-    /// [`MAX_TRIES`] draws (AutoFormer then simply makes fewer children).
-    pub fn child(&self, rng: &mut ChaCha8Rng, fresh: impl Fn(&S::Arch) -> bool, mut make: impl FnMut(&mut ChaCha8Rng) -> S::Arch) -> Option<S::Arch> {
-        (0..MAX_TRIES / 10).map(|_| make(rng)).find(|a| self.is_legal(a) && fresh(a))
+    /// [`MAX_TRIES`] / 10 draws (AutoFormer then simply makes fewer children).
+    pub fn child(
+        &self,
+        rng: &mut ChaCha8Rng,
+        fresh: impl Fn(&str) -> bool,
+        mut make: impl FnMut(&mut ChaCha8Rng) -> S::Arch,
+    ) -> Option<S::Arch> {
+        (0..MAX_TRIES / 10).map(|_| make(rng)).find(|a| {
+            let key = a.to_string();
+            self.is_legal_keyed(a, &key) && fresh(&key)
+        })
     }
-}
-
-/// Uniform in [0, 1) from the run's generator (for callers without `Rng`).
-pub fn coin(rng: &mut ChaCha8Rng, p: f64) -> bool {
-    rng.random_bool(p.clamp(0.0, 1.0))
 }
 
 #[cfg(test)]

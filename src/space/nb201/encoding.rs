@@ -282,8 +282,13 @@ impl fmt::Display for Nb201Supernet {
             }
             write!(f, "|")?;
             for src in 0..node {
-                let names: Vec<&str> = self.ops(e).map(Op::name).collect();
-                write!(f, "{}~{}|", names.join("/"), src)?;
+                for (i, op) in self.ops(e).enumerate() {
+                    if i > 0 {
+                        f.write_str("/")?;
+                    }
+                    f.write_str(op.name())?;
+                }
+                write!(f, "~{src}|")?;
                 e += 1;
             }
         }
