@@ -129,6 +129,13 @@ pub struct Exec<'a> {
     /// passes (grasp's finite difference w +- eps g, which f32 storage
     /// could not represent); empty or `None` = no offset.
     pub param_offsets: Vec<Option<Vec<f64>>>,
+    /// Masks that ReLUs apply instead of their own, one per activation call
+    /// in call order (packed patterns of another pass: bit s = sample s
+    /// active). grasp's finite differences freeze the masks of the
+    /// unperturbed weights, so no ReLU input crosses zero along the step.
+    pub frozen_masks: Option<Vec<Vec<u64>>>,
+    /// Activation calls so far (indexes `frozen_masks`).
+    activation_index: usize,
 }
 
 impl<'a> Exec<'a> {
@@ -148,6 +155,8 @@ impl<'a> Exec<'a> {
             norm_vars: Vec::new(),
             pre_pool: None,
             param_offsets: Vec::new(),
+            frozen_masks: None,
+            activation_index: 0,
         }
     }
 
@@ -359,13 +368,36 @@ impl<'a> Exec<'a> {
     /// ReLU, recording its pattern for the next weight layer.
     pub fn relu(&mut self, x: Tensor<4>) -> Tensor<4> {
         self.record_activation(x.clone().reshape([x.dims()[0] as i64, -1]));
-        activation::relu(x)
+        let dims = x.dims();
+        match self.next_frozen_mask(dims[0], dims[1] * dims[2] * dims[3]) {
+            Some(mask) => x * mask.reshape(dims),
+            None => activation::relu(x),
+        }
     }
 
     /// ReLU on [S, F] features.
     pub fn relu2(&mut self, x: Tensor<2>) -> Tensor<2> {
         self.record_activation(x.clone());
-        activation::relu(x)
+        let [s, n] = x.dims();
+        match self.next_frozen_mask(s, n) {
+            Some(mask) => x * mask,
+            None => activation::relu(x),
+        }
+    }
+
+    /// The frozen 0/1 mask [S, N] of the next activation call, when masks
+    /// are frozen and the recorded call has N neurons.
+    fn next_frozen_mask(&mut self, s: usize, n: usize) -> Option<Tensor<2>> {
+        let index = self.activation_index;
+        self.activation_index += 1;
+        let codes = self.frozen_masks.as_ref()?.get(index).filter(|c| c.len() == n)?;
+        let bit = |k: usize| ((codes[k % n] >> (k / n)) & 1) as f32;
+        let data = if self.config.double {
+            TensorData::new((0..s * n).map(|k| bit(k) as f64).collect::<Vec<f64>>(), [s, n])
+        } else {
+            TensorData::new((0..s * n).map(bit).collect::<Vec<f32>>(), [s, n])
+        };
+        Some(Tensor::<2>::from_data(data, self.options()))
     }
 
     /// Multi-head self-attention on packed projections, as timm and
@@ -390,6 +422,8 @@ impl<'a> Exec<'a> {
     /// GELU (exact), whose pattern is credited to the layer that produced
     /// its input (post-activation MLP: fc1 -> GELU).
     pub fn gelu(&mut self, x: Tensor<3>) -> Tensor<3> {
+        // Smooth, so never frozen; still an activation call.
+        self.activation_index += 1;
         self.credit_previous = true;
         self.record_activation(x.clone().reshape([x.dims()[0] as i64, -1]));
         self.credit_previous = false;

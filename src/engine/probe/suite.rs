@@ -20,19 +20,18 @@ use crate::engine::params::{InitScheme, ParamRole, ParamStore};
 /// burn 0.22 has first-order autodiff only (`Device::autodiff` documents
 /// that calling it again gives no higher order, and a graph is consumed by
 /// its backward), so the Hessian-vector product H g is the central
-/// difference (grad L(w + eps g) - grad L(w - eps g)) / (2 eps), in f64.
-/// PyTorch's double backward, which NASLib uses, differentiates a ReLU
-/// network inside its current linear region (relu'' = 0). A difference
-/// step that moves a pre-activation across zero adds a gradient jump
-/// divided by 2 eps, whose expected size does not shrink with the step; so
-/// the step must be small enough that none of the ~3e7 ReLU inputs of a
-/// full NB201 network at batch 32 is likely to cross: 1e-9 relative.
-/// Measured on two full-size cells (`grasp_does_not_depend_on_the_step`):
-/// steps 1e-9, 1e-10 and 1e-11 agree to 4e-6 relative, while 1e-7 gives
-/// -80.7 instead of 6.93 (crossings). Only f64 resolves a gradient change
-/// that small (rounding of the difference ~1e-14 / 1e-9); in f32 it would
-/// be noise.
-pub const GRASP_REL_STEP: f64 = 1e-9;
+/// difference (grad L(w + eps g) - grad L(w - eps g)) / (2 eps), in f64 on
+/// the CPU backend. PyTorch's double backward, which NASLib uses,
+/// differentiates a ReLU network inside its current linear region
+/// (relu'' = 0). A plain difference is not that: a step that moves one of
+/// the ~3e7 ReLU inputs of a full NB201 network at batch 32 across zero adds
+/// a gradient jump divided by 2 eps (one cell: -80.7 at a 1e-7 step, 6.93 at
+/// 1e-9 to 1e-11; others reached 1e5-1e6 even at 1e-9). So both passes
+/// apply the ReLU masks of the unperturbed network, taken in f64
+/// (`Exec::frozen_masks`): the network is then smooth along the step, the
+/// quotient has the O(eps^2) error of a central difference, and f64 keeps
+/// rounding (~1e-16 / 1e-7) negligible.
+pub const GRASP_REL_STEP: f64 = 1e-7;
 
 /// zen's mixup coefficient (NASLib's default `mixup_gamma`).
 const ZEN_MIXUP: f32 = 1e-2;
@@ -221,8 +220,9 @@ pub(super) fn grasp_pass(
         return None;
     }
     let eps = rel_step * w_norm / g_norm;
-    let plus = grads_at(net, params, batch, g, eps, times)?;
-    let minus = grads_at(net, params, batch, g, -eps, times)?;
+    let masks = relu_masks_f64(net, params, batch, times);
+    let plus = grads_at(net, params, batch, g, &masks, eps, times)?;
+    let minus = grads_at(net, params, batch, g, &masks, -eps, times)?;
     let t = Instant::now();
     let out = g
         .iter()
@@ -236,13 +236,32 @@ pub(super) fn grasp_pass(
     Some(out)
 }
 
+/// The ReLU masks of the unperturbed network in f64 (packed patterns of
+/// every activation call), train-mode BN over the batch.
+fn relu_masks_f64(net: &dyn Network, params: &ParamStore, batch: &Batch, times: &mut PhaseTimes) -> Vec<Vec<u64>> {
+    let t = Instant::now();
+    let config = PassConfig {
+        patterns: true,
+        double: true,
+        ..PassConfig::forward_only(NormMode::Groups(1))
+    };
+    let mut exec = Exec::new(params, Device::flex(), config);
+    let x: Vec<f64> = batch.images.iter().map(|&v| v as f64).collect();
+    let x = Tensor::<4>::from_data(TensorData::new(x, batch.shape), exec.options());
+    let _ = net.forward(&mut exec, x);
+    times.forward += t.elapsed();
+    exec.activation_calls
+}
+
 /// Weight gradients (f64, per layer in `g`'s order) of the batch's mean
-/// cross-entropy at w + step * g, train-mode BN, on the CPU backend in f64.
+/// cross-entropy at w + step * g, train-mode BN, ReLU masks frozen at
+/// `masks`, on the CPU backend in f64.
 fn grads_at(
     net: &dyn Network,
     params: &ParamStore,
     batch: &Batch,
     g: &[(usize, Vec<f32>)],
+    masks: &[Vec<u64>],
     step: f64,
     times: &mut PhaseTimes,
 ) -> Option<Vec<Vec<f64>>> {
@@ -254,6 +273,7 @@ fn grads_at(
         ..PassConfig::forward_only(NormMode::Groups(1))
     };
     let mut exec = Exec::new(params, device, config);
+    exec.frozen_masks = Some(masks.to_vec());
     exec.param_offsets = vec![None; params.entries.len()];
     for (p, grad) in g {
         exec.param_offsets[*p] = Some(grad.iter().map(|&v| step * v as f64).collect());
