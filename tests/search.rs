@@ -291,3 +291,47 @@ fn live_pruning_scores_supernets_and_ends_on_one_cell() {
     assert_eq!(last.arch, cell.to_string());
     assert!(log.evaluations[0].components[0].unwrap() > last.components[0].unwrap());
 }
+
+#[test]
+fn evolution_over_vits_keeps_to_the_parameter_window_and_the_pool() {
+    use lswag_studio::space::autoformer::{AutoformerArch, CountBasis};
+    use rand::SeedableRng;
+    // 400 sampled ViTs; the proxy is the total number of heads, which
+    // evolution can raise by mutating and crossing head genes.
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(4);
+    let mut b = ArchiveBuilder::new(Space::AutoFormer);
+    let prov = b.add_provenance(Provenance::new("test", "vits"));
+    let task = b.task("imagenet", Some(prov));
+    let heads = b.column(task, "heads", prov, false);
+    for _ in 0..400 {
+        let a = AutoformerArch::sample(&mut rng);
+        let row = b.row(&a.to_string());
+        let total: usize = a.heads.iter().sum();
+        b.set(heads, row, total as f64);
+        b.set_truth(task, row, total as f64);
+    }
+    let path = tmp("vits.lswag");
+    write_native(&b.build().unwrap(), &path).unwrap();
+    let mut cfg = config(Algo::Evolution, "heads", 100, 1, Some(path));
+    cfg.space = "autoformer".into();
+    cfg.task = Some("imagenet".into());
+    cfg.param_limits = Some(lswag_studio::search::ParamLimits::parse_millions("18,23").unwrap());
+    let out = tmp("vits.jsonl");
+    let result = run_quiet(&cfg, &out).unwrap();
+    let log = read_log(&out).unwrap();
+    assert_eq!(log.evaluations.len(), result.evaluations);
+    for e in &log.evaluations {
+        let a: AutoformerArch = e.arch.parse().unwrap();
+        let p = a.params(CountBasis::PAPER);
+        assert!((18_000_000..=23_000_000).contains(&p), "{} has {p} parameters", e.arch);
+        assert_eq!(e.params, Some(p));
+        assert!(e.truth.is_some(), "every candidate comes from the archive");
+    }
+    // The pick is the best fitness it evaluated.
+    let best = log.evaluations.iter().filter_map(|e| e.fitness).fold(f64::MIN, f64::max);
+    assert_eq!(result.fitness, Some(best));
+    // Pruning has no supernet in this space.
+    cfg.algo = Algo::Prune;
+    let err = run_quiet(&cfg, &tmp("vits-prune.jsonl")).unwrap_err().to_string();
+    assert!(err.contains("supernet"), "{err}");
+}

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use super::score::{
     ScoreConfig, ScoreError, ScoreLine, append_line, config_batch, config_proxies, open_score_file, score_arch,
-    score_network,
+    score_autoformer, score_network,
 };
 use super::{CancelToken, Progress, jsonl};
 use crate::archive::{Archive, open_any};
@@ -35,6 +35,7 @@ use crate::search::{
     Algo, Budget, Component, Evaluation, Evaluator, EvolutionSettings, Fitness, FitnessSpec, NoTruth, ParamLimits,
     PauseToken, SearchError, SearchResult, Session, Truth,
 };
+use crate::space::autoformer::{AutoformerArch, AutoformerSpace};
 use crate::space::nb201::{Nb201Arch, Nb201Net, Nb201Supernet};
 
 /// Everything that determines a search.
@@ -233,6 +234,12 @@ impl Evaluator<Nb201Arch> for LiveEvaluator {
     }
 }
 
+impl Evaluator<AutoformerArch> for LiveEvaluator {
+    fn evaluate(&mut self, arch: &AutoformerArch, key: &str) -> Result<Vec<f64>, SearchError> {
+        self.scored(key, |s| score_autoformer(arch, &s.config, &s.proxies, &s.batch, &s.backend))
+    }
+}
+
 impl Evaluator<Nb201Supernet> for LiveEvaluator {
     fn evaluate(&mut self, cell: &Nb201Supernet, key: &str) -> Result<Vec<f64>, SearchError> {
         self.scored(key, |s| {
@@ -290,8 +297,13 @@ pub fn run_on(
     pause: &PauseToken,
     report: &dyn Fn(SearchEvent),
 ) -> Result<SearchResult, SearchJobError> {
-    if config.space != "nb201" {
-        return Err(SearchError::Setting(format!("search space `{}`: only nb201 is searchable so far", config.space)).into());
+    let key_params = key_params(config)?;
+    if config.algo == Algo::Prune && config.space != "nb201" {
+        return Err(SearchError::Setting(format!(
+            "pruning needs a cell space with a supernet (nb201); `{}` searches by evolution or random search",
+            config.space
+        ))
+        .into());
     }
     if config.algo == Algo::Prune && config.budget.evaluations < NB201_PRUNE_EVALUATIONS {
         return Err(SearchError::Setting(format!(
@@ -320,7 +332,6 @@ pub fn run_on(
         // Repeat the construction to surface its error.
         TabularEvaluator::new(a, t, &fitness)?;
     }
-    let space = Nb201Space::new(config.score.nb201);
 
     // The log: resume or start.
     let io = |source| SearchJobError::Io {
@@ -385,9 +396,9 @@ pub fn run_on(
                 .copied()
                 .filter(|&r| truth_col[r].is_finite())
                 .filter(|&r| {
-                    config.param_limits.is_none_or(|l| {
-                        a.key(r).and_then(|k| space.parse(k).ok()).is_some_and(|arch| l.contains(space.params(&arch)))
-                    })
+                    config
+                        .param_limits
+                        .is_none_or(|l| a.key(r).and_then(|k| key_params(k)).is_some_and(|p| l.contains(p)))
                 })
                 .collect();
             let raw: Vec<Vec<f64>> = rows.iter().map(|&r| t.values(r)).collect();
@@ -472,26 +483,23 @@ pub fn run_on(
             prune_result(&session, last)
         }
         Algo::Evolution | Algo::Random => {
-            let mut live;
-            let mut tab_eval;
-            let (inner, domain): (&mut dyn Evaluator<Nb201Arch>, Domain<Nb201Space>) = match (&table, config.tabular) {
-                (Some(t), true) => {
-                    let pool = t
-                        .rows()
-                        .iter()
-                        .filter_map(|&r| t.archive().key(r).and_then(|k| space.parse(k).ok()))
-                        .collect();
-                    let domain = Domain::restricted(&space, config.param_limits, pool)?;
-                    tab_eval = TabularEvaluator::new(t.archive(), task_name.as_deref().unwrap_or_default(), &fitness)?;
-                    (&mut tab_eval, domain)
-                }
-                _ => {
-                    live = LiveEvaluator::new(&config.score, &fitness, options.cache.as_deref())?;
-                    (&mut live, Domain::new(&space, config.param_limits))
-                }
+            let task = task_name.as_deref().unwrap_or_default();
+            let run = Run {
+                table: table.as_ref().filter(|_| config.tabular),
+                task,
+                fitness: &fitness,
+                config,
+                options,
+                truth: truth.as_ref(),
+                cancel,
+                pause,
+                offset,
             };
-            let mut replay = Replay { logged: cache, inner };
-            search_cells(&domain, &mut replay, truth.as_ref(), &fitness, config, cancel, pause, offset, &mut on_eval)?
+            if config.space == "autoformer" {
+                run.space(&AutoformerSpace::default(), cache, &mut on_eval)?
+            } else {
+                run.space(&Nb201Space::new(config.score.nb201), cache, &mut on_eval)?
+            }
         }
     };
     if let Some(e) = write_error {
@@ -506,21 +514,88 @@ pub fn run_on(
     Ok(result)
 }
 
-/// Evolution or random search over NB201 cells.
-#[allow(clippy::too_many_arguments)]
-fn search_cells(
-    domain: &Domain<Nb201Space>,
-    evaluator: &mut dyn Evaluator<Nb201Arch>,
+/// The parameter count of an archived key in the configured space.
+fn key_params(config: &SearchConfig) -> Result<Box<dyn Fn(&str) -> Option<u64>>, SearchError> {
+    fn of<S: SearchSpace + 'static>(space: S) -> Box<dyn Fn(&str) -> Option<u64>> {
+        Box::new(move |k| space.parse(k).ok().map(|a| space.params(&a)))
+    }
+    match config.space.as_str() {
+        "nb201" => Ok(of(Nb201Space::new(config.score.nb201))),
+        "autoformer" => Ok(of(AutoformerSpace::default())),
+        other => Err(SearchError::Setting(format!("search space `{other}`: expected nb201 or autoformer"))),
+    }
+}
+
+/// What an evolution or random search needs besides its space.
+struct Run<'a> {
+    /// Tabular mode: the archive's scores (and so the pool).
+    table: Option<&'a TabularEvaluator<'a>>,
+    task: &'a str,
+    fitness: &'a Fitness,
+    config: &'a SearchConfig,
+    options: &'a RunOptions,
+    truth: &'a dyn Truth,
+    cancel: &'a CancelToken,
+    pause: &'a PauseToken,
+    offset: f64,
+}
+
+impl Run<'_> {
+    /// Builds the evaluator (a table lookup or the probe, behind the
+    /// replayed log) and the domain, then searches `space`.
+    fn space<S>(&self, space: &S, logged: HashMap<String, Vec<f64>>, on_eval: &mut dyn FnMut(&Evaluation)) -> Result<SearchResult, SearchJobError>
+    where
+        S: SearchSpace,
+        LiveEvaluator: Evaluator<S::Arch>,
+    {
+        let mut live;
+        let mut tab_eval;
+        let (inner, domain): (&mut dyn Evaluator<S::Arch>, Domain<S>) = match self.table {
+            Some(t) => {
+                let domain = pool_domain(space, t, self.config.param_limits)?;
+                tab_eval = TabularEvaluator::new(t.archive(), self.task, self.fitness)?;
+                (&mut tab_eval, domain)
+            }
+            None => {
+                live = LiveEvaluator::new(&self.config.score, self.fitness, self.options.cache.as_deref())?;
+                (&mut live, Domain::new(space, self.config.param_limits))
+            }
+        };
+        let mut replay = Replay { logged, inner };
+        Ok(search_space(
+            &domain,
+            &mut replay,
+            self.truth,
+            self.fitness,
+            self.config,
+            (self.cancel, self.pause, self.offset),
+            on_eval,
+        )?)
+    }
+}
+
+/// The domain of a tabular search: the table's architectures.
+fn pool_domain<'s, S: SearchSpace>(space: &'s S, table: &TabularEvaluator, limits: Option<ParamLimits>) -> Result<Domain<'s, S>, SearchError> {
+    let pool = table
+        .rows()
+        .iter()
+        .filter_map(|&r| table.archive().key(r).and_then(|k| space.parse(k).ok()))
+        .collect();
+    Domain::restricted(space, limits, pool)
+}
+
+/// Evolution or random search over any space.
+fn search_space<S: SearchSpace>(
+    domain: &Domain<S>,
+    evaluator: &mut dyn Evaluator<S::Arch>,
     truth: &dyn Truth,
     fitness: &Fitness,
     config: &SearchConfig,
-    cancel: &CancelToken,
-    pause: &PauseToken,
-    offset: f64,
+    (cancel, pause, offset): (&CancelToken, &PauseToken, f64),
     on_eval: &mut dyn FnMut(&Evaluation),
 ) -> Result<SearchResult, SearchError> {
     let space = domain.space;
-    let params_of = |a: &Nb201Arch| Some(space.params(a));
+    let params_of = |a: &S::Arch| Some(space.params(a));
     let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
     let mut session = Session::new(
         evaluator,
@@ -568,22 +643,35 @@ pub fn tabular_study(
     let fitness = config.fitness.parse::<FitnessSpec>()?.resolve(Some((&archive, &task)))?;
     let truth = ArchiveTruth::new(&archive, &task)?;
     let mut table = TabularEvaluator::new(&archive, &task, &fitness)?;
-    let space = Nb201Space::new(config.score.nb201);
-    let pool = table
-        .rows()
-        .iter()
-        .filter_map(|&r| archive.key(r).and_then(|k| space.parse(k).ok()))
-        .collect();
-    let domain = Domain::restricted(&space, config.param_limits, pool)?;
+    let results = match config.space.as_str() {
+        "autoformer" => study_space(&AutoformerSpace::default(), &mut table, &truth, &fitness, config, seeds, cancel, &mut each)?,
+        "nb201" => study_space(&Nb201Space::new(config.score.nb201), &mut table, &truth, &fitness, config, seeds, cancel, &mut each)?,
+        other => return Err(SearchError::Setting(format!("search space `{other}`: expected nb201 or autoformer")).into()),
+    };
+    Ok((fitness, results))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn study_space<S: SearchSpace>(
+    space: &S,
+    table: &mut TabularEvaluator,
+    truth: &dyn Truth,
+    fitness: &Fitness,
+    config: &SearchConfig,
+    seeds: std::ops::Range<u64>,
+    cancel: &CancelToken,
+    each: &mut dyn FnMut(u64, &SearchResult),
+) -> Result<Vec<SearchResult>, SearchJobError> {
+    let domain = pool_domain(space, table, config.param_limits)?;
     let mut results = Vec::new();
     for seed in seeds {
         if cancel.is_cancelled() {
             break;
         }
         let run = SearchConfig { seed, ..config.clone() };
-        let r = search_cells(&domain, &mut table, &truth, &fitness, &run, cancel, &PauseToken::default(), 0.0, &mut |_| {})?;
+        let r = search_space(&domain, table, truth, fitness, &run, (cancel, &PauseToken::default(), 0.0), &mut |_| {})?;
         each(seed, &r);
         results.push(r);
     }
-    Ok((fitness, results))
+    Ok(results)
 }

@@ -64,6 +64,8 @@ pub struct ScoreSettings {
     /// NB201 channels C and cells per stage N.
     pub channels: usize,
     pub cells: usize,
+    /// ViT input side (AutoFormer); a multiple of 16.
+    pub image_size: usize,
     /// Output file; `None` = a new file in the app's data folder.
     pub out: Option<PathBuf>,
 }
@@ -79,6 +81,7 @@ impl Default for ScoreSettings {
             data: DataChoice::Gaussian,
             channels: 16,
             cells: 5,
+            image_size: 32,
             out: None,
         }
     }
@@ -87,7 +90,7 @@ impl Default for ScoreSettings {
 impl ScoreSettings {
     /// The probe configuration these settings describe, and the backend
     /// choice with its reason.
-    pub fn score_config(&self, proxies: &str) -> (ScoreConfig, crate::engine::backend::BackendChoice) {
+    pub fn score_config(&self, space: &str, proxies: &str) -> (ScoreConfig, crate::engine::backend::BackendChoice) {
         let backend = match self.backend {
             BackendChoice::Auto => choose_backend(None),
             BackendChoice::Cpu => choose_backend(Some(BackendKind::Cpu)),
@@ -98,13 +101,17 @@ impl ScoreSettings {
             DataChoice::Cifar10(p) => DataSource::Cifar10(p.clone()),
         };
         let config = ScoreConfig {
-            space: "nb201".to_string(),
+            space: space.to_string(),
             nb201: Nb201Config {
                 channels: self.channels.max(1),
                 cells_per_stage: self.cells.max(1),
                 num_classes: 10,
             },
-            autoformer: None,
+            // A 10-class head: the probe's images are CIFAR-10 or Gaussian.
+            autoformer: (space == "autoformer").then_some(crate::space::autoformer::AutoformerConfig {
+                image_size: (self.image_size / 16).max(1) * 16,
+                num_classes: 10,
+            }),
             seed: self.seed,
             init: InitScheme::KaimingNormal,
             backend: backend.kind,
@@ -161,7 +168,7 @@ impl ScoreRun {
             chosen.shuffle(&mut rng);
             chosen.truncate(settings.sample.max(1));
         }
-        let (config, backend) = settings.score_config("all");
+        let (config, backend) = settings.score_config("nb201", "all");
         let out = match &settings.out {
             Some(p) => p.clone(),
             None => {
@@ -323,7 +330,7 @@ pub fn settings_ui(
                 .accessible_name("Seed")
                 .on_hover_text("Seeds the sample and every network's initial weights");
             ui.end_row();
-            probe_rows_ui(ui, s, dialogs);
+            probe_rows_ui(ui, s, dialogs, false);
             ui.label("Output");
             ui.horizontal(|ui| {
                 let shown = s
@@ -360,7 +367,7 @@ pub fn settings_ui(
 
 /// Grid rows for how the probe runs: backend, batch, images, skeleton.
 /// Shared by the score dialog and the search panel's live mode.
-pub fn probe_rows_ui(ui: &mut Ui, s: &mut ScoreSettings, dialogs: &mut dyn Dialogs) {
+pub fn probe_rows_ui(ui: &mut Ui, s: &mut ScoreSettings, dialogs: &mut dyn Dialogs, vit: bool) {
     ui.label("Backend");
     ComboBox::from_id_salt("score_backend")
         .selected_text(match s.backend {
@@ -399,13 +406,22 @@ pub fn probe_rows_ui(ui: &mut Ui, s: &mut ScoreSettings, dialogs: &mut dyn Dialo
     });
     ui.end_row();
     ui.label("Network");
-    ui.horizontal(|ui| {
-        ui.label("C");
-        ui.add(DragValue::new(&mut s.channels).range(1..=64))
-            .accessible_name("Channels C");
-        ui.label("cells per stage N");
-        ui.add(DragValue::new(&mut s.cells).range(1..=5))
-            .accessible_name("Cells per stage N");
-    });
+    if vit {
+        ui.horizontal(|ui| {
+            ui.label("image size");
+            ui.add(DragValue::new(&mut s.image_size).range(16..=224).speed(16.0))
+                .accessible_name("Image size")
+                .on_hover_text("Side of the ViT's input in pixels, a multiple of the 16-pixel patch");
+        });
+    } else {
+        ui.horizontal(|ui| {
+            ui.label("C");
+            ui.add(DragValue::new(&mut s.channels).range(1..=64))
+                .accessible_name("Channels C");
+            ui.label("cells per stage N");
+            ui.add(DragValue::new(&mut s.cells).range(1..=5))
+                .accessible_name("Cells per stage N");
+        });
+    }
     ui.end_row();
 }

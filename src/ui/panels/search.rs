@@ -293,12 +293,12 @@ impl SearchPanel {
                 ui.ctx().request_repaint_after(std::time::Duration::from_millis(200));
             }
         }
-        if !ctx.data.is_nb201() {
+        if search_space(ctx).is_none() {
             widgets::note(
                 ui,
                 &palette,
                 format!(
-                    "Searches run on NB201 so far; this archive's space is {}.",
+                    "Searches run on NB201 cells and AutoFormer ViTs; this archive's space is {}.",
                     ctx.data.space_name()
                 ),
             );
@@ -335,9 +335,15 @@ impl SearchPanel {
         ui.heading("Search");
         egui::Grid::new("search_grid").num_columns(2).spacing([8.0, 6.0]).show(ui, |ui| {
             ui.label("Algorithm");
+            let vit = search_space(ctx) == Some("autoformer");
+            if vit && s.algo == Algo::Prune {
+                s.algo = Algo::Evolution;
+            }
             ui.horizontal(|ui| {
                 for a in Algo::ALL {
-                    ui.radio_value(&mut s.algo, a, a.name());
+                    ui.add_enabled_ui(!(vit && a == Algo::Prune), |ui| ui.radio_value(&mut s.algo, a, a.name()))
+                        .response
+                        .on_disabled_hover_text("Pruning needs a cell space with a supernet (NB201)");
                 }
             });
             ui.end_row();
@@ -379,7 +385,9 @@ impl SearchPanel {
             ui.horizontal(|ui| {
                 let mut on = s.limits.is_some();
                 if ui.checkbox(&mut on, "limit").changed() {
-                    s.limits = on.then_some((0.0, 1.6));
+                    // Defaults: the paper's ViT window; NB201's whole range.
+                    let vit = search_space(ctx) == Some("autoformer");
+                    s.limits = on.then_some(if vit { (18.0, 23.0) } else { (0.0, 1.6) });
                 }
                 if let Some((lo, hi)) = &mut s.limits {
                     ui.add(DragValue::new(lo).range(0.0..=*hi).speed(0.01).suffix(" M"));
@@ -389,7 +397,8 @@ impl SearchPanel {
             });
             ui.end_row();
             if !s.tabular {
-                probe_rows_ui(ui, &mut s.probe, ctx.exporter.dialogs.as_mut());
+                let vit = search_space(ctx) == Some("autoformer");
+                probe_rows_ui(ui, &mut s.probe, ctx.exporter.dialogs.as_mut(), vit);
             }
         });
         if s.algo == Algo::Evolution {
@@ -462,9 +471,10 @@ impl SearchPanel {
             FitnessChoice::Proxy(p) => p.clone(),
             FitnessChoice::Libra => "libra".to_string(),
         };
-        let (score, _) = s.probe.score_config("lswag");
+        let space = search_space(ctx).ok_or("this archive's space cannot be searched")?;
+        let (score, _) = s.probe.score_config(space, "lswag");
         let config = SearchConfig {
-            space: "nb201".into(),
+            space: space.into(),
             algo: s.algo,
             fitness,
             budget: Budget {
@@ -496,6 +506,15 @@ impl SearchPanel {
             crate::archive::now_rfc3339().replace(':', "")
         ));
         Ok(SearchRun::start(config, ctx.data.archive_arc(), out, ctx.exec))
+    }
+}
+
+/// The searchable space of the open archive.
+fn search_space(ctx: &PanelCtx<'_>) -> Option<&'static str> {
+    match ctx.data.space_name().as_str() {
+        "nb201" => Some("nb201"),
+        "autoformer" => Some("autoformer"),
+        _ => None,
     }
 }
 
