@@ -339,3 +339,28 @@ fn key_files_name_the_bad_line() {
     std::fs::write(&path, format!("{good}\n")).unwrap();
     assert_eq!(read_autoformer_file(&path).unwrap(), [arch(320, &[3.0; 12], &[5; 12])]);
 }
+
+/// The same tiny ViT on the wgpu backend (lavapipe where there is no GPU):
+/// layers, sigma and patterns as on the CPU.
+#[test]
+fn wgpu_and_cpu_agree_on_a_tiny_vit() {
+    let (net, params) = tiny();
+    let batch = gaussian_batch(4, [3, 32, 32], 10, 6);
+    let needs = Needs {
+        sigma: true,
+        patterns: true,
+        ..Needs::default()
+    };
+    let settings = ProbeSettings::default();
+    let cpu = probe(&net, &params, &batch, &Backend::new(BackendKind::Cpu), &settings, needs);
+    let gpu = probe(&net, &params, &batch, &Backend::new(BackendKind::Wgpu), &settings, needs);
+    assert_eq!(cpu.layers, gpu.layers);
+    for (l, (a, b)) in cpu.sigma.unwrap().iter().zip(gpu.sigma.unwrap()).enumerate() {
+        let (x, y) = (a.lambda.unwrap(), b.lambda.unwrap());
+        assert!((x - y).abs() <= 1e-3 * x.abs(), "layer {l}: lambda cpu {x} vs wgpu {y}");
+    }
+    // Pattern counts: a sign flip of a near-zero pre-activation may differ.
+    for (a, b) in cpu.layer_patterns.unwrap().iter().zip(gpu.layer_patterns.unwrap()) {
+        assert!(a.len().abs_diff(b.len()) <= a.len() / 100 + 1, "{} vs {}", a.len(), b.len());
+    }
+}
