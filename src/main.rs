@@ -585,7 +585,7 @@ fn run_score_autoformer(a: ScoreArgs) -> Result<()> {
     let archs = match (&a.archs, a.sample, a.all) {
         (Some(path), _, _) => score::read_autoformer_file(path)?,
         (None, Some(n), false) => score::sample_autoformer(n, a.seed, limits.map(|l| l.min..=l.max))?,
-        (None, None, true) => bail!("--all: AutoFormer-Small has ~10^13 architectures; use --sample N"),
+        (None, None, true) => bail!("--all: AutoFormer-Small has 7.7 x 10^13 architectures; use --sample N"),
         _ => bail!("choose the architectures with --archs FILE or --sample N"),
     };
     let archs = match a.shard {

@@ -242,7 +242,7 @@ pub fn sample_autoformer(n: usize, seed: u64, limits: Option<RangeInclusive<u64>
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut seen = HashSet::new();
     let mut out = Vec::with_capacity(n);
-    // The space holds ~10^13 architectures: duplicates are rare, and a
+    // The space holds 7.7 x 10^13 architectures: duplicates are rare, and a
     // window that admits none is caught by the draw limit.
     while out.len() < n {
         let a = AutoformerArch::sample_within(&mut rng, &limits, space.basis, 100_000).ok_or_else(|| {
