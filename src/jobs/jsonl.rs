@@ -30,6 +30,13 @@ pub fn read_complete(path: &Path) -> io::Result<CompleteLines> {
     }
 }
 
+/// Creates (or truncates) a log and writes its header line.
+pub fn create<T: Serialize>(path: &Path, header: &T) -> io::Result<File> {
+    let mut file = File::create(path)?;
+    append_json(&mut file, header)?;
+    Ok(file)
+}
+
 /// Opens `path` for appending after its first `valid_len` bytes (what
 /// [`read_complete`] read), dropping a cut-off last line.
 pub fn append_after(path: &Path, valid_len: u64) -> io::Result<File> {

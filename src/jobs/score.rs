@@ -8,7 +8,6 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::fs::File;
-use std::io::Write;
 use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -365,7 +364,6 @@ pub fn open_score_file(out: &Path, config: &ScoreConfig, batch_source: &str) -> 
         }
         Ok((jsonl::append_after(out, valid_len).map_err(io)?, lines))
     } else {
-        let mut f = File::create(out).map_err(io)?;
         let header = Header {
             provenance: Provenance {
                 app: "lswag-studio".into(),
@@ -375,8 +373,7 @@ pub fn open_score_file(out: &Path, config: &ScoreConfig, batch_source: &str) -> 
                 created: crate::archive::now_rfc3339(),
             },
         };
-        writeln!(f, "{}", serde_json::to_string(&header).unwrap_or_default()).map_err(io)?;
-        Ok((f, Vec::new()))
+        Ok((jsonl::create(out, &header).map_err(io)?, Vec::new()))
     }
 }
 

@@ -9,7 +9,6 @@
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use rand::SeedableRng;
@@ -373,7 +372,6 @@ pub fn run_on(
         logged = log.evaluations;
         jsonl::append_after(out, log.valid_len).map_err(io)?
     } else {
-        let mut f = File::create(out).map_err(io)?;
         let header = Header {
             search: LogHeader {
                 app: "lswag-studio".into(),
@@ -383,8 +381,7 @@ pub fn run_on(
                 created: crate::archive::now_rfc3339(),
             },
         };
-        writeln!(f, "{}", serde_json::to_string(&header).unwrap_or_default()).map_err(io)?;
-        f
+        jsonl::create(out, &header).map_err(io)?
     };
 
     let band = match (&table, bench) {
