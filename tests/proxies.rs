@@ -575,3 +575,31 @@ fn grasp_does_not_depend_on_the_step() {
         }
     }
 }
+
+#[test]
+fn a_cell_cut_off_from_its_input_has_no_input_jacobian_proxies_and_does_not_panic() {
+    use lswag_studio::engine::data::gaussian_batch;
+    use lswag_studio::engine::params::InitScheme;
+    use lswag_studio::space::nb201::{Nb201Config, Nb201Net};
+    let config = Nb201Config {
+        channels: 4,
+        cells_per_stage: 1,
+        num_classes: 10,
+    };
+    let batch = gaussian_batch(8, [3, 32, 32], 10, 3);
+    let backend = Backend::new(BackendKind::Cpu);
+    let proxies = proxy::parse_list("jacov,epe_nas,params").unwrap();
+    let score = |arch: &str| {
+        let (net, mut params) = Nb201Net::new(arch.parse().unwrap(), config);
+        params.init(InitScheme::KaimingNormal, 1);
+        let rec = probe(&net, &params, &batch, &backend, &ProbeSettings::default(), proxy::needs_of(&proxies));
+        proxies.iter().map(|p| p.compute(&rec)).collect::<Vec<_>>()
+    };
+    // Every path through `none`: the logits do not depend on the images.
+    let cut = score("|none~0|+|none~0|none~1|+|none~0|none~1|none~2|");
+    assert_eq!((cut[0], cut[1]), (None, None));
+    assert!(cut[2].is_some());
+    // One skip from node 0 to node 3 connects it again.
+    let connected = score("|none~0|+|none~0|none~1|+|skip_connect~0|none~1|none~2|");
+    assert!(connected[0].is_some() && connected[1].is_some(), "{connected:?}");
+}

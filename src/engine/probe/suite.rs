@@ -116,6 +116,13 @@ pub(super) fn jacobian_pass(net: &dyn Network, params: &ParamStore, batch: &Batc
         rec.layers = metas(&exec.layers);
     }
     rec.times.forward += t.elapsed();
+    // A cell cut off from its input (every path through `none`) has logits
+    // that do not depend on the images: there is no graph to differentiate,
+    // and jacov / epe_nas are undefined for it (missing, not a panic).
+    if !logits.is_tracked() {
+        rec.input_jacobian = None;
+        return;
+    }
     let t = Instant::now();
     let grads = logits.sum().backward();
     rec.times.backward += t.elapsed();
