@@ -482,3 +482,26 @@ fn screenshot_cli_rejects_an_unknown_panel() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--panel histogram"), "{err}");
 }
+
+/// 100 AutoFormer-Small ViTs sampled over the whole space and probed at
+/// 32 x 32 (`tests/data/autoformer_vit100.jsonl`, made by the `score`
+/// command in README.md). No ground truth exists offline: the Layers panel
+/// says so and still draws the gradient-intensity curves, one per depth.
+#[test]
+fn autoformer_archive_draws_gradient_intensity_curves() {
+    use lswag_studio::archive::{self, Space};
+    let bytes = include_bytes!("data/autoformer_vit100.jsonl");
+    let (_, a) = archive::parse_any(bytes, "autoformer_vit100.jsonl", &Default::default()).unwrap();
+    assert_eq!(a.space(), &Space::AutoFormer);
+    assert_eq!((a.len(), a.profile_count()), (100, 100));
+    let label = "AutoFormer-Small: 100 ViTs at 32 x 32";
+    let ds = Dataset::new(a, label, lswag_studio::ui::model::Origin::Synthetic);
+    let mut h = harness_with(AppOptions::for_tests(ds), Panel::Layers, false);
+    assert!(h.query_all_by_label_contains("has no ground truth").count() >= 1);
+    h.get_by_label("one curve per depth L").click();
+    h.run();
+    assert!(h.state().state.layers.by_depth);
+    h.remove_cursor();
+    h.run();
+    h.snapshot("layers-autoformer");
+}
