@@ -79,7 +79,7 @@ fn attention_matches_a_hand_computation() {
     let store = ParamStore::default();
     let mut exec = Exec::new(&store, device.clone(), PassConfig::forward_only(NormMode::Groups(1)));
     let qkv = Tensor::<3>::from_data(TensorData::new(values.clone(), [s, t, c]), &device);
-    let got: Vec<f32> = exec.attention(qkv, h).into_data().to_vec().unwrap();
+    let got: Vec<f32> = exec.attention(qkv, h).into_data().try_to_vec().unwrap();
     // Token layout (3, H, D): q of head j at [j*D..], k at [H*D + j*D..], v at [2*H*D + j*D..].
     let at = |b: usize, tok: usize, part: usize, head: usize, k: usize| values[(b * t + tok) * c + part * h * d + head * d + k] as f64;
     for b in 0..s {

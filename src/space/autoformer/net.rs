@@ -38,7 +38,7 @@ impl Default for AutoformerConfig {
 impl AutoformerConfig {
     /// Checks the image size.
     pub fn validate(&self) -> Result<(), String> {
-        if self.image_size < PATCH || self.image_size % PATCH != 0 {
+        if self.image_size < PATCH || !self.image_size.is_multiple_of(PATCH) {
             return Err(format!(
                 "image size {} is not a positive multiple of the {PATCH}-pixel patch",
                 self.image_size
