@@ -194,3 +194,20 @@ impl crate::engine::probe::Network for AutoformerNet {
         true
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_errors_name_the_setting() {
+        assert!(AutoformerConfig { image_size: 32, num_classes: 10 }.validate().is_ok());
+        let e = AutoformerConfig { image_size: 40, num_classes: 10 }.validate().unwrap_err();
+        assert!(e.contains("image size 40 is not a positive multiple of the 16-pixel patch"), "{e}");
+        let e = AutoformerConfig { image_size: 0, num_classes: 10 }.validate().unwrap_err();
+        assert!(e.contains("image size 0"), "{e}");
+        let e = AutoformerConfig { image_size: 32, num_classes: 0 }.validate().unwrap_err();
+        assert!(e.contains("at least one class"), "{e}");
+        assert_eq!(AutoformerConfig::default().basis(), CountBasis::PAPER);
+    }
+}
