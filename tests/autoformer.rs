@@ -225,8 +225,9 @@ fn naive_batched_and_chunked_per_sample_gradients_agree_on_a_tiny_vit() {
     }
 }
 
-/// Probe time of one ViT on the CPU backend, by phase (README numbers):
-/// `cargo test --test autoformer -- --ignored --nocapture probe_time`.
+/// Probe time of one ViT by phase (README numbers): `VIT_IMAGE=32
+/// VIT_BATCH=64 VIT_PROXIES=lswag VIT_BACKEND=cpu|wgpu cargo test --test
+/// autoformer -- --ignored --nocapture probe_time`.
 #[test]
 #[ignore]
 fn probe_time_on_the_cpu() {
@@ -240,13 +241,18 @@ fn probe_time_on_the_cpu() {
     let (net, mut params) = AutoformerNet::new(&a, AutoformerConfig { image_size: image, num_classes: 10 });
     params.init(InitScheme::KaimingNormal, 0);
     let batch = gaussian_batch(s, [3, image, image], 10, 0);
-    let backend = Backend::new(BackendKind::Cpu);
+    let kind = match std::env::var("VIT_BACKEND").as_deref() {
+        Ok("wgpu") => BackendKind::Wgpu,
+        _ => BackendKind::Cpu,
+    };
+    let backend = Backend::new(kind);
     let proxies: Vec<_> = proxy::parse_list(&names).unwrap();
     let t = std::time::Instant::now();
     let rec = probe(&net, &params, &batch, &backend, &ProbeSettings::default(), proxy::needs_of(&proxies));
     println!(
-        "{} params, image {image}, batch {s}, proxies {names}: {:.1} s; {:?}; {}",
+        "{} params, {}, image {image}, batch {s}, proxies {names}: {:.1} s; {:?}; {}",
         rec.params,
+        kind.name(),
         t.elapsed().as_secs_f64(),
         rec.times,
         lswag_studio::jobs::score::peak_memory(&backend).unwrap_or_default()
