@@ -99,9 +99,9 @@ impl Space {
     }
 
     /// The canonical key of an architecture. NB201: the arch string (NASLib
-    /// tuples are converted); other spaces: the key as given, trimmed (their
-    /// encodings are not parsed yet, so two spellings of one architecture
-    /// stay two keys there).
+    /// tuples are converted); AutoFormer: the compact JSON key; other
+    /// spaces: the key as given, trimmed (their encodings are not parsed
+    /// yet, so two spellings of one architecture stay two keys there).
     pub fn canonical_key(&self, raw: &str) -> Result<String, String> {
         let t = raw.trim();
         if t.is_empty() {
@@ -109,6 +109,10 @@ impl Space {
         }
         match self {
             Space::Nb201 => Nb201Arch::parse_any(t)
+                .map(|a| a.to_string())
+                .map_err(|e| e.to_string()),
+            // Any spacing or field order of the JSON key: one network, one key.
+            Space::AutoFormer => crate::space::autoformer::AutoformerArch::parse(t)
                 .map(|a| a.to_string())
                 .map_err(|e| e.to_string()),
             _ => Ok(t.to_string()),
@@ -1158,6 +1162,20 @@ pub(crate) mod tests {
         assert!(Space::Nb201.canonical_key("(0, 1)").is_err());
         assert!(Space::Nb101.canonical_key("  ").is_err());
         assert_eq!(Space::Nb101.canonical_key(" (1, 2) ").unwrap(), "(1, 2)");
+    }
+
+    #[test]
+    fn autoformer_keys_are_one_per_network_whatever_the_spelling() {
+        let spaced = r#"{ "heads": [5, 6, 7, 5, 6, 7, 5, 6, 7, 5, 6, 7], "depth": 12, "embed": 320,
+            "mlp": [3, 3.5, 4, 3, 3.5, 4, 3, 3.5, 4, 3, 3.5, 4] }"#;
+        let k = Space::AutoFormer.canonical_key(spaced).unwrap();
+        assert_eq!(
+            k,
+            r#"{"embed":320,"depth":12,"mlp":[3,3.5,4,3,3.5,4,3,3.5,4,3,3.5,4],"heads":[5,6,7,5,6,7,5,6,7,5,6,7]}"#
+        );
+        assert_eq!(Space::AutoFormer.canonical_key(&k).unwrap(), k);
+        let bad = Space::AutoFormer.canonical_key(r#"{"embed":321,"depth":12}"#).unwrap_err();
+        assert!(bad.contains("embed"), "{bad}");
     }
 
     #[test]

@@ -8,6 +8,7 @@ use rand::seq::IndexedRandom;
 use rand_chacha::ChaCha8Rng;
 
 use super::{ParamLimits, SearchError};
+use crate::space::autoformer::{AutoformerArch, AutoformerSpace};
 use crate::space::nb201::{NUM_EDGES, Nb201Arch, Nb201Config, Nb201Net, Op};
 
 /// Sample, mutate, cross and count parameters.
@@ -78,6 +79,31 @@ impl SearchSpace for Nb201Space {
 
     fn parse(&self, key: &str) -> Result<Nb201Arch, String> {
         Nb201Arch::parse_any(key).map_err(|e| e.to_string())
+    }
+}
+
+/// AutoFormer-Small ViTs; every method is one call into the encoding.
+impl SearchSpace for AutoformerSpace {
+    type Arch = AutoformerArch;
+
+    fn sample(&self, rng: &mut ChaCha8Rng) -> AutoformerArch {
+        AutoformerArch::sample(rng)
+    }
+
+    fn mutate(&self, arch: &AutoformerArch, m_prob: f64, s_prob: f64, rng: &mut ChaCha8Rng) -> AutoformerArch {
+        arch.mutate(m_prob, s_prob, rng)
+    }
+
+    fn cross(&self, a: &AutoformerArch, b: &AutoformerArch, rng: &mut ChaCha8Rng) -> AutoformerArch {
+        a.cross(b, rng)
+    }
+
+    fn params(&self, arch: &AutoformerArch) -> u64 {
+        arch.params(self.basis)
+    }
+
+    fn parse(&self, key: &str) -> Result<AutoformerArch, String> {
+        AutoformerArch::parse(key).map_err(|e| e.to_string())
     }
 }
 
