@@ -458,6 +458,14 @@ fn run_windows(a: WindowsArgs) -> Result<()> {
             a.task
         );
     }
+    if !truth.iter().any(|t| t.is_finite()) {
+        bail!(
+            "{}: task {} has no ground truth, so no window can be correlated with accuracy; \
+             the app's Layers panel draws its gradient-intensity curves",
+            a.archive.display(),
+            a.task
+        );
+    }
     let statistic = match a.statistic.as_str() {
         "lambda" => LayerStatistic::Lambda,
         "mean-log-sigma" => LayerStatistic::MeanLogSigma,
