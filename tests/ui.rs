@@ -505,3 +505,27 @@ fn autoformer_archive_draws_gradient_intensity_curves() {
     h.run();
     h.snapshot("layers-autoformer");
 }
+
+#[test]
+fn search_panel_evolves_vits_of_an_autoformer_archive() {
+    use lswag_studio::archive;
+    let bytes = include_bytes!("data/autoformer_vit100.jsonl");
+    let (_, a) = archive::parse_any(bytes, "autoformer_vit100.jsonl", &Default::default()).unwrap();
+    let ds = Dataset::new(a, "AutoFormer-Small: 100 ViTs at 32 x 32", lswag_studio::ui::model::Origin::Synthetic);
+    let mut opts = AppOptions::for_tests(ds);
+    opts.state.search.out_dir = Some(temp_dir("search-vit"));
+    opts.state.search.budget = 30;
+    opts.state.search.evolution.population = 10;
+    let mut h = harness_with(opts, Panel::Search, false);
+    // No supernet for ViTs: pruning is shown but cannot be picked.
+    h.get_by_label("prune").click();
+    h.run();
+    assert_eq!(h.state().state.search.algo, lswag_studio::search::Algo::Evolution);
+    h.get_by_label("Start search").click();
+    h.run();
+    let result = h.state().search_result().cloned().expect("the inline search finished");
+    assert_eq!(result.evaluations, 30);
+    assert!(result.arch.starts_with("{\"embed\":"), "{}", result.arch);
+    // No ground truth for ViTs offline: the panel says why the plots are empty.
+    assert!(h.query_all_by_label_contains("no ground truth for the scored candidates").count() >= 1);
+}
