@@ -51,6 +51,7 @@ const ALL: Needs = Needs {
     patterns: true,
     nwot: true,
     synflow: true,
+    ..Needs::NONE
 };
 
 fn run(g: &Golden, backend: BackendKind, path: GradPath) -> ProbeRecord {

@@ -94,20 +94,11 @@ impl Default for ProbeSettings {
     }
 }
 
-/// Which first-order quantities to record (the engine's original set;
-/// `ProbeNeeds` adds the rest of the suite and converts from it).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Needs {
-    pub sigma: bool,
-    pub zico: bool,
-    pub batch_grads: bool,
-    pub patterns: bool,
-    pub nwot: bool,
-    pub synflow: bool,
-}
+/// The engine's name for what to record (kept for callers that name only
+/// the first-order passes; the fields they leave out default to off).
+pub type Needs = ProbeNeeds;
 
-/// Everything the probe can record; `Needs` converts into it with the
-/// suite's extra passes off.
+/// Everything the probe can record, pass by pass.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ProbeNeeds {
     pub sigma: bool,
@@ -153,20 +144,6 @@ impl ProbeNeeds {
             fisher: self.fisher || o.fisher,
             zen: self.zen || o.zen,
             grasp: self.grasp || o.grasp,
-        }
-    }
-}
-
-impl From<Needs> for ProbeNeeds {
-    fn from(n: Needs) -> ProbeNeeds {
-        ProbeNeeds {
-            sigma: n.sigma,
-            zico: n.zico,
-            batch_grads: n.batch_grads,
-            patterns: n.patterns,
-            nwot: n.nwot,
-            synflow: n.synflow,
-            ..ProbeNeeds::NONE
         }
     }
 }
