@@ -107,9 +107,9 @@ struct ResultLine {
 }
 
 /// A search log as read back.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct SearchLog {
-    pub config: Option<SearchConfig>,
+    pub config: SearchConfig,
     pub evaluations: Vec<Evaluation>,
     pub result: Option<SearchResult>,
     /// Byte length of the complete lines (a killed run may leave half a line).
@@ -130,9 +130,10 @@ pub fn read_log(path: &Path) -> Result<SearchLog, SearchJobError> {
     let header = read.lines.first().ok_or_else(|| bad(1, "empty file: no search header".into()))?;
     let h: Header = serde_json::from_str(header).map_err(|e| bad(1, format!("expected the search header: {e}")))?;
     let mut log = SearchLog {
-        config: Some(h.search.config),
+        config: h.search.config,
+        evaluations: Vec::new(),
+        result: None,
         valid_len: read.valid_len,
-        ..SearchLog::default()
     };
     for (i, text) in read.lines.iter().enumerate().skip(1) {
         if text.starts_with("{\"result\"") {
@@ -322,15 +323,20 @@ pub fn run_on(
         Some((a, t)) if a.require_task(t)?.has_truth() => Box::new(ArchiveTruth::new(a, t)?),
         _ => Box::new(NoTruth),
     };
+    // Tabular mode needs the table; live mode only draws the random-search
+    // band from it, and goes without the band when the archive cannot score
+    // the fitness.
     let table = match bench {
-        Some((a, t)) => TabularEvaluator::new(a, t, &fitness).ok(),
+        Some((a, t)) => match TabularEvaluator::new(a, t, &fitness) {
+            Ok(table) => Some(table),
+            Err(e) if config.tabular => return Err(e.into()),
+            Err(_) => None,
+        },
+        None if config.tabular => {
+            return Err(SearchError::Setting("--tabular needs --archive (and --task)".into()).into());
+        }
         None => None,
     };
-    if config.tabular && table.is_none() {
-        let (a, t) = bench.ok_or_else(|| SearchError::Setting("--tabular needs --archive (and --task)".into()))?;
-        // Repeat the construction to surface its error.
-        TabularEvaluator::new(a, t, &fitness)?;
-    }
 
     // The log: resume or start.
     let io = |source| SearchJobError::Io {
@@ -341,7 +347,7 @@ pub fn run_on(
     let mut offset = 0.0;
     let mut file = if out.exists() && std::fs::metadata(out).map_err(io)?.len() > 0 {
         let log = read_log(out)?;
-        if log.config.as_ref() != Some(config) {
+        if log.config != *config {
             return Err(SearchJobError::Log {
                 path: out.to_path_buf(),
                 line: 1,
@@ -480,10 +486,8 @@ pub fn run_on(
             prune_result(&session, last)
         }
         Algo::Evolution | Algo::Random => {
-            let task = task_name.as_deref().unwrap_or_default();
             let run = Run {
                 table: table.as_ref().filter(|_| config.tabular),
-                task,
                 fitness: &fitness,
                 config,
                 options,
@@ -527,7 +531,6 @@ fn key_params(config: &SearchConfig) -> Result<Box<dyn Fn(&str) -> Option<u64>>,
 struct Run<'a> {
     /// Tabular mode: the archive's scores (and so the pool).
     table: Option<&'a TabularEvaluator<'a>>,
-    task: &'a str,
     fitness: &'a Fitness,
     config: &'a SearchConfig,
     options: &'a RunOptions,
@@ -549,9 +552,8 @@ impl Run<'_> {
         let mut tab_eval;
         let (inner, domain): (&mut dyn Evaluator<S::Arch>, Domain<S>) = match self.table {
             Some(t) => {
-                let domain = pool_domain(space, t, self.config.param_limits)?;
-                tab_eval = TabularEvaluator::new(t.archive(), self.task, self.fitness)?;
-                (&mut tab_eval, domain)
+                tab_eval = t;
+                (&mut tab_eval, pool_domain(space, t, self.config.param_limits)?)
             }
             None => {
                 live = LiveEvaluator::new(&self.config.score, self.fitness, self.options.cache.as_deref())?;
@@ -639,10 +641,10 @@ pub fn tabular_study(
     };
     let fitness = config.fitness.parse::<FitnessSpec>()?.resolve(Some((&archive, &task)))?;
     let truth = ArchiveTruth::new(&archive, &task)?;
-    let mut table = TabularEvaluator::new(&archive, &task, &fitness)?;
+    let table = TabularEvaluator::new(&archive, &task, &fitness)?;
     let results = match config.space.as_str() {
-        "autoformer" => study_space(&AutoformerSpace::default(), &mut table, &truth, &fitness, config, seeds, cancel, &mut each)?,
-        "nb201" => study_space(&Nb201Space::new(config.score.nb201), &mut table, &truth, &fitness, config, seeds, cancel, &mut each)?,
+        "autoformer" => study_space(&AutoformerSpace::default(), &table, &truth, &fitness, config, seeds, cancel, &mut each)?,
+        "nb201" => study_space(&Nb201Space::new(config.score.nb201), &table, &truth, &fitness, config, seeds, cancel, &mut each)?,
         other => return Err(SearchError::Setting(format!("search space `{other}`: expected nb201 or autoformer")).into()),
     };
     Ok((fitness, results))
@@ -651,7 +653,7 @@ pub fn tabular_study(
 #[allow(clippy::too_many_arguments)]
 fn study_space<S: SearchSpace>(
     space: &S,
-    table: &mut TabularEvaluator,
+    table: &TabularEvaluator,
     truth: &dyn Truth,
     fitness: &Fitness,
     config: &SearchConfig,
@@ -660,13 +662,14 @@ fn study_space<S: SearchSpace>(
     each: &mut dyn FnMut(u64, &SearchResult),
 ) -> Result<Vec<SearchResult>, SearchJobError> {
     let domain = pool_domain(space, table, config.param_limits)?;
+    let mut lookup = table;
     let mut results = Vec::new();
     for seed in seeds {
         if cancel.is_cancelled() {
             break;
         }
         let run = SearchConfig { seed, ..config.clone() };
-        let r = search_space(&domain, table, truth, fitness, &run, (cancel, &PauseToken::default(), 0.0), &mut |_| {})?;
+        let r = search_space(&domain, &mut lookup, truth, fitness, &run, (cancel, &PauseToken::default(), 0.0), &mut |_| {})?;
         each(seed, &r);
         results.push(r);
     }

@@ -80,13 +80,20 @@ impl<'a> TabularEvaluator<'a> {
     }
 }
 
-impl<A: Display> Evaluator<A> for TabularEvaluator<'_> {
-    fn evaluate(&mut self, _arch: &A, key: &str) -> Result<Vec<f64>, SearchError> {
+impl TabularEvaluator<'_> {
+    fn lookup(&self, key: &str) -> Result<Vec<f64>, SearchError> {
         let row = self.archive.index_of(key).ok_or_else(|| SearchError::Evaluate {
             key: key.to_string(),
             reason: "not in the archive (tabular mode scores only archived architectures)".into(),
         })?;
         Ok(self.values(row))
+    }
+}
+
+// A lookup changes nothing, so a shared table serves every search of a study.
+impl<A: Display> Evaluator<A> for &TabularEvaluator<'_> {
+    fn evaluate(&mut self, _arch: &A, key: &str) -> Result<Vec<f64>, SearchError> {
+        self.lookup(key)
     }
 }
 
