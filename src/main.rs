@@ -336,10 +336,12 @@ struct ProbeArgs {
     /// Classes of the network's head (10 for CIFAR-10).
     #[arg(long, default_value_t = 10)]
     classes: usize,
-    /// AutoFormer: side of the input image, a multiple of 16 (the paper's
-    /// 224; 32 or 64 on a CPU). Images are resized to it.
-    #[arg(long, default_value_t = 224)]
-    image_size: usize,
+    /// Side of the input image; images are resized to it (bilinear, so
+    /// halving is a 2x2 box average). NB201: 32 (16 probes as
+    /// ImageNet16-120 does). AutoFormer: a multiple of 16, the paper's 224
+    /// (32 or 64 on a CPU).
+    #[arg(long)]
+    image_size: Option<usize>,
     /// sigma_w over k mini-batches instead of per sample.
     #[arg(long)]
     grad_splits: Option<usize>,
@@ -356,15 +358,21 @@ impl ProbeArgs {
     fn score_config(&self, space: &str, seed: u64, proxies: &str) -> Result<ScoreConfig> {
         let choice = choose_backend(self.backend);
         eprintln!("backend: {} ({})", choice.kind.name(), choice.reason);
+        let vit = space == "autoformer";
+        let image_size = self.image_size.unwrap_or(if vit { 224 } else { 32 });
+        if !vit && image_size < 4 {
+            bail!("--image-size {image_size}: NB201 halves the input twice; use at least 4 (32 for CIFAR, 16 for ImageNet16-120)");
+        }
         Ok(ScoreConfig {
             space: space.to_string(),
             nb201: Nb201Config {
                 channels: self.channels,
                 cells_per_stage: self.cells,
                 num_classes: self.classes,
+                image_size: if vit { 32 } else { image_size },
             },
-            autoformer: (space == "autoformer").then_some(AutoformerConfig {
-                image_size: self.image_size,
+            autoformer: vit.then_some(AutoformerConfig {
+                image_size,
                 num_classes: self.classes,
             }),
             seed,
@@ -649,6 +657,7 @@ fn run_build_benchmark(a: BuildBenchArgs) -> Result<()> {
             channels: a.channels,
             cells_per_stage: a.cells,
             num_classes: 10,
+            image_size: 32,
         },
         sample: a.sample,
         seed: a.seed,

@@ -26,6 +26,7 @@ fn load(dir: &Path) -> Golden {
         channels: 8,
         cells_per_stage: 1,
         num_classes: 10,
+        image_size: 32,
     };
     let (net, mut params) = Nb201Net::new(arch, config);
     params.load_safetensors(&dir.join("weights.safetensors")).unwrap();

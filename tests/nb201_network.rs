@@ -10,26 +10,32 @@ use lswag_studio::space::nb201::{Nb201Arch, Nb201Config, Nb201Net};
 use lswag_studio::testdata::shared_data_dir;
 
 #[test]
-fn parameter_counts_match_suite_zero_for_all_725_cells() {
+fn parameter_counts_match_suite_zero_for_all_cells_of_the_three_tasks() {
     let Some(dir) = shared_data_dir() else { return };
     let archive = read_suite_zero(&dir.join("suite_zero/zc_nasbench201.json")).unwrap();
-    let task = archive.task("cifar10").unwrap();
-    let params = task.proxy("params").unwrap();
-    let mut checked = 0;
-    for (row, key) in archive.keys().iter().enumerate() {
-        if !task.is_member(row) {
-            continue;
+    // Each task's head; ImageNet16-120's 16 x 16 input changes no parameter.
+    for (task_name, num_classes, image_size, cells) in
+        [("cifar10", 10, 32, 725), ("cifar100", 100, 32, 725), ("ImageNet16-120", 120, 16, 724)]
+    {
+        let task = archive.task(task_name).unwrap();
+        let params = task.proxy("params").unwrap();
+        let config = Nb201Config { num_classes, image_size, ..Nb201Config::default() };
+        let mut checked = 0;
+        for (row, key) in archive.keys().iter().enumerate() {
+            if !task.is_member(row) {
+                continue;
+            }
+            let arch: Nb201Arch = key.parse().unwrap();
+            let (net, store) = Nb201Net::new(arch, config);
+            // Suite-Zero counts every parameter (convs, BN affine, classifier
+            // with bias) in millions, printed to 6 decimals.
+            let ours = store.num_params() as f64 / 1e6;
+            assert!((ours - params[row]).abs() < 5e-7, "{task_name} {key}: {ours} vs {}", params[row]);
+            assert_eq!(net.input_chw(), [3, image_size, image_size]);
+            checked += 1;
         }
-        let arch: Nb201Arch = key.parse().unwrap();
-        let (net, store) = Nb201Net::new(arch, Nb201Config::default());
-        // Suite-Zero counts every parameter (convs, BN affine, classifier
-        // with bias) in millions, printed to 6 decimals.
-        let ours = store.num_params() as f64 / 1e6;
-        assert!((ours - params[row]).abs() < 5e-7, "{key}: {ours} vs {}", params[row]);
-        let _ = net;
-        checked += 1;
+        assert_eq!(checked, cells, "{task_name}");
     }
-    assert_eq!(checked, 725);
 }
 
 #[test]
@@ -40,6 +46,7 @@ fn naive_and_batched_per_sample_gradients_agree_on_several_cells() {
         channels: 4,
         cells_per_stage: 1,
         num_classes: 10,
+        image_size: 32,
     };
     for (i, s) in [
         "|nor_conv_3x3~0|+|nor_conv_1x1~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|",

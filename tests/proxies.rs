@@ -585,6 +585,7 @@ fn a_cell_cut_off_from_its_input_has_no_input_jacobian_proxies_and_does_not_pani
         channels: 4,
         cells_per_stage: 1,
         num_classes: 10,
+        image_size: 32,
     };
     let batch = gaussian_batch(8, [3, 32, 32], 10, 3);
     let backend = Backend::new(BackendKind::Cpu);

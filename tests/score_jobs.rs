@@ -17,6 +17,7 @@ fn config() -> ScoreConfig {
             channels: 4,
             cells_per_stage: 1,
             num_classes: 10,
+            image_size: 32,
         },
         autoformer: None,
         seed: 3,
@@ -105,5 +106,52 @@ fn connected_cells_get_every_requested_proxy() {
     let profile = line.profile.unwrap();
     assert_eq!(profile.psi_upto(10) as f64, line.proxies["swap"].unwrap());
     assert!((profile.lswag(1, 10) - line.proxies["lswag"].unwrap()).abs() < 1e-9 * profile.lswag(1, 10));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// ImageNet16-120's setting: CIFAR-10 images halved to 16 x 16 (bilinear
+/// with half-pixel centres samples the middle of each 2 x 2 block, so it is
+/// the block's mean), and a network whose convolutions cost a quarter.
+#[test]
+fn a_16_pixel_probe_halves_the_images_and_quarters_the_convolutions() {
+    let Some(dir) = lswag_studio::testdata::shared_data_dir() else { return };
+    let mut c = config();
+    c.data = DataSource::Cifar10(dir.join("cifar10/cifar10_test_1000.bin"));
+    c.batch = 4;
+    let full = score::config_batch(&c).unwrap();
+    c.nb201.image_size = 16;
+    let half = score::config_batch(&c).unwrap();
+    assert_eq!(half.shape, [4, 3, 16, 16]);
+    assert_eq!(half.labels, full.labels);
+    for (p, plane) in full.images.chunks_exact(32 * 32).enumerate() {
+        for (y, x) in [(0, 0), (7, 3), (15, 15)] {
+            let block = [(0, 0), (0, 1), (1, 0), (1, 1)].map(|(dy, dx)| plane[(2 * y + dy) * 32 + 2 * x + dx]);
+            let mean = block.iter().sum::<f32>() / 4.0;
+            let got = half.images[p * 256 + y * 16 + x];
+            assert!((got - mean).abs() < 1e-6, "plane {p} ({y}, {x}): {got} vs {mean}");
+        }
+    }
+
+    let dir = std::env::temp_dir().join(format!("lswag-score16-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let arch: lswag_studio::space::nb201::Nb201Arch =
+        "|nor_conv_3x3~0|+|nor_conv_1x1~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|"
+            .parse()
+            .unwrap();
+    let mut flops = vec![];
+    for size in [32, 16] {
+        c.nb201.image_size = size;
+        c.proxies = vec!["flops,lswag".into()];
+        let out = dir.join(format!("s{size}.jsonl"));
+        let _ = std::fs::remove_file(&out);
+        score::run(std::slice::from_ref(&arch), &c, &out, &CancelToken::default(), &|_| {}).unwrap();
+        let line = scores(&out).into_values().next().unwrap();
+        assert!(line.proxies["lswag"].is_some_and(f64::is_finite), "{size}: {:?}", line.proxies);
+        flops.push(line.proxies["flops"].unwrap() * 1e6);
+    }
+    // Every layer but the classifier (4 C = 16 features -> 10 classes)
+    // scales with the pixel count.
+    let head = 16.0 * 10.0;
+    assert!((flops[0] - head - 4.0 * (flops[1] - head)).abs() < 0.5, "{flops:?}");
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -92,6 +92,7 @@ fn live_config(algo: Algo, fitness: &str, budget: usize, seed: u64, batch: usize
         channels: 4,
         cells_per_stage: 1,
         num_classes: 10,
+        image_size: 32,
     };
     cfg.score.batch = batch;
     cfg

@@ -28,6 +28,7 @@ fn tiny(channels: usize) -> Nb201Config {
         channels,
         cells_per_stage: 1,
         num_classes: 10,
+        image_size: 32,
     }
 }
 

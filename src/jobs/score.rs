@@ -163,25 +163,28 @@ fn read_key_file<A>(path: &Path, parse: impl Fn(&str) -> Result<A, String>) -> R
         .collect()
 }
 
-/// The batch a configuration describes: for a ViT at the network's image
-/// size (Gaussian pixels drawn at that size, images resized bilinearly).
+/// The batch a configuration describes, at the network's image size
+/// (Gaussian pixels drawn at that size, images resized bilinearly).
 pub fn config_batch(config: &ScoreConfig) -> Result<Batch, ScoreError> {
     let selection = config.batch_seed.map_or(Selection::First, Selection::Random);
-    match config.autoformer_config() {
-        Some(af) => {
-            let size = af.image_size;
-            let batch = match config.data {
-                DataSource::Gaussian => {
-                    let seed = config.batch_seed.unwrap_or(0);
-                    gaussian_batch(config.batch, [3, size, size], af.num_classes, seed)
-                }
-                _ => resize_batch(&load_batch(&config.data, config.batch, selection, af.num_classes)?, size),
-            };
-            batch.check_shape([3, size, size])?;
-            Ok(batch)
+    let (size, num_classes) = match config.autoformer_config() {
+        Some(af) => (af.image_size, af.num_classes),
+        None => (config.nb201.image_size, config.nb201.num_classes),
+    };
+    let batch = match config.data {
+        DataSource::Gaussian => {
+            let seed = config.batch_seed.unwrap_or(0);
+            gaussian_batch(config.batch, [3, size, size], num_classes, seed)
         }
-        None => Ok(load_batch(&config.data, config.batch, selection, config.nb201.num_classes)?),
-    }
+        // A convolutional NB201 takes procedural images at the size they
+        // were generated (and a benchmark was trained) at.
+        DataSource::Procedural { .. } if config.autoformer_config().is_none() => {
+            return Ok(load_batch(&config.data, config.batch, selection, num_classes)?);
+        }
+        _ => resize_batch(&load_batch(&config.data, config.batch, selection, num_classes)?, size),
+    };
+    batch.check_shape([3, size, size])?;
+    Ok(batch)
 }
 
 /// Bilinear resize of every image to `size` x `size` (half-pixel centres,

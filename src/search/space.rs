@@ -197,7 +197,7 @@ mod tests {
     fn closed_form_params_match_the_built_network() {
         for config in [
             Nb201Config::default(),
-            Nb201Config { channels: 8, cells_per_stage: 1, num_classes: 10 },
+            Nb201Config { channels: 8, cells_per_stage: 1, num_classes: 10, image_size: 32 },
         ] {
             let space = Nb201Space::new(config);
             let mut rng = ChaCha8Rng::seed_from_u64(1);

@@ -106,6 +106,7 @@ impl ScoreSettings {
                 channels: self.channels.max(1),
                 cells_per_stage: self.cells.max(1),
                 num_classes: 10,
+                image_size: 32,
             },
             // A 10-class head: the probe's images are CIFAR-10 or Gaussian.
             autoformer: (space == "autoformer").then_some(crate::space::autoformer::AutoformerConfig {

@@ -19,6 +19,16 @@ pub struct Nb201Config {
     /// Cells per stage (N).
     pub cells_per_stage: usize,
     pub num_classes: usize,
+    /// Side of the square input (32 for CIFAR, 16 for ImageNet16-120). The
+    /// network ends in a global average pool, so only the activations'
+    /// size depends on it.
+    #[serde(default = "default_image_size")]
+    pub image_size: usize,
+}
+
+/// Configs written before `image_size` existed were all 32 x 32.
+fn default_image_size() -> usize {
+    32
 }
 
 impl Default for Nb201Config {
@@ -27,6 +37,7 @@ impl Default for Nb201Config {
             channels: 16,
             cells_per_stage: 5,
             num_classes: 10,
+            image_size: 32,
         }
     }
 }
@@ -150,7 +161,7 @@ impl Nb201Net {
 
     /// Input shape [C, H, W] this network expects.
     pub fn input_chw(&self) -> [usize; 3] {
-        [3, 32, 32]
+        [3, self.config.image_size, self.config.image_size]
     }
 
     fn relu_conv_bn(exec: &mut Exec, x: Tensor<4>, op: &ConvBn, stride: usize) -> Tensor<4> {
@@ -160,7 +171,7 @@ impl Nb201Net {
     }
 
     /// # Shapes
-    /// x: [S, 3, 32, 32] -> logits [S, classes]
+    /// x: [S, 3, image_size, image_size] -> logits [S, classes]
     pub fn forward(&self, exec: &mut Exec, x: Tensor<4>) -> Tensor<2> {
         let x = exec.conv(x, self.stem.conv, 1, 1);
         let mut x = exec.batch_norm(x, self.stem.gamma, self.stem.beta);
