@@ -230,6 +230,10 @@ struct BenchArgs {
     /// full NB201 archive), windows (all 55 windows on 15,625 cells), all.
     #[arg(long, default_value = "probe")]
     what: String,
+    /// Proxies of the probe: default the engine's set (what the PyTorch
+    /// reference computes); `all` adds the rest of the Suite-Zero suite.
+    #[arg(long, default_value = lswag_studio::jobs::bench::ENGINE_PROXIES)]
+    proxies: String,
 }
 
 #[derive(Args)]
@@ -593,8 +597,9 @@ fn run_bench(a: BenchArgs) -> Result<()> {
         );
     }
     if all || a.what == "probe" {
+        let proxies = lswag_studio::proxy::parse_list(&a.proxies)?;
         for kind in kinds {
-            println!("{}", lswag_studio::jobs::bench::bench_probe(kind, a.archs, a.batch));
+            println!("{}", lswag_studio::jobs::bench::bench_probe(kind, a.archs, a.batch, &proxies));
         }
     }
     Ok(())

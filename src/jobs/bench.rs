@@ -8,13 +8,14 @@ use crate::engine::data::gaussian_batch;
 use crate::engine::params::{InitScheme, arch_seed};
 use crate::engine::probe::{PhaseTimes, ProbeSettings, probe};
 use crate::jobs::score::sample_archs;
-use crate::proxy;
+use crate::proxy::{self, ProxyInfo};
 use crate::space::nb201::{Nb201Config, Nb201Net};
 
 /// Measured numbers of one backend.
 #[derive(Clone, Debug)]
 pub struct ProbeBench {
     pub backend: BackendKind,
+    pub proxies: Vec<&'static str>,
     pub archs: usize,
     pub median_seconds: f64,
     pub mean_phases: PhaseTimes,
@@ -25,13 +26,17 @@ pub struct ProbeBench {
     pub gflops_per_s: f64,
 }
 
+/// The proxies the independent PyTorch implementation (the speed anchor)
+/// computes from its probe: the engine's set, without the rest of the
+/// Suite-Zero suite (grasp alone costs three more f64 gradient passes).
+pub const ENGINE_PROXIES: &str = "lswag,lswag_dot,zico,swap,nwot,synflow,grad_norm,snip,params,flops";
+
 /// Probes `n` sampled NB201 cells (C = 16, N = 5, batch `batch` at 32x32)
-/// with every proxy, after one warm-up architecture.
-pub fn bench_probe(kind: BackendKind, n: usize, batch: usize) -> ProbeBench {
+/// with `proxies`, after one warm-up architecture.
+pub fn bench_probe(kind: BackendKind, n: usize, batch: usize, proxies: &[&ProxyInfo]) -> ProbeBench {
     let backend = Backend::new(kind);
     let data = gaussian_batch(batch, [3, 32, 32], 10, 0);
-    let proxies: Vec<_> = proxy::REGISTRY.iter().collect();
-    let needs = proxy::needs_of(&proxies);
+    let needs = proxy::needs_of(proxies);
     let archs = sample_archs(n + 1, 0);
     let mut seconds = Vec::new();
     let mut mflops = Vec::new();
@@ -62,6 +67,7 @@ pub fn bench_probe(kind: BackendKind, n: usize, batch: usize) -> ProbeBench {
     let total: f64 = seconds.iter().sum();
     ProbeBench {
         backend: kind,
+        proxies: proxies.iter().map(|p| p.name).collect(),
         archs: n,
         median_seconds: median(&mut seconds),
         mean_phases: PhaseTimes {
@@ -87,7 +93,13 @@ pub fn median(v: &mut [f64]) -> f64 {
 impl std::fmt::Display for ProbeBench {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let p = &self.mean_phases;
-        writeln!(f, "backend {}: {} NB201 cells (C=16, N=5), all proxies", self.backend.name(), self.archs)?;
+        writeln!(
+            f,
+            "backend {}: {} NB201 cells (C=16, N=5), proxies {}",
+            self.backend.name(),
+            self.archs,
+            self.proxies.join(",")
+        )?;
         writeln!(
             f,
             "  median {:.3} s/arch ({:.2} arch/s); median forward {:.1} MFLOPs/image",
