@@ -44,7 +44,9 @@ fn gemm_acc(
     }
 }
 
-/// im2col of one sample: x [cin, h, w] -> cols [cin*k*k, ho*wo].
+/// im2col of one sample: x [cin, h, w] -> cols [cin*k*k, ho*wo]. Each
+/// output row is zeros, then the in-image run of its input row (a plain
+/// copy at stride 1), then zeros.
 fn im2col(x: &[f32], [cin, h, w]: [usize; 3], k: usize, stride: usize, pad: usize, [ho, wo]: [usize; 2], cols: &mut [f32]) {
     let p = ho * wo;
     for c in 0..cin {
@@ -52,6 +54,9 @@ fn im2col(x: &[f32], [cin, h, w]: [usize; 3], k: usize, stride: usize, pad: usiz
         for ki in 0..k {
             for kj in 0..k {
                 let row = &mut cols[((c * k + ki) * k + kj) * p..][..p];
+                // Output columns ox with 0 <= ox * stride + kj - pad < w.
+                let first = pad.saturating_sub(kj).div_ceil(stride).min(wo);
+                let end = (w + pad).saturating_sub(kj).div_ceil(stride).clamp(first, wo);
                 for oy in 0..ho {
                     let iy = (oy * stride + ki) as isize - pad as isize;
                     let out = &mut row[oy * wo..(oy + 1) * wo];
@@ -60,9 +65,18 @@ fn im2col(x: &[f32], [cin, h, w]: [usize; 3], k: usize, stride: usize, pad: usiz
                         continue;
                     }
                     let src = &plane[iy as usize * w..][..w];
-                    for (ox, o) in out.iter_mut().enumerate() {
-                        let ix = (ox * stride + kj) as isize - pad as isize;
-                        *o = if ix < 0 || ix >= w as isize { 0.0 } else { src[ix as usize] };
+                    out[..first].fill(0.0);
+                    out[end..].fill(0.0);
+                    if end == first {
+                        continue;
+                    }
+                    let start = first * stride + kj - pad;
+                    if stride == 1 {
+                        out[first..end].copy_from_slice(&src[start..start + end - first]);
+                    } else {
+                        for (o, &v) in out[first..end].iter_mut().zip(src[start..].iter().step_by(stride)) {
+                            *o = v;
+                        }
                     }
                 }
             }
@@ -85,13 +99,18 @@ pub fn conv_split_grads(
     let (p, ckk, per) = (ho * wo, cin * k * k, s / splits);
     let n = cout * ckk;
     let mut out = vec![0f32; splits * n];
+    // A 1x1 convolution at stride 1 without padding is its own im2col.
+    let identity = k == 1 && stride == 1 && pad == 0;
     out.par_chunks_mut(n).enumerate().for_each(|(j, dst)| {
-        let mut cols = vec![0f32; ckk * p];
+        let mut cols = vec![0f32; if identity { 0 } else { ckk * p }];
         for (i, sample) in (j * per..(j + 1) * per).enumerate() {
-            im2col(&x[sample * cin * h * w..][..cin * h * w], [cin, h, w], k, stride, pad, [ho, wo], &mut cols);
+            let xs = &x[sample * cin * h * w..][..cin * h * w];
+            if !identity {
+                im2col(xs, [cin, h, w], k, stride, pad, [ho, wo], &mut cols);
+            }
             let d = &dout[sample * cout * p..][..cout * p];
             // dst[cout, ckk] += d[cout, p] * cols^T[p, ckk]
-            gemm_acc(dst, (cout, ckk, p), d, (p, 1), &cols, (1, p), i > 0);
+            gemm_acc(dst, (cout, ckk, p), d, (p, 1), if identity { xs } else { &cols }, (1, p), i > 0);
         }
     });
     out
@@ -143,9 +162,9 @@ mod tests {
 
     #[test]
     fn conv_grads_match_the_direct_sum_for_strides_and_kernels() {
-        let (s, cin, h, w, cout) = (4, 3, 6, 6, 5);
+        let (s, cin, h, w, cout) = (4, 3, 7, 6, 5);
         let x: Vec<f32> = (0..s * cin * h * w).map(|i| ((i * 37 % 101) as f32 - 50.0) / 50.0).collect();
-        for (k, st, pad) in [(3, 1, 1), (3, 2, 1), (1, 1, 0)] {
+        for (k, st, pad) in [(3, 1, 1), (3, 2, 1), (1, 1, 0), (1, 2, 0), (3, 1, 0), (3, 2, 2), (5, 1, 2), (3, 3, 4)] {
             let (ho, wo) = ((h + 2 * pad - k) / st + 1, (w + 2 * pad - k) / st + 1);
             let dout: Vec<f32> = (0..s * cout * ho * wo).map(|i| ((i * 53 % 89) as f32 - 44.0) / 44.0).collect();
             let got = conv_split_grads(&x, [s, cin, h, w], &dout, [s, cout, ho, wo], (k, st, pad), s);
