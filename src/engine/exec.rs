@@ -328,11 +328,16 @@ impl<'a> Exec<'a> {
         };
         let [s, c, h, w] = x.dims();
         let g = groups.clamp(1, s);
-        // [g, S/g, C, HW] -> [g, C, S/g * HW]: statistics per group and channel.
-        let grouped = x
-            .reshape([g, s / g, c, h * w])
-            .swap_dims(1, 2)
-            .reshape([g, c, (s / g) * h * w]);
+        // [g, S/g, C, HW] -> [g, C, S/g * HW]: statistics per group and
+        // channel. One sample per group is that layout already: skipping the
+        // transposes (and their backward) gives the same values and saves
+        // most of the per-sample pass's forward time.
+        let per_sample = g == s;
+        let grouped = if per_sample {
+            x.reshape([s, c, h * w])
+        } else {
+            x.reshape([g, s / g, c, h * w]).swap_dims(1, 2).reshape([g, c, (s / g) * h * w])
+        };
         let mean = grouped.clone().mean_dim(2);
         let centered = grouped - mean;
         let var = centered.clone().square().mean_dim(2);
@@ -342,10 +347,11 @@ impl<'a> Exec<'a> {
             self.norm_vars.push(biased.iter().map(|v| v * n / (n - 1.0).max(1.0)).collect());
         }
         let normed = centered / (var + 1e-5).sqrt();
-        let normed = normed
-            .reshape([g, c, s / g, h * w])
-            .swap_dims(1, 2)
-            .reshape([s, c, h, w]);
+        let normed = if per_sample {
+            normed.reshape([s, c, h, w])
+        } else {
+            normed.reshape([g, c, s / g, h * w]).swap_dims(1, 2).reshape([s, c, h, w])
+        };
         let gamma = self.param1(gamma).reshape([1, c, 1, 1]);
         let beta = self.param1(beta).reshape([1, c, 1, 1]);
         normed * gamma + beta
