@@ -155,3 +155,30 @@ fn a_16_pixel_probe_halves_the_images_and_quarters_the_convolutions() {
     assert!((flops[0] - head - 4.0 * (flops[1] - head)).abs() < 0.5, "{flops:?}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// Architectures probed at once (one worker per rayon thread) give the
+/// values of one-at-a-time scoring: inside a one-thread pool the run is
+/// serial, in a four-thread pool four probes run together.
+#[test]
+fn concurrent_probes_give_the_serial_values() {
+    let dir = std::env::temp_dir().join(format!("lswag-workers-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let archs = score::sample_archs(6, 5);
+    let mut runs = vec![];
+    for threads in [1, 4] {
+        let out = dir.join(format!("t{threads}.jsonl"));
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        assert_eq!(pool.install(|| run(&archs, &out)), 6);
+        let lines: BTreeMap<_, _> = scores(&out)
+            .into_iter()
+            .map(|(k, mut v)| {
+                v.seconds = 0.0;
+                (k, v)
+            })
+            .collect();
+        runs.push(lines);
+    }
+    assert_eq!(runs[0].len(), 6);
+    assert_eq!(runs[0], runs[1]);
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -18,6 +18,10 @@ pub struct ProbeBench {
     pub proxies: Vec<&'static str>,
     pub archs: usize,
     pub median_seconds: f64,
+    /// Probes run at once in the throughput measurement.
+    pub workers: usize,
+    /// Wall time per architecture with `workers` probes at once.
+    pub concurrent_seconds: f64,
     pub mean_phases: PhaseTimes,
     /// Median forward MFLOPs per image (2 x multiply-accumulates).
     pub median_mflops: f64,
@@ -65,7 +69,27 @@ pub fn bench_probe(kind: BackendKind, n: usize, batch: usize, proxies: &[&ProxyI
     }
     let div = |d: Duration| d / n.max(1) as u32;
     let total: f64 = seconds.iter().sum();
+    // The same architectures again, one probe per thread at once, as
+    // `score` runs them on the CPU backend.
+    let workers = if kind == BackendKind::Cpu { rayon::current_num_threads().clamp(1, n.max(1)) } else { 1 };
+    let next = std::sync::atomic::AtomicUsize::new(1);
+    let t = Instant::now();
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| {
+                let backend = Backend::new(kind);
+                while let Some(arch) = archs.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed)) {
+                    let (net, mut params) = Nb201Net::new(*arch, Nb201Config::default());
+                    params.init(InitScheme::KaimingNormal, arch_seed(0, &arch.to_string()));
+                    probe(&net, &params, &data, &backend, &ProbeSettings::default(), needs);
+                }
+            });
+        }
+    });
+    let concurrent_seconds = t.elapsed().as_secs_f64() / n.max(1) as f64;
     ProbeBench {
+        workers,
+        concurrent_seconds,
         backend: kind,
         proxies: proxies.iter().map(|p| p.name).collect(),
         archs: n,
@@ -115,6 +139,13 @@ impl std::fmt::Display for ProbeBench {
             p.statistics.as_secs_f64(),
             p.patterns.as_secs_f64()
         )?;
-        write!(f, "  achieved {:.1} GFLOP/s of network arithmetic", self.gflops_per_s)
+        writeln!(f, "  achieved {:.1} GFLOP/s of network arithmetic, one probe at a time", self.gflops_per_s)?;
+        write!(
+            f,
+            "  throughput with {} probes at once: {:.3} s/arch ({:.2} arch/s)",
+            self.workers,
+            self.concurrent_seconds,
+            1.0 / self.concurrent_seconds
+        )
     }
 }

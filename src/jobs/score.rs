@@ -440,9 +440,20 @@ pub fn run_autoformer(
     run_with(archs, config, out, cancel, report, &score_autoformer)
 }
 
-type ScoreOne<A> = dyn Fn(&A, &ScoreConfig, &[&ProxyInfo], &Batch, &Backend) -> ScoreLine;
+type ScoreOne<A> = dyn Fn(&A, &ScoreConfig, &[&ProxyInfo], &Batch, &Backend) -> ScoreLine + Sync;
 
-fn run_with<A: std::fmt::Display>(
+/// Architectures probed at once: NB201 on the CPU backend gets one worker
+/// per rayon thread (`RAYON_NUM_THREADS` limits it), because its probe is
+/// nearly serial (burn-flex's ops on these small tensors barely use a second
+/// thread: the same time with one thread as with two), so architectures in
+/// parallel nearly double the throughput on two cores. A ViT's large
+/// matrix products do use the threads, and a GPU runs one probe at a time.
+fn score_workers(config: &ScoreConfig, todo: usize) -> usize {
+    let parallel = config.backend == BackendKind::Cpu && config.autoformer_config().is_none();
+    if parallel { rayon::current_num_threads().clamp(1, todo.max(1)) } else { 1 }
+}
+
+fn run_with<A: std::fmt::Display + Sync>(
     archs: &[A],
     config: &ScoreConfig,
     out: &Path,
@@ -463,25 +474,46 @@ fn run_with<A: std::fmt::Display>(
         total: todo.len(),
         already_done: archs.len() - todo.len(),
     });
-    let backend = Backend::new(config.backend);
     let start = Instant::now();
     let mut scored = 0;
-    for arch in &todo {
-        if cancel.is_cancelled() {
-            break;
+    // Workers take the next architecture from a shared counter and send
+    // each line here, where it is written as soon as it arrives: a killed
+    // run loses only the architectures in flight, one per worker. Every
+    // value depends on its architecture alone, so the order lines arrive
+    // in changes nothing.
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let (tx, rx) = std::sync::mpsc::channel::<ScoreLine>();
+    std::thread::scope(|scope| -> Result<(), ScoreError> {
+        for _ in 0..score_workers(config, todo.len()) {
+            let (tx, next, todo, proxies, batch) = (tx.clone(), &next, &todo, &proxies, &batch);
+            scope.spawn(move || {
+                let backend = Backend::new(config.backend);
+                while !cancel.is_cancelled() {
+                    let Some(arch) = todo.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed)) else {
+                        break;
+                    };
+                    // The receiver is gone only when writing failed: stop.
+                    if tx.send(score_one(arch, config, proxies, batch, &backend)).is_err() {
+                        break;
+                    }
+                }
+            });
         }
-        let line = score_one(arch, config, &proxies, &batch, &backend);
-        append_line(&mut file, out, &line)?;
-        scored += 1;
-        report(ScoreEvent::Scored {
-            line,
-            progress: Progress {
-                done: scored,
-                total: todo.len(),
-                elapsed: start.elapsed(),
-            },
-        });
-    }
+        drop(tx);
+        for line in rx {
+            append_line(&mut file, out, &line)?;
+            scored += 1;
+            report(ScoreEvent::Scored {
+                line,
+                progress: Progress {
+                    done: scored,
+                    total: todo.len(),
+                    elapsed: start.elapsed(),
+                },
+            });
+        }
+        Ok(())
+    })?;
     file.sync_all().map_err(io)?;
     report(ScoreEvent::Finished {
         scored,
