@@ -66,6 +66,11 @@ pub struct ScoreSettings {
     pub cells: usize,
     /// ViT input side (AutoFormer); a multiple of 16.
     pub image_size: usize,
+    /// NB201 input side: 32 for CIFAR, 16 to probe as ImageNet16-120 does.
+    pub nb201_image_size: usize,
+    /// Classes of the network's head (10 CIFAR-10, 100 CIFAR-100, 120
+    /// ImageNet16-120): the images stay CIFAR-10's.
+    pub classes: usize,
     /// Output file; `None` = a new file in the app's data folder.
     pub out: Option<PathBuf>,
 }
@@ -82,6 +87,8 @@ impl Default for ScoreSettings {
             channels: 16,
             cells: 5,
             image_size: 32,
+            nb201_image_size: 32,
+            classes: 10,
             out: None,
         }
     }
@@ -105,13 +112,12 @@ impl ScoreSettings {
             nb201: Nb201Config {
                 channels: self.channels.max(1),
                 cells_per_stage: self.cells.max(1),
-                num_classes: 10,
-                image_size: 32,
+                num_classes: self.classes.max(2),
+                image_size: self.nb201_image_size.max(4),
             },
-            // A 10-class head: the probe's images are CIFAR-10 or Gaussian.
             autoformer: (space == "autoformer").then_some(crate::space::autoformer::AutoformerConfig {
                 image_size: (self.image_size / 16).max(1) * 16,
-                num_classes: 10,
+                num_classes: self.classes.max(2),
             }),
             seed: self.seed,
             init: InitScheme::KaimingNormal,
@@ -422,7 +428,42 @@ pub fn probe_rows_ui(ui: &mut Ui, s: &mut ScoreSettings, dialogs: &mut dyn Dialo
             ui.label("cells per stage N");
             ui.add(DragValue::new(&mut s.cells).range(1..=5))
                 .accessible_name("Cells per stage N");
+            ui.label("image size");
+            ui.add(DragValue::new(&mut s.nb201_image_size).range(4..=64))
+                .accessible_name("Image size")
+                .on_hover_text("Images are resized to it: 32 for CIFAR, 16 to probe as ImageNet16-120 does");
         });
     }
     ui.end_row();
+    ui.label("Head");
+    ui.horizontal(|ui| {
+        ui.add(DragValue::new(&mut s.classes).range(2..=1000))
+            .accessible_name("Classes")
+            .on_hover_text("Classes of the classifier: 10 CIFAR-10, 100 CIFAR-100, 120 ImageNet16-120");
+        ui.label("classes");
+    });
+    ui.end_row();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The dialog's head and image size reach the probe configuration, and
+    /// the batch it loads: ImageNet16-120's 120 classes at 16 x 16.
+    #[test]
+    fn head_and_image_size_reach_the_probe() {
+        let settings = ScoreSettings {
+            classes: 120,
+            nb201_image_size: 16,
+            batch: 4,
+            ..ScoreSettings::default()
+        };
+        let (config, _) = settings.score_config("nb201", "swap");
+        assert_eq!((config.nb201.num_classes, config.nb201.image_size), (120, 16));
+        let batch = crate::jobs::score::config_batch(&config).unwrap();
+        assert_eq!((batch.shape, batch.num_classes), ([4, 3, 16, 16], 120));
+        let (vit, _) = ScoreSettings { classes: 100, ..ScoreSettings::default() }.score_config("autoformer", "swap");
+        assert_eq!(vit.autoformer.map(|a| (a.num_classes, a.image_size)), Some((100, 32)));
+    }
 }
