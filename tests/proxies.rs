@@ -116,10 +116,10 @@ fn hand(params: &ParamStore, b: &Batch) -> Hand {
     for s in 0..S {
         let mut z = [[0.0; P]; CH];
         let mut m = [0.0; CH];
-        for c in 0..CH {
-            for p in 0..P {
-                z[c][p] = (0..CIN).map(|i| w1[c * CIN + i] as f64 * x_at(b, s, i, p)).sum();
-                m[c] += z[c][p].max(0.0) / P as f64;
+        for (c, (zc, mc)) in z.iter_mut().zip(&mut m).enumerate() {
+            for (p, zcp) in zc.iter_mut().enumerate() {
+                *zcp = (0..CIN).map(|i| w1[c * CIN + i] as f64 * x_at(b, s, i, p)).sum();
+                *mc += zcp.max(0.0) / P as f64;
             }
         }
         let mut logits = [0.0; K];
@@ -296,8 +296,8 @@ fn grasp_finite_difference_matches_the_exact_hessian_vector_product() {
     let w2: Vec<f64> = params.entries[1].data.iter().map(|&v| v as f64).collect();
     let mask = |s: usize, c: usize, p: usize| if h.z[s][c][p] > 0.0 { 1.0 } else { 0.0 };
     // Gradient v = (V1, V2) of the mean cross-entropy.
-    let mut v1 = vec![0.0; CH * CIN];
-    let mut v2 = vec![0.0; K * CH];
+    let mut v1 = [0.0; CH * CIN];
+    let mut v2 = [0.0; K * CH];
     for s in 0..S {
         for k in 0..K {
             for c in 0..CH {

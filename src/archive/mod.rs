@@ -24,7 +24,6 @@ mod native;
 mod ops;
 mod scores;
 mod suite_zero;
-#[doc(hidden)]
 
 use std::io::Read;
 use std::path::Path;

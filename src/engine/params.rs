@@ -142,6 +142,8 @@ impl ParamStore {
     /// Loads fp32 tensors from a safetensors file, matched to this network's
     /// parameters by position after sorting the file's names (our exporter
     /// and the golden files prefix names with the execution index `NNN.`).
+    // The error is large (a shape mismatch names both tensors) but comes once per file.
+    #[allow(clippy::result_large_err)]
     pub fn load_safetensors(&mut self, path: &Path) -> Result<(), WeightsError> {
         let bytes = std::fs::read(path).map_err(|source| WeightsError::Io {
             path: path.to_path_buf(),
@@ -178,6 +180,7 @@ impl ParamStore {
 type NamedTensor = (String, Vec<usize>, Vec<f32>);
 
 /// Minimal safetensors reader for F32 tensors, sorted by name.
+#[allow(clippy::result_large_err)]
 fn parse_safetensors(path: &Path, bytes: &[u8]) -> Result<Vec<NamedTensor>, WeightsError> {
     let err = |reason: String| WeightsError::Format {
         path: path.to_path_buf(),

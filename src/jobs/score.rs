@@ -92,6 +92,8 @@ pub enum ScoreError {
 }
 
 /// Events a score job reports.
+// One `Scored` per architecture (seconds each): boxing would save nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug)]
 pub enum ScoreEvent {
     Started { total: usize, already_done: usize },

@@ -401,7 +401,7 @@ pub fn run_on(
                 .filter(|&r| {
                     config
                         .param_limits
-                        .is_none_or(|l| a.key(r).and_then(|k| key_params(k)).is_some_and(|p| l.contains(p)))
+                        .is_none_or(|l| a.key(r).and_then(&key_params).is_some_and(|p| l.contains(p)))
                 })
                 .collect();
             let raw: Vec<Vec<f64>> = rows.iter().map(|&r| t.values(r)).collect();
@@ -437,13 +437,13 @@ pub fn run_on(
                     ),
                 });
             }
-        } else if write_error.is_none() {
-            if let Err(source) = jsonl::append_json(&mut file, e) {
-                write_error = Some(SearchJobError::Io {
-                    path: out.to_path_buf(),
-                    source,
-                });
-            }
+        } else if write_error.is_none()
+            && let Err(source) = jsonl::append_json(&mut file, e)
+        {
+            write_error = Some(SearchJobError::Io {
+                path: out.to_path_buf(),
+                source,
+            });
         }
         report(SearchEvent::Evaluated {
             evaluation: e.clone(),
@@ -515,9 +515,12 @@ pub fn run_on(
     Ok(result)
 }
 
+/// Parameter count of an architecture key, `None` when the key does not parse.
+type KeyParams = Box<dyn Fn(&str) -> Option<u64>>;
+
 /// The parameter count of an archived key in the configured space.
-fn key_params(config: &SearchConfig) -> Result<Box<dyn Fn(&str) -> Option<u64>>, SearchError> {
-    fn of<S: SearchSpace + 'static>(space: S) -> Box<dyn Fn(&str) -> Option<u64>> {
+fn key_params(config: &SearchConfig) -> Result<KeyParams, SearchError> {
+    fn of<S: SearchSpace + 'static>(space: S) -> KeyParams {
         Box::new(move |k| space.parse(k).ok().map(|a| space.params(&a)))
     }
     match config.space.as_str() {

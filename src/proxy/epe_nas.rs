@@ -23,7 +23,7 @@ pub const INFO: ProxyInfo = ProxyInfo {
 /// constant Jacobian row, which NumPy turns into NaN).
 pub fn epe_score(jacobian: &[f32], labels: &[usize], num_classes: usize) -> Option<f64> {
     let s = labels.len();
-    if s == 0 || jacobian.len() % s != 0 {
+    if s == 0 || !jacobian.len().is_multiple_of(s) {
         return None;
     }
     let d = jacobian.len() / s;

@@ -34,7 +34,7 @@ pub fn jacov_score(jacobian: &[f32], samples: usize) -> Option<f64> {
 /// (`np.corrcoef(m)`), in f64, clipped to [-1, 1] as NumPy does; `None`
 /// when a row has zero variance.
 pub fn row_correlations(data: &[f32], rows: usize) -> Option<Vec<f64>> {
-    if rows == 0 || data.len() % rows != 0 {
+    if rows == 0 || !data.len().is_multiple_of(rows) {
         return None;
     }
     let d = data.len() / rows;
