@@ -241,12 +241,17 @@ fn panels_without_ground_truth_say_so() {
     }
     h.get_by_label("Layers").click();
     h.run();
+    snapshot_curves_per_depth(&mut h, "layers-no-truth");
+}
+
+/// Switches the Layers panel to one curve per depth L and snapshots it.
+fn snapshot_curves_per_depth(h: &mut Harness<'static, StudioApp>, name: &str) {
     h.get_by_label("one curve per depth L").click();
     h.run();
     assert!(h.state().state.layers.by_depth);
     h.remove_cursor();
     h.run();
-    h.snapshot("layers-no-truth");
+    h.snapshot(name);
 }
 
 #[test]
@@ -498,12 +503,7 @@ fn autoformer_archive_draws_gradient_intensity_curves() {
     let ds = Dataset::new(a, label, lswag_studio::ui::model::Origin::Synthetic);
     let mut h = harness_with(AppOptions::for_tests(ds), Panel::Layers, false);
     assert!(h.query_all_by_label_contains("has no ground truth").count() >= 1);
-    h.get_by_label("one curve per depth L").click();
-    h.run();
-    assert!(h.state().state.layers.by_depth);
-    h.remove_cursor();
-    h.run();
-    h.snapshot("layers-autoformer");
+    snapshot_curves_per_depth(&mut h, "layers-autoformer");
 }
 
 #[test]

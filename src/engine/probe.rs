@@ -238,11 +238,14 @@ pub fn probe(
         ..ProbeRecord::default()
     };
     let s = batch.len();
+    // Batched passes over samples that never interact can run in chunks:
+    // memory then scales with the chunk, not the batch.
+    let chunked = settings.grad_path == GradPath::Batched && s > SIGMA_CHUNK && net.samples_independent();
     if needs.sigma {
         let splits = settings.grad_splits.unwrap_or(s).clamp(1, s);
         let sigma = match settings.grad_path {
             GradPath::Naive if splits == s => naive_sigma(net, params, batch, device, &mut rec.times),
-            GradPath::Batched if splits == s && s > SIGMA_CHUNK && net.samples_independent() => {
+            GradPath::Batched if splits == s && chunked => {
                 let (layers, sigma) = chunked_sigma(net, params, batch, backend, &mut rec.times);
                 rec.layers = layers;
                 sigma
@@ -257,7 +260,7 @@ pub fn probe(
     }
     if needs.zico {
         let k = 2.min(s);
-        let (layers, g) = if settings.grad_path == GradPath::Batched && s > SIGMA_CHUNK && net.samples_independent() {
+        let (layers, g) = if chunked {
             chunked_split_grads(net, params, batch, backend, k, &mut rec.times, |g| zico_term(g, k))
         } else {
             split_pass(net, params, batch, backend, k, &mut rec.times, |g| zico_term(g, k))

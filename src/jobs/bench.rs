@@ -7,7 +7,7 @@ use crate::engine::backend::{Backend, BackendKind};
 use crate::engine::data::gaussian_batch;
 use crate::engine::params::{InitScheme, arch_seed};
 use crate::engine::probe::{PhaseTimes, ProbeSettings, probe};
-use crate::jobs::score::sample_archs;
+use crate::jobs::score::{probe_workers, sample_archs};
 use crate::proxy::{self, ProxyInfo};
 use crate::space::nb201::{Nb201Config, Nb201Net};
 
@@ -71,7 +71,7 @@ pub fn bench_probe(kind: BackendKind, n: usize, batch: usize, proxies: &[&ProxyI
     let total: f64 = seconds.iter().sum();
     // The same architectures again, one probe per thread at once, as
     // `score` runs them on the CPU backend.
-    let workers = if kind == BackendKind::Cpu { rayon::current_num_threads().clamp(1, n.max(1)) } else { 1 };
+    let workers = probe_workers(kind, false, n);
     let next = std::sync::atomic::AtomicUsize::new(1);
     let t = Instant::now();
     std::thread::scope(|scope| {

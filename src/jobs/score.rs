@@ -169,7 +169,8 @@ fn read_key_file<A>(path: &Path, parse: impl Fn(&str) -> Result<A, String>) -> R
 /// (Gaussian pixels drawn at that size, images resized bilinearly).
 pub fn config_batch(config: &ScoreConfig) -> Result<Batch, ScoreError> {
     let selection = config.batch_seed.map_or(Selection::First, Selection::Random);
-    let (size, num_classes) = match config.autoformer_config() {
+    let vit = config.autoformer_config();
+    let (size, num_classes) = match vit {
         Some(af) => (af.image_size, af.num_classes),
         None => (config.nb201.image_size, config.nb201.num_classes),
     };
@@ -180,7 +181,7 @@ pub fn config_batch(config: &ScoreConfig) -> Result<Batch, ScoreError> {
         }
         // A convolutional NB201 takes procedural images at the size they
         // were generated (and a benchmark was trained) at.
-        DataSource::Procedural { .. } if config.autoformer_config().is_none() => {
+        DataSource::Procedural { .. } if vit.is_none() => {
             return Ok(load_batch(&config.data, config.batch, selection, num_classes)?);
         }
         _ => resize_batch(&load_batch(&config.data, config.batch, selection, num_classes)?, size),
@@ -450,8 +451,8 @@ type ScoreOne<A> = dyn Fn(&A, &ScoreConfig, &[&ProxyInfo], &Batch, &Backend) -> 
 /// thread: the same time with one thread as with two), so architectures in
 /// parallel nearly double the throughput on two cores. A ViT's large
 /// matrix products do use the threads, and a GPU runs one probe at a time.
-fn score_workers(config: &ScoreConfig, todo: usize) -> usize {
-    let parallel = config.backend == BackendKind::Cpu && config.autoformer_config().is_none();
+pub fn probe_workers(backend: BackendKind, vit: bool, todo: usize) -> usize {
+    let parallel = backend == BackendKind::Cpu && !vit;
     if parallel { rayon::current_num_threads().clamp(1, todo.max(1)) } else { 1 }
 }
 
@@ -486,7 +487,7 @@ fn run_with<A: std::fmt::Display + Sync>(
     let next = std::sync::atomic::AtomicUsize::new(0);
     let (tx, rx) = std::sync::mpsc::channel::<ScoreLine>();
     std::thread::scope(|scope| -> Result<(), ScoreError> {
-        for _ in 0..score_workers(config, todo.len()) {
+        for _ in 0..probe_workers(config.backend, config.autoformer_config().is_some(), todo.len()) {
             let (tx, next, todo, proxies, batch) = (tx.clone(), &next, &todo, &proxies, &batch);
             scope.spawn(move || {
                 let backend = Backend::new(config.backend);
