@@ -27,7 +27,7 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::engine::profile::{LayerProfile, LayerStat, PERC_BINS};
-use crate::space::nb201::Nb201Arch;
+pub use crate::space::Space;
 
 use super::error::ArchiveError;
 
@@ -49,80 +49,6 @@ pub fn clean_value(v: f64) -> f64 {
         v
     } else {
         f64::NAN
-    }
-}
-
-/// A search space. [`Space::name`] is stable: it is what the native format
-/// stores and what the CLI accepts.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub enum Space {
-    Nb201,
-    Nb101,
-    Nb301,
-    TransNasMicro,
-    TransNasMacro,
-    AutoFormer,
-    Other(String),
-}
-
-impl Space {
-    pub fn name(&self) -> &str {
-        match self {
-            Space::Nb201 => "nb201",
-            Space::Nb101 => "nb101",
-            Space::Nb301 => "nb301",
-            Space::TransNasMicro => "tnb101-micro",
-            Space::TransNasMacro => "tnb101-macro",
-            Space::AutoFormer => "autoformer",
-            Space::Other(name) => name,
-        }
-    }
-
-    /// Parses a name or a common alias (`nasbench201`, `transbench101_micro`,
-    /// ...). Unknown names become `Other`, so `Other("nb201")` is never
-    /// produced: names are normalised to the known variants.
-    pub fn from_name(name: &str) -> Space {
-        let n = name.trim().to_ascii_lowercase().replace(['_', ' '], "-");
-        match n.as_str() {
-            "nb201" | "nasbench201" | "nas-bench-201" | "nats-tss" => Space::Nb201,
-            "nb101" | "nasbench101" | "nas-bench-101" => Space::Nb101,
-            "nb301" | "nasbench301" | "nas-bench-301" | "darts" => Space::Nb301,
-            "tnb101-micro" | "transbench101-micro" | "transnas-micro" | "transnas-bench-101-micro" => {
-                Space::TransNasMicro
-            }
-            "tnb101-macro" | "transbench101-macro" | "transnas-macro" | "transnas-bench-101-macro" => {
-                Space::TransNasMacro
-            }
-            "autoformer" | "autoformer-small" => Space::AutoFormer,
-            _ => Space::Other(name.trim().to_string()),
-        }
-    }
-
-    /// The canonical key of an architecture. NB201: the arch string (NASLib
-    /// tuples are converted); AutoFormer: the compact JSON key; other
-    /// spaces: the key as given, trimmed (their encodings are not parsed
-    /// yet, so two spellings of one architecture stay two keys there).
-    pub fn canonical_key(&self, raw: &str) -> Result<String, String> {
-        let t = raw.trim();
-        if t.is_empty() {
-            return Err("the key is empty".to_string());
-        }
-        match self {
-            Space::Nb201 => Nb201Arch::parse_any(t)
-                .map(|a| a.to_string())
-                .map_err(|e| e.to_string()),
-            // Any spacing or field order of the JSON key: one network, one key.
-            Space::AutoFormer => crate::space::autoformer::AutoformerArch::parse(t)
-                .map(|a| a.to_string())
-                .map_err(|e| e.to_string()),
-            _ => Ok(t.to_string()),
-        }
-    }
-}
-
-impl fmt::Display for Space {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
     }
 }
 

@@ -28,7 +28,8 @@ use crate::search::band::{Band, random_band};
 use crate::search::evolution::evolution;
 use crate::search::prune::{NB201_PRUNE_EVALUATIONS, prune, prune_result};
 use crate::search::random::random;
-use crate::search::space::{Domain, Nb201Space, SearchSpace};
+use crate::search::space::{Domain, SearchSpace};
+use crate::space::nb201::Nb201Space;
 use crate::search::tabular::{ArchiveTruth, TabularEvaluator, TabularSupernet};
 use crate::search::{
     Algo, Budget, Component, Evaluation, Evaluator, EvolutionSettings, Fitness, FitnessSpec, NoTruth, ParamLimits,

@@ -31,6 +31,26 @@ fn default_image_size() -> usize {
     32
 }
 
+impl Nb201Config {
+    /// Checks the skeleton; the message names the setting and what it allows.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.channels == 0 || self.channels > 1024 {
+            return Err(format!("channels {}: expected 1 to 1024", self.channels));
+        }
+        if self.cells_per_stage == 0 || self.cells_per_stage > 64 {
+            return Err(format!("cells {}: expected 1 to 64 per stage (0 would leave out the searched cell)", self.cells_per_stage));
+        }
+        if self.num_classes < 2 {
+            return Err(format!("classes {}: the head needs at least 2 (with one class every gradient of the loss is 0)", self.num_classes));
+        }
+        // Two stride-2 reductions: each halves an even side.
+        if self.image_size < 4 || !self.image_size.is_multiple_of(4) || self.image_size > 1024 {
+            return Err(format!("image size {}: expected a multiple of 4 from 4 to 1024 (two stride-2 reductions)", self.image_size));
+        }
+        Ok(())
+    }
+}
+
 impl Default for Nb201Config {
     fn default() -> Self {
         Nb201Config {
