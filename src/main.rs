@@ -13,8 +13,8 @@ use lswag_studio::engine::params::InitScheme;
 use lswag_studio::engine::probe::{GradPath, ProbeSettings};
 use lswag_studio::jobs::score::{self, ScoreConfig, ScoreEvent, Shard};
 use lswag_studio::jobs::{CancelToken, format_duration};
-use lswag_studio::space::autoformer::AutoformerConfig;
-use lswag_studio::space::nb201::{Nb201Arch, Nb201Config};
+use lswag_studio::space::nb201::Nb201Config;
+use lswag_studio::space::{NetConfig, NetOverrides, Space};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -238,7 +238,8 @@ struct BenchArgs {
 
 #[derive(Args)]
 struct SearchArgs {
-    /// Search space (nb201).
+    /// Search space: any space whose networks the studio builds (nb201,
+    /// autoformer, ...).
     #[arg(long, default_value = "nb201")]
     space: String,
     /// evolution, random or prune.
@@ -310,21 +311,24 @@ struct SearchArgs {
 
 #[derive(Args)]
 struct ScoreArgs {
-    /// Search space: nb201 or autoformer (AutoFormer-Small ViTs).
+    /// Search space: any space whose networks the studio builds (nb201,
+    /// autoformer: AutoFormer-Small ViTs, ...).
     #[arg(long, default_value = "nb201")]
     space: String,
-    /// File with one architecture per line: an NB201 arch string or NASLib
-    /// tuple; an AutoFormer JSON key.
+    /// File with one architecture per line, in any key form of the space's
+    /// benchmark files (NB201: an arch string or NASLib tuple; AutoFormer:
+    /// a JSON key).
     #[arg(long, conflicts_with_all = ["sample", "all"])]
     archs: Option<PathBuf>,
     /// Sample N architectures uniformly (with --seed).
     #[arg(long)]
     sample: Option<usize>,
-    /// Score all 15,625 NB201 cells.
+    /// Score every architecture of the space (NB201: all 15,625 cells).
     #[arg(long)]
     all: bool,
-    /// AutoFormer: sample only ViTs with MIN..MAX million parameters,
-    /// counted at 224 x 224 and 1000 classes as in the paper (`18,23`).
+    /// Sample only architectures with MIN..MAX million parameters as the
+    /// space counts them (AutoFormer: at 224 x 224 and 1000 classes as in
+    /// the paper, `18,23`).
     #[arg(long, value_name = "MIN,MAX")]
     param_limits: Option<String>,
     /// Seed for sampling and for initial weights (per architecture).
@@ -362,15 +366,16 @@ struct ProbeArgs {
     /// Weight initialisation.
     #[arg(long, value_enum, default_value = "kaiming-normal")]
     init: InitScheme,
-    /// NB201 channels C.
-    #[arg(long, default_value_t = 16)]
-    channels: usize,
-    /// NB201 cells per stage N.
-    #[arg(long, default_value_t = 5)]
-    cells: usize,
-    /// Classes of the network's head (10 for CIFAR-10).
-    #[arg(long, default_value_t = 10)]
-    classes: usize,
+    /// Channels of the network's skeleton (default: the space's benchmark
+    /// value; NB201's C = 16).
+    #[arg(long)]
+    channels: Option<usize>,
+    /// Cells of the skeleton (NB201: cells per stage N, default 5).
+    #[arg(long)]
+    cells: Option<usize>,
+    /// Classes of the network's head (default 10, for CIFAR-10).
+    #[arg(long)]
+    classes: Option<usize>,
     /// Side of the input image; images are resized to it (bilinear, so
     /// halving is a 2x2 box average). NB201: 32 (16 probes as
     /// ImageNet16-120 does). AutoFormer: a multiple of 16, the paper's 224
@@ -393,23 +398,15 @@ impl ProbeArgs {
     fn score_config(&self, space: &str, seed: u64, proxies: &str) -> Result<ScoreConfig> {
         let choice = choose_backend(self.backend);
         eprintln!("backend: {} ({})", choice.kind.name(), choice.reason);
-        let vit = space == "autoformer";
-        let image_size = self.image_size.unwrap_or(if vit { 224 } else { 32 });
-        if !vit && image_size < 4 {
-            bail!("--image-size {image_size}: NB201 halves the input twice; use at least 4 (32 for CIFAR, 16 for ImageNet16-120)");
-        }
+        let overrides = NetOverrides {
+            channels: self.channels,
+            cells: self.cells,
+            classes: self.classes,
+            image_size: self.image_size,
+        };
+        let net = NetConfig::from_overrides(&Space::from_name(space), &overrides).map_err(|e| anyhow::anyhow!("--space {space}: {e}"))?;
         Ok(ScoreConfig {
-            space: space.to_string(),
-            nb201: Nb201Config {
-                channels: self.channels,
-                cells_per_stage: self.cells,
-                num_classes: self.classes,
-                image_size: if vit { 32 } else { image_size },
-            },
-            autoformer: vit.then_some(AutoformerConfig {
-                image_size,
-                num_classes: self.classes,
-            }),
+            net,
             seed,
             init: self.init,
             backend: choice.kind,
@@ -606,47 +603,20 @@ fn run_bench(a: BenchArgs) -> Result<()> {
 }
 
 fn run_score(a: ScoreArgs) -> Result<()> {
-    if !["nb201", "autoformer"].contains(&a.space.as_str()) {
-        bail!("--space {}: `score` supports nb201 and autoformer", a.space);
-    }
-    if a.space == "autoformer" {
-        return run_score_autoformer(a);
-    }
-    if a.param_limits.is_some() {
-        bail!("--param-limits: only for --space autoformer");
-    }
-    let archs: Vec<Nb201Arch> = match (&a.archs, a.sample, a.all) {
-        (Some(path), _, _) => score::read_arch_file(path)?,
-        (None, Some(n), false) => score::sample_archs(n, a.seed),
-        (None, None, true) => Nb201Arch::all().collect(),
+    use lswag_studio::search::ParamLimits;
+    let config = a.probe.score_config(&a.space, a.seed, &a.proxies)?;
+    let limits = a.param_limits.as_deref().map(ParamLimits::parse_millions).transpose()?;
+    let keys: Vec<String> = match (&a.archs, a.sample, a.all) {
+        (Some(path), _, _) => score::read_key_list(&config.net, path)?,
+        (None, Some(n), false) => score::sample_keys(&config.net, n, a.seed, limits.map(|l| (l.min, l.max)))?,
+        (None, None, true) => score::all_keys(&config.net)?,
         _ => bail!("choose the architectures with one of --archs FILE, --sample N or --all"),
     };
-    let archs = match a.shard {
-        Some(shard) => shard.select(&archs),
-        None => archs,
+    let keys = match a.shard {
+        Some(shard) => shard.select(&keys),
+        None => keys,
     };
-    let config = a.probe.score_config(&a.space, a.seed, &a.proxies)?;
-    score::run(&archs, &config, &a.out, &CancelToken::default(), &score_reporter())
-        .with_context(|| format!("scoring into {}", a.out.display()))?;
-    Ok(())
-}
-
-/// `score --space autoformer`: sampled (within parameter limits) or listed ViTs.
-fn run_score_autoformer(a: ScoreArgs) -> Result<()> {
-    use lswag_studio::search::ParamLimits;
-    let limits = a.param_limits.as_deref().map(ParamLimits::parse_millions).transpose()?;
-    let archs = match (&a.archs, a.sample, a.all) {
-        (Some(path), _, _) => score::read_autoformer_file(path)?,
-        (None, Some(n), false) => score::sample_autoformer(n, a.seed, limits.map(|l| l.min..=l.max))?,
-        (None, None, true) => bail!("--all: AutoFormer-Small has 7.7 x 10^13 architectures; use --sample N"),
-        _ => bail!("choose the architectures with --archs FILE or --sample N"),
-    };
-    let archs = match a.shard {
-        Some(shard) => shard.select(&archs),
-        None => archs,
-    };
-    let config = a.probe.score_config(&a.space, a.seed, &a.proxies)?;
-    score::run_autoformer(&archs, &config, &a.out, &CancelToken::default(), &score_reporter())
+    score::run(&keys, &config, &a.out, &CancelToken::default(), &score_reporter())
         .with_context(|| format!("scoring into {}", a.out.display()))?;
     if let Some(peak) = score::peak_memory(&lswag_studio::engine::backend::Backend::new(config.backend)) {
         eprintln!("peak memory: {peak}");
@@ -755,7 +725,6 @@ fn run_search(a: SearchArgs) -> Result<()> {
     use lswag_studio::jobs::search::{self, RunOptions, SearchConfig, SearchEvent};
     use lswag_studio::search::{Algo, Budget, EvolutionSettings, ParamLimits, PauseToken};
     let config = SearchConfig {
-        space: a.space.clone(),
         algo: a.algo.parse::<Algo>()?,
         fitness: a.fitness.clone(),
         budget: Budget {

@@ -291,15 +291,13 @@ fn score_job_writes_an_autoformer_archive() {
     use lswag_studio::engine::data::DataSource;
     use lswag_studio::jobs::CancelToken;
     use lswag_studio::jobs::score::{self, ScoreConfig};
-    use lswag_studio::space::nb201::Nb201Config;
+    use lswag_studio::space::NetConfig;
     let dir = std::env::temp_dir().join(format!("lswag-autoformer-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let out = dir.join("vit.jsonl");
     let _ = std::fs::remove_file(&out);
     let config = ScoreConfig {
-        space: "autoformer".into(),
-        nb201: Nb201Config::default(),
-        autoformer: Some(AutoformerConfig { image_size: 32, num_classes: 10 }),
+        net: NetConfig::Autoformer(AutoformerConfig { image_size: 32, num_classes: 10 }),
         seed: 1,
         init: InitScheme::KaimingNormal,
         backend: BackendKind::Cpu,
@@ -309,9 +307,10 @@ fn score_job_writes_an_autoformer_archive() {
         proxies: vec!["lswag,swap,params,flops".into()],
         probe: ProbeSettings::default(),
     };
-    let archs = score::sample_autoformer(2, 9, Some(18_000_000..=23_000_000)).unwrap();
+    let keys = score::sample_keys(&config.net, 2, 9, Some((18_000_000, 23_000_000))).unwrap();
+    let archs: Vec<AutoformerArch> = keys.iter().map(|k| k.parse().unwrap()).collect();
     assert!(archs.iter().all(|a| (18_000_000..=23_000_000).contains(&a.params(CountBasis::PAPER))));
-    assert_eq!(score::run_autoformer(&archs, &config, &out, &CancelToken::default(), &|_| {}).unwrap(), 2);
+    assert_eq!(score::run(&archs, &config, &out, &CancelToken::default(), &|_| {}).unwrap(), 2);
     let bytes = std::fs::read(&out).unwrap();
     let (_, a) = archive::parse_any(&bytes, "vit.jsonl", &Default::default()).unwrap();
     assert_eq!(a.space(), &Space::AutoFormer);
@@ -324,17 +323,21 @@ fn score_job_writes_an_autoformer_archive() {
         assert_eq!(p.layers.len(), 4 * arch.depth() + 2, "{key}");
         assert_eq!(p.params, arch.params(CountBasis { image_size: 32, num_classes: 10 }));
     }
-    // Limits nothing satisfies, and a non-ViT space, are clear errors.
-    let e = score::sample_autoformer(1, 0, Some(40_000_000..=50_000_000)).unwrap_err().to_string();
-    assert!(e.contains("no AutoFormer-Small architecture with 40000000..=50000000"), "{e}");
-    let nb = ScoreConfig { space: "nb201".into(), ..config };
-    let e = score::run_autoformer(&archs, &nb, &dir.join("x.jsonl"), &CancelToken::default(), &|_| {}).unwrap_err();
-    assert!(e.to_string().contains("expected `autoformer`"), "{e}");
+    // Limits nothing satisfies, and ViT keys in another space, are clear errors.
+    let e = score::sample_keys(&config.net, 1, 0, Some((40_000_000, 50_000_000))).unwrap_err().to_string();
+    assert!(e.contains("found only 0 distinct architectures with 40000000..=50000000 parameters"), "{e}");
+    let nb = ScoreConfig { net: NetConfig::default_for(&Space::Nb201).unwrap(), ..config };
+    let e = score::run(&archs, &nb, &dir.join("x.jsonl"), &CancelToken::default(), &|_| {}).unwrap_err();
+    assert!(e.to_string().contains(&format!("architecture `{}`", archs[0])), "{e}");
 }
 
 #[test]
 fn key_files_name_the_bad_line() {
-    use lswag_studio::jobs::score::read_autoformer_file;
+    use lswag_studio::space::NetConfig;
+    let net = NetConfig::default_for(&lswag_studio::archive::Space::AutoFormer).unwrap();
+    let read_autoformer_file = |p: &std::path::Path| -> Result<Vec<AutoformerArch>, lswag_studio::jobs::score::ScoreError> {
+        Ok(lswag_studio::jobs::score::read_key_list(&net, p)?.iter().map(|k| k.parse().unwrap()).collect())
+    };
     let dir = std::env::temp_dir().join(format!("lswag-autoformer-keys-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("keys.txt");

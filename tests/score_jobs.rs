@@ -8,18 +8,17 @@ use lswag_studio::engine::params::InitScheme;
 use lswag_studio::engine::probe::ProbeSettings;
 use lswag_studio::jobs::CancelToken;
 use lswag_studio::jobs::score::{self, ScoreConfig, ScoreLine, Shard};
-use lswag_studio::space::nb201::Nb201Config;
+use lswag_studio::space::NetConfig;
+use lswag_studio::space::nb201::{Nb201Config, sample_cells};
 
 fn config() -> ScoreConfig {
     ScoreConfig {
-        space: "nb201".into(),
-        nb201: Nb201Config {
+        net: NetConfig::Nb201(Nb201Config {
             channels: 4,
             cells_per_stage: 1,
             num_classes: 10,
             image_size: 32,
-        },
-        autoformer: None,
+        }),
         seed: 3,
         init: InitScheme::KaimingNormal,
         backend: BackendKind::Cpu,
@@ -44,7 +43,7 @@ fn run(archs: &[lswag_studio::space::nb201::Nb201Arch], out: &std::path::Path) -
 fn three_shards_score_exactly_the_unsharded_run_with_identical_values() {
     let dir = std::env::temp_dir().join(format!("lswag-shards-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let archs = score::sample_archs(7, 11);
+    let archs = sample_cells(7, 11);
     run(&archs, &dir.join("all.jsonl"));
     let all = scores(&dir.join("all.jsonl"));
     assert_eq!(all.len(), 7);
@@ -71,7 +70,7 @@ fn a_killed_run_resumes_and_loses_only_the_line_in_flight() {
     let dir = std::env::temp_dir().join(format!("lswag-resume-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let out = dir.join("run.jsonl");
-    let archs = score::sample_archs(4, 5);
+    let archs = sample_cells(4, 5);
     run(&archs[..3], &out);
     // Simulate a kill mid-write: cut the last line in half.
     let text = std::fs::read_to_string(&out).unwrap();
@@ -119,7 +118,7 @@ fn a_16_pixel_probe_halves_the_images_and_quarters_the_convolutions() {
     c.data = DataSource::Cifar10(dir.join("cifar10/cifar10_test_1000.bin"));
     c.batch = 4;
     let full = score::config_batch(&c).unwrap();
-    c.nb201.image_size = 16;
+    c.net = c.net.with_input(16, 10).unwrap();
     let half = score::config_batch(&c).unwrap();
     assert_eq!(half.shape, [4, 3, 16, 16]);
     assert_eq!(half.labels, full.labels);
@@ -140,7 +139,7 @@ fn a_16_pixel_probe_halves_the_images_and_quarters_the_convolutions() {
             .unwrap();
     let mut flops = vec![];
     for size in [32, 16] {
-        c.nb201.image_size = size;
+        c.net = c.net.with_input(size, 10).unwrap();
         c.proxies = vec!["flops,lswag".into()];
         let out = dir.join(format!("s{size}.jsonl"));
         let _ = std::fs::remove_file(&out);
@@ -163,7 +162,7 @@ fn a_16_pixel_probe_halves_the_images_and_quarters_the_convolutions() {
 fn concurrent_probes_give_the_serial_values() {
     let dir = std::env::temp_dir().join(format!("lswag-workers-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let archs = score::sample_archs(6, 5);
+    let archs = sample_cells(6, 5);
     let mut runs = vec![];
     for threads in [1, 4] {
         let out = dir.join(format!("t{threads}.jsonl"));
@@ -180,5 +179,30 @@ fn concurrent_probes_give_the_serial_values() {
     }
     assert_eq!(runs[0].len(), 6);
     assert_eq!(runs[0], runs[1]);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// A score file written before the space abstraction (`space`, `nb201` and
+/// no `net` in its configuration, as every file of earlier versions has)
+/// resumes under today's configuration: its lines count as done.
+#[test]
+fn a_score_file_of_the_format_before_net_configs_resumes() {
+    let dir = std::env::temp_dir().join(format!("lswag-oldformat-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join("old.jsonl");
+    let archs = sample_cells(3, 8);
+    run(&archs[..2], &out);
+    let text = std::fs::read_to_string(&out).unwrap();
+    let new_net = r#""net":{"space":"nb201","channels":4,"cells_per_stage":1,"num_classes":10,"image_size":32}"#;
+    assert!(text.contains(new_net), "{}", text.lines().next().unwrap());
+    // The header exactly as version 0.1.0 before this change wrote it.
+    let old = r#""space":"nb201","nb201":{"channels":4,"cells_per_stage":1,"num_classes":10,"image_size":32}"#;
+    std::fs::write(&out, text.replacen(new_net, old, 1)).unwrap();
+    assert_eq!(run(&archs, &out), 1, "the two old lines are kept, only the third is probed");
+    assert_eq!(scores(&out).len(), 3);
+    // An old ViT header maps to the ViT network settings.
+    let vit = r#"{"space":"autoformer","nb201":{"channels":16,"cells_per_stage":5,"num_classes":10,"image_size":32},"autoformer":{"image_size":32,"num_classes":10},"seed":1,"init":"kaiming_normal","backend":"cpu","data":"Gaussian","batch":4,"batch_seed":null,"proxies":["swap"],"probe":{"grad_splits":null,"pattern_samples":null,"grad_path":"batched"}}"#;
+    let c: ScoreConfig = serde_json::from_str(vit).unwrap();
+    assert_eq!(c.net, NetConfig::Autoformer(lswag_studio::space::AutoformerConfig { image_size: 32, num_classes: 10 }));
     std::fs::remove_dir_all(&dir).ok();
 }

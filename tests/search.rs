@@ -12,7 +12,8 @@ use lswag_studio::jobs::CancelToken;
 use lswag_studio::jobs::score::{ScoreConfig, config_batch, config_proxies, score_arch};
 use lswag_studio::jobs::search::{RunOptions, SearchConfig, SearchEvent, read_log, run, tabular_study};
 use lswag_studio::search::{Algo, Budget, EvolutionSettings, PauseToken};
-use lswag_studio::space::nb201::{Nb201Arch, Nb201Config, Op};
+use lswag_studio::space::NetConfig;
+use lswag_studio::space::nb201::{Nb201Arch, Nb201Config, Nb201Space, Op};
 
 fn tmp(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("lswag-search-{}", std::process::id()));
@@ -52,7 +53,6 @@ fn full_archive() -> Archive {
 
 fn config(algo: Algo, fitness: &str, budget: usize, seed: u64, archive: Option<PathBuf>) -> SearchConfig {
     SearchConfig {
-        space: "nb201".into(),
         algo,
         fitness: fitness.into(),
         budget: Budget {
@@ -66,9 +66,7 @@ fn config(algo: Algo, fitness: &str, budget: usize, seed: u64, archive: Option<P
         task: Some("cifar10".into()),
         tabular: true,
         score: ScoreConfig {
-            space: "nb201".into(),
-            nb201: Nb201Config::default(),
-            autoformer: None,
+            net: NetConfig::Nb201(Nb201Config::default()),
             seed,
             init: InitScheme::KaimingNormal,
             backend: BackendKind::Cpu,
@@ -88,12 +86,12 @@ fn live_config(algo: Algo, fitness: &str, budget: usize, seed: u64, batch: usize
     let mut cfg = config(algo, fitness, budget, seed, None);
     cfg.tabular = false;
     cfg.task = None;
-    cfg.score.nb201 = Nb201Config {
+    cfg.score.net = NetConfig::Nb201(Nb201Config {
         channels: 4,
         cells_per_stage: 1,
         num_classes: 10,
         image_size: 32,
-    };
+    });
     cfg.score.batch = batch;
     cfg
 }
@@ -249,7 +247,8 @@ fn a_live_search_scores_exactly_what_score_computes() {
     let backend = Backend::new(BackendKind::Cpu);
     for e in &log.evaluations {
         let arch: Nb201Arch = e.arch.parse().unwrap();
-        let line = score_arch(arch, &cfg.score, &proxies, &batch, &backend);
+        let space = Nb201Space::new(Nb201Config { channels: 4, cells_per_stage: 1, num_classes: 10, image_size: 32 });
+        let line = score_arch(&space, &arch, &cfg.score, &proxies, &batch, &backend);
         let expected = line.profile.unwrap().lswag(2, 9);
         let got = e.components[0].unwrap();
         assert!((got - expected).abs() <= 1e-9 * expected.abs(), "{} {got} vs {expected}", e.arch);
@@ -314,7 +313,7 @@ fn evolution_over_vits_keeps_to_the_parameter_window_and_the_pool() {
     let path = tmp("vits.lswag");
     write_native(&b.build().unwrap(), &path).unwrap();
     let mut cfg = config(Algo::Evolution, "heads", 100, 1, Some(path));
-    cfg.space = "autoformer".into();
+    cfg.score.net = NetConfig::default_for(&lswag_studio::space::Space::AutoFormer).unwrap();
     cfg.task = Some("imagenet".into());
     cfg.param_limits = Some(lswag_studio::search::ParamLimits::parse_millions("18,23").unwrap());
     let out = tmp("vits.jsonl");

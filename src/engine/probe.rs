@@ -52,16 +52,6 @@ pub trait Network {
     }
 }
 
-impl Network for crate::space::nb201::Nb201Net {
-    fn input_chw(&self) -> [usize; 3] {
-        crate::space::nb201::Nb201Net::input_chw(self)
-    }
-
-    fn forward(&self, exec: &mut Exec, x: Tensor<4>) -> Tensor<2> {
-        crate::space::nb201::Nb201Net::forward(self, exec, x)
-    }
-}
-
 /// How per-sample gradient statistics are computed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]

@@ -7,9 +7,10 @@ use crate::engine::backend::{Backend, BackendKind};
 use crate::engine::data::gaussian_batch;
 use crate::engine::params::{InitScheme, arch_seed};
 use crate::engine::probe::{PhaseTimes, ProbeSettings, probe};
-use crate::jobs::score::{probe_workers, sample_archs};
+use crate::jobs::score::probe_workers;
 use crate::proxy::{self, ProxyInfo};
-use crate::space::nb201::{Nb201Config, Nb201Net};
+use crate::space::NetConfig;
+use crate::space::nb201::{Nb201Config, Nb201Net, sample_cells};
 
 /// Measured numbers of one backend.
 #[derive(Clone, Debug)]
@@ -41,7 +42,7 @@ pub fn bench_probe(kind: BackendKind, n: usize, batch: usize, proxies: &[&ProxyI
     let backend = Backend::new(kind);
     let data = gaussian_batch(batch, [3, 32, 32], 10, 0);
     let needs = proxy::needs_of(proxies);
-    let archs = sample_archs(n + 1, 0);
+    let archs = sample_cells(n + 1, 0);
     let mut seconds = Vec::new();
     let mut mflops = Vec::new();
     let mut sum = PhaseTimes::default();
@@ -71,7 +72,7 @@ pub fn bench_probe(kind: BackendKind, n: usize, batch: usize, proxies: &[&ProxyI
     let total: f64 = seconds.iter().sum();
     // The same architectures again, one probe per thread at once, as
     // `score` runs them on the CPU backend.
-    let workers = probe_workers(kind, false, n);
+    let workers = probe_workers(kind, &NetConfig::Nb201(Nb201Config::default()), n);
     let next = std::sync::atomic::AtomicUsize::new(1);
     let t = Instant::now();
     std::thread::scope(|scope| {

@@ -19,14 +19,13 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use super::score::sample_archs;
 use super::{CancelToken, Progress, jsonl};
 use crate::archive::{self, ArchiveBuilder, Space};
 use crate::engine::backend::{Backend, BackendKind};
 use crate::engine::data::{DataSource, load_split};
 use crate::engine::params::{InitScheme, arch_seed};
 use crate::engine::train::{EpochStats, StepProgress, TrainConfig, train};
-use crate::space::nb201::{Nb201Arch, Nb201Config, Nb201Net};
+use crate::space::nb201::{Nb201Arch, Nb201Config, Nb201Net, sample_cells};
 
 /// Everything that determines a mini-benchmark's numbers.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -175,10 +174,11 @@ pub fn run(
     cancel: &CancelToken,
     report: &dyn Fn(BuildEvent),
 ) -> Result<usize, BuildError> {
-    if config.space != "nb201" {
+    // Training runs on NB201 skeletons only (the settings below are NB201's).
+    if Space::from_name(&config.space) != Space::Nb201 {
         return Err(BuildError::Space(config.space.clone()));
     }
-    let archs: Vec<Nb201Arch> = sample_archs(config.sample, config.seed);
+    let archs: Vec<Nb201Arch> = sample_cells(config.sample, config.seed);
     let (train_set, val_set) = load_split(&config.data, config.train_images, config.val_images)?;
     let io = |source| BuildError::Io {
         path: log.to_path_buf(),

@@ -9,25 +9,13 @@ pub mod jsonl;
 pub mod score;
 pub mod search;
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, channel};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-/// Shared cancel flag.
-#[derive(Clone, Debug, Default)]
-pub struct CancelToken(Arc<AtomicBool>);
-
-impl CancelToken {
-    pub fn cancel(&self) {
-        self.0.store(true, Ordering::Relaxed);
-    }
-
-    pub fn is_cancelled(&self) -> bool {
-        self.0.load(Ordering::Relaxed)
-    }
-}
+/// The shared cancel flag lives with the searches, the lowest layer that
+/// honours it; jobs hand it on.
+pub use crate::search::CancelToken;
 
 /// Progress of a job, with an ETA from the mean time per item so far.
 #[derive(Clone, Debug, PartialEq)]

@@ -8,13 +8,9 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::fs::File;
-use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use rand::SeedableRng;
-use rand::seq::index::sample;
-use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use super::{CancelToken, Progress, jsonl};
@@ -24,18 +20,16 @@ use crate::engine::params::{InitScheme, ParamStore, arch_seed};
 use crate::engine::probe::{Network, ProbeSettings, probe};
 use crate::engine::profile::LayerProfile;
 use crate::proxy::{self, ProxyInfo};
-use crate::space::autoformer::{AutoformerArch, AutoformerConfig, AutoformerNet, AutoformerSpace};
-use crate::space::nb201::{NUM_ARCHS, Nb201Arch, Nb201Config, Nb201Net};
+use crate::space::autoformer::AutoformerConfig;
+use crate::space::nb201::Nb201Config;
+use crate::space::{ArchSpace, NetConfig, WithSpace};
 
 /// Everything that determines the numbers of a score run.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "ScoreConfigFile")]
 pub struct ScoreConfig {
-    pub space: String,
-    pub nb201: Nb201Config,
-    /// The ViT's image size and classes when `space` is `autoformer`
-    /// (absent from NB201 runs and from files written before ViTs).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub autoformer: Option<AutoformerConfig>,
+    /// The space and its network settings.
+    pub net: NetConfig,
     pub seed: u64,
     pub init: InitScheme,
     pub backend: BackendKind,
@@ -45,6 +39,54 @@ pub struct ScoreConfig {
     pub batch_seed: Option<u64>,
     pub proxies: Vec<String>,
     pub probe: ProbeSettings,
+}
+
+/// A score configuration as files hold it: today's `net`, or the fields
+/// that files written before the space abstraction carry (`space`, `nb201`
+/// and, for ViTs, `autoformer`), so that those files still resume.
+#[derive(Deserialize)]
+struct ScoreConfigFile {
+    #[serde(default)]
+    net: Option<NetConfig>,
+    #[serde(default)]
+    space: Option<String>,
+    #[serde(default)]
+    nb201: Option<Nb201Config>,
+    #[serde(default)]
+    autoformer: Option<AutoformerConfig>,
+    seed: u64,
+    init: InitScheme,
+    backend: BackendKind,
+    data: DataSource,
+    batch: usize,
+    batch_seed: Option<u64>,
+    proxies: Vec<String>,
+    probe: ProbeSettings,
+}
+
+impl TryFrom<ScoreConfigFile> for ScoreConfig {
+    type Error = String;
+
+    fn try_from(f: ScoreConfigFile) -> Result<Self, String> {
+        let net = match (f.net, f.space.as_deref()) {
+            (Some(net), _) => net,
+            (None, Some("nb201")) => NetConfig::Nb201(f.nb201.ok_or("space nb201 without its `nb201` settings")?),
+            (None, Some("autoformer")) => NetConfig::Autoformer(f.autoformer.unwrap_or_default()),
+            (None, Some(other)) => return Err(format!("space `{other}`: no network settings for it")),
+            (None, None) => return Err("missing field `net`".into()),
+        };
+        Ok(ScoreConfig {
+            net,
+            seed: f.seed,
+            init: f.init,
+            backend: f.backend,
+            data: f.data,
+            batch: f.batch,
+            batch_seed: f.batch_seed,
+            proxies: f.proxies,
+            probe: f.probe,
+        })
+    }
 }
 
 /// First line of a score file.
@@ -131,18 +173,49 @@ impl Shard {
     }
 }
 
-/// `n` distinct architectures sampled uniformly with `seed`, in sampled order.
-pub fn sample_archs(n: usize, seed: u64) -> Vec<Nb201Arch> {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    sample(&mut rng, NUM_ARCHS, n.min(NUM_ARCHS))
-        .into_iter()
-        .map(Nb201Arch::from_index)
-        .collect()
+/// `n` distinct architectures of `net`'s space drawn with `seed` (within
+/// `limits`, parameters as the space counts them), as keys in drawn order.
+pub fn sample_keys(net: &NetConfig, n: usize, seed: u64, limits: Option<(u64, u64)>) -> Result<Vec<String>, ScoreError> {
+    struct Sample(usize, u64, Option<(u64, u64)>);
+    impl WithSpace for Sample {
+        type Out = Result<Vec<String>, String>;
+        fn run<S: ArchSpace>(self, space: &S) -> Self::Out {
+            Ok(space.sample_distinct(self.0, self.1, self.2)?.iter().map(|a| a.to_string()).collect())
+        }
+    }
+    net.with(Sample(n, seed, limits)).map_err(ScoreError::Setting)
 }
 
-/// Reads architectures from a file, one arch string or NASLib tuple per line.
-pub fn read_arch_file(path: &Path) -> Result<Vec<Nb201Arch>, ScoreError> {
-    read_key_file(path, |l| Nb201Arch::parse_any(l).map_err(|e| e.to_string()))
+/// Every architecture of `net`'s space, as keys; an error for a space too
+/// large to list.
+pub fn all_keys(net: &NetConfig) -> Result<Vec<String>, ScoreError> {
+    struct All;
+    impl WithSpace for All {
+        type Out = Option<Vec<String>>;
+        fn run<S: ArchSpace>(self, space: &S) -> Self::Out {
+            Some(space.all()?.iter().map(|a| a.to_string()).collect())
+        }
+    }
+    net.with(All).ok_or_else(|| {
+        ScoreError::Setting(format!("--all: the {} space is too large to list; use --sample N", net.space()))
+    })
+}
+
+/// Reads architecture keys of `net`'s space from a file, one per line, in
+/// their canonical form; an error names the file, the line and the problem.
+pub fn read_key_list(net: &NetConfig, path: &Path) -> Result<Vec<String>, ScoreError> {
+    let keys = read_key_file(path, |l| net.canonical_key(l))?;
+    let mut seen = HashSet::new();
+    for (i, k) in keys.iter().enumerate() {
+        if !seen.insert(k) {
+            return Err(ScoreError::Format {
+                path: path.to_path_buf(),
+                line: i + 1,
+                reason: format!("architecture {k} is listed twice (lines without comments counted)"),
+            });
+        }
+    }
+    Ok(keys)
 }
 
 /// One architecture per line (blank lines and `#` comments skipped); an
@@ -169,19 +242,13 @@ fn read_key_file<A>(path: &Path, parse: impl Fn(&str) -> Result<A, String>) -> R
 /// (Gaussian pixels drawn at that size, images resized bilinearly).
 pub fn config_batch(config: &ScoreConfig) -> Result<Batch, ScoreError> {
     let selection = config.batch_seed.map_or(Selection::First, Selection::Random);
-    let vit = config.autoformer_config();
-    let (size, num_classes) = match vit {
-        Some(af) => (af.image_size, af.num_classes),
-        None => (config.nb201.image_size, config.nb201.num_classes),
-    };
+    let (size, num_classes) = (config.net.image_size(), config.net.num_classes());
     let batch = match config.data {
         DataSource::Gaussian => {
             let seed = config.batch_seed.unwrap_or(0);
             gaussian_batch(config.batch, [3, size, size], num_classes, seed)
         }
-        // A convolutional NB201 takes procedural images at the size they
-        // were generated (and a benchmark was trained) at.
-        DataSource::Procedural { .. } if vit.is_none() => {
+        DataSource::Procedural { .. } if config.net.settings().takes_procedural_as_is() => {
             return Ok(load_batch(&config.data, config.batch, selection, num_classes)?);
         }
         _ => resize_batch(&load_batch(&config.data, config.batch, selection, num_classes)?, size),
@@ -231,44 +298,6 @@ pub fn resize_batch(batch: &Batch, size: usize) -> Batch {
     }
 }
 
-impl ScoreConfig {
-    /// The ViT settings when this run scores AutoFormer-Small.
-    pub fn autoformer_config(&self) -> Option<AutoformerConfig> {
-        (self.space == "autoformer").then(|| self.autoformer.unwrap_or_default())
-    }
-}
-
-/// `n` distinct AutoFormer-Small architectures sampled with `seed`, each
-/// within `limits` (parameters counted at the paper's 224 x 224 and 1000
-/// classes, see [`AutoformerSpace`]), in sampled order.
-pub fn sample_autoformer(n: usize, seed: u64, limits: Option<RangeInclusive<u64>>) -> Result<Vec<AutoformerArch>, ScoreError> {
-    let space = AutoformerSpace::default();
-    let limits = limits.unwrap_or(0..=u64::MAX);
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut seen = HashSet::new();
-    let mut out = Vec::with_capacity(n);
-    // The space holds 7.7 x 10^13 architectures: duplicates are rare, and a
-    // window that admits none is caught by the draw limit.
-    while out.len() < n {
-        let a = AutoformerArch::sample_within(&mut rng, &limits, space.basis, 100_000).ok_or_else(|| {
-            ScoreError::Setting(format!(
-                "no AutoFormer-Small architecture with {}..={} parameters in 100000 draws (the space spans about 13.0 M to 34.7 M at 224 x 224, 1000 classes)",
-                limits.start(),
-                limits.end()
-            ))
-        })?;
-        if seen.insert(a.to_string()) {
-            out.push(a);
-        }
-    }
-    Ok(out)
-}
-
-/// Reads AutoFormer-Small keys from a file, one JSON key per line.
-pub fn read_autoformer_file(path: &Path) -> Result<Vec<AutoformerArch>, ScoreError> {
-    read_key_file(path, |l| AutoformerArch::parse(l).map_err(|e| e.to_string()))
-}
-
 /// Peak memory of a run, where the system or the backend can tell: the
 /// process's resident high-water mark (Linux `VmHWM`, host memory: all of
 /// it on the CPU backend), and on wgpu the bytes the device allocator has
@@ -293,28 +322,17 @@ pub fn peak_memory(backend: &Backend) -> Option<String> {
     }
 }
 
-/// Scores one ViT.
-pub fn score_autoformer(
-    arch: &AutoformerArch,
+/// Scores one architecture of `space`.
+pub fn score_arch<S: ArchSpace>(
+    space: &S,
+    arch: &S::Arch,
     config: &ScoreConfig,
     proxies: &[&ProxyInfo],
     batch: &Batch,
     backend: &Backend,
 ) -> ScoreLine {
-    let (net, params) = AutoformerNet::new(arch, config.autoformer_config().unwrap_or_default());
-    score_network(&net, params, arch.to_string(), config, proxies, batch, backend)
-}
-
-/// Scores one architecture.
-pub fn score_arch(
-    arch: Nb201Arch,
-    config: &ScoreConfig,
-    proxies: &[&ProxyInfo],
-    batch: &Batch,
-    backend: &Backend,
-) -> ScoreLine {
-    let (net, params) = Nb201Net::new(arch, config.nb201);
-    score_network(&net, params, arch.to_string(), config, proxies, batch, backend)
+    let (net, params) = space.build(arch);
+    score_network(net.as_ref(), params, arch.to_string(), config, proxies, batch, backend)
 }
 
 /// Scores a built network (an architecture or a pruning supernet) under
@@ -416,43 +434,49 @@ pub fn read_score_file(path: &Path) -> Result<(Provenance, Vec<ScoreLine>, u64),
     Ok((h.provenance, lines, read.valid_len))
 }
 
-/// Scores `archs` into `out`, resuming from what it already holds.
-pub fn run(
-    archs: &[Nb201Arch],
+/// Scores `archs` (anything that prints as a key of `config.net`'s space)
+/// into `out`, resuming from what it already holds. Every key is parsed
+/// before anything is probed; a bad one is an error naming it.
+pub fn run<K: std::fmt::Display>(
+    archs: &[K],
     config: &ScoreConfig,
     out: &Path,
     cancel: &CancelToken,
     report: &dyn Fn(ScoreEvent),
 ) -> Result<usize, ScoreError> {
-    run_with(archs, config, out, cancel, report, &|a, c, p, b, be| score_arch(*a, c, p, b, be))
+    struct Run<'a> {
+        keys: Vec<String>,
+        config: &'a ScoreConfig,
+        out: &'a Path,
+        cancel: &'a CancelToken,
+        report: &'a dyn Fn(ScoreEvent),
+    }
+    impl WithSpace for Run<'_> {
+        type Out = Result<usize, ScoreError>;
+        fn run<S: ArchSpace>(self, space: &S) -> Self::Out {
+            let archs = self
+                .keys
+                .iter()
+                .map(|k| space.parse(k).map_err(|e| ScoreError::Setting(format!("architecture `{k}`: {e}"))))
+                .collect::<Result<Vec<S::Arch>, _>>()?;
+            run_with(&archs, self.config, self.out, self.cancel, self.report, &|a, c, p, b, be| {
+                score_arch(space, a, c, p, b, be)
+            })
+        }
+    }
+    config.net.validate().map_err(ScoreError::Setting)?;
+    let keys = archs.iter().map(|a| a.to_string()).collect();
+    config.net.with(Run { keys, config, out, cancel, report })
 }
 
-/// Scores AutoFormer-Small ViTs into `out` (`config.space` = `autoformer`),
-/// resuming from what it already holds.
-pub fn run_autoformer(
-    archs: &[AutoformerArch],
-    config: &ScoreConfig,
-    out: &Path,
-    cancel: &CancelToken,
-    report: &dyn Fn(ScoreEvent),
-) -> Result<usize, ScoreError> {
-    let af = config
-        .autoformer_config()
-        .ok_or_else(|| ScoreError::Setting(format!("space `{}`: expected `autoformer` for ViTs", config.space)))?;
-    af.validate().map_err(ScoreError::Setting)?;
-    run_with(archs, config, out, cancel, report, &score_autoformer)
-}
+type ScoreOne<'a, A> = dyn Fn(&A, &ScoreConfig, &[&ProxyInfo], &Batch, &Backend) -> ScoreLine + Sync + 'a;
 
-type ScoreOne<A> = dyn Fn(&A, &ScoreConfig, &[&ProxyInfo], &Batch, &Backend) -> ScoreLine + Sync;
-
-/// Architectures probed at once: NB201 on the CPU backend gets one worker
-/// per rayon thread (`RAYON_NUM_THREADS` limits it), because its probe is
-/// nearly serial (burn-flex's ops on these small tensors barely use a second
-/// thread: the same time with one thread as with two), so architectures in
-/// parallel nearly double the throughput on two cores. A ViT's large
-/// matrix products do use the threads, and a GPU runs one probe at a time.
-pub fn probe_workers(backend: BackendKind, vit: bool, todo: usize) -> usize {
-    let parallel = backend == BackendKind::Cpu && !vit;
+/// Architectures probed at once: one per rayon thread on the CPU backend
+/// for spaces whose probe is nearly serial (`RAYON_NUM_THREADS` limits it;
+/// see [`crate::space::NetSettings::parallel_probes`]), else one; a GPU
+/// runs one probe at a time.
+pub fn probe_workers(backend: BackendKind, net: &NetConfig, todo: usize) -> usize {
+    let parallel = backend == BackendKind::Cpu && net.settings().parallel_probes();
     if parallel { rayon::current_num_threads().clamp(1, todo.max(1)) } else { 1 }
 }
 
@@ -462,7 +486,7 @@ fn run_with<A: std::fmt::Display + Sync>(
     out: &Path,
     cancel: &CancelToken,
     report: &dyn Fn(ScoreEvent),
-    score_one: &ScoreOne<A>,
+    score_one: &ScoreOne<'_, A>,
 ) -> Result<usize, ScoreError> {
     let proxies = config_proxies(config)?;
     let batch = config_batch(config)?;
@@ -487,7 +511,7 @@ fn run_with<A: std::fmt::Display + Sync>(
     let next = std::sync::atomic::AtomicUsize::new(0);
     let (tx, rx) = std::sync::mpsc::channel::<ScoreLine>();
     std::thread::scope(|scope| -> Result<(), ScoreError> {
-        for _ in 0..probe_workers(config.backend, config.autoformer_config().is_some(), todo.len()) {
+        for _ in 0..probe_workers(config.backend, &config.net, todo.len()) {
             let (tx, next, todo, proxies, batch) = (tx.clone(), &next, &todo, &proxies, &batch);
             scope.spawn(move || {
                 let backend = Backend::new(config.backend);

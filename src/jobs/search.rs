@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use super::score::{
     ScoreConfig, ScoreError, ScoreLine, append_line, config_batch, config_proxies, open_score_file, score_arch,
-    score_autoformer, score_network,
+    score_network,
 };
 use super::{CancelToken, Progress, jsonl};
 use crate::archive::{Archive, open_any};
@@ -29,19 +29,17 @@ use crate::search::evolution::evolution;
 use crate::search::prune::{NB201_PRUNE_EVALUATIONS, prune, prune_result};
 use crate::search::random::random;
 use crate::search::space::{Domain, SearchSpace};
-use crate::space::nb201::Nb201Space;
 use crate::search::tabular::{ArchiveTruth, TabularEvaluator, TabularSupernet};
 use crate::search::{
     Algo, Budget, Component, Evaluation, Evaluator, EvolutionSettings, Fitness, FitnessSpec, NoTruth, ParamLimits,
     PauseToken, SearchError, SearchResult, Session, Truth,
 };
-use crate::space::autoformer::{AutoformerArch, AutoformerSpace};
-use crate::space::nb201::{Nb201Arch, Nb201Net, Nb201Supernet};
+use crate::space::nb201::{Nb201Net, Nb201Supernet};
+use crate::space::{ArchSpace, NetConfig, ParamCounter, WithSpace};
 
 /// Everything that determines a search.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SearchConfig {
-    pub space: String,
     pub algo: Algo,
     /// As written: `lswag`, `lswag:A-B`, a proxy, `libra`, `libra:P1,P2,P3`.
     pub fitness: String,
@@ -53,9 +51,18 @@ pub struct SearchConfig {
     pub archive: Option<PathBuf>,
     pub task: Option<String>,
     pub tabular: bool,
-    /// How the probe scores in live mode (the skeleton also sets the
-    /// parameter counts in tabular mode).
+    /// The space searched (`score.net`) and how the probe scores in live
+    /// mode (the network settings also set the parameter counts in tabular
+    /// mode). Logs written before the space abstraction also carry a
+    /// top-level `space`, which `score` repeats and serde skips.
     pub score: ScoreConfig,
+}
+
+impl SearchConfig {
+    /// The space searched, with its network settings.
+    pub fn net(&self) -> &NetConfig {
+        &self.score.net
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -229,22 +236,29 @@ impl LiveEvaluator {
     }
 }
 
-impl Evaluator<Nb201Arch> for LiveEvaluator {
-    fn evaluate(&mut self, arch: &Nb201Arch, key: &str) -> Result<Vec<f64>, SearchError> {
-        self.scored(key, |s| score_arch(*arch, &s.config, &s.proxies, &s.batch, &s.backend))
-    }
+/// The probe on architectures of one space.
+pub struct LiveArch<'a, S> {
+    pub live: LiveEvaluator,
+    pub space: &'a S,
 }
 
-impl Evaluator<AutoformerArch> for LiveEvaluator {
-    fn evaluate(&mut self, arch: &AutoformerArch, key: &str) -> Result<Vec<f64>, SearchError> {
-        self.scored(key, |s| score_autoformer(arch, &s.config, &s.proxies, &s.batch, &s.backend))
+impl<S: ArchSpace> Evaluator<S::Arch> for LiveArch<'_, S> {
+    fn evaluate(&mut self, arch: &S::Arch, key: &str) -> Result<Vec<f64>, SearchError> {
+        let space = self.space;
+        self.live.scored(key, |s| score_arch(space, arch, &s.config, &s.proxies, &s.batch, &s.backend))
     }
 }
 
 impl Evaluator<Nb201Supernet> for LiveEvaluator {
     fn evaluate(&mut self, cell: &Nb201Supernet, key: &str) -> Result<Vec<f64>, SearchError> {
+        let NetConfig::Nb201(skeleton) = self.config.net else {
+            return Err(SearchError::Setting(format!(
+                "NB201 supernets need NB201 network settings, not {}",
+                self.config.net.space()
+            )));
+        };
         self.scored(key, |s| {
-            let (net, params) = Nb201Net::supernet(*cell, s.config.nb201);
+            let (net, params) = Nb201Net::supernet(*cell, skeleton);
             score_network(&net, params, key.to_string(), &s.config, &s.proxies, &s.batch, &s.backend)
         })
     }
@@ -298,11 +312,11 @@ pub fn run_on(
     pause: &PauseToken,
     report: &dyn Fn(SearchEvent),
 ) -> Result<SearchResult, SearchJobError> {
-    let key_params = key_params(config)?;
-    if config.algo == Algo::Prune && config.space != "nb201" {
+    let key_params: ParamCounter = config.net().param_counter();
+    if config.algo == Algo::Prune && !matches!(config.net(), NetConfig::Nb201(_)) {
         return Err(SearchError::Setting(format!(
             "pruning needs a cell space with a supernet (nb201); `{}` searches by evolution or random search",
-            config.space
+            config.net().space()
         ))
         .into());
     }
@@ -497,11 +511,11 @@ pub fn run_on(
                 pause,
                 offset,
             };
-            if config.space == "autoformer" {
-                run.space(&AutoformerSpace::default(), cache, &mut on_eval)?
-            } else {
-                run.space(&Nb201Space::new(config.score.nb201), cache, &mut on_eval)?
-            }
+            config.net().with(RunSpace {
+                run: &run,
+                logged: cache,
+                on_eval: &mut on_eval,
+            })?
         }
     };
     if let Some(e) = write_error {
@@ -514,21 +528,6 @@ pub fn run_on(
     file.sync_all().map_err(io)?;
     report(SearchEvent::Finished(result.clone()));
     Ok(result)
-}
-
-/// Parameter count of an architecture key, `None` when the key does not parse.
-type KeyParams = Box<dyn Fn(&str) -> Option<u64>>;
-
-/// The parameter count of an archived key in the configured space.
-fn key_params(config: &SearchConfig) -> Result<KeyParams, SearchError> {
-    fn of<S: SearchSpace + 'static>(space: S) -> KeyParams {
-        Box::new(move |k| space.parse(k).ok().map(|a| space.params(&a)))
-    }
-    match config.space.as_str() {
-        "nb201" => Ok(of(Nb201Space::new(config.score.nb201))),
-        "autoformer" => Ok(of(AutoformerSpace::default())),
-        other => Err(SearchError::Setting(format!("search space `{other}`: expected nb201 or autoformer"))),
-    }
 }
 
 /// What an evolution or random search needs besides its space.
@@ -544,14 +543,24 @@ struct Run<'a> {
     offset: f64,
 }
 
+/// [`Run::space`] on whichever space the configuration names.
+struct RunSpace<'r, 'a> {
+    run: &'r Run<'a>,
+    logged: HashMap<String, Vec<f64>>,
+    on_eval: &'r mut dyn FnMut(&Evaluation),
+}
+
+impl WithSpace for RunSpace<'_, '_> {
+    type Out = Result<SearchResult, SearchJobError>;
+    fn run<S: ArchSpace>(self, space: &S) -> Self::Out {
+        self.run.space(space, self.logged, self.on_eval)
+    }
+}
+
 impl Run<'_> {
     /// Builds the evaluator (a table lookup or the probe, behind the
     /// replayed log) and the domain, then searches `space`.
-    fn space<S>(&self, space: &S, logged: HashMap<String, Vec<f64>>, on_eval: &mut dyn FnMut(&Evaluation)) -> Result<SearchResult, SearchJobError>
-    where
-        S: SearchSpace,
-        LiveEvaluator: Evaluator<S::Arch>,
-    {
+    fn space<S: SearchSpace>(&self, space: &S, logged: HashMap<String, Vec<f64>>, on_eval: &mut dyn FnMut(&Evaluation)) -> Result<SearchResult, SearchJobError> {
         let mut live;
         let mut tab_eval;
         let (inner, domain): (&mut dyn Evaluator<S::Arch>, Domain<S>) = match self.table {
@@ -560,7 +569,10 @@ impl Run<'_> {
                 (&mut tab_eval, pool_domain(space, t, self.config.param_limits)?)
             }
             None => {
-                live = LiveEvaluator::new(&self.config.score, self.fitness, self.options.cache.as_deref())?;
+                live = LiveArch {
+                    live: LiveEvaluator::new(&self.config.score, self.fitness, self.options.cache.as_deref())?,
+                    space,
+                };
                 (&mut live, Domain::new(space, self.config.param_limits))
             }
         };
@@ -646,12 +658,35 @@ pub fn tabular_study(
     let fitness = config.fitness.parse::<FitnessSpec>()?.resolve(Some((&archive, &task)))?;
     let truth = ArchiveTruth::new(&archive, &task)?;
     let table = TabularEvaluator::new(&archive, &task, &fitness)?;
-    let results = match config.space.as_str() {
-        "autoformer" => study_space(&AutoformerSpace::default(), &table, &truth, &fitness, config, seeds, cancel, &mut each)?,
-        "nb201" => study_space(&Nb201Space::new(config.score.nb201), &table, &truth, &fitness, config, seeds, cancel, &mut each)?,
-        other => return Err(SearchError::Setting(format!("search space `{other}`: expected nb201 or autoformer")).into()),
-    };
+    let results = config.net().with(Study {
+        table: &table,
+        truth: &truth,
+        fitness: &fitness,
+        config,
+        seeds,
+        cancel,
+        each: &mut each,
+    })?;
     Ok((fitness, results))
+}
+
+/// The seeds of a tabular study, on whichever space the configuration names.
+struct Study<'a> {
+    table: &'a TabularEvaluator<'a>,
+    truth: &'a dyn Truth,
+    fitness: &'a Fitness,
+    config: &'a SearchConfig,
+    seeds: std::ops::Range<u64>,
+    cancel: &'a CancelToken,
+    each: &'a mut dyn FnMut(u64, &SearchResult),
+}
+
+impl WithSpace for Study<'_> {
+    type Out = Result<Vec<SearchResult>, SearchJobError>;
+    fn run<S: ArchSpace>(self, space: &S) -> Self::Out {
+        let Study { table, truth, fitness, config, seeds, cancel, each } = self;
+        study_space(space, table, truth, fitness, config, seeds, cancel, each)
+    }
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -26,7 +26,6 @@ use serde::{Deserialize, Serialize};
 
 pub use fitness::{Component, Fitness, FitnessSpec};
 
-use crate::jobs::CancelToken;
 
 /// Which algorithm.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -197,6 +196,20 @@ pub struct SearchResult {
     pub best_evaluated_truth: Option<f64>,
     pub seconds: f64,
     pub cancelled: bool,
+}
+
+/// Shared cancel flag: searches and jobs stop at their next item.
+#[derive(Clone, Debug, Default)]
+pub struct CancelToken(Arc<AtomicBool>);
+
+impl CancelToken {
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
 }
 
 /// Pauses a running search between evaluations.

@@ -27,7 +27,7 @@ pub use nb201::{Nb201Config, Nb201Space};
 
 /// One search space: what a search, a score run and the app do with its
 /// architectures. A value carries its network settings.
-pub trait ArchSpace: Sync {
+pub trait ArchSpace: Clone + Send + Sync + 'static {
     type Arch: Clone + PartialEq + Display + Send + Sync;
 
     /// The network settings this value carries.
@@ -44,6 +44,11 @@ pub trait ArchSpace: Sync {
     fn params(&self, arch: &Self::Arch) -> u64;
     /// The network and its (zero-initialised) parameters in execution order.
     fn build(&self, arch: &Self::Arch) -> (Box<dyn Network>, ParamStore);
+
+    /// Every architecture, for spaces small enough to list.
+    fn all(&self) -> Option<Vec<Self::Arch>> {
+        None
+    }
 
     /// `n` distinct architectures drawn with `seed` whose parameter count
     /// lies in `limits`, in drawn order. The default draws with
@@ -83,6 +88,57 @@ pub trait WithSpace {
     fn run<S: ArchSpace>(self, space: &S) -> Self::Out;
 }
 
+/// Settings of a space's networks that the command line and the app set
+/// (`None`: keep the space's value).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NetOverrides {
+    pub channels: Option<usize>,
+    pub cells: Option<usize>,
+    pub classes: Option<usize>,
+    pub image_size: Option<usize>,
+}
+
+/// What every space's network settings answer.
+pub trait NetSettings {
+    /// Side of the square input image.
+    fn image_size(&self) -> usize;
+    fn num_classes(&self) -> usize;
+    /// Applies the overrides this space has; one it lacks is an error that
+    /// names the option.
+    fn apply(&mut self, o: &NetOverrides) -> Result<(), String>;
+    /// Checks the settings; the message names the setting and what it allows.
+    fn validate(&self) -> Result<(), String>;
+    /// Whether one probe of this space is nearly serial on the CPU backend,
+    /// so that architectures probed in parallel (one per core) raise the
+    /// throughput (NB201: burn-flex's ops on its small tensors barely use a
+    /// second thread). A ViT's large matrix products use the threads.
+    fn parallel_probes(&self) -> bool {
+        false
+    }
+    /// Whether the network takes procedural images at the size they were
+    /// generated at (a benchmark of our own was trained that way) instead
+    /// of resized to `image_size`.
+    fn takes_procedural_as_is(&self) -> bool {
+        false
+    }
+}
+
+/// The error for an override a space does not have.
+pub fn no_such_setting(space: &str, option: &str, value: Option<usize>) -> Result<(), String> {
+    match value {
+        Some(v) => Err(format!("--{option} {v}: the {space} space has no such setting")),
+        None => Ok(()),
+    }
+}
+
+/// Why `space` has no networks here, naming those that have.
+pub fn cannot_build(space: &Space) -> String {
+    format!(
+        "the studio cannot build networks of the {space} space (it builds {})",
+        NetConfig::buildable().map(|s| s.to_string()).collect::<Vec<_>>().join(", ")
+    )
+}
+
 /// A space the studio can build networks of, with its network settings.
 /// Serialised with a `space` tag: `{"space": "nb201", "channels": 16, ...}`.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -101,11 +157,15 @@ impl NetConfig {
         }
     }
 
-    /// The default settings of a space, when its networks can be built.
+    /// The default settings of a space (CIFAR-10 inputs where the space
+    /// takes images of any kind), when its networks can be built.
     pub fn default_for(space: &Space) -> Option<NetConfig> {
         match space {
             Space::Nb201 => Some(NetConfig::Nb201(Nb201Config::default())),
-            Space::AutoFormer => Some(NetConfig::Autoformer(AutoformerConfig::default())),
+            Space::AutoFormer => Some(NetConfig::Autoformer(AutoformerConfig {
+                num_classes: 10,
+                ..AutoformerConfig::default()
+            })),
             _ => None,
         }
     }
@@ -117,66 +177,115 @@ impl NetConfig {
         }
     }
 
-    /// Side of the square input image.
-    pub fn image_size(&self) -> usize {
+    pub fn settings(&self) -> &dyn NetSettings {
         match self {
-            NetConfig::Nb201(c) => c.image_size,
-            NetConfig::Autoformer(c) => c.image_size,
+            NetConfig::Nb201(c) => c,
+            NetConfig::Autoformer(c) => c,
         }
     }
 
-    pub fn num_classes(&self) -> usize {
+    fn settings_mut(&mut self) -> &mut dyn NetSettings {
         match self {
-            NetConfig::Nb201(c) => c.num_classes,
-            NetConfig::Autoformer(c) => c.num_classes,
+            NetConfig::Nb201(c) => c,
+            NetConfig::Autoformer(c) => c,
         }
+    }
+
+    /// The settings of `space` with those of `overrides` that the space has
+    /// (the app keeps one set of fields for every space), validated.
+    pub fn from_overrides_lenient(space: &Space, o: &NetOverrides) -> Result<NetConfig, String> {
+        let mut net = NetConfig::default_for(space).ok_or_else(|| cannot_build(space))?;
+        let single = [
+            NetOverrides { channels: o.channels, ..NetOverrides::default() },
+            NetOverrides { cells: o.cells, ..NetOverrides::default() },
+            NetOverrides { classes: o.classes, ..NetOverrides::default() },
+            NetOverrides { image_size: o.image_size, ..NetOverrides::default() },
+        ];
+        for one in single {
+            let mut trial = net;
+            if trial.settings_mut().apply(&one).is_ok() {
+                net = trial;
+            }
+        }
+        net.validate()?;
+        Ok(net)
+    }
+
+    /// The settings of `space` with `overrides` applied, validated.
+    pub fn from_overrides(space: &Space, overrides: &NetOverrides) -> Result<NetConfig, String> {
+        let mut net = NetConfig::default_for(space).ok_or_else(|| cannot_build(space))?;
+        net.settings_mut().apply(overrides)?;
+        net.validate()?;
+        Ok(net)
+    }
+
+    /// The spaces whose networks the studio builds.
+    pub fn buildable() -> impl Iterator<Item = Space> {
+        Space::KNOWN.into_iter().filter(|s| NetConfig::default_for(s).is_some())
     }
 
     /// The same network with another input size and head.
-    pub fn with_input(&self, image_size: usize, num_classes: usize) -> NetConfig {
+    pub fn with_input(&self, image_size: usize, num_classes: usize) -> Result<NetConfig, String> {
         let mut out = *self;
-        match &mut out {
-            NetConfig::Nb201(c) => (c.image_size, c.num_classes) = (image_size, num_classes),
-            NetConfig::Autoformer(c) => (c.image_size, c.num_classes) = (image_size, num_classes),
-        }
-        out
+        out.settings_mut().apply(&NetOverrides {
+            classes: Some(num_classes),
+            image_size: Some(image_size),
+            ..NetOverrides::default()
+        })?;
+        Ok(out)
     }
 
-    /// Checks the settings; the message names the setting and what it allows.
+    /// Side of the square input image.
+    pub fn image_size(&self) -> usize {
+        self.settings().image_size()
+    }
+
+    pub fn num_classes(&self) -> usize {
+        self.settings().num_classes()
+    }
+
     pub fn validate(&self) -> Result<(), String> {
-        match self {
-            NetConfig::Nb201(c) => c.validate(),
-            NetConfig::Autoformer(c) => c.validate(),
-        }
-    }
-
-    /// Whether one probe of this space is nearly serial on the CPU backend,
-    /// so that architectures probed in parallel (one per core) raise the
-    /// throughput (NB201: burn-flex's ops on its small tensors barely use a
-    /// second thread). A ViT's large matrix products use the threads.
-    pub fn parallel_probes(&self) -> bool {
-        matches!(self, NetConfig::Nb201(_))
-    }
-
-    /// Whether a convolutional network takes procedural images at the size
-    /// they were generated at (a benchmark of our own was trained that way)
-    /// instead of resized to `image_size`.
-    pub fn takes_procedural_as_is(&self) -> bool {
-        matches!(self, NetConfig::Nb201(_))
+        self.settings().validate()
     }
 
     /// The canonical key of an architecture of this space.
     pub fn canonical_key(&self, raw: &str) -> Result<String, String> {
-        struct Canon<'a>(&'a str);
-        impl WithSpace for Canon<'_> {
-            type Out = Result<String, String>;
+        self.key_parser()(raw)
+    }
+
+    /// A parser of keys into their canonical form, built once for many keys.
+    pub fn key_parser(&self) -> KeyParser {
+        struct Canon;
+        impl WithSpace for Canon {
+            type Out = KeyParser;
             fn run<S: ArchSpace>(self, space: &S) -> Self::Out {
-                space.parse(self.0).map(|a| a.to_string())
+                let space = space.clone();
+                Box::new(move |k| space.parse(k).map(|a| a.to_string()))
             }
         }
-        self.with(Canon(raw))
+        self.with(Canon)
+    }
+
+    /// A counter of parameters by key (`None` when a key does not parse),
+    /// built once for many keys.
+    pub fn param_counter(&self) -> ParamCounter {
+        struct Count;
+        impl WithSpace for Count {
+            type Out = ParamCounter;
+            fn run<S: ArchSpace>(self, space: &S) -> Self::Out {
+                let space = space.clone();
+                Box::new(move |k| space.parse(k).ok().map(|a| space.params(&a)))
+            }
+        }
+        self.with(Count)
     }
 }
+
+/// A key in its canonical form, or why it is not one of the space's.
+pub type KeyParser = Box<dyn Fn(&str) -> Result<String, String> + Send + Sync>;
+
+/// Parameter count of an architecture key, `None` when the key does not parse.
+pub type ParamCounter = Box<dyn Fn(&str) -> Option<u64> + Send + Sync>;
 
 /// A search space. [`Space::name`] is stable: it is what the native format
 /// stores and what the CLI accepts.

@@ -27,6 +27,7 @@ use crate::analysis::windows::{WindowData, intensity_by_depth, intensity_series,
 use crate::archive::{self, Archive, ArchiveBuilder, AttachOptions, Prefer, Provenance, Space};
 use crate::engine::profile::{LayerProfile, LayerStatistic, PERC_BINS};
 use crate::space::nb201::Nb201Arch;
+use crate::space::{NetConfig, cannot_build};
 
 /// Number of depth bins (10).
 pub const BINS: usize = PERC_BINS;
@@ -253,8 +254,8 @@ impl Dataset {
         self.archive.space().name().to_string()
     }
 
-    pub fn is_nb201(&self) -> bool {
-        *self.archive.space() == Space::Nb201
+    pub fn space(&self) -> &Space {
+        self.archive.space()
     }
 
     /// The files it was built from.
@@ -372,21 +373,19 @@ impl Dataset {
         out
     }
 
-    /// The NB201 architectures of the archive that the probe can score.
-    pub fn nb201_rows(&self) -> Result<Vec<(usize, Nb201Arch)>, String> {
-        if !self.is_nb201() {
-            return Err(format!(
-                "the probe scores NB201 networks; this archive is `{}`",
-                self.space_name()
-            ));
-        }
-        Ok(self
+    /// The archive's space with its default network settings, and the rows
+    /// whose keys the probe can build.
+    pub fn scorable_rows(&self) -> Result<(NetConfig, Vec<(usize, String)>), String> {
+        let net = NetConfig::default_for(self.archive.space()).ok_or_else(|| cannot_build(self.archive.space()))?;
+        let parse = net.key_parser();
+        let rows = self
             .archive
             .keys()
             .iter()
             .enumerate()
-            .filter_map(|(row, key)| key.parse::<Nb201Arch>().ok().map(|a| (row, a)))
-            .collect())
+            .filter_map(|(row, key)| parse(key).ok().map(|k| (row, k)))
+            .collect();
+        Ok((net, rows))
     }
 
     /// Row of a key.

@@ -27,7 +27,7 @@ use crate::engine::probe::ProbeSettings;
 use crate::engine::profile::LayerProfile;
 use crate::jobs::score::{self, ScoreConfig, ScoreEvent};
 use crate::jobs::{JobHandle, Progress, format_duration};
-use crate::space::nb201::{Nb201Arch, Nb201Config};
+use crate::space::{NetConfig, NetOverrides, Space};
 
 /// Which backend the probe runs on.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -97,7 +97,9 @@ impl Default for ScoreSettings {
 impl ScoreSettings {
     /// The probe configuration these settings describe, and the backend
     /// choice with its reason.
-    pub fn score_config(&self, space: &str, proxies: &str) -> (ScoreConfig, crate::engine::backend::BackendChoice) {
+    /// The fields a space lacks are left out (one set of fields serves
+    /// every space); a setting out of range is an error naming it.
+    pub fn score_config(&self, space: &Space, proxies: &str) -> Result<(ScoreConfig, crate::engine::backend::BackendChoice), String> {
         let backend = match self.backend {
             BackendChoice::Auto => choose_backend(None),
             BackendChoice::Cpu => choose_backend(Some(BackendKind::Cpu)),
@@ -107,18 +109,17 @@ impl ScoreSettings {
             DataChoice::Gaussian => DataSource::Gaussian,
             DataChoice::Cifar10(p) => DataSource::Cifar10(p.clone()),
         };
+        // ViTs take the large image size (224 in the paper); the
+        // convolutional spaces their own (32 for CIFAR, 16 for ImageNet16-120).
+        let image_size = if *space == Space::AutoFormer { self.image_size } else { self.nb201_image_size };
+        let overrides = NetOverrides {
+            channels: Some(self.channels),
+            cells: Some(self.cells),
+            classes: Some(self.classes),
+            image_size: Some(image_size),
+        };
         let config = ScoreConfig {
-            space: space.to_string(),
-            nb201: Nb201Config {
-                channels: self.channels.max(1),
-                cells_per_stage: self.cells.max(1),
-                num_classes: self.classes.max(2),
-                image_size: self.nb201_image_size.max(4),
-            },
-            autoformer: (space == "autoformer").then_some(crate::space::autoformer::AutoformerConfig {
-                image_size: (self.image_size / 16).max(1) * 16,
-                num_classes: self.classes.max(2),
-            }),
+            net: NetConfig::from_overrides_lenient(space, &overrides)?,
             seed: self.seed,
             init: InitScheme::KaimingNormal,
             backend: backend.kind,
@@ -128,7 +129,7 @@ impl ScoreSettings {
             proxies: vec![proxies.to_string()],
             probe: ProbeSettings::default(),
         };
-        (config, backend)
+        Ok((config, backend))
     }
 }
 
@@ -165,17 +166,17 @@ pub struct ScoreRun {
 impl ScoreRun {
     /// Starts scoring; `Err` with a reason when nothing can be scored.
     pub fn start(ds: &Dataset, settings: &ScoreSettings) -> Result<ScoreRun, String> {
-        let rows = ds.nb201_rows()?;
+        let (net, rows) = ds.scorable_rows()?;
         if rows.is_empty() {
-            return Err("no key of this archive is an NB201 architecture string".to_string());
+            return Err(format!("no key of this archive is a {} architecture", net.space()));
         }
-        let mut chosen: Vec<(usize, Nb201Arch)> = rows;
+        let mut chosen: Vec<(usize, String)> = rows;
         if !settings.all && settings.sample < chosen.len() {
             let mut rng = ChaCha8Rng::seed_from_u64(settings.seed);
             chosen.shuffle(&mut rng);
             chosen.truncate(settings.sample.max(1));
         }
-        let (config, backend) = settings.score_config("nb201", "all");
+        let (config, backend) = settings.score_config(&net.space(), "all")?;
         let out = match &settings.out {
             Some(p) => p.clone(),
             None => {
@@ -189,8 +190,8 @@ impl ScoreRun {
                 ))
             }
         };
-        let archs: Vec<Nb201Arch> = chosen.iter().map(|(_, a)| *a).collect();
-        let row_of: HashMap<String, usize> = chosen.iter().map(|(r, a)| (a.to_string(), *r)).collect();
+        let archs: Vec<String> = chosen.iter().map(|(_, a)| a.clone()).collect();
+        let row_of: HashMap<String, usize> = chosen.iter().map(|(r, a)| (a.clone(), *r)).collect();
         let path = out.clone();
         let handle = JobHandle::spawn("score", move |send, cancel| {
             if let Err(e) = score::run(&archs, &config, &path, &cancel, &|e| send(e)) {
@@ -308,18 +309,18 @@ pub fn settings_ui(
     msgs: &mut Messages,
     palette: &Palette,
 ) -> bool {
-    let scorable = ds.nb201_rows().map(|r| r.len());
+    let scorable = ds.scorable_rows().map(|(net, r)| (net.space(), r.len()));
     let mut start = false;
     match &scorable {
         Err(reason) => {
             ui.label(RichText::new(reason).color(palette.error));
             return false;
         }
-        Ok(n) => {
-            ui.label(format!("{n} NB201 architectures of \"{}\" can be scored.", ds.label));
+        Ok((space, n)) => {
+            ui.label(format!("{n} {space} architectures of \"{}\" can be scored.", ds.label));
         }
     }
-    let n = scorable.unwrap_or(0);
+    let n = scorable.map_or(0, |(_, n)| n);
     egui::Grid::new("score_settings")
         .num_columns(2)
         .spacing([12.0, 6.0])
@@ -459,11 +460,11 @@ mod tests {
             batch: 4,
             ..ScoreSettings::default()
         };
-        let (config, _) = settings.score_config("nb201", "swap");
-        assert_eq!((config.nb201.num_classes, config.nb201.image_size), (120, 16));
+        let (config, _) = settings.score_config(&Space::Nb201, "swap").unwrap();
+        assert_eq!((config.net.num_classes(), config.net.image_size()), (120, 16));
         let batch = crate::jobs::score::config_batch(&config).unwrap();
         assert_eq!((batch.shape, batch.num_classes), ([4, 3, 16, 16], 120));
-        let (vit, _) = ScoreSettings { classes: 100, ..ScoreSettings::default() }.score_config("autoformer", "swap");
-        assert_eq!(vit.autoformer.map(|a| (a.num_classes, a.image_size)), Some((100, 32)));
+        let (vit, _) = ScoreSettings { classes: 100, ..ScoreSettings::default() }.score_config(&Space::AutoFormer, "swap").unwrap();
+        assert_eq!((vit.net.num_classes(), vit.net.image_size()), (100, 32));
     }
 }

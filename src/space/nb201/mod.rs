@@ -14,12 +14,19 @@ use super::{ArchSpace, NetConfig};
 use crate::engine::params::ParamStore;
 use crate::engine::probe::Network;
 
+/// `n` (at most 15,625) distinct cells drawn uniformly with `seed`, in drawn order.
+pub fn sample_cells(n: usize, seed: u64) -> Vec<Nb201Arch> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    sample(&mut rng, NUM_ARCHS, n.min(NUM_ARCHS)).into_iter().map(Nb201Arch::from_index).collect()
+}
+
 /// NB201 cells on a given skeleton.
 #[derive(Clone, Debug)]
 pub struct Nb201Space {
     pub config: Nb201Config,
-    /// Parameters of the all-`none` network.
-    base_params: u64,
+    /// Parameters of the all-`none` network, counted on first use (archive
+    /// readers make a space per key to parse it, and never count).
+    base_params: std::sync::OnceLock<u64>,
     /// Parameters one conv edge adds to every cell of all three stages,
     /// indexed by kernel size (1 or 3).
     conv_edge_params: [u64; 4],
@@ -27,13 +34,12 @@ pub struct Nb201Space {
 
 impl Nb201Space {
     pub fn new(config: Nb201Config) -> Nb201Space {
-        let base_params = Nb201Net::new(Nb201Arch { ops: [Op::None; NUM_EDGES] }, config).1.num_params() as u64;
         let (c, n) = (config.channels as u64, config.cells_per_stage as u64);
         // Conv k x k at ch -> ch plus BN's gamma and beta, in N cells of each stage.
         let edge = |k: u64| [c, 2 * c, 4 * c].iter().map(|ch| n * (ch * ch * k * k + 2 * ch)).sum();
         Nb201Space {
             config,
-            base_params,
+            base_params: std::sync::OnceLock::new(),
             conv_edge_params: [0, edge(1), 0, edge(3)],
         }
     }
@@ -72,7 +78,10 @@ impl ArchSpace for Nb201Space {
                 _ => 0,
             })
             .sum();
-        self.base_params + convs
+        let base = *self
+            .base_params
+            .get_or_init(|| Nb201Net::new(Nb201Arch { ops: [Op::None; NUM_EDGES] }, self.config).1.num_params() as u64);
+        base + convs
     }
 
     fn build(&self, arch: &Nb201Arch) -> (Box<dyn Network>, ParamStore) {
@@ -80,14 +89,18 @@ impl ArchSpace for Nb201Space {
         (Box::new(net), params)
     }
 
+    fn all(&self) -> Option<Vec<Nb201Arch>> {
+        Some(Nb201Arch::all().collect())
+    }
+
     /// Index sampling over the 15,625 cells: every draw is distinct, and
     /// score runs keep the architecture lists they had before limits existed.
     fn sample_distinct(&self, n: usize, seed: u64, limits: Option<(u64, u64)>) -> Result<Vec<Nb201Arch>, String> {
-        let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let all = sample(&mut rng, NUM_ARCHS, NUM_ARCHS.min(if limits.is_some() { NUM_ARCHS } else { n }));
-        let out: Vec<Nb201Arch> = all
+        if n > NUM_ARCHS {
+            return Err(format!("the NB201 space holds {NUM_ARCHS} cells, {n} asked for"));
+        }
+        let out: Vec<Nb201Arch> = sample_cells(if limits.is_some() { NUM_ARCHS } else { n }, seed)
             .into_iter()
-            .map(Nb201Arch::from_index)
             .filter(|a| limits.is_none_or(|(lo, hi)| (lo..=hi).contains(&self.params(a))))
             .take(n)
             .collect();

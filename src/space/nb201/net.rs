@@ -241,3 +241,43 @@ impl Nb201Net {
         exec.linear(pooled, self.classifier.0, Some(self.classifier.1))
     }
 }
+
+impl crate::space::NetSettings for Nb201Config {
+    fn image_size(&self) -> usize {
+        self.image_size
+    }
+
+    fn num_classes(&self) -> usize {
+        self.num_classes
+    }
+
+    fn apply(&mut self, o: &crate::space::NetOverrides) -> Result<(), String> {
+        self.channels = o.channels.unwrap_or(self.channels);
+        self.cells_per_stage = o.cells.unwrap_or(self.cells_per_stage);
+        self.num_classes = o.classes.unwrap_or(self.num_classes);
+        self.image_size = o.image_size.unwrap_or(self.image_size);
+        Ok(())
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        Nb201Config::validate(self)
+    }
+
+    fn parallel_probes(&self) -> bool {
+        true
+    }
+
+    fn takes_procedural_as_is(&self) -> bool {
+        true
+    }
+}
+
+impl crate::engine::probe::Network for Nb201Net {
+    fn input_chw(&self) -> [usize; 3] {
+        Nb201Net::input_chw(self)
+    }
+
+    fn forward(&self, exec: &mut Exec, x: Tensor<4>) -> Tensor<2> {
+        Nb201Net::forward(self, exec, x)
+    }
+}

@@ -20,6 +20,7 @@ use crate::archive::Archive;
 use crate::jobs::search::{RunOptions, SearchConfig, SearchEvent, run_on};
 use crate::jobs::{CancelToken, JobHandle, Progress, format_duration};
 use crate::search::band::Band;
+use crate::space::{NetConfig, Space};
 use crate::search::{Algo, Budget, Evaluation, EvolutionSettings, Fitness, ParamLimits, PauseToken, SearchResult, ranked};
 use crate::ui::background::Exec;
 use crate::ui::export::table_csv;
@@ -335,7 +336,7 @@ impl SearchPanel {
         ui.heading("Search");
         egui::Grid::new("search_grid").num_columns(2).spacing([8.0, 6.0]).show(ui, |ui| {
             ui.label("Algorithm");
-            let vit = search_space(ctx) == Some("autoformer");
+            let vit = is_vit(ctx);
             if vit && s.algo == Algo::Prune {
                 s.algo = Algo::Evolution;
             }
@@ -386,7 +387,7 @@ impl SearchPanel {
                 let mut on = s.limits.is_some();
                 if ui.checkbox(&mut on, "limit").changed() {
                     // Defaults: the paper's ViT window; NB201's whole range.
-                    let vit = search_space(ctx) == Some("autoformer");
+                    let vit = is_vit(ctx);
                     s.limits = on.then_some(if vit { (18.0, 23.0) } else { (0.0, 1.6) });
                 }
                 if let Some((lo, hi)) = &mut s.limits {
@@ -397,7 +398,7 @@ impl SearchPanel {
             });
             ui.end_row();
             if !s.tabular {
-                let vit = search_space(ctx) == Some("autoformer");
+                let vit = is_vit(ctx);
                 probe_rows_ui(ui, &mut s.probe, ctx.exporter.dialogs.as_mut(), vit);
             }
         });
@@ -472,9 +473,8 @@ impl SearchPanel {
             FitnessChoice::Libra => "libra".to_string(),
         };
         let space = search_space(ctx).ok_or("this archive's space cannot be searched")?;
-        let (score, _) = s.probe.score_config(space, "lswag");
+        let (score, _) = s.probe.score_config(&space, "lswag")?;
         let config = SearchConfig {
-            space: space.into(),
             algo: s.algo,
             fitness,
             budget: Budget {
@@ -510,12 +510,14 @@ impl SearchPanel {
 }
 
 /// The searchable space of the open archive.
-fn search_space(ctx: &PanelCtx<'_>) -> Option<&'static str> {
-    match ctx.data.space_name().as_str() {
-        "nb201" => Some("nb201"),
-        "autoformer" => Some("autoformer"),
-        _ => None,
-    }
+fn search_space(ctx: &PanelCtx<'_>) -> Option<Space> {
+    NetConfig::default_for(ctx.data.space()).map(|net| net.space())
+}
+
+/// Whether the open archive's space is AutoFormer's ViTs (no pruning;
+/// the ViT image size and parameter window).
+fn is_vit(ctx: &PanelCtx<'_>) -> bool {
+    search_space(ctx) == Some(Space::AutoFormer)
 }
 
 fn fitness_label(f: &FitnessChoice, window: (usize, usize)) -> String {
