@@ -252,8 +252,13 @@ pub(crate) fn parse_scores_lines(
                 ));
             }
             (Some(p), None) => {
-                // The engine writes `config.space`; accept a top-level `space` too.
-                let named = p.get("space").or_else(|| p.get("config").and_then(|c| c.get("space")));
+                // The engine writes `config.net.space` (before network
+                // configs: `config.space`); accept a top-level `space` too.
+                let config = p.get("config");
+                let named = p
+                    .get("space")
+                    .or_else(|| config.and_then(|c| c.get("net")).and_then(|n| n.get("space")))
+                    .or_else(|| config.and_then(|c| c.get("space")));
                 if let Some(name) = named.and_then(|s| s.as_str()) {
                     let s = Space::from_name(name);
                     match &declared {
