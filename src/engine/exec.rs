@@ -5,8 +5,8 @@
 //! patterns credited to the layer. Per-sample weight gradients then follow
 //! from (input, output gradient) without materialising 64 weight copies.
 
-use burn::tensor::module::{avg_pool2d, conv2d, unfold4d};
-use burn::tensor::ops::{AvgPoolOptions, ConvOptions, PadMode, UnfoldOptions};
+use burn::tensor::module::{avg_pool2d, conv2d, max_pool2d, unfold4d};
+use burn::tensor::ops::{AvgPoolOptions, ConvOptions, MaxPoolOptions, PadMode, UnfoldOptions};
 use burn::tensor::{DType, Device, Tensor, TensorCreationOptions, TensorData, activation};
 
 use super::params::{ParamRole, ParamStore};
@@ -495,6 +495,13 @@ impl<'a> Exec<'a> {
         x.mean_dim(3).mean_dim(2).reshape([s, c])
     }
 
+    /// 3x3 max pool, padding 1 (padding never wins: it acts as -inf, as
+    /// PyTorch's `MaxPool2d(3, stride, 1)` does), stride 1 or 2. Weightless,
+    /// so it records no layer; its input gradient goes to the window's max.
+    pub fn max_pool3(&mut self, x: Tensor<4>, stride: usize) -> Tensor<4> {
+        max_pool2d(x, MaxPoolOptions::new([3, 3]).with_stride([stride, stride]).with_padding([1, 1]))
+    }
+
     /// 2x2 average pool, stride 2.
     pub fn avg_pool2(&mut self, x: Tensor<4>) -> Tensor<4> {
         avg_pool2d(x, AvgPoolOptions::new([2, 2]))
@@ -654,6 +661,60 @@ mod tests {
                 for (i, (a, b)) in a.iter().zip(&b).enumerate() {
                     assert!((a - b).abs() <= tol, "{h}x{w} double={double} gradient {i}: {a} vs {b}");
                 }
+            }
+        }
+    }
+
+    /// max_pool3 against a direct loop over each window's in-image pixels,
+    /// values and input gradients (the gradient of sum(r * y) reaches the
+    /// window's argmax; inputs are distinct so no ties), stride 1 and 2,
+    /// odd and even sizes, down to 1 x 1.
+    #[test]
+    fn max_pool3_matches_a_direct_window_max() {
+        let params = ParamStore::default();
+        for stride in [1usize, 2] {
+            for (h, w) in [(5, 4), (2, 3), (1, 1), (8, 8)] {
+                let mut exec = Exec::new(&params, Device::flex().autodiff(), PassConfig::forward_only(NormMode::Groups(1)));
+                let n = 2 * 3 * h * w;
+                // A permutation of 0..n (17 is coprime with every n here), shifted negative: distinct values.
+                let values: Vec<f64> = (0..n).map(|i| ((i * 17 + 5) % n) as f64 - n as f64 / 2.0).collect();
+                let (oh, ow) = ((h - 1) / stride + 1, (w - 1) / stride + 1);
+                let weights: Vec<f64> = (0..2 * 3 * oh * ow).map(|i| ((i * 13 % 7) as f64) - 3.0).collect();
+                let x = Tensor::<4>::from_data(
+                    TensorData::new(values.iter().map(|&v| v as f32).collect::<Vec<f32>>(), [2, 3, h, w]),
+                    exec.options(),
+                )
+                .require_grad();
+                let r = Tensor::<4>::from_data(
+                    TensorData::new(weights.iter().map(|&v| v as f32).collect::<Vec<f32>>(), [2, 3, oh, ow]),
+                    exec.options(),
+                );
+                let y = exec.max_pool3(x.clone(), stride);
+                assert_eq!(y.dims(), [2, 3, oh, ow]);
+                let read = |t: Tensor<4>| t.cast(DType::F64).into_data().try_to_vec::<f64>().unwrap();
+                let got = read(y.clone());
+                let mut want_grad = vec![0.0; n];
+                for plane in 0..6 {
+                    for oy in 0..oh {
+                        for ox in 0..ow {
+                            let mut best = (f64::NEG_INFINITY, 0);
+                            for y in (oy * stride).saturating_sub(1)..(oy * stride + 2).min(h) {
+                                for x in (ox * stride).saturating_sub(1)..(ox * stride + 2).min(w) {
+                                    let i = plane * h * w + y * w + x;
+                                    if values[i] > best.0 {
+                                        best = (values[i], i);
+                                    }
+                                }
+                            }
+                            let o = plane * oh * ow + oy * ow + ox;
+                            assert_eq!(got[o], best.0, "stride {stride} {h}x{w} output {o}");
+                            want_grad[best.1] += weights[o];
+                        }
+                    }
+                }
+                let grads = (y * r).sum().backward();
+                let g = read(x.grad(&grads).unwrap());
+                assert_eq!(g, want_grad, "stride {stride} {h}x{w} gradient");
             }
         }
     }
