@@ -22,6 +22,7 @@ use crate::engine::probe::Network;
 pub mod autoformer;
 pub mod nb201;
 pub mod nb301;
+pub mod tnb101;
 
 pub use autoformer::{AutoformerConfig, AutoformerSpace};
 pub use nb201::{Nb201Config, Nb201Space};
