@@ -20,9 +20,11 @@ use crate::engine::params::ParamStore;
 use crate::engine::probe::Network;
 
 pub mod autoformer;
+pub mod nb101;
 pub mod nb201;
 
 pub use autoformer::{AutoformerConfig, AutoformerSpace};
+pub use nb101::{Nb101Config, Nb101Space};
 pub use nb201::{Nb201Config, Nb201Space};
 
 /// One search space: what a search, a score run and the app do with its
@@ -90,6 +92,7 @@ pub trait WithSpace {
 pub enum NetConfig {
     Nb201(Nb201Config),
     Autoformer(AutoformerConfig),
+    Nb101(Nb101Config),
 }
 
 impl NetConfig {
@@ -98,6 +101,7 @@ impl NetConfig {
         match *self {
             NetConfig::Nb201(c) => f.run(&Nb201Space::new(c)),
             NetConfig::Autoformer(c) => f.run(&AutoformerSpace::new(c)),
+            NetConfig::Nb101(c) => f.run(&Nb101Space::new(c)),
         }
     }
 
@@ -106,6 +110,7 @@ impl NetConfig {
         match space {
             Space::Nb201 => Some(NetConfig::Nb201(Nb201Config::default())),
             Space::AutoFormer => Some(NetConfig::Autoformer(AutoformerConfig::default())),
+            Space::Nb101 => Some(NetConfig::Nb101(Nb101Config::default())),
             _ => None,
         }
     }
@@ -114,6 +119,7 @@ impl NetConfig {
         match self {
             NetConfig::Nb201(_) => Space::Nb201,
             NetConfig::Autoformer(_) => Space::AutoFormer,
+            NetConfig::Nb101(_) => Space::Nb101,
         }
     }
 
@@ -122,6 +128,7 @@ impl NetConfig {
         match self {
             NetConfig::Nb201(c) => c.image_size,
             NetConfig::Autoformer(c) => c.image_size,
+            NetConfig::Nb101(c) => c.image_size,
         }
     }
 
@@ -129,6 +136,7 @@ impl NetConfig {
         match self {
             NetConfig::Nb201(c) => c.num_classes,
             NetConfig::Autoformer(c) => c.num_classes,
+            NetConfig::Nb101(c) => c.num_classes,
         }
     }
 
@@ -138,6 +146,7 @@ impl NetConfig {
         match &mut out {
             NetConfig::Nb201(c) => (c.image_size, c.num_classes) = (image_size, num_classes),
             NetConfig::Autoformer(c) => (c.image_size, c.num_classes) = (image_size, num_classes),
+            NetConfig::Nb101(c) => (c.image_size, c.num_classes) = (image_size, num_classes),
         }
         out
     }
@@ -147,6 +156,7 @@ impl NetConfig {
         match self {
             NetConfig::Nb201(c) => c.validate(),
             NetConfig::Autoformer(c) => c.validate(),
+            NetConfig::Nb101(c) => c.validate(),
         }
     }
 
