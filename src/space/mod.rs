@@ -20,11 +20,13 @@ use crate::engine::params::ParamStore;
 use crate::engine::probe::Network;
 
 pub mod autoformer;
+pub mod nb101;
 pub mod nb201;
 pub mod nb301;
 pub mod tnb101;
 
 pub use autoformer::{AutoformerConfig, AutoformerSpace};
+pub use nb101::{Nb101Config, Nb101Space};
 pub use nb201::{Nb201Config, Nb201Space};
 
 /// One search space: what a search, a score run and the app do with its
@@ -148,6 +150,7 @@ pub fn cannot_build(space: &Space) -> String {
 pub enum NetConfig {
     Nb201(Nb201Config),
     Autoformer(AutoformerConfig),
+    Nb101(Nb101Config),
 }
 
 impl NetConfig {
@@ -156,6 +159,7 @@ impl NetConfig {
         match *self {
             NetConfig::Nb201(c) => f.run(&Nb201Space::new(c)),
             NetConfig::Autoformer(c) => f.run(&AutoformerSpace::new(c)),
+            NetConfig::Nb101(c) => f.run(&Nb101Space::new(c)),
         }
     }
 
@@ -168,6 +172,7 @@ impl NetConfig {
                 num_classes: 10,
                 ..AutoformerConfig::default()
             })),
+            Space::Nb101 => Some(NetConfig::Nb101(Nb101Config::default())),
             _ => None,
         }
     }
@@ -176,6 +181,7 @@ impl NetConfig {
         match self {
             NetConfig::Nb201(_) => Space::Nb201,
             NetConfig::Autoformer(_) => Space::AutoFormer,
+            NetConfig::Nb101(_) => Space::Nb101,
         }
     }
 
@@ -183,6 +189,7 @@ impl NetConfig {
         match self {
             NetConfig::Nb201(c) => c,
             NetConfig::Autoformer(c) => c,
+            NetConfig::Nb101(c) => c,
         }
     }
 
@@ -190,6 +197,7 @@ impl NetConfig {
         match self {
             NetConfig::Nb201(c) => c,
             NetConfig::Autoformer(c) => c,
+            NetConfig::Nb101(c) => c,
         }
     }
 
