@@ -3,6 +3,7 @@
 pub mod analysis;
 pub mod archive;
 pub mod engine;
+pub mod figure;
 pub mod jobs;
 pub mod proxy;
 pub mod search;

@@ -84,6 +84,50 @@ enum Command {
     /// Train a sample of architectures briefly and write a native archive
     /// with their validation accuracy as ground truth (resumable).
     BuildBenchmark(BuildBenchArgs),
+    /// A publication figure of an archive as SVG: curves, windows, scatter, proxies.
+    Figure(FigureArgs),
+}
+
+#[derive(Args)]
+struct FigureArgs {
+    /// curves (gradient intensity, best window shaded), windows (heatmap),
+    /// scatter (needs --proxy), proxies (correlation matrix).
+    kind: String,
+    archive: PathBuf,
+    #[arg(long)]
+    task: Option<String>,
+    #[arg(long)]
+    proxy: Option<String>,
+    /// curves: one curve per depth L as well.
+    #[arg(long)]
+    by_depth: bool,
+    /// FILE.svg
+    #[arg(long)]
+    out: PathBuf,
+    #[arg(long, default_value_t = 120.0)]
+    width_mm: f64,
+    #[arg(long, default_value_t = 80.0)]
+    height_mm: f64,
+    /// light or dark.
+    #[arg(long, default_value = "light")]
+    theme: String,
+}
+
+fn run_figure(a: FigureArgs) -> Result<()> {
+    use lswag_studio::figure::{self, FigureSpec, model::Dataset, svg::Theme};
+    let theme = match a.theme.as_str() {
+        "light" => Theme::Light,
+        "dark" => Theme::Dark,
+        t => bail!("--theme: {t} is not light or dark"),
+    };
+    if !(a.width_mm > 20.0 && a.height_mm > 20.0) {
+        bail!("--width-mm/--height-mm: a figure needs at least 20 x 20 mm");
+    }
+    let ds = Dataset::open(&a.archive).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let spec = FigureSpec { kind: a.kind, task: a.task, proxy: a.proxy, by_depth: a.by_depth, width_mm: a.width_mm, height_mm: a.height_mm, theme };
+    figure::write(&ds, &spec, &a.out).map_err(|e| anyhow::anyhow!(e))?;
+    eprintln!("wrote {}", a.out.display());
+    Ok(())
 }
 
 #[derive(Args)]
@@ -443,6 +487,7 @@ fn main() -> Result<()> {
         Some(Command::Libra(args)) => run_libra(args),
         Some(Command::Search(args)) => run_search(args),
         Some(Command::BuildBenchmark(args)) => run_build_benchmark(args),
+        Some(Command::Figure(args)) => run_figure(args),
     }
 }
 

@@ -6,7 +6,7 @@
 pub mod app;
 pub mod background;
 pub mod export;
-pub mod model;
+pub use crate::figure::model;
 pub mod panels;
 pub mod scoring;
 pub mod theme;
