@@ -172,7 +172,10 @@ impl NetConfig {
                 num_classes: 10,
                 ..AutoformerConfig::default()
             })),
-            Space::Nb101 => Some(NetConfig::Nb101(Nb101Config::default())),
+            // NB101 builds and probes (NetConfig::Nb101), but its
+            // post-activation patterns are not yet credited to the producing
+            // conv, and archive fixtures still carry short stand-in keys:
+            // not offered by default until both are fixed.
             _ => None,
         }
     }
