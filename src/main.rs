@@ -124,7 +124,15 @@ fn run_figure(a: FigureArgs) -> Result<()> {
         bail!("--width-mm/--height-mm: a figure needs at least 20 x 20 mm");
     }
     let ds = Dataset::open(&a.archive).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let spec = FigureSpec { kind: a.kind, task: a.task, proxy: a.proxy, by_depth: a.by_depth, width_mm: a.width_mm, height_mm: a.height_mm, theme };
+    let spec = FigureSpec {
+        kind: a.kind,
+        task: a.task,
+        proxy: a.proxy,
+        by_depth: a.by_depth,
+        width_mm: a.width_mm,
+        height_mm: a.height_mm,
+        theme,
+    };
     figure::write(&ds, &spec, &a.out).map_err(|e| anyhow::anyhow!(e))?;
     eprintln!("wrote {}", a.out.display());
     Ok(())
@@ -448,7 +456,8 @@ impl ProbeArgs {
             classes: self.classes,
             image_size: self.image_size,
         };
-        let net = NetConfig::from_overrides(&Space::from_name(space), &overrides).map_err(|e| anyhow::anyhow!("--space {space}: {e}"))?;
+        let net = NetConfig::from_overrides(&Space::from_name(space), &overrides)
+            .map_err(|e| anyhow::anyhow!("--space {space}: {e}"))?;
         Ok(ScoreConfig {
             net,
             seed,
@@ -495,13 +504,23 @@ fn run_archive(cmd: ArchiveCommand) -> Result<()> {
     use lswag_studio::archive::{self, OpenOptions};
     let text = match cmd {
         ArchiveCommand::Info { file } => archive::info(&file, &OpenOptions::default())?,
-        ArchiveCommand::Convert { input, output, key, truth } => {
+        ArchiveCommand::Convert {
+            input,
+            output,
+            key,
+            truth,
+        } => {
             let mut opts = OpenOptions::default();
             opts.csv.key = key;
             opts.csv.truth = truth;
             archive::convert(&input, &output, &opts)?
         }
-        ArchiveCommand::Join { inputs, out, prefer, scored_only } => {
+        ArchiveCommand::Join {
+            inputs,
+            out,
+            prefer,
+            scored_only,
+        } => {
             let mut log = archive::join_files(&inputs, &out, prefer, &OpenOptions::default())?;
             if scored_only {
                 let joined = archive::read_native(&out)?;
@@ -593,7 +612,10 @@ fn run_libra(a: LibraArgs) -> Result<()> {
     };
     let result = analysis::libra(&table, &settings)
         .with_context(|| format!("LIBRA on {} task {}", a.archive.display(), a.task))?;
-    let ablations = a.ablations.then(|| analysis::ablations(&table, &settings)).transpose()?;
+    let ablations = a
+        .ablations
+        .then(|| analysis::ablations(&table, &settings))
+        .transpose()?;
     if a.json {
         let mut value = serde_json::to_value(&result)?;
         if let (Some(ab), Some(obj)) = (&ablations, value.as_object_mut()) {
@@ -641,7 +663,10 @@ fn run_bench(a: BenchArgs) -> Result<()> {
     if all || a.what == "probe" {
         let proxies = lswag_studio::proxy::parse_list(&a.proxies)?;
         for kind in kinds {
-            println!("{}", lswag_studio::jobs::bench::bench_probe(kind, a.archs, a.batch, &proxies));
+            println!(
+                "{}",
+                lswag_studio::jobs::bench::bench_probe(kind, a.archs, a.batch, &proxies)
+            );
         }
     }
     Ok(())
@@ -692,7 +717,10 @@ fn score_reporter() -> impl Fn(ScoreEvent) {
             if tty {
                 eprintln!();
             }
-            eprintln!("{} {scored} architectures", if cancelled { "cancelled after" } else { "scored" });
+            eprintln!(
+                "{} {scored} architectures",
+                if cancelled { "cancelled after" } else { "scored" }
+            );
         }
         ScoreEvent::Failed(msg) => eprintln!("failed: {msg}"),
     }
@@ -758,7 +786,10 @@ fn run_build_benchmark(a: BuildBenchArgs) -> Result<()> {
             eprintln!("wrote {} ({records} architectures, {bytes} bytes)", path.display())
         }
         BuildEvent::Finished { trained, cancelled } => {
-            eprintln!("{} {trained} architectures", if cancelled { "cancelled after" } else { "trained" })
+            eprintln!(
+                "{} {trained} architectures",
+                if cancelled { "cancelled after" } else { "trained" }
+            )
         }
     };
     build_bench::run(&config, &log, &a.out, &CancelToken::default(), &report)
@@ -798,7 +829,10 @@ fn run_search(a: SearchArgs) -> Result<()> {
     let tty = std::io::stderr().is_terminal();
     let report = move |e: SearchEvent| match e {
         SearchEvent::Started { fitness, resumed, band } => {
-            eprintln!("fitness: {}; {resumed} evaluations restored from the log", fitness.label());
+            eprintln!(
+                "fitness: {}; {resumed} evaluations restored from the log",
+                fitness.label()
+            );
             if let Some(b) = band.as_ref().and_then(|b| b.median.last().map(|m| (m, b))) {
                 eprintln!(
                     "random search with this fitness and budget returns {:.2} (median; 10-90%: {:.2}-{:.2}, {} simulated runs)",
@@ -809,7 +843,10 @@ fn run_search(a: SearchArgs) -> Result<()> {
                 );
             }
         }
-        SearchEvent::Evaluated { evaluation: e, progress } => {
+        SearchEvent::Evaluated {
+            evaluation: e,
+            progress,
+        } => {
             let fmt = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.3}"));
             let msg = format!(
                 "[{}/{}] gen {} fitness {} truth {}  best: {} ({})  eta {}",
@@ -838,8 +875,15 @@ fn run_search(a: SearchArgs) -> Result<()> {
         cache: a.cache.clone(),
         band_runs: 1000,
     };
-    let result = search::run(&config, &options, &a.out, &CancelToken::default(), &PauseToken::default(), &report)
-        .with_context(|| format!("searching into {}", a.out.display()))?;
+    let result = search::run(
+        &config,
+        &options,
+        &a.out,
+        &CancelToken::default(),
+        &PauseToken::default(),
+        &report,
+    )
+    .with_context(|| format!("searching into {}", a.out.display()))?;
     print_out(&serde_json::to_string_pretty(&result)?)
 }
 
@@ -850,11 +894,16 @@ fn run_search_study(config: &lswag_studio::jobs::search::SearchConfig, n: u64, o
     writeln!(file, "{}", serde_json::json!({ "study": config }))?;
     let start = std::time::Instant::now();
     let mut write_error = None;
-    let (fitness, results) = lswag_studio::jobs::search::tabular_study(config, config.seed..config.seed + n, &CancelToken::default(), |seed, r| {
-        if write_error.is_none() {
-            write_error = writeln!(file, "{}", serde_json::json!({ "seed": seed, "result": r })).err();
-        }
-    })?;
+    let (fitness, results) = lswag_studio::jobs::search::tabular_study(
+        config,
+        config.seed..config.seed + n,
+        &CancelToken::default(),
+        |seed, r| {
+            if write_error.is_none() {
+                write_error = writeln!(file, "{}", serde_json::json!({ "seed": seed, "result": r })).err();
+            }
+        },
+    )?;
     if let Some(e) = write_error {
         return Err(e).with_context(|| format!("writing {}", out.display()));
     }

@@ -61,9 +61,22 @@ fn parameter_counts_match_the_closed_form() {
         assert_eq!(by_hand(a, 224, 1000), at224);
         assert_eq!(by_hand(a, 32, 10), at32);
         assert_eq!(a.params(CountBasis::PAPER), at224, "{a}");
-        assert_eq!(a.params(CountBasis { image_size: 32, num_classes: 10 }), at32, "{a}");
+        assert_eq!(
+            a.params(CountBasis {
+                image_size: 32,
+                num_classes: 10
+            }),
+            at32,
+            "{a}"
+        );
         for (img, classes, want) in [(224, 1000, at224), (32, 10, at32)] {
-            let (_, store) = AutoformerNet::new(a, AutoformerConfig { image_size: img, num_classes: classes });
+            let (_, store) = AutoformerNet::new(
+                a,
+                AutoformerConfig {
+                    image_size: img,
+                    num_classes: classes,
+                },
+            );
             assert_eq!(store.num_params() as u64, want, "{a} at {img}");
         }
     }
@@ -81,12 +94,16 @@ fn attention_matches_a_hand_computation() {
     let qkv = Tensor::<3>::from_data(TensorData::new(values.clone(), [s, t, c]), &device);
     let got: Vec<f32> = exec.attention(qkv, h).into_data().try_to_vec().unwrap();
     // Token layout (3, H, D): q of head j at [j*D..], k at [H*D + j*D..], v at [2*H*D + j*D..].
-    let at = |b: usize, tok: usize, part: usize, head: usize, k: usize| values[(b * t + tok) * c + part * h * d + head * d + k] as f64;
+    let at = |b: usize, tok: usize, part: usize, head: usize, k: usize| {
+        values[(b * t + tok) * c + part * h * d + head * d + k] as f64
+    };
     for b in 0..s {
         for head in 0..h {
             for i in 0..t {
                 let scores: Vec<f64> = (0..t)
-                    .map(|j| (0..d).map(|k| at(b, i, 0, head, k) * at(b, j, 1, head, k)).sum::<f64>() / (d as f64).sqrt())
+                    .map(|j| {
+                        (0..d).map(|k| at(b, i, 0, head, k) * at(b, j, 1, head, k)).sum::<f64>() / (d as f64).sqrt()
+                    })
                     .collect();
                 let max = scores.iter().cloned().fold(f64::MIN, f64::max);
                 let w: Vec<f64> = scores.iter().map(|x| (x - max).exp()).collect();
@@ -94,7 +111,10 @@ fn attention_matches_a_hand_computation() {
                 for k in 0..d {
                     let want: f64 = (0..t).map(|j| w[j] / z * at(b, j, 2, head, k)).sum();
                     let g = got[(b * t + i) * h * d + head * d + k] as f64;
-                    assert!((g - want).abs() < 1e-5, "sample {b} head {head} token {i} dim {k}: {g} vs {want}");
+                    assert!(
+                        (g - want).abs() < 1e-5,
+                        "sample {b} head {head} token {i} dim {k}: {g} vs {want}"
+                    );
                 }
             }
         }
@@ -110,7 +130,13 @@ fn tiny() -> (AutoformerNet, ParamStore) {
         mlp: vec![MlpRatio::R3, MlpRatio::R4],
         heads: vec![1, 2],
     };
-    let (net, mut params) = AutoformerNet::new(&a, AutoformerConfig { image_size: 32, num_classes: 10 });
+    let (net, mut params) = AutoformerNet::new(
+        &a,
+        AutoformerConfig {
+            image_size: 32,
+            num_classes: 10,
+        },
+    );
     params.init(InitScheme::KaimingNormal, 11);
     // Norms away from (1, 0), so their scaling reaches the gradients.
     for e in &mut params.entries {
@@ -177,7 +203,10 @@ fn layers_are_every_linear_weight_and_gelu_patterns_belong_to_fc1() {
     );
     let x = Tensor::<4>::from_data(TensorData::new(batch.images.clone(), batch.shape), &backend.device);
     let _ = net.forward(&mut exec, x);
-    assert_eq!(exec.activation_calls.iter().map(Vec::len).collect::<Vec<_>>(), [5 * 96, 5 * 128]);
+    assert_eq!(
+        exec.activation_calls.iter().map(Vec::len).collect::<Vec<_>>(),
+        [5 * 96, 5 * 128]
+    );
     assert_eq!(exec.uncredited_patterns(), 0);
     assert!(rec.sigma.unwrap().iter().all(|s| s.lambda.is_some()));
 }
@@ -209,7 +238,9 @@ fn naive_batched_and_chunked_per_sample_gradients_agree_on_a_tiny_vit() {
     let mut settings = ProbeSettings::default();
     assert!(batch.len() > SIGMA_CHUNK);
     let chunked = probe(&net, &params, &batch, &backend, &settings, needs).sigma.unwrap();
-    let batched = probe(&Unchunked(&net), &params, &batch, &backend, &settings, needs).sigma.unwrap();
+    let batched = probe(&Unchunked(&net), &params, &batch, &backend, &settings, needs)
+        .sigma
+        .unwrap();
     settings.grad_path = GradPath::Naive;
     let naive = probe(&net, &params, &batch, &backend, &settings, needs).sigma.unwrap();
     assert_eq!((chunked.len(), batched.len(), naive.len()), (10, 10, 10));
@@ -219,8 +250,14 @@ fn naive_batched_and_chunked_per_sample_gradients_agree_on_a_tiny_vit() {
             ("mean log sigma", a.mean_log_sigma, b.mean_log_sigma, c.mean_log_sigma),
         ] {
             let (x, y, z) = (x.unwrap(), y.unwrap(), z.unwrap());
-            assert!((x - y).abs() <= 1e-4 * y.abs(), "layer {l}: {what} batched {x} vs naive {y}");
-            assert!((z - y).abs() <= 1e-4 * y.abs(), "layer {l}: {what} chunked {z} vs naive {y}");
+            assert!(
+                (x - y).abs() <= 1e-4 * y.abs(),
+                "layer {l}: {what} batched {x} vs naive {y}"
+            );
+            assert!(
+                (z - y).abs() <= 1e-4 * y.abs(),
+                "layer {l}: {what} chunked {z} vs naive {y}"
+            );
         }
     }
 }
@@ -232,13 +269,25 @@ fn naive_batched_and_chunked_per_sample_gradients_agree_on_a_tiny_vit() {
 #[ignore]
 fn probe_time_on_the_cpu() {
     use lswag_studio::proxy;
-    let image = std::env::var("VIT_IMAGE").ok().and_then(|v| v.parse().ok()).unwrap_or(32);
-    let s = std::env::var("VIT_BATCH").ok().and_then(|v| v.parse().ok()).unwrap_or(64);
+    let image = std::env::var("VIT_IMAGE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(32);
+    let s = std::env::var("VIT_BATCH")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(64);
     let names = std::env::var("VIT_PROXIES").unwrap_or_else(|_| "lswag".into());
     let a: AutoformerArch = "{\"embed\":384,\"depth\":13,\"mlp\":[3.5,3,4,3.5,3,3,4,4,3.5,4,3.5,4,3.5],\"heads\":[6,6,5,7,5,5,5,6,6,7,7,6,7]}"
         .parse()
         .unwrap();
-    let (net, mut params) = AutoformerNet::new(&a, AutoformerConfig { image_size: image, num_classes: 10 });
+    let (net, mut params) = AutoformerNet::new(
+        &a,
+        AutoformerConfig {
+            image_size: image,
+            num_classes: 10,
+        },
+    );
     params.init(InitScheme::KaimingNormal, 0);
     let batch = gaussian_batch(s, [3, image, image], 10, 0);
     let kind = match std::env::var("VIT_BACKEND").as_deref() {
@@ -248,7 +297,14 @@ fn probe_time_on_the_cpu() {
     let backend = Backend::new(kind);
     let proxies: Vec<_> = proxy::parse_list(&names).unwrap();
     let t = std::time::Instant::now();
-    let rec = probe(&net, &params, &batch, &backend, &ProbeSettings::default(), proxy::needs_of(&proxies));
+    let rec = probe(
+        &net,
+        &params,
+        &batch,
+        &backend,
+        &ProbeSettings::default(),
+        proxy::needs_of(&proxies),
+    );
     println!(
         "{} params, {}, image {image}, batch {s}, proxies {names}: {:.1} s; {:?}; {}",
         rec.params,
@@ -278,7 +334,11 @@ fn resize_is_bilinear_with_half_pixel_centres() {
     for (y, fy) in axis.iter().enumerate() {
         for (x, fx) in axis.iter().enumerate() {
             // Bilinear in a plane with value 2y + x is exact: 2 fy + fx.
-            assert!((r.images[y * 4 + x] - (2.0 * fy + fx)).abs() < 1e-6, "({y}, {x}): {}", r.images[y * 4 + x]);
+            assert!(
+                (r.images[y * 4 + x] - (2.0 * fy + fx)).abs() < 1e-6,
+                "({y}, {x}): {}",
+                r.images[y * 4 + x]
+            );
         }
     }
 }
@@ -297,7 +357,10 @@ fn score_job_writes_an_autoformer_archive() {
     let out = dir.join("vit.jsonl");
     let _ = std::fs::remove_file(&out);
     let config = ScoreConfig {
-        net: NetConfig::Autoformer(AutoformerConfig { image_size: 32, num_classes: 10 }),
+        net: NetConfig::Autoformer(AutoformerConfig {
+            image_size: 32,
+            num_classes: 10,
+        }),
         seed: 1,
         init: InitScheme::KaimingNormal,
         backend: BackendKind::Cpu,
@@ -309,8 +372,15 @@ fn score_job_writes_an_autoformer_archive() {
     };
     let keys = score::sample_keys(&config.net, 2, 9, Some((18_000_000, 23_000_000))).unwrap();
     let archs: Vec<AutoformerArch> = keys.iter().map(|k| k.parse().unwrap()).collect();
-    assert!(archs.iter().all(|a| (18_000_000..=23_000_000).contains(&a.params(CountBasis::PAPER))));
-    assert_eq!(score::run(&archs, &config, &out, &CancelToken::default(), &|_| {}).unwrap(), 2);
+    assert!(
+        archs
+            .iter()
+            .all(|a| (18_000_000..=23_000_000).contains(&a.params(CountBasis::PAPER)))
+    );
+    assert_eq!(
+        score::run(&archs, &config, &out, &CancelToken::default(), &|_| {}).unwrap(),
+        2
+    );
     let bytes = std::fs::read(&out).unwrap();
     let (_, a) = archive::parse_any(&bytes, "vit.jsonl", &Default::default()).unwrap();
     assert_eq!(a.space(), &Space::AutoFormer);
@@ -321,12 +391,26 @@ fn score_job_writes_an_autoformer_archive() {
         let p = a.profile(row).unwrap();
         // Layers: patch embedding, four per block, head; params at 32 x 32.
         assert_eq!(p.layers.len(), 4 * arch.depth() + 2, "{key}");
-        assert_eq!(p.params, arch.params(CountBasis { image_size: 32, num_classes: 10 }));
+        assert_eq!(
+            p.params,
+            arch.params(CountBasis {
+                image_size: 32,
+                num_classes: 10
+            })
+        );
     }
     // Limits nothing satisfies, and ViT keys in another space, are clear errors.
-    let e = score::sample_keys(&config.net, 1, 0, Some((40_000_000, 50_000_000))).unwrap_err().to_string();
-    assert!(e.contains("found only 0 distinct architectures with 40000000..=50000000 parameters"), "{e}");
-    let nb = ScoreConfig { net: NetConfig::default_for(&Space::Nb201).unwrap(), ..config };
+    let e = score::sample_keys(&config.net, 1, 0, Some((40_000_000, 50_000_000)))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("found only 0 distinct architectures with 40000000..=50000000 parameters"),
+        "{e}"
+    );
+    let nb = ScoreConfig {
+        net: NetConfig::default_for(&Space::Nb201).unwrap(),
+        ..config
+    };
     let e = score::run(&archs, &nb, &dir.join("x.jsonl"), &CancelToken::default(), &|_| {}).unwrap_err();
     assert!(e.to_string().contains(&format!("architecture `{}`", archs[0])), "{e}");
 }
@@ -335,16 +419,23 @@ fn score_job_writes_an_autoformer_archive() {
 fn key_files_name_the_bad_line() {
     use lswag_studio::space::NetConfig;
     let net = NetConfig::default_for(&lswag_studio::archive::Space::AutoFormer).unwrap();
-    let read_autoformer_file = |p: &std::path::Path| -> Result<Vec<AutoformerArch>, lswag_studio::jobs::score::ScoreError> {
-        Ok(lswag_studio::jobs::score::read_key_list(&net, p)?.iter().map(|k| k.parse().unwrap()).collect())
-    };
+    let read_autoformer_file =
+        |p: &std::path::Path| -> Result<Vec<AutoformerArch>, lswag_studio::jobs::score::ScoreError> {
+            Ok(lswag_studio::jobs::score::read_key_list(&net, p)?
+                .iter()
+                .map(|k| k.parse().unwrap())
+                .collect())
+        };
     let dir = std::env::temp_dir().join(format!("lswag-autoformer-keys-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("keys.txt");
     let good = arch(320, &[3.0; 12], &[5; 12]).to_string();
     std::fs::write(&path, format!("# two ViTs\n{good}\n\n{}\n", good.replace("320", "321"))).unwrap();
     let e = read_autoformer_file(&path).unwrap_err().to_string();
-    assert!(e.contains("keys.txt line 4") && e.contains("embed 321 is not one of"), "{e}");
+    assert!(
+        e.contains("keys.txt line 4") && e.contains("embed 321 is not one of"),
+        "{e}"
+    );
     std::fs::write(&path, format!("{good}\n")).unwrap();
     assert_eq!(read_autoformer_file(&path).unwrap(), [arch(320, &[3.0; 12], &[5; 12])]);
 }
@@ -362,7 +453,14 @@ fn wgpu_and_cpu_agree_on_a_tiny_vit() {
     };
     let settings = ProbeSettings::default();
     let cpu = probe(&net, &params, &batch, &Backend::new(BackendKind::Cpu), &settings, needs);
-    let gpu = probe(&net, &params, &batch, &Backend::new(BackendKind::Wgpu), &settings, needs);
+    let gpu = probe(
+        &net,
+        &params,
+        &batch,
+        &Backend::new(BackendKind::Wgpu),
+        &settings,
+        needs,
+    );
     assert_eq!(cpu.layers, gpu.layers);
     for (l, (a, b)) in cpu.sigma.unwrap().iter().zip(gpu.sigma.unwrap()).enumerate() {
         let (x, y) = (a.lambda.unwrap(), b.lambda.unwrap());
@@ -370,6 +468,11 @@ fn wgpu_and_cpu_agree_on_a_tiny_vit() {
     }
     // Pattern counts: a sign flip of a near-zero pre-activation may differ.
     for (a, b) in cpu.layer_patterns.unwrap().iter().zip(gpu.layer_patterns.unwrap()) {
-        assert!(a.len().abs_diff(b.len()) <= a.len() / 100 + 1, "{} vs {}", a.len(), b.len());
+        assert!(
+            a.len().abs_diff(b.len()) <= a.len() / 100 + 1,
+            "{} vs {}",
+            a.len(),
+            b.len()
+        );
     }
 }

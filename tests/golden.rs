@@ -33,7 +33,12 @@ fn load(dir: &Path) -> Golden {
     let file = Cifar10File::read(&dir.join("../data/cifar10/cifar10_test_1000.bin")).unwrap();
     let indices: Vec<usize> = serde_json::from_value(json["batch_indices"].clone()).unwrap();
     let batch = file.batch(&indices);
-    Golden { json, net, params, batch }
+    Golden {
+        json,
+        net,
+        params,
+        batch,
+    }
 }
 
 fn f(v: &Value) -> f64 {
@@ -42,7 +47,10 @@ fn f(v: &Value) -> f64 {
 
 fn assert_rel(got: f64, want: f64, tol: f64, what: &str) {
     let rel = (got - want).abs() / want.abs().max(1e-12);
-    assert!(rel <= tol, "{what}: got {got}, want {want} (relative error {rel:.2e} > {tol:.0e})");
+    assert!(
+        rel <= tol,
+        "{what}: got {got}, want {want} (relative error {rel:.2e} > {tol:.0e})"
+    );
 }
 
 const ALL: Needs = Needs {
@@ -90,8 +98,17 @@ fn check_against_golden(g: &Golden, rec: &ProbeRecord, tol: f64, zico_tol: f64) 
     for (l, want) in profile.iter().enumerate() {
         let name = want["name"].as_str().unwrap();
         assert_eq!(rec.layers[l].name, name);
-        assert_rel(sigma[l].lambda.unwrap(), f(&want["lambda_l"]), tol, &format!("lambda of {name}"));
-        assert_eq!(patterns[l].len() as u64, want["psi_l"].as_u64().unwrap(), "psi_l of {name}");
+        assert_rel(
+            sigma[l].lambda.unwrap(),
+            f(&want["lambda_l"]),
+            tol,
+            &format!("lambda of {name}"),
+        );
+        assert_eq!(
+            patterns[l].len() as u64,
+            want["psi_l"].as_u64().unwrap(),
+            "psi_l of {name}"
+        );
         assert_eq!(psi_cum[l], want["psi_cum"].as_u64().unwrap(), "psi_cum of {name}");
     }
     let p = rec.profile().unwrap();
@@ -124,7 +141,10 @@ fn golden_case_on_the_cpu_backend() {
 fn naive_and_batched_per_sample_gradients_agree_on_the_golden_network() {
     let Some(dir) = golden_dir() else { return };
     let g = load(&dir);
-    let needs = Needs { sigma: true, ..Needs::default() };
+    let needs = Needs {
+        sigma: true,
+        ..Needs::default()
+    };
     let device = Backend::new(BackendKind::Cpu);
     let mut settings = ProbeSettings::default();
     let batched = probe(&g.net, &g.params, &g.batch, &device, &settings, needs);
@@ -144,7 +164,10 @@ fn golden_case_on_the_wgpu_backend() {
     let adapters = lswag_studio::engine::backend::wgpu_adapters();
     if adapters.is_empty() {
         let required = std::env::var("LSWAG_REQUIRE_WGPU").is_ok_and(|v| v == "1");
-        assert!(!required, "LSWAG_REQUIRE_WGPU=1 but no wgpu adapter (install mesa-vulkan-drivers)");
+        assert!(
+            !required,
+            "LSWAG_REQUIRE_WGPU=1 but no wgpu adapter (install mesa-vulkan-drivers)"
+        );
         eprintln!("note: no wgpu adapter; skipping the wgpu golden test");
         return;
     }

@@ -5,7 +5,9 @@
 
 use std::path::Path;
 
-const LAYERS: [&str; 8] = ["engine", "space", "proxy", "archive", "analysis", "search", "jobs", "ui"];
+const LAYERS: [&str; 8] = [
+    "engine", "space", "proxy", "archive", "analysis", "search", "jobs", "ui",
+];
 
 fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
     for entry in std::fs::read_dir(dir).unwrap() {
@@ -30,7 +32,10 @@ fn crate_refs(source: &str) -> Vec<(usize, String)> {
         }
         let mut rest = line;
         while let Some(at) = rest.find("crate::") {
-            let name: String = rest[at + 7..].chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+            let name: String = rest[at + 7..]
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect();
             refs.push((i + 1, name));
             rest = &rest[at + 7..];
         }

@@ -14,12 +14,18 @@ fn parameter_counts_match_suite_zero_for_all_cells_of_the_three_tasks() {
     let Some(dir) = shared_data_dir() else { return };
     let archive = read_suite_zero(&dir.join("suite_zero/zc_nasbench201.json")).unwrap();
     // Each task's head; ImageNet16-120's 16 x 16 input changes no parameter.
-    for (task_name, num_classes, image_size, cells) in
-        [("cifar10", 10, 32, 725), ("cifar100", 100, 32, 725), ("ImageNet16-120", 120, 16, 724)]
-    {
+    for (task_name, num_classes, image_size, cells) in [
+        ("cifar10", 10, 32, 725),
+        ("cifar100", 100, 32, 725),
+        ("ImageNet16-120", 120, 16, 724),
+    ] {
         let task = archive.task(task_name).unwrap();
         let params = task.proxy("params").unwrap();
-        let config = Nb201Config { num_classes, image_size, ..Nb201Config::default() };
+        let config = Nb201Config {
+            num_classes,
+            image_size,
+            ..Nb201Config::default()
+        };
         let mut checked = 0;
         for (row, key) in archive.keys().iter().enumerate() {
             if !task.is_member(row) {
@@ -30,7 +36,11 @@ fn parameter_counts_match_suite_zero_for_all_cells_of_the_three_tasks() {
             // Suite-Zero counts every parameter (convs, BN affine, classifier
             // with bias) in millions, printed to 6 decimals.
             let ours = store.num_params() as f64 / 1e6;
-            assert!((ours - params[row]).abs() < 5e-7, "{task_name} {key}: {ours} vs {}", params[row]);
+            assert!(
+                (ours - params[row]).abs() < 5e-7,
+                "{task_name} {key}: {ours} vs {}",
+                params[row]
+            );
             assert_eq!(net.input_chw(), [3, image_size, image_size]);
             checked += 1;
         }
@@ -58,7 +68,10 @@ fn naive_and_batched_per_sample_gradients_agree_on_several_cells() {
     {
         let (net, mut params) = Nb201Net::new(s.parse().unwrap(), config);
         params.init(InitScheme::KaimingNormal, i as u64);
-        let needs = Needs { sigma: true, ..Needs::default() };
+        let needs = Needs {
+            sigma: true,
+            ..Needs::default()
+        };
         let mut settings = ProbeSettings::default();
         let batched = probe(&net, &params, &batch, &backend, &settings, needs).sigma.unwrap();
         settings.grad_path = GradPath::Naive;

@@ -38,15 +38,24 @@ fn params_by_hand_on_one_genotype() {
     // preprocess0 + preprocess1 (each conv + affine BN) per cell: C_pp, C_p, C.
     let pre = |cpp: u64, cp: u64, c: u64, fr0: bool| (if fr0 { 2 * cpp * (c / 2) } else { cpp * c }) + cp * c + 4 * c;
     let total = stem
-        + pre(96, 96, 32, false) + sep(32)
-        + pre(96, 128, 32, false) + sep(32)
-        + pre(128, 128, 64, false) + fr(64)
-        + pre(128, 256, 64, true) + sep(64)
-        + pre(256, 256, 64, false) + sep(64)
-        + pre(256, 256, 128, false) + fr(128)
-        + pre(256, 512, 128, true) + sep(128)
-        + pre(512, 512, 128, false) + sep(128)
-        + 512 * 10 + 10;
+        + pre(96, 96, 32, false)
+        + sep(32)
+        + pre(96, 128, 32, false)
+        + sep(32)
+        + pre(128, 128, 64, false)
+        + fr(64)
+        + pre(128, 256, 64, true)
+        + sep(64)
+        + pre(256, 256, 64, false)
+        + sep(64)
+        + pre(256, 256, 128, false)
+        + fr(128)
+        + pre(256, 512, 128, true)
+        + sep(128)
+        + pre(512, 512, 128, false)
+        + sep(128)
+        + 512 * 10
+        + 10;
     assert_eq!(Nb301Config::default().params(&arch), total);
 }
 
@@ -54,13 +63,31 @@ fn params_by_hand_on_one_genotype() {
 fn bad_genotypes_are_errors_naming_key_and_problem() {
     let ok = "[(0, 0), (1, 5), (1, 1), (0, 1), (1, 3), (0, 3), (1, 3), (3, 2)]";
     let cases = [
-        (format!("[{ok}, [(1, 0), (0, 7), (1, 3), (0, 3), (3, 0), (0, 1), (2, 0), (3, 6)]]"), "op index 7 out of range"),
-        (format!("[{ok}, [(1, 0), (0, 2), (1, 3), (0, 3), (3, 0), (0, 1), (2, 0), (5, 6)]]"), "node 5 reads node 5"),
-        (format!("[{ok}, [(1, 0), (2, 2), (1, 3), (0, 3), (3, 0), (0, 1), (2, 0), (3, 6)]]"), "node 2 reads node 2"),
-        (format!("[{ok}, [(1, 0), (0, 2), (1, 3), (0, 3), (3, 0), (0, 1), (2, 0)]]"), "cell 1 has 7"),
+        (
+            format!("[{ok}, [(1, 0), (0, 7), (1, 3), (0, 3), (3, 0), (0, 1), (2, 0), (3, 6)]]"),
+            "op index 7 out of range",
+        ),
+        (
+            format!("[{ok}, [(1, 0), (0, 2), (1, 3), (0, 3), (3, 0), (0, 1), (2, 0), (5, 6)]]"),
+            "node 5 reads node 5",
+        ),
+        (
+            format!("[{ok}, [(1, 0), (2, 2), (1, 3), (0, 3), (3, 0), (0, 1), (2, 0), (3, 6)]]"),
+            "node 2 reads node 2",
+        ),
+        (
+            format!("[{ok}, [(1, 0), (0, 2), (1, 3), (0, 3), (3, 0), (0, 1), (2, 0)]]"),
+            "cell 1 has 7",
+        ),
         (format!("[{ok}]"), "expected two cells"),
-        (format!("[{ok}, [(1, 0), (1, 2), (1, 3), (0, 3), (3, 0), (0, 1), (2, 0), (3, 6)]]"), "node 2 reads node 1 twice"),
-        (format!("[{ok}, [(1, 0), (0, x), (1, 3), (0, 3), (3, 0), (0, 1), (2, 0), (3, 6)]]"), "numbers, expected 32"),
+        (
+            format!("[{ok}, [(1, 0), (1, 2), (1, 3), (0, 3), (3, 0), (0, 1), (2, 0), (3, 6)]]"),
+            "node 2 reads node 1 twice",
+        ),
+        (
+            format!("[{ok}, [(1, 0), (0, x), (1, 3), (0, 3), (3, 0), (0, 1), (2, 0), (3, 6)]]"),
+            "numbers, expected 32",
+        ),
     ];
     for (key, want) in cases {
         let err = Nb301Arch::parse(&key).unwrap_err();

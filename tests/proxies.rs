@@ -82,7 +82,14 @@ fn batch() -> Batch {
 fn run(needs: ProbeNeeds, bn: bool) -> (ProbeRecord, ParamStore, Batch) {
     let (net, params) = tiny(bn);
     let b = batch();
-    let rec = probe(&net, &params, &b, &Backend::new(BackendKind::Cpu), &ProbeSettings::default(), needs);
+    let rec = probe(
+        &net,
+        &params,
+        &b,
+        &Backend::new(BackendKind::Cpu),
+        &ProbeSettings::default(),
+        needs,
+    );
     (rec, params, b)
 }
 
@@ -196,7 +203,9 @@ fn hand_corr(j: &[f64], rows: &[usize]) -> Vec<f64> {
 fn trace_inverse(mut a: Vec<f64>, n: usize) -> f64 {
     let mut inv: Vec<f64> = (0..n * n).map(|i| if i / n == i % n { 1.0 } else { 0.0 }).collect();
     for col in 0..n {
-        let piv = (col..n).max_by(|&x, &y| a[x * n + col].abs().total_cmp(&a[y * n + col].abs())).unwrap();
+        let piv = (col..n)
+            .max_by(|&x, &y| a[x * n + col].abs().total_cmp(&a[y * n + col].abs()))
+            .unwrap();
         for k in 0..n {
             a.swap(piv * n + k, col * n + k);
             inv.swap(piv * n + k, col * n + k);
@@ -221,7 +230,10 @@ fn trace_inverse(mut a: Vec<f64>, n: usize) -> f64 {
 
 #[test]
 fn jacov_matches_the_hand_jacobian() {
-    let needs = ProbeNeeds { jacobian: true, ..ProbeNeeds::NONE };
+    let needs = ProbeNeeds {
+        jacobian: true,
+        ..ProbeNeeds::NONE
+    };
     let (rec, params, b) = run(needs, false);
     let want_j = hand_jacobian(&params, &b);
     let got_j = rec.input_jacobian.as_ref().expect("jacobian recorded");
@@ -243,7 +255,10 @@ fn jacov_matches_the_hand_jacobian() {
 
 #[test]
 fn epe_nas_matches_the_hand_jacobian() {
-    let needs = ProbeNeeds { jacobian: true, ..ProbeNeeds::NONE };
+    let needs = ProbeNeeds {
+        jacobian: true,
+        ..ProbeNeeds::NONE
+    };
     let (rec, params, b) = run(needs, false);
     let j = hand_jacobian(&params, &b);
     // Labels 0, 1, 0, 2: class 0 = samples 0 and 2, classes 1 and 2 alone.
@@ -259,7 +274,10 @@ fn epe_nas_matches_the_hand_jacobian() {
 
 #[test]
 fn fisher_matches_act_times_grad_by_hand() {
-    let needs = ProbeNeeds { fisher: true, ..ProbeNeeds::NONE };
+    let needs = ProbeNeeds {
+        fisher: true,
+        ..ProbeNeeds::NONE
+    };
     let (rec, params, b) = run(needs, false);
     let h = hand(&params, &b);
     let w2 = &params.entries[1].data;
@@ -269,7 +287,10 @@ fn fisher_matches_act_times_grad_by_hand() {
         let mut mean_sq = 0.0;
         for s in 0..S {
             let back: f64 = (0..K).map(|k| w2[k * CH + c] as f64 * h.delta[s][k]).sum();
-            let g: f64 = (0..P).filter(|&p| h.z[s][c][p] > 0.0).map(|p| h.z[s][c][p] * back / P as f64).sum();
+            let g: f64 = (0..P)
+                .filter(|&p| h.z[s][c][p] > 0.0)
+                .map(|p| h.z[s][c][p] * back / P as f64)
+                .sum();
             mean_sq += g * g / S as f64;
         }
         conv += 0.5 * mean_sq * CIN as f64; // filter of CIN x 1 x 1 weights
@@ -289,7 +310,10 @@ fn fisher_matches_act_times_grad_by_hand() {
 
 #[test]
 fn grasp_finite_difference_matches_the_exact_hessian_vector_product() {
-    let needs = ProbeNeeds { grasp: true, ..ProbeNeeds::NONE };
+    let needs = ProbeNeeds {
+        grasp: true,
+        ..ProbeNeeds::NONE
+    };
     let (rec, params, b) = run(needs, false);
     let h = hand(&params, &b);
     let w1: Vec<f64> = params.entries[0].data.iter().map(|&v| v as f64).collect();
@@ -307,7 +331,9 @@ fn grasp_finite_difference_matches_the_exact_hessian_vector_product() {
         for c in 0..CH {
             let back: f64 = (0..K).map(|k| w2[k * CH + c] * h.delta[s][k]).sum();
             for i in 0..CIN {
-                v1[c * CIN + i] += (0..P).map(|p| back / P as f64 * mask(s, c, p) * x_at(&b, s, i, p)).sum::<f64>();
+                v1[c * CIN + i] += (0..P)
+                    .map(|p| back / P as f64 * mask(s, c, p) * x_at(&b, s, i, p))
+                    .sum::<f64>();
             }
         }
     }
@@ -327,7 +353,11 @@ fn grasp_finite_difference_matches_the_exact_hessian_vector_product() {
             }
         }
         let l_dot: Vec<f64> = (0..K)
-            .map(|k| (0..CH).map(|c| v2[k * CH + c] * h.m[s][c] + w2[k * CH + c] * m_dot[c]).sum())
+            .map(|k| {
+                (0..CH)
+                    .map(|c| v2[k * CH + c] * h.m[s][c] + w2[k * CH + c] * m_dot[c])
+                    .sum()
+            })
             .collect();
         let pr = h.probs[s];
         let pl: f64 = (0..K).map(|k| pr[k] * l_dot[k]).sum();
@@ -338,9 +368,13 @@ fn grasp_finite_difference_matches_the_exact_hessian_vector_product() {
             }
         }
         for c in 0..CH {
-            let back: f64 = (0..K).map(|k| v2[k * CH + c] * h.delta[s][k] + w2[k * CH + c] * d_dot[k]).sum();
+            let back: f64 = (0..K)
+                .map(|k| v2[k * CH + c] * h.delta[s][k] + w2[k * CH + c] * d_dot[k])
+                .sum();
             for i in 0..CIN {
-                hv1[c * CIN + i] += (0..P).map(|p| back / P as f64 * mask(s, c, p) * x_at(&b, s, i, p)).sum::<f64>();
+                hv1[c * CIN + i] += (0..P)
+                    .map(|p| back / P as f64 * mask(s, c, p) * x_at(&b, s, i, p))
+                    .sum::<f64>();
             }
         }
     }
@@ -361,7 +395,11 @@ fn zen_matches_two_hand_forwards_with_batch_norm() {
     let b = batch();
     let x: Vec<f32> = b.images.clone();
     // A perturbation large enough to flip some ReLUs, so the masks matter.
-    let mixed: Vec<f32> = x.iter().enumerate().map(|(i, v)| v + 0.05 * ((i % 7) as f32 - 3.0)).collect();
+    let mixed: Vec<f32> = x
+        .iter()
+        .enumerate()
+        .map(|(i, v)| v + 0.05 * ((i % 7) as f32 - 3.0))
+        .collect();
     let device = Backend::new(BackendKind::Cpu).device;
     let (diff, bn) = zen_parts(&net, &params, &x, &mixed, b.shape, &device).expect("zen defined");
 
@@ -373,12 +411,17 @@ fn zen_matches_two_hand_forwards_with_batch_norm() {
     // and the unbiased per-channel variance of the BN input.
     let features = |input: &[f32]| {
         let z = |s: usize, c: usize, p: usize| -> f64 {
-            (0..CIN).map(|i| w1[c * CIN + i] as f64 * input[((s * CIN) + i) * P + p] as f64).sum()
+            (0..CIN)
+                .map(|i| w1[c * CIN + i] as f64 * input[((s * CIN) + i) * P + p] as f64)
+                .sum()
         };
         let mut f = vec![0.0; S * CH * P];
         let mut unbiased = [0.0; CH];
         for c in 0..CH {
-            let vals: Vec<f64> = (0..S).flat_map(|s| (0..P).map(move |p| (s, p))).map(|(s, p)| z(s, c, p)).collect();
+            let vals: Vec<f64> = (0..S)
+                .flat_map(|s| (0..P).map(move |p| (s, p)))
+                .map(|(s, p)| z(s, c, p))
+                .collect();
             let mean = vals.iter().sum::<f64>() / n;
             let var = vals.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n;
             unbiased[c] = var * n / (n - 1.0);
@@ -395,7 +438,10 @@ fn zen_matches_two_hand_forwards_with_batch_norm() {
     let (f2, v2) = features(&mixed);
     let want_diff = f1.iter().zip(&f2).map(|(a, b)| (a - b).abs()).sum::<f64>() / S as f64;
     // running_var after two forwards with momentum 0.1 from 1.
-    let rv: f64 = (0..CH).map(|c| 0.9 * (0.9 * 1.0 + 0.1 * v1[c]) + 0.1 * v2[c]).sum::<f64>() / CH as f64;
+    let rv: f64 = (0..CH)
+        .map(|c| 0.9 * (0.9 * 1.0 + 0.1 * v1[c]) + 0.1 * v2[c])
+        .sum::<f64>()
+        / CH as f64;
     assert_close(diff, want_diff, 1e-5, "zen feature distance");
     assert_close(bn, rv.sqrt().ln(), 1e-6, "zen BN term");
 }
@@ -404,7 +450,10 @@ fn zen_matches_two_hand_forwards_with_batch_norm() {
 fn zen_through_the_probe_is_reproducible() {
     // The Gaussian weights and inputs are seeded from the network's own
     // initial weights: the same network gives the same value.
-    let needs = ProbeNeeds { zen: true, ..ProbeNeeds::NONE };
+    let needs = ProbeNeeds {
+        zen: true,
+        ..ProbeNeeds::NONE
+    };
     let (a, _, _) = run(needs, true);
     let (b, _, _) = run(needs, true);
     let za = proxy::info("zen").unwrap().compute(&a).expect("zen defined");
@@ -419,7 +468,12 @@ fn data_free_proxies_need_no_pass_but_count_layers() {
     assert_close(flops, (4.0 * 6.0 + 9.0) / 1e6, 1e-12, "flops");
     let l2 = proxy::info("l2_norm").unwrap().compute(&rec).unwrap();
     let norm = |d: &[f32]| d.iter().map(|&v| (v as f64).powi(2)).sum::<f64>().sqrt();
-    assert_close(l2, norm(&params.entries[0].data) + norm(&params.entries[1].data), 1e-12, "l2_norm");
+    assert_close(
+        l2,
+        norm(&params.entries[0].data) + norm(&params.entries[1].data),
+        1e-12,
+        "l2_norm",
+    );
 }
 
 /// Agreement with NAS-Bench-Suite-Zero (README, "The full proxy suite"):
@@ -439,8 +493,13 @@ fn suite_zero_agreement() {
     use lswag_studio::jobs::score::read_score_file;
     use std::collections::BTreeMap;
 
-    let zc = std::env::var("AGREE_SUITE_ZERO")
-        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/suite_zero/zc_nasbench201.json").into());
+    let zc = std::env::var("AGREE_SUITE_ZERO").unwrap_or_else(|_| {
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../shared/data/suite_zero/zc_nasbench201.json"
+        )
+        .into()
+    });
     let task_name = std::env::var("AGREE_TASK").unwrap_or_else(|_| "cifar10".into());
     let files = std::env::var("AGREE_SCORES").expect("AGREE_SCORES: comma-separated score files");
     let archive = read_suite_zero(std::path::Path::new(&zc)).unwrap_or_else(|e| panic!("{zc}: {e}"));
@@ -475,7 +534,12 @@ fn suite_zero_agreement() {
             }
             let (x, y): (Vec<f64>, Vec<f64>) = pairs.into_iter().unzip();
             let r = spearman(&x, &y).ok().and_then(|c| c.value);
-            println!("| {} | {} | {} |", info.name, x.len(), r.map_or("-".into(), |v| format!("{v:.3}")));
+            println!(
+                "| {} | {} | {} |",
+                info.name,
+                x.len(),
+                r.map_or("-".into(), |v| format!("{v:.3}"))
+            );
         }
         println!();
     }
@@ -502,7 +566,12 @@ fn suite_zero_agreement() {
         let both: Vec<usize> = (0..a.len()).filter(|&i| a[i].is_finite() && b[i].is_finite()).collect();
         let pick = |v: &[f64]| both.iter().map(|&i| v[i]).collect::<Vec<f64>>();
         if both.is_empty() {
-            println!("| {} | {} | (not in the file) | {} | - |", info.name, a.len(), fmt(rho(&a, &t)));
+            println!(
+                "| {} | {} | (not in the file) | {} | - |",
+                info.name,
+                a.len(),
+                fmt(rho(&a, &t))
+            );
             continue;
         }
         let (a2, b2, t2) = (pick(&a), pick(&b), pick(&t));
@@ -531,8 +600,22 @@ fn suite_proxies_agree_between_backends() {
     };
     let (net, params) = tiny(true);
     let b = batch();
-    let cpu = probe(&net, &params, &b, &Backend::new(BackendKind::Cpu), &ProbeSettings::default(), needs);
-    let gpu = probe(&net, &params, &b, &Backend::new(BackendKind::Wgpu), &ProbeSettings::default(), needs);
+    let cpu = probe(
+        &net,
+        &params,
+        &b,
+        &Backend::new(BackendKind::Cpu),
+        &ProbeSettings::default(),
+        needs,
+    );
+    let gpu = probe(
+        &net,
+        &params,
+        &b,
+        &Backend::new(BackendKind::Wgpu),
+        &ProbeSettings::default(),
+        needs,
+    );
     for name in ["jacov", "epe_nas", "fisher", "zen", "grasp"] {
         let p = proxy::info(name).unwrap();
         let (c, g) = (p.compute(&cpu).expect(name), p.compute(&gpu).expect(name));
@@ -555,7 +638,11 @@ fn grasp_does_not_depend_on_the_step() {
     use lswag_studio::engine::probe::{GRASP_REL_STEP, grasp_at_step};
     use lswag_studio::space::nb201::{Nb201Arch, Nb201Config, Nb201Net};
     let data = DataSource::Cifar10(
-        concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/cifar10/cifar10_test_1000.bin").into(),
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../shared/data/cifar10/cifar10_test_1000.bin"
+        )
+        .into(),
     );
     let batch = load_batch(&data, 32, Selection::First, 10).expect("CIFAR-10 batch");
     for key in ["(0, 2, 3, 2, 3, 1)", "(2, 1, 3, 2, 2, 0)"] {
@@ -593,7 +680,14 @@ fn a_cell_cut_off_from_its_input_has_no_input_jacobian_proxies_and_does_not_pani
     let score = |arch: &str| {
         let (net, mut params) = Nb201Net::new(arch.parse().unwrap(), config);
         params.init(InitScheme::KaimingNormal, 1);
-        let rec = probe(&net, &params, &batch, &backend, &ProbeSettings::default(), proxy::needs_of(&proxies));
+        let rec = probe(
+            &net,
+            &params,
+            &batch,
+            &backend,
+            &ProbeSettings::default(),
+            proxy::needs_of(&proxies),
+        );
         proxies.iter().map(|p| p.compute(&rec)).collect::<Vec<_>>()
     };
     // Every path through `none`: the logits do not depend on the images.

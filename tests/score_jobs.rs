@@ -57,10 +57,13 @@ fn three_shards_score_exactly_the_unsharded_run_with_identical_values() {
             assert!(union.insert(k, v).is_none(), "an architecture in two shards");
         }
     }
-    let all: BTreeMap<_, _> = all.into_iter().map(|(k, mut v)| {
-        v.seconds = 0.0;
-        (k, v)
-    }).collect();
+    let all: BTreeMap<_, _> = all
+        .into_iter()
+        .map(|(k, mut v)| {
+            v.seconds = 0.0;
+            (k, v)
+        })
+        .collect();
     assert_eq!(union, all);
     std::fs::remove_dir_all(&dir).ok();
 }
@@ -113,7 +116,9 @@ fn connected_cells_get_every_requested_proxy() {
 /// the block's mean), and a network whose convolutions cost a quarter.
 #[test]
 fn a_16_pixel_probe_halves_the_images_and_quarters_the_convolutions() {
-    let Some(dir) = lswag_studio::testdata::shared_data_dir() else { return };
+    let Some(dir) = lswag_studio::testdata::shared_data_dir() else {
+        return;
+    };
     let mut c = config();
     c.data = DataSource::Cifar10(dir.join("cifar10/cifar10_test_1000.bin"));
     c.batch = 4;
@@ -145,7 +150,11 @@ fn a_16_pixel_probe_halves_the_images_and_quarters_the_convolutions() {
         let _ = std::fs::remove_file(&out);
         score::run(std::slice::from_ref(&arch), &c, &out, &CancelToken::default(), &|_| {}).unwrap();
         let line = scores(&out).into_values().next().unwrap();
-        assert!(line.proxies["lswag"].is_some_and(f64::is_finite), "{size}: {:?}", line.proxies);
+        assert!(
+            line.proxies["lswag"].is_some_and(f64::is_finite),
+            "{size}: {:?}",
+            line.proxies
+        );
         flops.push(line.proxies["flops"].unwrap() * 1e6);
     }
     // Every layer but the classifier (4 C = 16 features -> 10 classes)
@@ -198,11 +207,21 @@ fn a_score_file_of_the_format_before_net_configs_resumes() {
     // The header exactly as version 0.1.0 before this change wrote it.
     let old = r#""space":"nb201","nb201":{"channels":4,"cells_per_stage":1,"num_classes":10,"image_size":32}"#;
     std::fs::write(&out, text.replacen(new_net, old, 1)).unwrap();
-    assert_eq!(run(&archs, &out), 1, "the two old lines are kept, only the third is probed");
+    assert_eq!(
+        run(&archs, &out),
+        1,
+        "the two old lines are kept, only the third is probed"
+    );
     assert_eq!(scores(&out).len(), 3);
     // An old ViT header maps to the ViT network settings.
     let vit = r#"{"space":"autoformer","nb201":{"channels":16,"cells_per_stage":5,"num_classes":10,"image_size":32},"autoformer":{"image_size":32,"num_classes":10},"seed":1,"init":"kaiming_normal","backend":"cpu","data":"Gaussian","batch":4,"batch_seed":null,"proxies":["swap"],"probe":{"grad_splits":null,"pattern_samples":null,"grad_path":"batched"}}"#;
     let c: ScoreConfig = serde_json::from_str(vit).unwrap();
-    assert_eq!(c.net, NetConfig::Autoformer(lswag_studio::space::AutoformerConfig { image_size: 32, num_classes: 10 }));
+    assert_eq!(
+        c.net,
+        NetConfig::Autoformer(lswag_studio::space::AutoformerConfig {
+            image_size: 32,
+            num_classes: 10
+        })
+    );
     std::fs::remove_dir_all(&dir).ok();
 }

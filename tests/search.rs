@@ -26,7 +26,11 @@ fn tmp(name: &str) -> PathBuf {
 /// Weight of op `o` on edge `e` in the additive test proxy.
 fn weight(e: usize, o: Op) -> f64 {
     // Distinct per edge, with a different best op on different edges.
-    let table = [[0.3, 1.0, 2.0, 0.5, 0.1], [2.0, 0.2, 0.4, 1.5, 0.3], [0.1, 0.2, 0.3, 0.4, 0.5]];
+    let table = [
+        [0.3, 1.0, 2.0, 0.5, 0.1],
+        [2.0, 0.2, 0.4, 1.5, 0.3],
+        [0.1, 0.2, 0.3, 0.4, 0.5],
+    ];
     table[e % 3][o.index()] + 0.01 * e as f64
 }
 
@@ -97,8 +101,18 @@ fn live_config(algo: Algo, fitness: &str, budget: usize, seed: u64, batch: usize
 }
 
 /// Runs a search to the end without watching it.
-fn run_quiet(cfg: &SearchConfig, out: &std::path::Path) -> Result<lswag_studio::search::SearchResult, lswag_studio::jobs::search::SearchJobError> {
-    run(cfg, &RunOptions::default(), out, &CancelToken::default(), &PauseToken::default(), &|_| {})
+fn run_quiet(
+    cfg: &SearchConfig,
+    out: &std::path::Path,
+) -> Result<lswag_studio::search::SearchResult, lswag_studio::jobs::search::SearchJobError> {
+    run(
+        cfg,
+        &RunOptions::default(),
+        out,
+        &CancelToken::default(),
+        &PauseToken::default(),
+        &|_| {},
+    )
 }
 
 fn archive_file(name: &str) -> PathBuf {
@@ -114,8 +128,7 @@ fn pruning_an_additive_proxy_keeps_the_best_op_of_every_edge() {
     // pruning must end at the per-edge argmax, found here by hand.
     let path = archive_file("prune");
     let out = tmp("prune.jsonl");
-    let result = run_quiet(&config(Algo::Prune, "additive", 100, 0, Some(path)), &out)
-    .unwrap();
+    let result = run_quiet(&config(Algo::Prune, "additive", 100, 0, Some(path)), &out).unwrap();
     let expected = Nb201Arch {
         ops: std::array::from_fn(|e| {
             Op::ALL
@@ -134,8 +147,7 @@ fn pruning_an_additive_proxy_keeps_the_best_op_of_every_edge() {
 fn random_search_returns_the_best_fitness_it_saw_and_logs_every_evaluation() {
     let path = archive_file("random");
     let out = tmp("random.jsonl");
-    let result = run_quiet(&config(Algo::Random, "additive", 40, 3, Some(path)), &out)
-    .unwrap();
+    let result = run_quiet(&config(Algo::Random, "additive", 40, 3, Some(path)), &out).unwrap();
     let log = read_log(&out).unwrap();
     assert_eq!(log.evaluations.len(), 40);
     assert_eq!(log.result.as_ref(), Some(&result));
@@ -167,13 +179,20 @@ fn a_cancelled_search_resumes_to_the_same_log_as_an_uninterrupted_one() {
     let parts = tmp("parts.jsonl");
     let cancel = CancelToken::default();
     let token = cancel.clone();
-    let first = run(&cfg, &RunOptions::default(), &parts, &cancel, &PauseToken::default(), &move |e| {
-        if let SearchEvent::Evaluated { evaluation, .. } = e
-            && evaluation.index == 72
-        {
-            token.cancel();
-        }
-    })
+    let first = run(
+        &cfg,
+        &RunOptions::default(),
+        &parts,
+        &cancel,
+        &PauseToken::default(),
+        &move |e| {
+            if let SearchEvent::Evaluated { evaluation, .. } = e
+                && evaluation.index == 72
+            {
+                token.cancel();
+            }
+        },
+    )
     .unwrap();
     assert!(first.cancelled);
     assert_eq!(read_log(&parts).unwrap().evaluations.len(), 73);
@@ -219,13 +238,16 @@ fn with_a_perfect_proxy_evolution_beats_random_search_on_the_same_budget() {
 #[test]
 fn tabular_search_outside_the_archive_and_bad_settings_fail_with_reasons() {
     let path = archive_file("errors");
-    let err = run_quiet(&config(Algo::Random, "nosuchproxy", 10, 0, Some(path.clone())), &tmp("bad.jsonl"))
+    let err = run_quiet(
+        &config(Algo::Random, "nosuchproxy", 10, 0, Some(path.clone())),
+        &tmp("bad.jsonl"),
+    )
     .unwrap_err()
     .to_string();
     assert!(err.contains("nosuchproxy") && err.contains("additive"), "{err}");
     let err = run_quiet(&config(Algo::Prune, "additive", 20, 0, Some(path)), &tmp("bad2.jsonl"))
-    .unwrap_err()
-    .to_string();
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("86"), "{err}");
 }
 
@@ -238,7 +260,15 @@ fn a_live_search_scores_exactly_what_score_computes() {
         cache: Some(cache.clone()),
         band_runs: 0,
     };
-    let result = run(&cfg, &options, &out, &CancelToken::default(), &PauseToken::default(), &|_| {}).unwrap();
+    let result = run(
+        &cfg,
+        &options,
+        &out,
+        &CancelToken::default(),
+        &PauseToken::default(),
+        &|_| {},
+    )
+    .unwrap();
     assert_eq!(result.evaluations, 3);
     assert!(result.truth.is_none(), "no archive, no truth");
     let log = read_log(&out).unwrap();
@@ -247,11 +277,20 @@ fn a_live_search_scores_exactly_what_score_computes() {
     let backend = Backend::new(BackendKind::Cpu);
     for e in &log.evaluations {
         let arch: Nb201Arch = e.arch.parse().unwrap();
-        let space = Nb201Space::new(Nb201Config { channels: 4, cells_per_stage: 1, num_classes: 10, image_size: 32 });
+        let space = Nb201Space::new(Nb201Config {
+            channels: 4,
+            cells_per_stage: 1,
+            num_classes: 10,
+            image_size: 32,
+        });
         let line = score_arch(&space, &arch, &cfg.score, &proxies, &batch, &backend);
         let expected = line.profile.unwrap().lswag(2, 9);
         let got = e.components[0].unwrap();
-        assert!((got - expected).abs() <= 1e-9 * expected.abs(), "{} {got} vs {expected}", e.arch);
+        assert!(
+            (got - expected).abs() <= 1e-9 * expected.abs(),
+            "{} {got} vs {expected}",
+            e.arch
+        );
     }
     // The shared cache holds the three cells, in score-file format.
     let (_, lines, _) = lswag_studio::jobs::score::read_score_file(&cache).unwrap();
@@ -266,7 +305,8 @@ fn a_paused_search_waits_and_then_finishes() {
     let pause = PauseToken::default();
     pause.set(true);
     let (p, o) = (pause.clone(), out.clone());
-    let worker = std::thread::spawn(move || run(&cfg, &RunOptions::default(), &o, &CancelToken::default(), &p, &|_| {}));
+    let worker =
+        std::thread::spawn(move || run(&cfg, &RunOptions::default(), &o, &CancelToken::default(), &p, &|_| {}));
     std::thread::sleep(std::time::Duration::from_millis(400));
     // Paused before the first evaluation: the log holds only its header.
     assert_eq!(read_log(&out).unwrap().evaluations.len(), 0);
@@ -286,7 +326,11 @@ fn live_pruning_scores_supernets_and_ends_on_one_cell() {
     // The first supernet holds every op on every edge; synflow grows with
     // the number of parameterised paths, so the full supernet outscores the
     // final cell.
-    assert!(log.evaluations[0].arch.contains("none/skip_connect/nor_conv_1x1/nor_conv_3x3/avg_pool_3x3~0"));
+    assert!(
+        log.evaluations[0]
+            .arch
+            .contains("none/skip_connect/nor_conv_1x1/nor_conv_3x3/avg_pool_3x3~0")
+    );
     let last = log.evaluations.last().unwrap();
     assert_eq!(last.arch, cell.to_string());
     assert!(log.evaluations[0].components[0].unwrap() > last.components[0].unwrap());
@@ -328,7 +372,11 @@ fn evolution_over_vits_keeps_to_the_parameter_window_and_the_pool() {
         assert!(e.truth.is_some(), "every candidate comes from the archive");
     }
     // The pick is the best fitness it evaluated.
-    let best = log.evaluations.iter().filter_map(|e| e.fitness).fold(f64::MIN, f64::max);
+    let best = log
+        .evaluations
+        .iter()
+        .filter_map(|e| e.fitness)
+        .fold(f64::MIN, f64::max);
     assert_eq!(result.fitness, Some(best));
     // Pruning has no supernet in this space.
     cfg.algo = Algo::Prune;

@@ -5,9 +5,8 @@
 use lswag_studio::space::tnb101::{MacroArch, MicroArch, Task};
 
 fn suite_zero(name: &str) -> serde_json::Value {
-    let path = std::env::var("LSWAG_SUITE_ZERO_DIR").unwrap_or_else(|_| {
-        concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/suite_zero").into()
-    });
+    let path = std::env::var("LSWAG_SUITE_ZERO_DIR")
+        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/suite_zero").into());
     let file = format!("{path}/zc_transbench101_{name}.json");
     let text = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{file}: {e}"));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{file}: {e}"))
@@ -57,10 +56,7 @@ fn hand_counted_micro_class_object() {
     // Linear(512, 100) = 51,300, the difference to class_scene's Linear(512, 63) is 37 * 513.
     let a = MicroArch::parse("(1, 0, 0, 2, 1, 0)").unwrap();
     assert_eq!(a.params(Task::ClassObject), 929_668);
-    assert_eq!(
-        a.params(Task::ClassObject) - a.params(Task::ClassScene),
-        37 * 513
-    );
+    assert_eq!(a.params(Task::ClassObject) - a.params(Task::ClassScene), 37 * 513);
     assert_eq!(a.arch_str(), "64-41414-1_00_210");
 }
 
@@ -97,9 +93,6 @@ fn sample_mutate_cross_stay_valid() {
         assert_ne!(a.mutate(&mut rng), a);
         let m = MicroArch::sample(&mut rng);
         let mm = m.mutate(&mut rng);
-        assert_eq!(
-            m.0.iter().zip(mm.0.iter()).filter(|(x, y)| x != y).count(),
-            1
-        );
+        assert_eq!(m.0.iter().zip(mm.0.iter()).filter(|(x, y)| x != y).count(), 1);
     }
 }

@@ -66,8 +66,7 @@ fn training_learns_the_procedural_classes() {
 /// indices) is exactly 10% accuracy.
 #[test]
 fn a_cut_off_cell_predicts_one_class() {
-    let arch =
-        Nb201Arch::parse_any("|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|none~0|none~1|none~2|").unwrap();
+    let arch = Nb201Arch::parse_any("|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|none~0|none~1|none~2|").unwrap();
     let (net, mut params) = Nb201Net::new(arch, tiny(4));
     params.init(InitScheme::KaimingNormal, 2);
     let src = DataSource::Procedural { seed: 0, size: 16 };
@@ -91,7 +90,10 @@ fn training_on_wgpu_follows_the_cpu() {
     let adapters = lswag_studio::engine::backend::wgpu_adapters();
     if adapters.is_empty() {
         let required = std::env::var("LSWAG_REQUIRE_WGPU").is_ok_and(|v| v == "1");
-        assert!(!required, "LSWAG_REQUIRE_WGPU=1 but no wgpu adapter (install mesa-vulkan-drivers)");
+        assert!(
+            !required,
+            "LSWAG_REQUIRE_WGPU=1 but no wgpu adapter (install mesa-vulkan-drivers)"
+        );
         eprintln!("note: no wgpu adapter; skipping wgpu training");
         return;
     }
@@ -109,7 +111,17 @@ fn training_on_wgpu_follows_the_cpu() {
     let run = |kind| {
         let (net, mut params) = Nb201Net::new(arch, tiny(4));
         params.init(InitScheme::KaimingNormal, 5);
-        train(&net, &mut params, &tr, &va, &config, &Backend::new(kind), &|| false, &mut |_| {}).unwrap()
+        train(
+            &net,
+            &mut params,
+            &tr,
+            &va,
+            &config,
+            &Backend::new(kind),
+            &|| false,
+            &mut |_| {},
+        )
+        .unwrap()
     };
     let (cpu, gpu) = (run(BackendKind::Cpu), run(BackendKind::Wgpu));
     let rel = |a: f64, b: f64| (a - b).abs() / a.abs().max(1e-12);
@@ -152,7 +164,10 @@ fn build_benchmark_resumes_after_a_kill_and_writes_the_truth() {
             c2.cancel();
         }
     };
-    assert_eq!(build_bench::run(&config, &log, &out, &cancel, &stop_after_one).unwrap(), 1);
+    assert_eq!(
+        build_bench::run(&config, &log, &out, &cancel, &stop_after_one).unwrap(),
+        1
+    );
     assert!(!out.exists(), "no archive before every architecture is trained");
     let (_, first, _) = build_bench::read_log(&log).unwrap();
     assert_eq!(first.len(), 1);
@@ -178,7 +193,10 @@ fn build_benchmark_resumes_after_a_kill_and_writes_the_truth() {
     // A different configuration does not silently mix into the log.
     let other = BuildConfig { seed: 4, ..config };
     let e = build_bench::run(&other, &log, &out, &CancelToken::default(), &|_| {}).unwrap_err();
-    assert!(e.to_string().contains("b.train.jsonl") && e.to_string().contains("different configuration"), "{e}");
+    assert!(
+        e.to_string().contains("b.train.jsonl") && e.to_string().contains("different configuration"),
+        "{e}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 

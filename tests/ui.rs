@@ -71,7 +71,11 @@ fn demo_has_its_own_ground_truth_and_opens_fast() {
     let a = lswag_studio::archive::decode_native(lswag_studio::ui::app::DEMO_BYTES, "demo.lswag").unwrap();
     assert_eq!(a.len(), 200);
     let task = a.require_task(DEMO_TASK).unwrap();
-    assert!(task.truth().iter().all(|v| (0.0..=100.0).contains(v)), "{:?}", task.truth());
+    assert!(
+        task.truth().iter().all(|v| (0.0..=100.0).contains(v)),
+        "{:?}",
+        task.truth()
+    );
     assert_eq!(a.profile_count(), 200);
     for proxy in ["lswag", "zico", "swap", "nwot", "synflow", "params", "flops"] {
         let values = task.proxy(proxy).unwrap_or_else(|| panic!("{proxy} missing"));
@@ -158,7 +162,8 @@ fn layers_panel_dark_theme() {
 fn proxies_panel_shows_a_scatter_for_the_clicked_cell() {
     let mut h = harness(Panel::Proxies);
     assert!(h.query_all_by_label_contains("IG(").count() > 1);
-    h.get_by_label_contains(&format!("nwot on {DEMO_TASK}: Spearman")).click();
+    h.get_by_label_contains(&format!("nwot on {DEMO_TASK}: Spearman"))
+        .click();
     h.run();
     assert_eq!(
         h.state().state.proxies.selected,
@@ -511,7 +516,11 @@ fn search_panel_evolves_vits_of_an_autoformer_archive() {
     use lswag_studio::archive;
     let bytes = include_bytes!("data/autoformer_vit100.jsonl");
     let (_, a) = archive::parse_any(bytes, "autoformer_vit100.jsonl", &Default::default()).unwrap();
-    let ds = Dataset::new(a, "AutoFormer-Small: 100 ViTs at 32 x 32", lswag_studio::ui::model::Origin::Synthetic);
+    let ds = Dataset::new(
+        a,
+        "AutoFormer-Small: 100 ViTs at 32 x 32",
+        lswag_studio::ui::model::Origin::Synthetic,
+    );
     let mut opts = AppOptions::for_tests(ds);
     opts.state.search.out_dir = Some(temp_dir("search-vit"));
     opts.state.search.budget = 30;
@@ -527,5 +536,9 @@ fn search_panel_evolves_vits_of_an_autoformer_archive() {
     assert_eq!(result.evaluations, 30);
     assert!(result.arch.starts_with("{\"embed\":"), "{}", result.arch);
     // No ground truth for ViTs offline: the panel says why the plots are empty.
-    assert!(h.query_all_by_label_contains("no ground truth for the scored candidates").count() >= 1);
+    assert!(
+        h.query_all_by_label_contains("no ground truth for the scored candidates")
+            .count()
+            >= 1
+    );
 }

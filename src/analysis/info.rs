@@ -81,11 +81,9 @@ pub fn discretise(values: &[f64], bins: usize) -> Result<Discretised, AnalysisEr
             expected: "1 <= bins < 2^32".to_string(),
         });
     }
-    let (mut first, mut last) = values
-        .iter()
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
-            (lo.min(v), hi.max(v))
-        });
+    let (mut first, mut last) = values.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
+        (lo.min(v), hi.max(v))
+    });
     if values.is_empty() {
         (first, last) = (0.0, 1.0);
     }
@@ -173,10 +171,7 @@ fn relabel_dense(keys: &mut [u64]) -> u64 {
 }
 
 /// `H(target | given) = H(target, given) - H(given)` in nats.
-pub fn conditional_entropy(
-    target: &Discretised,
-    given: &[&Discretised],
-) -> Result<f64, AnalysisError> {
+pub fn conditional_entropy(target: &Discretised, given: &[&Discretised]) -> Result<f64, AnalysisError> {
     let mut all = Vec::with_capacity(given.len() + 1);
     all.push(target);
     all.extend_from_slice(given);
@@ -184,11 +179,7 @@ pub fn conditional_entropy(
 }
 
 /// `IG(h | z1) = H(y | z1) - H(y | z1, h)` of already discretised variables.
-pub fn information_gain_of(
-    y: &Discretised,
-    z1: &Discretised,
-    h: &Discretised,
-) -> Result<f64, AnalysisError> {
+pub fn information_gain_of(y: &Discretised, z1: &Discretised, h: &Discretised) -> Result<f64, AnalysisError> {
     Ok(conditional_entropy(y, &[z1])? - conditional_entropy(y, &[z1, h])?)
 }
 
@@ -209,9 +200,7 @@ pub struct InfoGain {
 /// Rows (indices) where every column is present.
 pub(crate) fn listwise_rows(columns: &[&[f64]]) -> Vec<usize> {
     let n = columns.first().map_or(0, |c| c.len());
-    (0..n)
-        .filter(|&i| columns.iter().all(|c| !is_missing(c[i])))
-        .collect()
+    (0..n).filter(|&i| columns.iter().all(|c| !is_missing(c[i]))).collect()
 }
 
 fn take(column: &[f64], rows: &[usize]) -> Vec<f64> {
@@ -220,12 +209,7 @@ fn take(column: &[f64], rows: &[usize]) -> Vec<f64> {
 
 /// `IG(h | z1)` about `truth` on the rows where all three are present, each
 /// variable cut into `rule.bins(n)` equal-width bins over those rows.
-pub fn information_gain(
-    truth: &[f64],
-    z1: &[f64],
-    h: &[f64],
-    rule: BinRule,
-) -> Result<InfoGain, AnalysisError> {
+pub fn information_gain(truth: &[f64], z1: &[f64], h: &[f64], rule: BinRule) -> Result<InfoGain, AnalysisError> {
     check_len("information_gain: z1 vs truth", z1.len(), truth.len())?;
     check_len("information_gain: h vs truth", h.len(), truth.len())?;
     let rows = listwise_rows(&[truth, z1, h]);
@@ -427,9 +411,7 @@ mod tests {
         // np.histogramdd counts with k bins over each variable's [min, max].
         let (u1, u2, u3) = (lcg(1, 300), lcg(2, 300), lcg(3, 300));
         close(u1[0], 0.23645552527159452);
-        let y: Vec<f64> = (0..300)
-            .map(|i| u1[i] + 0.5 * u2[i] + 0.25 * u3[i])
-            .collect();
+        let y: Vec<f64> = (0..300).map(|i| u1[i] + 0.5 * u2[i] + 0.25 * u3[i]).collect();
 
         // N = 300: Suite-Zero rule gives 20 bins, Sturges 10.
         let ig = information_gain(&y, &u1, &u2, BinRule::SuiteZero).unwrap();
@@ -464,8 +446,7 @@ mod tests {
         // Same as deleting the two rows by hand.
         let keep: Vec<usize> = (0..50).filter(|&i| i != 3 && i != 7).collect();
         let pick = |v: &[f64]| keep.iter().map(|&i| v[i]).collect::<Vec<_>>();
-        let by_hand =
-            information_gain(&pick(&y), &pick(&u1), &pick(&u2), BinRule::Sturges).unwrap();
+        let by_hand = information_gain(&pick(&y), &pick(&u1), &pick(&u2), BinRule::Sturges).unwrap();
         close(with_gaps.value, by_hand.value);
         assert!(information_gain(&[f64::NAN], &[1.0], &[1.0], BinRule::Sturges).is_err());
     }

@@ -46,11 +46,7 @@ impl ProxyTable {
     /// Checks that every column, the names and the flags are aligned and
     /// that names are unique.
     pub fn validate(&self) -> Result<(), AnalysisError> {
-        check_len(
-            "proxy table: names vs columns",
-            self.names.len(),
-            self.columns.len(),
-        )?;
+        check_len("proxy table: names vs columns", self.names.len(), self.columns.len())?;
         check_len(
             "proxy table: names vs gradient_based",
             self.names.len(),
@@ -92,11 +88,7 @@ pub enum Combination {
 }
 
 impl Combination {
-    pub const ALL: [Combination; 3] = [
-        Combination::RankSum,
-        Combination::LogRank,
-        Combination::MinMaxProduct,
-    ];
+    pub const ALL: [Combination; 3] = [Combination::RankSum, Combination::LogRank, Combination::MinMaxProduct];
 
     /// The key used in JSON maps and tables.
     pub fn key(self) -> &'static str {
@@ -386,10 +378,7 @@ impl Prepared {
         let mut participants = Vec::new();
         let mut left_out = Vec::new();
         for (j, name) in table.names.iter().enumerate() {
-            let included = settings
-                .include
-                .as_ref()
-                .is_none_or(|inc| inc.contains(name));
+            let included = settings.include.as_ref().is_none_or(|inc| inc.contains(name));
             if !included || settings.exclude.contains(name) {
                 continue;
             }
@@ -412,9 +401,7 @@ impl Prepared {
             .filter(|&i| {
                 !is_missing(table.truth[i])
                     && !is_missing(table.columns[bias_index][i])
-                    && participants
-                        .iter()
-                        .all(|&j| !is_missing(table.columns[j][i]))
+                    && participants.iter().all(|&j| !is_missing(table.columns[j][i]))
             })
             .collect();
         let n = rows.len();
@@ -428,18 +415,9 @@ impl Prepared {
         let take = |col: &[f64]| rows.iter().map(|&i| col[i]).collect::<Vec<f64>>();
         let truth = take(&table.truth);
         let bias_values = take(&table.columns[bias_index]);
-        let columns: Vec<Vec<f64>> = participants
-            .iter()
-            .map(|&j| take(&table.columns[j]))
-            .collect();
-        let rho: Vec<Option<f64>> = columns
-            .iter()
-            .map(|c| spearman_core(c, &truth).ok())
-            .collect();
-        let bias: Vec<Option<f64>> = columns
-            .iter()
-            .map(|c| spearman_core(c, &bias_values).ok())
-            .collect();
+        let columns: Vec<Vec<f64>> = participants.iter().map(|&j| take(&table.columns[j])).collect();
+        let rho: Vec<Option<f64>> = columns.iter().map(|c| spearman_core(c, &truth).ok()).collect();
+        let bias: Vec<Option<f64>> = columns.iter().map(|c| spearman_core(c, &bias_values).ok()).collect();
         let truth_bias = spearman_core(&truth, &bias_values).ok();
 
         // z1: best defined rho, first in table order on ties.
@@ -466,14 +444,8 @@ impl Prepared {
             .collect::<Result<Vec<_>, _>>()?;
         let h_given_z1 = conditional_entropy(&truth_codes, &[&codes[z1]])?;
         Ok(Prepared {
-            names: participants
-                .iter()
-                .map(|&j| table.names[j].clone())
-                .collect(),
-            gradient_based: participants
-                .iter()
-                .map(|&j| table.gradient_based[j])
-                .collect(),
+            names: participants.iter().map(|&j| table.names[j].clone()).collect(),
+            gradient_based: participants.iter().map(|&j| table.gradient_based[j]).collect(),
             columns,
             rho,
             truth,
@@ -494,25 +466,18 @@ impl Prepared {
 
     /// `IG(h | z1)`.
     fn ig(&self, k: usize) -> Result<f64, AnalysisError> {
-        Ok(self.h_given_z1
-            - conditional_entropy(&self.truth_codes, &[&self.codes[self.z1], &self.codes[k]])?)
+        Ok(self.h_given_z1 - conditional_entropy(&self.truth_codes, &[&self.codes[self.z1], &self.codes[k]])?)
     }
 
     fn bias_gap(&self, k: usize) -> Option<f64> {
-        self.truth_bias
-            .zip(self.bias[k])
-            .map(|(by, bh)| (by - bh).abs())
+        self.truth_bias.zip(self.bias[k]).map(|(by, bh)| (by - bh).abs())
     }
 
     fn facts(&self, k: usize) -> Result<ProxyFacts, AnalysisError> {
         Ok(ProxyFacts {
             name: self.names[k].clone(),
             rho: self.rho[k].unwrap_or(f64::NAN),
-            ig: if k == self.z1 {
-                None
-            } else {
-                Some(self.ig(k)?)
-            },
+            ig: if k == self.z1 { None } else { Some(self.ig(k)?) },
             bias: self.bias[k],
             bias_gap: self.bias_gap(k),
         })
@@ -531,10 +496,7 @@ impl Prepared {
             .filter(|k| !taken.contains(k) && self.rho[*k].is_some())
             .collect();
         rest.sort_by(|&a, &b| {
-            let (ra, rb) = (
-                self.rho[a].unwrap_or(f64::NAN),
-                self.rho[b].unwrap_or(f64::NAN),
-            );
+            let (ra, rb) = (self.rho[a].unwrap_or(f64::NAN), self.rho[b].unwrap_or(f64::NAN));
             rb.total_cmp(&ra).then(a.cmp(&b))
         });
         rest
@@ -553,9 +515,7 @@ impl Prepared {
             let better = match best {
                 None => true,
                 Some((bv, bk)) => {
-                    v < bv
-                        || (v == bv
-                            && self.rho[k].unwrap_or(f64::NAN) > self.rho[bk].unwrap_or(f64::NAN))
+                    v < bv || (v == bv && self.rho[k].unwrap_or(f64::NAN) > self.rho[bk].unwrap_or(f64::NAN))
                 }
             };
             if better {
@@ -566,10 +526,7 @@ impl Prepared {
     }
 
     fn ensemble_rho(&self, members: &[usize], rule: Combination) -> Option<f64> {
-        let columns: Vec<&[f64]> = members
-            .iter()
-            .map(|&k| self.columns[k].as_slice())
-            .collect();
+        let columns: Vec<&[f64]> = members.iter().map(|&k| self.columns[k].as_slice()).collect();
         spearman_core(&combine(&columns, rule), &self.truth).ok()
     }
 
@@ -627,12 +584,7 @@ pub fn libra(table: &ProxyTable, settings: &LibraSettings) -> Result<LibraResult
 
     // z3: bias matching among the remaining candidates.
     let taken: Vec<usize> = std::iter::once(z1).chain(z2.map(|(k, _)| k)).collect();
-    let pool: Vec<usize> = prep
-        .candidates
-        .iter()
-        .copied()
-        .filter(|k| !taken.contains(k))
-        .collect();
+    let pool: Vec<usize> = prep.candidates.iter().copied().filter(|k| !taken.contains(k)).collect();
     if prep.truth_bias.is_none() && !pool.is_empty() {
         notes.push(format!(
             "bias of the ground truth against {:?} is undefined; bias matching impossible",
@@ -697,12 +649,7 @@ pub fn libra(table: &ProxyTable, settings: &LibraSettings) -> Result<LibraResult
         z1: prep.names[z1].clone(),
         z2: z2.map(|(k, _)| prep.names[k].clone()),
         z3: z3.map(|(k, _)| prep.names[k].clone()),
-        rho: prep
-            .names
-            .iter()
-            .cloned()
-            .zip(prep.rho.iter().copied())
-            .collect(),
+        rho: prep.names.iter().cloned().zip(prep.rho.iter().copied()).collect(),
         n: prep.n,
         dropped: prep.total - prep.n,
         members: members.iter().map(|&k| prep.names[k].clone()).collect(),
@@ -719,10 +666,7 @@ pub fn libra(table: &ProxyTable, settings: &LibraSettings) -> Result<LibraResult
 /// The IG matrix of LIBRA's participants on LIBRA's rows and bins (see
 /// `info::ig_matrix` for the layout), so a heatmap shows exactly what LIBRA
 /// weighed.
-pub fn libra_ig_matrix(
-    table: &ProxyTable,
-    settings: &LibraSettings,
-) -> Result<IgMatrix, AnalysisError> {
+pub fn libra_ig_matrix(table: &ProxyTable, settings: &LibraSettings) -> Result<IgMatrix, AnalysisError> {
     let prep = Prepared::new(table, settings)?;
     let k = prep.names.len();
     let mut values = vec![vec![0.0; k]; k];
@@ -730,8 +674,7 @@ pub fn libra_ig_matrix(
         let h_given_i = conditional_entropy(&prep.truth_codes, &[&prep.codes[i]])?;
         for (j, cell) in row.iter_mut().enumerate() {
             if i != j {
-                *cell = h_given_i
-                    - conditional_entropy(&prep.truth_codes, &[&prep.codes[i], &prep.codes[j]])?;
+                *cell = h_given_i - conditional_entropy(&prep.truth_codes, &[&prep.codes[i], &prep.codes[j]])?;
             }
         }
     }
@@ -859,10 +802,7 @@ impl AblationTable {
 ///   `settings.fallback`.
 /// - Random picks are seeded: z2 draws with ChaCha8 seeded `seed`, z3 with
 ///   `seed + 1`, one draw per cell; rerun with other seeds to see spread.
-pub fn ablations(
-    table: &ProxyTable,
-    settings: &LibraSettings,
-) -> Result<AblationTable, AnalysisError> {
+pub fn ablations(table: &ProxyTable, settings: &LibraSettings) -> Result<AblationTable, AnalysisError> {
     let prep = Prepared::new(table, settings)?;
     let mut cells = Vec::new();
     for z2 in Z2Strategy::ALL {
@@ -874,8 +814,7 @@ pub fn ablations(
                 None => Vec::new(),
                 Some(pair) => {
                     let mut members = pair.clone();
-                    if let Some(k) = ablation_third(&prep, settings, z3, &members, &mut cell_notes)?
-                    {
+                    if let Some(k) = ablation_third(&prep, settings, z3, &members, &mut cell_notes)? {
                         members.push(k);
                     }
                     members
@@ -919,9 +858,7 @@ fn ablation_pair(
     };
     let second = match strategy {
         Z2Strategy::MinInfoGain => prep.argmin(&prep.candidates, |k| prep.ig(k).map(Some))?,
-        Z2Strategy::MaxInfoGain => {
-            prep.argmin(&prep.candidates, |k| prep.ig(k).map(|v| Some(-v)))?
-        }
+        Z2Strategy::MaxInfoGain => prep.argmin(&prep.candidates, |k| prep.ig(k).map(|v| Some(-v)))?,
         Z2Strategy::Random => prep
             .candidates
             .choose(&mut ChaCha8Rng::seed_from_u64(settings.seed))
@@ -930,11 +867,7 @@ fn ablation_pair(
             let flag = strategy == Z2Strategy::TwoGradientBased;
             let typed = of_type(flag);
             if typed.len() < 2 {
-                let kind = if flag {
-                    "gradient-based"
-                } else {
-                    "gradient-free"
-                };
+                let kind = if flag { "gradient-based" } else { "gradient-free" };
                 notes.push(format!("fewer than two {kind} proxies with a defined rho"));
                 return Ok(None);
             }
@@ -963,10 +896,7 @@ fn ablation_pair(
         Some(k) => Ok(Some(vec![z1, k])),
         None => match prep.by_rho_excluding(&[z1]).first() {
             Some(&k) if settings.fallback => {
-                notes.push(format!(
-                    "no candidate: z2 = next-best by rho ({})",
-                    prep.names[k]
-                ));
+                notes.push(format!("no candidate: z2 = next-best by rho ({})", prep.names[k]));
                 Ok(Some(vec![z1, k]))
             }
             _ => {
@@ -997,9 +927,7 @@ fn ablation_third(
     let third = match strategy {
         Z3Strategy::None => None,
         Z3Strategy::Random => pool
-            .choose(&mut ChaCha8Rng::seed_from_u64(
-                settings.seed.wrapping_add(1),
-            ))
+            .choose(&mut ChaCha8Rng::seed_from_u64(settings.seed.wrapping_add(1)))
             .copied(),
         Z3Strategy::BiasMinimisation => prep.argmin(&pool, |k| Ok(prep.bias[k].map(f64::abs)))?,
         Z3Strategy::BiasMatching => prep.argmin(&pool, |k| Ok(prep.bias_gap(k)))?,
@@ -1009,10 +937,7 @@ fn ablation_third(
     }
     match prep.by_rho_excluding(members).first() {
         Some(&k) if settings.fallback => {
-            notes.push(format!(
-                "no candidate: z3 = next-best by rho ({})",
-                prep.names[k]
-            ));
+            notes.push(format!("no candidate: z3 = next-best by rho ({})", prep.names[k]));
             Ok(Some(k))
         }
         _ => {
@@ -1053,9 +978,7 @@ mod tests {
         let n = 150;
         let u: Vec<Vec<f64>> = (0..8).map(|k| lcg(k, n)).collect();
         let col = |f: &dyn Fn(usize) -> f64, gap: &dyn Fn(usize) -> bool| -> Vec<f64> {
-            (0..n)
-                .map(|i| if gap(i) { f64::NAN } else { f(i) })
-                .collect()
+            (0..n).map(|i| if gap(i) { f64::NAN } else { f(i) }).collect()
         };
         let none = |_: usize| false;
         let params_clean: Vec<f64> = (0..n).map(|i| u[1][i] + 0.5 * u[4][i]).collect();
@@ -1074,9 +997,7 @@ mod tests {
                 .map(String::from)
                 .to_vec(),
             columns,
-            truth: col(&|i| u[1][i] + 0.6 * u[2][i] + 0.3 * u[3][i], &|i| {
-                i % 37 == 5
-            }),
+            truth: col(&|i| u[1][i] + 0.6 * u[2][i] + 0.3 * u[3][i], &|i| i % 37 == 5),
             gradient_based: vec![
                 Some(false),
                 Some(false),
@@ -1125,19 +1046,12 @@ mod tests {
         assert!(!result.rho.contains_key("e"));
 
         assert_eq!(
-            (
-                result.z1.as_str(),
-                result.z2.as_deref(),
-                result.z3.as_deref()
-            ),
+            (result.z1.as_str(), result.z2.as_deref(), result.z3.as_deref()),
             ("a", Some("f"), Some("b"))
         );
         let r = &result.reasons;
         assert_eq!(
-            r.candidates
-                .iter()
-                .map(|c| c.name.as_str())
-                .collect::<Vec<_>>(),
+            r.candidates.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(),
             ["b", "c", "f"]
         );
         close(r.truth_bias, 0.7666160239510253);
@@ -1174,22 +1088,12 @@ mod tests {
         let result = libra(&task(), &settings).unwrap();
         assert!(result.reasons.candidates.is_empty());
         assert_eq!(
-            (
-                result.z1.as_str(),
-                result.z2.as_deref(),
-                result.z3.as_deref()
-            ),
+            (result.z1.as_str(), result.z2.as_deref(), result.z3.as_deref()),
             ("a", Some("f"), Some("c"))
         );
         assert!(result.reasons.fell_back);
-        assert_eq!(
-            result.reasons.z2.as_ref().unwrap().rule,
-            PickRule::FallbackNextBestRho
-        );
-        assert_eq!(
-            result.reasons.z3.as_ref().unwrap().rule,
-            PickRule::FallbackNextBestRho
-        );
+        assert_eq!(result.reasons.z2.as_ref().unwrap().rule, PickRule::FallbackNextBestRho);
+        assert_eq!(result.reasons.z3.as_ref().unwrap().rule, PickRule::FallbackNextBestRho);
         assert!(
             result
                 .reasons
@@ -1254,13 +1158,7 @@ mod tests {
             (result.z1.as_str(), result.z2.as_deref(), result.z3),
             ("a", Some("d"), None)
         );
-        assert!(
-            result
-                .reasons
-                .notes
-                .iter()
-                .any(|n| n.contains("no other proxy left"))
-        );
+        assert!(result.reasons.notes.iter().any(|n| n.contains("no other proxy left")));
         // Without a's gaps more rows survive.
         assert_eq!(result.n, 139);
 
@@ -1268,10 +1166,7 @@ mod tests {
             bias_column: "size".into(),
             ..LibraSettings::default()
         };
-        assert_eq!(
-            libra(&table, &unknown),
-            Err(AnalysisError::UnknownProxy("size".into()))
-        );
+        assert_eq!(libra(&table, &unknown), Err(AnalysisError::UnknownProxy("size".into())));
         let mut gappy = table.clone();
         // Rows 0..40 plus the 64 and 117 already missing: 42 of 150.
         for v in gappy.columns[0].iter_mut().take(40) {
@@ -1316,9 +1211,7 @@ mod tests {
             .iter()
             .map(|&j| table.columns[j].as_slice())
             .collect();
-        let plain =
-            crate::analysis::info::ig_matrix(&m.names, &columns, &table.truth, BinRule::SuiteZero)
-                .unwrap();
+        let plain = crate::analysis::info::ig_matrix(&m.names, &columns, &table.truth, BinRule::SuiteZero).unwrap();
         assert_eq!(plain.values, m.values);
     }
 
@@ -1339,10 +1232,7 @@ mod tests {
         let x = [3.0, 1.0, 2.0, 2.0];
         let y = [10.0, 30.0, 20.0, 40.0];
         // Average ranks: x [4, 1, 2.5, 2.5], y [1, 3, 2, 4].
-        assert_eq!(
-            combine(&[&x, &y], Combination::RankSum),
-            vec![5.0, 4.0, 4.5, 6.5]
-        );
+        assert_eq!(combine(&[&x, &y], Combination::RankSum), vec![5.0, 4.0, 4.5, 6.5]);
         let log = combine(&[&x, &y], Combination::LogRank);
         let want = [
             (1.0f64 / 4.0).ln(),
@@ -1360,10 +1250,7 @@ mod tests {
             assert!((g - w).abs() < 1e-15);
         }
         assert_eq!(
-            combine(
-                &[&[f64::NEG_INFINITY, 0.0, f64::INFINITY]],
-                Combination::MinMaxProduct
-            ),
+            combine(&[&[f64::NEG_INFINITY, 0.0, f64::INFINITY]], Combination::MinMaxProduct),
             vec![0.0, 1.0, 1.0]
         );
     }
@@ -1439,16 +1326,9 @@ mod tests {
         untyped.gradient_based = vec![None; 8];
         untyped.gradient_based[2] = Some(true);
         let a = ablations(&untyped, &settings).unwrap();
-        let c = a
-            .get(Z2Strategy::TwoGradientBased, Z3Strategy::None)
-            .unwrap();
+        let c = a.get(Z2Strategy::TwoGradientBased, Z3Strategy::None).unwrap();
         assert_eq!((c.rho, c.members.len()), (None, 0));
         assert!(c.note.as_deref().unwrap_or("").contains("gradient-based"));
-        assert!(
-            a.get(Z2Strategy::FreeAndBased, Z3Strategy::None)
-                .unwrap()
-                .rho
-                .is_none()
-        );
+        assert!(a.get(Z2Strategy::FreeAndBased, Z3Strategy::None).unwrap().rho.is_none());
     }
 }

@@ -15,16 +15,16 @@ pub mod windows;
 
 pub use info::{BinRule, IgMatrix, InfoGain};
 pub use libra::{
-    AblationTable, Combination, LibraResult, LibraSettings, ProxyTable, Z2Strategy, Z3Strategy,
-    ablations, libra, libra_ig_matrix,
+    AblationTable, Combination, LibraResult, LibraSettings, ProxyTable, Z2Strategy, Z3Strategy, ablations, libra,
+    libra_ig_matrix,
 };
 pub use ranks::{
-    BestRank, Correlation, TopPrecision, Undefined, best_rank_at, kendall_tau_b, pearson,
-    precision_at_top_percent, spearman,
+    BestRank, Correlation, TopPrecision, Undefined, best_rank_at, kendall_tau_b, pearson, precision_at_top_percent,
+    spearman,
 };
 pub use windows::{
-    CvResult, CvSettings, IntensitySeries, WindowBench, WindowData, WindowGrid, WindowReport,
-    WindowSettings, analyse_windows, bench_windows, cross_validate,
+    CvResult, CvSettings, IntensitySeries, WindowBench, WindowData, WindowGrid, WindowReport, WindowSettings,
+    analyse_windows, bench_windows, cross_validate,
 };
 
 use thiserror::Error;
@@ -35,23 +35,11 @@ use thiserror::Error;
 #[derive(Debug, Error, Clone, PartialEq)]
 pub enum AnalysisError {
     #[error("{what}: {left} values against {right}; columns must be aligned across architectures")]
-    LengthMismatch {
-        what: String,
-        left: usize,
-        right: usize,
-    },
+    LengthMismatch { what: String, left: usize, right: usize },
     #[error("{what}: value {value} at row {row} is not finite; drop missing rows first")]
-    NonFinite {
-        what: String,
-        row: usize,
-        value: f64,
-    },
+    NonFinite { what: String, row: usize, value: f64 },
     #[error("{what}: need at least {needed} complete rows, found {found}")]
-    TooFewRows {
-        what: String,
-        needed: usize,
-        found: usize,
-    },
+    TooFewRows { what: String, needed: usize, found: usize },
     #[error("window [{a}, {b}] is outside 1 <= a <= b <= 10")]
     BadWindow { a: usize, b: usize },
     #[error("{what} = {value} must lie strictly between 0 and 1")]
@@ -66,9 +54,7 @@ pub enum AnalysisError {
     UnknownProxy(String),
     #[error("proxy {0:?} appears twice in the proxy table")]
     DuplicateProxy(String),
-    #[error(
-        "bias column {name:?} is missing on {missing} of {rows} architectures, more than the {limit:.0}% allowed"
-    )]
+    #[error("bias column {name:?} is missing on {missing} of {rows} architectures, more than the {limit:.0}% allowed")]
     BiasColumnIncomplete {
         name: String,
         missing: usize,

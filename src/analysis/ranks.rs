@@ -113,11 +113,7 @@ pub fn complete_pairs(x: &[f64], y: &[f64]) -> Result<(Vec<f64>, Vec<f64>, usize
 /// folded onto `0.0`), so sorting keys is cheap and ties compare equal.
 pub(crate) fn order_key(v: f64) -> u64 {
     let bits = (v + 0.0).to_bits();
-    if bits >> 63 == 1 {
-        !bits
-    } else {
-        bits | (1 << 63)
-    }
+    if bits >> 63 == 1 { !bits } else { bits | (1 << 63) }
 }
 
 fn numeric_cmp(a: f64, b: f64) -> Ordering {
@@ -129,9 +125,7 @@ fn numeric_cmp(a: f64, b: f64) -> Ordering {
 /// as `scipy.stats.rankdata(method="average")`. Missing values keep a `NaN`
 /// rank; the others are ranked among themselves.
 pub fn average_ranks(values: &[f64]) -> Vec<f64> {
-    let mut order: Vec<usize> = (0..values.len())
-        .filter(|&i| !is_missing(values[i]))
-        .collect();
+    let mut order: Vec<usize> = (0..values.len()).filter(|&i| !is_missing(values[i])).collect();
     order.sort_unstable_by(|&i, &j| numeric_cmp(values[i], values[j]));
     let mut ranks = vec![f64::NAN; values.len()];
     let mut start = 0;
@@ -196,22 +190,14 @@ fn pearson_core(x: &[f64], y: &[f64]) -> Result<f64, Undefined> {
 /// Infinite values make it undefined (`NonFinite`).
 pub fn pearson(x: &[f64], y: &[f64]) -> Result<Correlation, AnalysisError> {
     let (xs, ys, dropped) = complete_pairs(x, y)?;
-    Ok(Correlation::from_result(
-        pearson_core(&xs, &ys),
-        xs.len(),
-        dropped,
-    ))
+    Ok(Correlation::from_result(pearson_core(&xs, &ys), xs.len(), dropped))
 }
 
 /// Spearman rho: Pearson of the average ranks (scipy's `spearmanr`), missing
 /// values dropped pairwise. Infinite values are ranked like any other.
 pub fn spearman(x: &[f64], y: &[f64]) -> Result<Correlation, AnalysisError> {
     let (xs, ys, dropped) = complete_pairs(x, y)?;
-    Ok(Correlation::from_result(
-        spearman_core(&xs, &ys),
-        xs.len(),
-        dropped,
-    ))
+    Ok(Correlation::from_result(spearman_core(&xs, &ys), xs.len(), dropped))
 }
 
 /// Spearman of complete data.
@@ -225,11 +211,7 @@ pub(crate) fn spearman_core(x: &[f64], y: &[f64]) -> Result<f64, Undefined> {
 /// cheap.
 pub fn kendall_tau_b(x: &[f64], y: &[f64]) -> Result<Correlation, AnalysisError> {
     let (xs, ys, dropped) = complete_pairs(x, y)?;
-    Ok(Correlation::from_result(
-        kendall_core(&xs, &ys),
-        xs.len(),
-        dropped,
-    ))
+    Ok(Correlation::from_result(kendall_core(&xs, &ys), xs.len(), dropped))
 }
 
 /// Dense ranks 0.. (equal values share one), for exact tie tests.
@@ -258,8 +240,7 @@ fn count_inversions(a: &mut [u32], buffer: &mut Vec<u32>) -> u64 {
         return 0;
     }
     let mid = n / 2;
-    let mut count =
-        count_inversions(&mut a[..mid], buffer) + count_inversions(&mut a[mid..], buffer);
+    let mut count = count_inversions(&mut a[..mid], buffer) + count_inversions(&mut a[mid..], buffer);
     buffer.clear();
     let (mut i, mut j) = (0, mid);
     while i < mid && j < n {
@@ -319,8 +300,7 @@ fn kendall_core(x: &[f64], y: &[f64]) -> Result<f64, Undefined> {
     let discordant = count_inversions(&mut ys, &mut Vec::with_capacity(x.len()));
 
     let total = tied_pairs(x.len() as u64);
-    let numerator =
-        total as f64 - x_ties as f64 - y_ties as f64 + joint_ties as f64 - 2.0 * discordant as f64;
+    let numerator = total as f64 - x_ties as f64 - y_ties as f64 + joint_ties as f64 - 2.0 * discordant as f64;
     let tau = numerator / ((total - x_ties) as f64).sqrt() / ((total - y_ties) as f64).sqrt();
     if tau.is_finite() {
         Ok(tau)
@@ -351,14 +331,8 @@ fn top_membership(values: &[f64], k: usize) -> Vec<f64> {
     let mut sorted = values.to_vec();
     sorted.sort_unstable_by(|a, b| numeric_cmp(*b, *a));
     let threshold = sorted[k - 1];
-    let above = values
-        .iter()
-        .filter(|&&v| numeric_cmp(v, threshold).is_gt())
-        .count();
-    let equal = values
-        .iter()
-        .filter(|&&v| numeric_cmp(v, threshold).is_eq())
-        .count();
+    let above = values.iter().filter(|&&v| numeric_cmp(v, threshold).is_gt()).count();
+    let equal = values.iter().filter(|&&v| numeric_cmp(v, threshold).is_eq()).count();
     let share = (k - above) as f64 / equal as f64;
     values
         .iter()
@@ -380,11 +354,7 @@ fn top_membership(values: &[f64], k: usize) -> Vec<f64> {
 /// and the *expected* precision is returned (`sum_i P(i in pred top-k) *
 /// P(i in true top-k) / k`), so the result does not depend on row order.
 /// Without ties at the boundaries this is exactly NASLib's number.
-pub fn precision_at_top_percent(
-    predicted: &[f64],
-    truth: &[f64],
-    percent: f64,
-) -> Result<TopPrecision, AnalysisError> {
+pub fn precision_at_top_percent(predicted: &[f64], truth: &[f64], percent: f64) -> Result<TopPrecision, AnalysisError> {
     if !(percent > 0.0 && percent <= 100.0) {
         return Err(AnalysisError::BadSetting {
             what: "percent".to_string(),
@@ -471,13 +441,8 @@ pub fn best_rank_at(predicted: &[f64], truth: &[f64], k: usize) -> Result<BestRa
     let best_truth = order[..k]
         .iter()
         .map(|&i| t[i])
-        .fold(f64::NEG_INFINITY, |a, b| {
-            if numeric_cmp(b, a).is_gt() { b } else { a }
-        });
-    let best_rank = 1 + t
-        .iter()
-        .filter(|&&v| numeric_cmp(v, best_truth).is_gt())
-        .count();
+        .fold(f64::NEG_INFINITY, |a, b| if numeric_cmp(b, a).is_gt() { b } else { a });
+    let best_rank = 1 + t.iter().filter(|&&v| numeric_cmp(v, best_truth).is_gt()).count();
     Ok(BestRank {
         best_rank: Some(best_rank),
         fraction: Some(best_rank as f64 / n as f64),
@@ -501,20 +466,18 @@ mod tests {
     // Data set A: ties in both columns, one missing value in each (rows 8
     // and 10), so 10 complete pairs.
     const XA: [f64; 12] = [3.1, 1.2, 4.4, 1.2, 5.0, 2.2, 4.4, 0.5, 3.1, 3.1, NAN, 7.0];
-    const YA: [f64; 12] = [
-        10.0, 12.0, 9.0, 7.0, 15.0, 11.0, 11.0, 6.0, NAN, 13.0, 4.0, 11.0,
-    ];
+    const YA: [f64; 12] = [10.0, 12.0, 9.0, 7.0, 15.0, 11.0, 11.0, 6.0, NAN, 13.0, 4.0, 11.0];
 
     // Data set B: small integers, heavy ties; made with
     // `rng = np.random.default_rng(7); x = rng.integers(0, 5, 30);
     //  y = x + rng.integers(0, 4, 30)`.
     const XB: [f64; 30] = [
-        4., 3., 3., 4., 2., 3., 4., 1., 0., 1., 1., 4., 4., 0., 2., 4., 0., 3., 0., 2., 4., 1., 1.,
-        1., 3., 1., 4., 2., 2., 2.,
+        4., 3., 3., 4., 2., 3., 4., 1., 0., 1., 1., 4., 4., 0., 2., 4., 0., 3., 0., 2., 4., 1., 1., 1., 3., 1., 4., 2.,
+        2., 2.,
     ];
     const YB: [f64; 30] = [
-        6., 5., 5., 7., 5., 6., 6., 3., 1., 4., 2., 4., 7., 0., 5., 6., 0., 3., 1., 2., 4., 3., 4.,
-        2., 6., 4., 7., 4., 3., 4.,
+        6., 5., 5., 7., 5., 6., 6., 3., 1., 4., 2., 4., 7., 0., 5., 6., 0., 3., 1., 2., 4., 3., 4., 2., 6., 4., 7., 4.,
+        3., 4.,
     ];
 
     #[test]
@@ -565,15 +528,9 @@ mod tests {
         let c = [0.1, 0.1, 0.1, 0.1];
         for f in [spearman, kendall_tau_b, pearson] {
             let r = f(&x, &c).unwrap();
-            assert_eq!(
-                (r.value, r.undefined),
-                (None, Some(Undefined::ConstantSecond))
-            );
+            assert_eq!((r.value, r.undefined), (None, Some(Undefined::ConstantSecond)));
             let r = f(&c, &x).unwrap();
-            assert_eq!(
-                (r.value, r.undefined),
-                (None, Some(Undefined::ConstantFirst))
-            );
+            assert_eq!((r.value, r.undefined), (None, Some(Undefined::ConstantFirst)));
             // Two complete pairs are enough.
             let r = f(&[1.0, 2.0, NAN], &[5.0, 6.0, 7.0]).unwrap();
             assert_eq!((r.n, r.dropped), (2, 1));
@@ -582,10 +539,7 @@ mod tests {
             let r = f(&[1.0, 2.0, 3.0], &[5.0, 5.0, NAN]).unwrap();
             assert_eq!(r.undefined, Some(Undefined::ConstantSecond));
             let r = f(&[1.0, NAN], &[NAN, 2.0]).unwrap();
-            assert_eq!(
-                (r.undefined, r.n, r.dropped),
-                (Some(Undefined::TooFewPairs), 0, 2)
-            );
+            assert_eq!((r.undefined, r.n, r.dropped), (Some(Undefined::TooFewPairs), 0, 2));
         }
         // Undefined serialises as null plus a reason.
         let json = serde_json::to_string(&spearman(&x, &c).unwrap()).unwrap();
@@ -601,21 +555,14 @@ mod tests {
         let y = [0.0, 1.0, 3.0, 2.0];
         // Ranks x = [1, 2, 3, 4], y = [1, 2, 4, 3]: rho = 1 - 6*2/(4*15) = 0.8.
         close(spearman(&x, &y).unwrap().value, 0.8);
-        assert_eq!(
-            pearson(&x, &y).unwrap().undefined,
-            Some(Undefined::NonFinite)
-        );
+        assert_eq!(pearson(&x, &y).unwrap().undefined, Some(Undefined::NonFinite));
     }
 
     #[test]
     fn mismatched_lengths_are_an_error() {
         assert!(matches!(
             spearman(&[1.0, 2.0], &[1.0]),
-            Err(AnalysisError::LengthMismatch {
-                left: 2,
-                right: 1,
-                ..
-            })
+            Err(AnalysisError::LengthMismatch { left: 2, right: 1, .. })
         ));
     }
 
@@ -655,12 +602,12 @@ mod tests {
     // pred = round(rng.normal(size=20), 4); true = round(pred/2 +
     // rng.normal(size=20), 4)`.
     const PC: [f64; 20] = [
-        2.0409, -2.5557, 0.4181, -0.5678, -0.4526, -0.2156, -2.02, -0.2319, -0.8652, 3.323, 0.2258,
-        -0.3526, -0.2813, -0.668, -1.0552, -0.3908, 0.4819, -0.2386, 0.9578, -0.1998,
+        2.0409, -2.5557, 0.4181, -0.5678, -0.4526, -0.2156, -2.02, -0.2319, -0.8652, 3.323, 0.2258, -0.3526, -0.2813,
+        -0.668, -1.0552, -0.3908, 0.4819, -0.2386, 0.9578, -0.1998,
     ];
     const TC: [f64; 20] = [
-        1.0447, 0.268, 0.7542, -0.7891, -0.4091, 0.4327, 0.9251, -0.3856, -0.6762, 2.6638, -0.7736,
-        -0.468, 0.7419, 0.2464, -0.4361, 0.4747, -2.5872, 0.902, -0.4807, -1.7685,
+        1.0447, 0.268, 0.7542, -0.7891, -0.4091, 0.4327, 0.9251, -0.3856, -0.6762, 2.6638, -0.7736, -0.468, 0.7419,
+        0.2464, -0.4361, 0.4747, -2.5872, 0.902, -0.4807, -1.7685,
     ];
 
     #[test]
@@ -697,12 +644,11 @@ mod tests {
         // = round(rng.normal(size=15), 3); NASLib's minmax_n_at_k gives
         // br@1 = 10, br@2 = br@4 = br@8 = 1 (as a rank, before / n).
         let pe = [
-            0.034, 1.36, 1.225, -0.51, -0.298, -0.527, 0.57, -0.056, 0.747, -1.847, 1.567, -0.096,
-            0.68, -0.137, -0.379,
+            0.034, 1.36, 1.225, -0.51, -0.298, -0.527, 0.57, -0.056, 0.747, -1.847, 1.567, -0.096, 0.68, -0.137, -0.379,
         ];
         let te = [
-            0.463, 0.825, -0.203, -0.153, 0.686, -0.87, -1.514, 0.395, -0.671, -1.92, -0.814,
-            -0.468, -1.193, -1.492, 0.037,
+            0.463, 0.825, -0.203, -0.153, 0.686, -0.87, -1.514, 0.395, -0.671, -1.92, -0.814, -0.468, -1.193, -1.492,
+            0.037,
         ];
         for (k, want) in [(1, 10), (2, 1), (4, 1), (8, 1)] {
             let got = best_rank_at(&pe, &te, k).unwrap();
@@ -715,11 +661,7 @@ mod tests {
         let p = [5.0, 3.0, 3.0, 3.0, 1.0, 0.0, 2.0, 2.0];
         let t = [4.0, 9.0, 1.0, 5.0, 8.0, 3.0, 2.0, 0.0];
         for (k, want) in [(1, 4), (2, 4), (3, 3), (4, 1)] {
-            assert_eq!(
-                best_rank_at(&p, &t, k).unwrap().best_rank,
-                Some(want),
-                "k = {k}"
-            );
+            assert_eq!(best_rank_at(&p, &t, k).unwrap().best_rank, Some(want), "k = {k}");
         }
         assert_eq!(best_rank_at(&p, &t, 100).unwrap().k, 8);
         assert!(best_rank_at(&p, &t, 0).is_err());

@@ -262,17 +262,9 @@ pub fn format_libra(result: &LibraResult) -> String {
     );
 
     out.push('\n');
-    let mut table = TextTable::new(&[
-        "",
-        "proxy",
-        "rho",
-        "IG over z1",
-        "bias",
-        "|b_y - b_h|",
-        "chosen by",
-    ])
-    .with_align(1, Align::Left)
-    .with_align(6, Align::Left);
+    let mut table = TextTable::new(&["", "proxy", "rho", "IG over z1", "bias", "|b_y - b_h|", "chosen by"])
+        .with_align(1, Align::Left)
+        .with_align(6, Align::Left);
     table.push_row(pick_row("z1", &r.z1));
     match &r.z2 {
         Some(p) => table.push_row(pick_row("z2", p)),
@@ -304,11 +296,7 @@ pub fn format_libra(result: &LibraResult) -> String {
         out.push_str(&table.render());
     }
 
-    let _ = writeln!(
-        out,
-        "\nEnsemble of {} vs single proxies",
-        result.members.join(" + ")
-    );
+    let _ = writeln!(out, "\nEnsemble of {} vs single proxies", result.members.join(" + "));
     let mut table = TextTable::new(&["score", "rho"]);
     for (rule, rho) in &result.ensemble {
         table.push_row([format!("ensemble, {rule}"), fmt_opt(*rho, 4)]);
@@ -371,11 +359,7 @@ pub fn format_ablations(table: &AblationTable) -> String {
                     c.members.join(" + ")
                 };
                 let note = c.note.as_ref().map_or(String::new(), |n| format!(" ({n})"));
-                notes.push(format!(
-                    "{} / {}: {members}{note}",
-                    z2.describe(),
-                    z3.describe()
-                ));
+                notes.push(format!("{} / {}: {members}{note}", z2.describe(), z3.describe()));
             }
         }
         grid.push_row(row);
@@ -393,9 +377,7 @@ pub fn format_ablations(table: &AblationTable) -> String {
 mod tests {
     use super::*;
     use crate::analysis::libra::{LibraSettings, ProxyTable, ablations, libra};
-    use crate::analysis::windows::{
-        CvSettings, WindowSettings, analyse_windows, synthetic_profiles,
-    };
+    use crate::analysis::windows::{CvSettings, WindowSettings, analyse_windows, synthetic_profiles};
     use crate::engine::profile::LayerProfile;
 
     #[test]
@@ -420,9 +402,7 @@ mod tests {
     }
 
     fn small_table() -> ProxyTable {
-        let truth: Vec<f64> = (0..40)
-            .map(|i| f64::from(i % 13) + f64::from(i) * 0.01)
-            .collect();
+        let truth: Vec<f64> = (0..40).map(|i| f64::from(i % 13) + f64::from(i) * 0.01).collect();
         let a: Vec<f64> = truth.iter().map(|t| t * 2.0).collect();
         let b: Vec<f64> = (0..40).map(f64::from).collect();
         let params: Vec<f64> = (0..40).map(|i| f64::from((i * 7) % 40)).collect();
@@ -442,10 +422,7 @@ mod tests {
         assert!(text.contains("z1  a "), "{text}");
         // rho(a) = 1 and the rest are far below: the window is empty.
         assert!(text.contains("fallback: next-best rho"), "{text}");
-        assert!(
-            text.contains("note: no candidate in the rho window"),
-            "{text}"
-        );
+        assert!(text.contains("note: no candidate in the rho window"), "{text}");
         assert!(text.contains("ensemble, rank_sum"));
         assert!(text.contains("best single (a)"));
         let ab = format_ablations(&ablations(&small_table(), &LibraSettings::default()).unwrap());

@@ -26,9 +26,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use super::AnalysisError;
-use super::ranks::{
-    Correlation, Undefined, average_ranks, check_len, is_missing, order_key, spearman,
-};
+use super::ranks::{Correlation, Undefined, average_ranks, check_len, is_missing, order_key, spearman};
 use crate::engine::profile::{LayerProfile, LayerStat, LayerStatistic, PERC_BINS, depth_bin};
 
 /// Mean and spread of a per-layer statistic in one depth bin, across
@@ -105,15 +103,8 @@ fn series_of<'a>(
 
 /// The gradient-intensity series over every architecture that has a profile
 /// (ground truth is not needed for it).
-pub fn intensity_series<P: Borrow<LayerProfile>>(
-    profiles: &[Option<P>],
-    statistic: LayerStatistic,
-) -> IntensitySeries {
-    series_of(
-        profiles.iter().flatten().map(Borrow::borrow),
-        statistic,
-        None,
-    )
+pub fn intensity_series<P: Borrow<LayerProfile>>(profiles: &[Option<P>], statistic: LayerStatistic) -> IntensitySeries {
+    series_of(profiles.iter().flatten().map(Borrow::borrow), statistic, None)
 }
 
 /// One series per depth L (paper Fig. 10), shallowest first.
@@ -121,11 +112,7 @@ pub fn intensity_by_depth<P: Borrow<LayerProfile>>(
     profiles: &[Option<P>],
     statistic: LayerStatistic,
 ) -> Vec<IntensitySeries> {
-    let mut depths: Vec<usize> = profiles
-        .iter()
-        .flatten()
-        .map(|p| p.borrow().depth())
-        .collect();
+    let mut depths: Vec<usize> = profiles.iter().flatten().map(|p| p.borrow().depth()).collect();
     depths.sort_unstable();
     depths.dedup();
     depths
@@ -147,9 +134,7 @@ fn default_threads(architectures: usize) -> usize {
     if architectures < 2_000 {
         1
     } else {
-        std::thread::available_parallelism()
-            .map_or(1, |t| t.get())
-            .min(8)
+        std::thread::available_parallelism().map_or(1, |t| t.get()).min(8)
     }
 }
 
@@ -182,10 +167,7 @@ pub struct WindowData {
 impl WindowData {
     /// Keeps the architectures with a profile and a ground truth; the rest
     /// are counted as dropped in every correlation.
-    pub fn new<P: Borrow<LayerProfile>>(
-        profiles: &[Option<P>],
-        truth: &[f64],
-    ) -> Result<Self, AnalysisError> {
+    pub fn new<P: Borrow<LayerProfile>>(profiles: &[Option<P>], truth: &[f64]) -> Result<Self, AnalysisError> {
         check_len("windows: profiles vs truth", profiles.len(), truth.len())?;
         let rows: Vec<usize> = (0..truth.len())
             .filter(|&i| profiles[i].is_some() && !is_missing(truth[i]))
@@ -201,13 +183,7 @@ impl WindowData {
             .map(|p| kept.iter().map(|pr| pr.psi_upto[p] as f64).collect())
             .collect();
         let kept_truth: Vec<f64> = rows.iter().map(|&i| truth[i]).collect();
-        Ok(Self::with_columns(
-            rows,
-            lambda,
-            psi,
-            kept_truth,
-            truth.len(),
-        ))
+        Ok(Self::with_columns(rows, lambda, psi, kept_truth, truth.len()))
     }
 
     fn with_columns(
@@ -273,11 +249,7 @@ impl WindowData {
                 *s += l;
             }
         }
-        Ok(acc
-            .iter()
-            .zip(&self.psi[b - 1])
-            .map(|(s, p)| s * p)
-            .collect())
+        Ok(acc.iter().zip(&self.psi[b - 1]).map(|(s, p)| s * p).collect())
     }
 
     /// Spearman rho of L-SWAG[a..b] against the truth.
@@ -312,10 +284,7 @@ impl WindowData {
                     .collect();
                 handles
                     .into_iter()
-                    .flat_map(|h| {
-                        h.join()
-                            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-                    })
+                    .flat_map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
                     .collect()
             })
         };
@@ -369,15 +338,13 @@ impl WindowData {
         // One pass builds the sort items, their key range and the NaN check.
         let (mut lo, mut hi, mut missing) = (u64::MAX, 0u64, false);
         scratch.items.clear();
-        scratch
-            .items
-            .extend(scores.iter().enumerate().map(|(i, &s)| {
-                missing |= is_missing(s);
-                let key = order_key(s);
-                lo = lo.min(key);
-                hi = hi.max(key);
-                (key, i as u32)
-            }));
+        scratch.items.extend(scores.iter().enumerate().map(|(i, &s)| {
+            missing |= is_missing(s);
+            let key = order_key(s);
+            lo = lo.min(key);
+            hi = hi.max(key);
+            (key, i as u32)
+        }));
         if missing {
             return match spearman(scores, &self.truth) {
                 Ok(c) => Correlation {
@@ -391,12 +358,7 @@ impl WindowData {
         let result = if n < 2 {
             Err(Undefined::TooFewPairs)
         } else {
-            bucket_sort(
-                &mut scratch.items,
-                (lo, hi),
-                &mut scratch.buffer,
-                &mut scratch.counts,
-            );
+            bucket_sort(&mut scratch.items, (lo, hi), &mut scratch.buffer, &mut scratch.counts);
             self.correlate_sorted(&scratch.items)
         };
         Correlation::from_result(result, n, self.dropped())
@@ -546,11 +508,7 @@ impl WindowGrid {
 
     /// The ten single-bin windows [p, p] (the grid's diagonal).
     pub fn single_bins(&self) -> Vec<WindowRho> {
-        self.windows
-            .iter()
-            .filter(|w| w.a == w.b)
-            .copied()
-            .collect()
+        self.windows.iter().filter(|w| w.a == w.b).copied().collect()
     }
 
     /// The 10 x 10 upper-triangular matrix `[a - 1][b - 1]`; `None` below
@@ -648,8 +606,8 @@ fn mean_std(values: &[f64]) -> (Option<f64>, Option<f64>) {
     }
     let n = values.len() as f64;
     let mean = values.iter().sum::<f64>() / n;
-    let std = (values.len() > 1)
-        .then(|| (values.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / (n - 1.0)).sqrt());
+    let std =
+        (values.len() > 1).then(|| (values.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / (n - 1.0)).sqrt());
     (Some(mean), std)
 }
 
@@ -751,10 +709,7 @@ pub fn analyse_windows<P: Borrow<LayerProfile>>(
 ) -> Result<WindowReport, AnalysisError> {
     let data = WindowData::new(profiles, truth)?;
     let grid = data.all_windows();
-    let cv = settings
-        .cv
-        .map(|cv| cross_validate(&data, cv))
-        .transpose()?;
+    let cv = settings.cv.map(|cv| cross_validate(&data, cv)).transpose()?;
     Ok(WindowReport {
         settings,
         intensity: intensity_series(profiles, settings.statistic),
@@ -928,15 +883,9 @@ mod tests {
         close(grid.get(3, 3).unwrap().rho.value, 0.8285714285714287);
         // [1, 1] has a tie (10, 10): 0.753702346348183.
         close(grid.get(1, 1).unwrap().rho.value, 0.753702346348183);
-        assert_eq!(
-            data.scores(2, 4).unwrap(),
-            vec![360., 120., 240., 48., 100., 84.]
-        );
+        assert_eq!(data.scores(2, 4).unwrap(), vec![360., 120., 240., 48., 100., 84.]);
         assert!(grid.get(4, 3).is_none() && grid.get(0, 1).is_none() && grid.get(1, 11).is_none());
-        assert!(matches!(
-            data.rho(5, 4),
-            Err(AnalysisError::BadWindow { a: 5, b: 4 })
-        ));
+        assert!(matches!(data.rho(5, 4), Err(AnalysisError::BadWindow { a: 5, b: 4 })));
     }
 
     #[test]
@@ -1001,10 +950,7 @@ mod tests {
         let through = grid.get(4, 6).unwrap().rho;
         assert_eq!((through.n, through.dropped), (5, 1));
         let column: Vec<f64> = profiles.iter().map(|p| p.lswag(4, 6)).collect();
-        close(
-            through.value,
-            spearman(&column, &truth).unwrap().value.unwrap(),
-        );
+        close(through.value, spearman(&column, &truth).unwrap().value.unwrap());
         assert_eq!(grid.get(1, 4).unwrap().rho.n, 6);
     }
 
@@ -1024,16 +970,10 @@ mod tests {
         let (profiles, _) = six();
         let wrapped: Vec<Option<&LayerProfile>> = profiles.iter().map(Some).collect();
         let grid = WindowData::new(&wrapped, &[0.5; 6]).unwrap().all_windows();
-        assert_eq!(
-            grid.get(1, 10).unwrap().rho.undefined,
-            Some(Undefined::ConstantSecond)
-        );
+        assert_eq!(grid.get(1, 10).unwrap().rho.undefined, Some(Undefined::ConstantSecond));
         let empty: Vec<Option<&LayerProfile>> = vec![None, None];
         let grid = WindowData::new(&empty, &[1.0, 2.0]).unwrap().all_windows();
-        assert_eq!(
-            grid.get(1, 1).unwrap().rho.undefined,
-            Some(Undefined::TooFewPairs)
-        );
+        assert_eq!(grid.get(1, 1).unwrap().rho.undefined, Some(Undefined::TooFewPairs));
         assert!(WindowData::new(&empty, &[1.0]).is_err());
     }
 
@@ -1059,11 +999,7 @@ mod tests {
         assert_eq!(m[3][1], None);
         // The best is the maximum, and no window beats it.
         let best = grid.best().unwrap();
-        let max = grid
-            .windows
-            .iter()
-            .filter_map(|w| w.rho.value)
-            .fold(f64::MIN, f64::max);
+        let max = grid.windows.iter().filter_map(|w| w.rho.value).fold(f64::MIN, f64::max);
         assert_eq!(best.rho.value, Some(max));
         // Ties go to the narrower window.
         let tie = WindowGrid {
@@ -1123,24 +1059,15 @@ mod tests {
         assert_eq!((bin(10).mean, bin(10).count), (Some(4.0), 3));
         close(bin(10).std, 8f64.sqrt());
         // Bin 4: 2 and 4 -> mean 3, std 1. Bin 7: only p3 is alive.
-        assert_eq!(
-            (bin(4).mean, bin(4).std, bin(4).count),
-            (Some(3.0), Some(1.0), 2)
-        );
-        assert_eq!(
-            (bin(7).mean, bin(7).std, bin(7).count),
-            (Some(3.0), Some(0.0), 1)
-        );
+        assert_eq!((bin(4).mean, bin(4).std, bin(4).count), (Some(3.0), Some(1.0), 2));
+        assert_eq!((bin(7).mean, bin(7).std, bin(7).count), (Some(3.0), Some(0.0), 1));
         assert_eq!((bin(1).mean, bin(1).count), (None, 0));
         let sigma = intensity_series(&profiles, LayerStatistic::MeanLogSigma);
         assert_eq!(sigma.bins[9].mean, Some((-1.0 - 5.0 - 1.0) / 3.0));
 
         let by_depth = intensity_by_depth(&profiles, LayerStatistic::Lambda);
         assert_eq!(
-            by_depth
-                .iter()
-                .map(|s| (s.depth, s.architectures))
-                .collect::<Vec<_>>(),
+            by_depth.iter().map(|s| (s.depth, s.architectures)).collect::<Vec<_>>(),
             vec![(Some(3), 2), (Some(4), 1)]
         );
         assert_eq!(by_depth[1].bins[9].mean, Some(6.0));
@@ -1164,10 +1091,7 @@ mod tests {
             cv.repeats.iter().map(|r| r.seed).collect::<Vec<_>>(),
             vec![11, 12, 13, 14, 15]
         );
-        assert_eq!(
-            (cv.repeats[0].n_calibration, cv.repeats[0].n_report),
-            (90, 210)
-        );
+        assert_eq!((cv.repeats[0].n_calibration, cv.repeats[0].n_report), (90, 210));
 
         // Redo repeat 0 by hand: same shuffle, pick by brute force with the
         // general Spearman on LayerProfile::lswag, report on the rest.

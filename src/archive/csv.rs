@@ -48,8 +48,29 @@ const MISSING_TOKENS: [&str; 6] = ["", "nan", "null", "na", "n/a", "none"];
 /// zero-cost proxies. In auto mode such a column is a proxy, never a task:
 /// reading `synflow` as a ground-truth task would rank architectures by it.
 const KNOWN_PROXY_COLUMNS: &[&str] = &[
-    "epe_nas", "fisher", "flops", "grad_norm", "grasp", "jacov", "l2_norm", "nwot", "params", "plain", "snip",
-    "synflow", "zen", "zico", "swap", "lswag", "meco", "naswot", "ntk", "nparams", "grad_sign", "te_nas", "sigma",
+    "epe_nas",
+    "fisher",
+    "flops",
+    "grad_norm",
+    "grasp",
+    "jacov",
+    "l2_norm",
+    "nwot",
+    "params",
+    "plain",
+    "snip",
+    "synflow",
+    "zen",
+    "zico",
+    "swap",
+    "lswag",
+    "meco",
+    "naswot",
+    "ntk",
+    "nparams",
+    "grad_sign",
+    "te_nas",
+    "sigma",
 ];
 
 fn is_known_proxy(name: &str) -> bool {
@@ -545,6 +566,9 @@ nb201_index,arch_str,naslib_tuple,cifar10_test_200ep,cifar100_test_200ep,cifar10
 |avg_pool_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|nor_conv_1x1~0|skip_connect~1|skip_connect~2|,85.86\n\
 |bogus~0|+|nor_conv_1x1~0|skip_connect~1|+|nor_conv_1x1~0|skip_connect~1|skip_connect~2|,80.0\n";
         let e = parse(csv, &CsvOptions::default()).unwrap_err().to_string();
-        assert!(e.contains("t.csv") && e.contains("line 4") && e.contains("bogus"), "{e}");
+        assert!(
+            e.contains("t.csv") && e.contains("line 4") && e.contains("bogus"),
+            "{e}"
+        );
     }
 }

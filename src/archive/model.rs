@@ -1100,7 +1100,9 @@ pub(crate) mod tests {
             r#"{"embed":320,"depth":12,"mlp":[3,3.5,4,3,3.5,4,3,3.5,4,3,3.5,4],"heads":[5,6,7,5,6,7,5,6,7,5,6,7]}"#
         );
         assert_eq!(Space::AutoFormer.canonical_key(&k).unwrap(), k);
-        let bad = Space::AutoFormer.canonical_key(r#"{"embed":321,"depth":12}"#).unwrap_err();
+        let bad = Space::AutoFormer
+            .canonical_key(r#"{"embed":321,"depth":12}"#)
+            .unwrap_err();
         assert!(bad.contains("embed"), "{bad}");
     }
 

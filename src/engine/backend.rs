@@ -70,8 +70,7 @@ pub fn choose_backend(requested: Option<BackendKind>) -> BackendChoice {
         },
         None => BackendChoice {
             kind: BackendKind::Cpu,
-            reason: "no hardware GPU adapter (software adapters are slower than the CPU backend)"
-                .to_string(),
+            reason: "no hardware GPU adapter (software adapters are slower than the CPU backend)".to_string(),
         },
     }
 }
@@ -83,11 +82,19 @@ pub fn wgpu_adapters() -> Vec<(String, bool)> {
     adapters
         .into_iter()
         .map(|a| a.get_info())
-        .map(|info| (format!("{} ({:?})", info.name, info.backend), info.device_type == wgpu::DeviceType::Cpu))
+        .map(|info| {
+            (
+                format!("{} ({:?})", info.name, info.backend),
+                info.device_type == wgpu::DeviceType::Cpu,
+            )
+        })
         .collect()
 }
 
 /// Name of the first non-CPU wgpu adapter, if any.
 fn hardware_adapter() -> Option<String> {
-    wgpu_adapters().into_iter().find(|(_, software)| !software).map(|(name, _)| name)
+    wgpu_adapters()
+        .into_iter()
+        .find(|(_, software)| !software)
+        .map(|(name, _)| name)
 }

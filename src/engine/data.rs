@@ -56,7 +56,9 @@ impl FromStr for DataSource {
             let mut parts = s.split(':').skip(1);
             let bad = || DataError::UnknownSource(s.to_string());
             let seed = parts.next().map_or(Ok(0), |p| p.parse().map_err(|_| bad()))?;
-            let size = parts.next().map_or(Ok(procedural::DEFAULT_SIZE), |p| p.parse().map_err(|_| bad()))?;
+            let size = parts
+                .next()
+                .map_or(Ok(procedural::DEFAULT_SIZE), |p| p.parse().map_err(|_| bad()))?;
             if parts.next().is_some() {
                 return Err(bad());
             }
@@ -159,7 +161,9 @@ impl Batch {
 
     /// Sum and absolute sum of the pixels, to compare with a reference.
     pub fn checksums(&self) -> (f64, f64) {
-        self.images.iter().fold((0.0, 0.0), |(s, a), &v| (s + v as f64, a + (v as f64).abs()))
+        self.images
+            .iter()
+            .fold((0.0, 0.0), |(s, a), &v| (s + v as f64, a + (v as f64).abs()))
     }
 }
 
@@ -225,9 +229,7 @@ impl Cifar10File {
         }
         Ok(match selection {
             Selection::First => (0..count).collect(),
-            Selection::Random(seed) => {
-                sample(&mut ChaCha8Rng::seed_from_u64(seed), self.len(), count).into_vec()
-            }
+            Selection::Random(seed) => sample(&mut ChaCha8Rng::seed_from_u64(seed), self.len(), count).into_vec(),
         })
     }
 
@@ -339,7 +341,10 @@ pub fn load_split(source: &DataSource, train: usize, val: usize) -> Result<(Batc
         DataSource::Procedural { seed, size } => {
             let tr: Vec<u64> = (0..train as u64).collect();
             let va: Vec<u64> = (PROCEDURAL_VAL_START..PROCEDURAL_VAL_START + val as u64).collect();
-            Ok((procedural::batch(*seed, *size, &tr), procedural::batch(*seed, *size, &va)))
+            Ok((
+                procedural::batch(*seed, *size, &tr),
+                procedural::batch(*seed, *size, &va),
+            ))
         }
         DataSource::Cifar10(path) => {
             let file = Cifar10File::read(path)?;

@@ -54,7 +54,11 @@ impl PassConfig {
 /// Geometry of a weight layer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LayerGeometry {
-    Conv { kernel: usize, stride: usize, padding: usize },
+    Conv {
+        kernel: usize,
+        stride: usize,
+        padding: usize,
+    },
     /// A linear layer on [S, in] inputs.
     Linear,
     /// A linear layer on [S, T, in] token inputs.
@@ -165,7 +169,12 @@ impl<'a> Exec<'a> {
     /// makes them gradient leaves to update every parameter, norms and
     /// biases included. `abs_params` and `double` do not apply to them, and
     /// `weight_grads` must stay off (the reshaped leaves are not leaves).
-    pub fn with_leaves(params: &'a ParamStore, leaves: &'a [Tensor<1>], device: Device, config: PassConfig) -> Exec<'a> {
+    pub fn with_leaves(
+        params: &'a ParamStore,
+        leaves: &'a [Tensor<1>],
+        device: Device,
+        config: PassConfig,
+    ) -> Exec<'a> {
         Exec {
             leaves: Some(leaves),
             ..Exec::new(params, device, config)
@@ -190,7 +199,11 @@ impl<'a> Exec<'a> {
     /// Creation options in the pass's precision.
     pub fn options(&self) -> TensorCreationOptions {
         let opts = TensorCreationOptions::new(self.device.clone());
-        if self.config.double { opts.with_dtype(DType::F64) } else { opts }
+        if self.config.double {
+            opts.with_dtype(DType::F64)
+        } else {
+            opts
+        }
     }
 
     /// The device-side parameter `idx` reshaped to its shape, if supplied.
@@ -249,7 +262,15 @@ impl<'a> Exec<'a> {
         let mut out = conv2d(x.clone(), w.clone(), None, opts);
         let [_, _, ho, wo] = out.dims();
         let macs = (ho * wo * shape.iter().product::<usize>()) as u64;
-        let idx = self.begin_layer(weight, LayerGeometry::Conv { kernel, stride, padding }, macs);
+        let idx = self.begin_layer(
+            weight,
+            LayerGeometry::Conv {
+                kernel,
+                stride,
+                padding,
+            },
+            macs,
+        );
         if self.record_outputs {
             self.outputs.push((idx, TapGrad::Conv(out.clone().detach())));
         }
@@ -336,7 +357,9 @@ impl<'a> Exec<'a> {
         let grouped = if per_sample {
             x.reshape([s, c, h * w])
         } else {
-            x.reshape([g, s / g, c, h * w]).swap_dims(1, 2).reshape([g, c, (s / g) * h * w])
+            x.reshape([g, s / g, c, h * w])
+                .swap_dims(1, 2)
+                .reshape([g, c, (s / g) * h * w])
         };
         let mean = grouped.clone().mean_dim(2);
         let centered = grouped - mean;
@@ -344,13 +367,17 @@ impl<'a> Exec<'a> {
         if self.record_norm_vars {
             let n = ((s / g) * h * w) as f64;
             let biased = var.clone().try_into_vec_as::<f64>().unwrap_or_default();
-            self.norm_vars.push(biased.iter().map(|v| v * n / (n - 1.0).max(1.0)).collect());
+            self.norm_vars
+                .push(biased.iter().map(|v| v * n / (n - 1.0).max(1.0)).collect());
         }
         let normed = centered / (var + 1e-5).sqrt();
         let normed = if per_sample {
             normed.reshape([s, c, h, w])
         } else {
-            normed.reshape([g, c, s / g, h * w]).swap_dims(1, 2).reshape([s, c, h, w])
+            normed
+                .reshape([g, c, s / g, h * w])
+                .swap_dims(1, 2)
+                .reshape([s, c, h, w])
         };
         let gamma = self.param1(gamma).reshape([1, c, 1, 1]);
         let beta = self.param1(beta).reshape([1, c, 1, 1]);
@@ -478,7 +505,9 @@ impl<'a> Exec<'a> {
     /// an h x w image (count_include_pad = false).
     fn neighbour_counts(&self, h: usize, w: usize) -> Tensor<4> {
         let span = |i: usize, n: usize| (i.min(1) + 1 + (n - 1 - i).min(1)) as f64;
-        let counts: Vec<f64> = (0..h).flat_map(|y| (0..w).map(move |x| span(y, h) * span(x, w))).collect();
+        let counts: Vec<f64> = (0..h)
+            .flat_map(|y| (0..w).map(move |x| span(y, h) * span(x, w)))
+            .collect();
         let data = if self.config.double {
             TensorData::new(counts, [1, 1, h, w])
         } else {
@@ -499,7 +528,12 @@ impl<'a> Exec<'a> {
     /// PyTorch's `MaxPool2d(3, stride, 1)` does), stride 1 or 2. Weightless,
     /// so it records no layer; its input gradient goes to the window's max.
     pub fn max_pool3(&mut self, x: Tensor<4>, stride: usize) -> Tensor<4> {
-        max_pool2d(x, MaxPoolOptions::new([3, 3]).with_stride([stride, stride]).with_padding([1, 1]))
+        max_pool2d(
+            x,
+            MaxPoolOptions::new([3, 3])
+                .with_stride([stride, stride])
+                .with_padding([1, 1]),
+        )
     }
 
     /// 2x2 average pool, stride 2.
@@ -522,7 +556,9 @@ pub fn pack_patterns(x: Tensor<2>, device: &Device) -> Vec<u64> {
     };
     let powers: Vec<f32> = (0..16).map(|i| (1u32 << i) as f32).collect();
     let powers = Tensor::<1>::from_data(TensorData::new(powers, [16]), device).reshape([1, 16, 1]);
-    let sums = (mask.reshape([chunks, 16, n]) * powers).sum_dim(1).reshape([chunks * n]);
+    let sums = (mask.reshape([chunks, 16, n]) * powers)
+        .sum_dim(1)
+        .reshape([chunks * n]);
     let values: Vec<f32> = sums.into_data().try_to_vec::<f32>().unwrap_or_default();
     let mut out = vec![0u64; n];
     for c in 0..chunks {
@@ -539,7 +575,15 @@ pub fn pack_patterns(x: Tensor<2>, device: &Device) -> Vec<u64> {
 pub fn split_weight_grads(layer: &LayerRecord, tap_grad: TapGrad, splits: usize) -> Option<Tensor<3>> {
     let k = splits;
     match (layer.taps.as_ref()?, tap_grad, layer.geometry) {
-        (Taps::Conv { input, .. }, TapGrad::Conv(dout), LayerGeometry::Conv { kernel, stride, padding }) => {
+        (
+            Taps::Conv { input, .. },
+            TapGrad::Conv(dout),
+            LayerGeometry::Conv {
+                kernel,
+                stride,
+                padding,
+            },
+        ) => {
             let [s, cout, ho, wo] = dout.dims();
             let per = s / k;
             let cin = input.dims()[1];
@@ -550,7 +594,10 @@ pub fn split_weight_grads(layer: &LayerRecord, tap_grad: TapGrad, splits: usize)
             ); // [S, cin*k*k, P]
             let p = ho * wo;
             let cols = cols.swap_dims(1, 2).reshape([k, per * p, cin * kernel * kernel]);
-            let dout = dout.reshape([k, per, cout, p]).swap_dims(1, 2).reshape([k, cout, per * p]);
+            let dout = dout
+                .reshape([k, per, cout, p])
+                .swap_dims(1, 2)
+                .reshape([k, cout, per * p]);
             Some(dout.matmul(cols))
         }
         (Taps::Linear { input, .. }, TapGrad::Linear(dout), _) => {
@@ -575,15 +622,33 @@ pub fn split_weight_grads(layer: &LayerRecord, tap_grad: TapGrad, splits: usize)
 /// the host (im2col + gemm) when `host`, else on the device and read back.
 pub fn layer_split_grads(layer: &LayerRecord, tap_grad: TapGrad, splits: usize, host: bool) -> Option<Vec<f32>> {
     if !host {
-        return split_weight_grads(layer, tap_grad, splits)?.into_data().try_to_vec::<f32>().ok();
+        return split_weight_grads(layer, tap_grad, splits)?
+            .into_data()
+            .try_to_vec::<f32>()
+            .ok();
     }
     let read = |t: TensorData| t.try_to_vec::<f32>().ok();
     match (layer.taps.as_ref()?, tap_grad, layer.geometry) {
-        (Taps::Conv { input, .. }, TapGrad::Conv(dout), LayerGeometry::Conv { kernel, stride, padding }) => {
+        (
+            Taps::Conv { input, .. },
+            TapGrad::Conv(dout),
+            LayerGeometry::Conv {
+                kernel,
+                stride,
+                padding,
+            },
+        ) => {
             let (xs, ds) = (input.dims(), dout.dims());
             let x = read(input.clone().into_data())?;
             let d = read(dout.into_data())?;
-            Some(super::host_grads::conv_split_grads(&x, xs, &d, ds, (kernel, stride, padding), splits))
+            Some(super::host_grads::conv_split_grads(
+                &x,
+                xs,
+                &d,
+                ds,
+                (kernel, stride, padding),
+                splits,
+            ))
         }
         (Taps::Linear { input, .. }, TapGrad::Linear(dout), _) => {
             let ([rows, inp], [_, outp]) = (input.dims(), dout.dims());
@@ -593,7 +658,13 @@ pub fn layer_split_grads(layer: &LayerRecord, tap_grad: TapGrad, splits: usize, 
         (Taps::TokenLinear { input, .. }, TapGrad::TokenLinear(dout), _) => {
             let ([s, t, inp], [_, _, outp]) = (input.dims(), dout.dims());
             let (x, d) = (read(input.clone().into_data())?, read(dout.into_data())?);
-            Some(super::host_grads::linear_split_grads(&x, &d, s * t, (inp, outp), splits))
+            Some(super::host_grads::linear_split_grads(
+                &x,
+                &d,
+                s * t,
+                (inp, outp),
+                splits,
+            ))
         }
         _ => None,
     }
@@ -617,7 +688,6 @@ impl Taps {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -631,7 +701,10 @@ mod tests {
         let params = ParamStore::default();
         for double in [false, true] {
             for (h, w) in [(5, 4), (2, 3), (1, 1)] {
-                let config = PassConfig { double, ..PassConfig::forward_only(NormMode::Groups(1)) };
+                let config = PassConfig {
+                    double,
+                    ..PassConfig::forward_only(NormMode::Groups(1))
+                };
                 let mut exec = Exec::new(&params, Device::flex().autodiff(), config);
                 let n = 2 * 3 * h * w;
                 let values: Vec<f64> = (0..n).map(|i| ((i * 37 % 11) as f64 - 5.0) / 3.0).collect();
@@ -647,7 +720,10 @@ mod tests {
                 let (x1, x2) = (tensor(&values).require_grad(), tensor(&values).require_grad());
                 let r = tensor(&weights);
                 let ours = exec.avg_pool3(x1.clone());
-                let opts = AvgPoolOptions::new([3, 3]).with_stride([1, 1]).with_padding([1, 1]).with_count_include_pad(false);
+                let opts = AvgPoolOptions::new([3, 3])
+                    .with_stride([1, 1])
+                    .with_padding([1, 1])
+                    .with_count_include_pad(false);
                 let reference = avg_pool2d(x2.clone(), opts);
                 let read = |t: Tensor<4>| t.cast(DType::F64).into_data().try_to_vec::<f64>().unwrap();
                 let (a, b) = (read(ours.clone()), read(reference.clone()));
@@ -674,7 +750,11 @@ mod tests {
         let params = ParamStore::default();
         for stride in [1usize, 2] {
             for (h, w) in [(5, 4), (2, 3), (1, 1), (8, 8)] {
-                let mut exec = Exec::new(&params, Device::flex().autodiff(), PassConfig::forward_only(NormMode::Groups(1)));
+                let mut exec = Exec::new(
+                    &params,
+                    Device::flex().autodiff(),
+                    PassConfig::forward_only(NormMode::Groups(1)),
+                );
                 let n = 2 * 3 * h * w;
                 // A permutation of 0..n (17 is coprime with every n here), shifted negative: distinct values.
                 let values: Vec<f64> = (0..n).map(|i| ((i * 17 + 5) % n) as f64 - n as f64 / 2.0).collect();

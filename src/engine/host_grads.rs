@@ -47,7 +47,15 @@ fn gemm_acc(
 /// im2col of one sample: x [cin, h, w] -> cols [cin*k*k, ho*wo]. Each
 /// output row is zeros, then the in-image run of its input row (a plain
 /// copy at stride 1), then zeros.
-fn im2col(x: &[f32], [cin, h, w]: [usize; 3], k: usize, stride: usize, pad: usize, [ho, wo]: [usize; 2], cols: &mut [f32]) {
+fn im2col(
+    x: &[f32],
+    [cin, h, w]: [usize; 3],
+    k: usize,
+    stride: usize,
+    pad: usize,
+    [ho, wo]: [usize; 2],
+    cols: &mut [f32],
+) {
     let p = ho * wo;
     for c in 0..cin {
         let plane = &x[c * h * w..(c + 1) * h * w];
@@ -110,7 +118,15 @@ pub fn conv_split_grads(
             }
             let d = &dout[sample * cout * p..][..cout * p];
             // dst[cout, ckk] += d[cout, p] * cols^T[p, ckk]
-            gemm_acc(dst, (cout, ckk, p), d, (p, 1), if identity { xs } else { &cols }, (1, p), i > 0);
+            gemm_acc(
+                dst,
+                (cout, ckk, p),
+                d,
+                (p, 1),
+                if identity { xs } else { &cols },
+                (1, p),
+                i > 0,
+            );
         }
     });
     out
@@ -118,7 +134,13 @@ pub fn conv_split_grads(
 
 /// Linear weight gradients per split: returns [splits, out * in].
 /// x: [S * t, in], dout: [S * t, out] (t tokens per sample).
-pub fn linear_split_grads(x: &[f32], dout: &[f32], rows: usize, (inp, outp): (usize, usize), splits: usize) -> Vec<f32> {
+pub fn linear_split_grads(
+    x: &[f32],
+    dout: &[f32],
+    rows: usize,
+    (inp, outp): (usize, usize),
+    splits: usize,
+) -> Vec<f32> {
     let per = rows / splits;
     let n = outp * inp;
     let mut out = vec![0f32; splits * n];
@@ -136,7 +158,15 @@ mod tests {
     use super::*;
 
     /// Direct definition: g[o, c, ki, kj] = sum_{oy, ox} dout[o, oy, ox] * x[c, oy*s+ki-p, ox*s+kj-p].
-    fn direct(x: &[f32], [cin, h, w]: [usize; 3], dout: &[f32], [cout, ho, wo]: [usize; 3], k: usize, st: usize, pad: usize) -> Vec<f32> {
+    fn direct(
+        x: &[f32],
+        [cin, h, w]: [usize; 3],
+        dout: &[f32],
+        [cout, ho, wo]: [usize; 3],
+        k: usize,
+        st: usize,
+        pad: usize,
+    ) -> Vec<f32> {
         let mut g = vec![0f32; cout * cin * k * k];
         for o in 0..cout {
             for c in 0..cin {
@@ -163,15 +193,36 @@ mod tests {
     #[test]
     fn conv_grads_match_the_direct_sum_for_strides_and_kernels() {
         let (s, cin, h, w, cout) = (4, 3, 7, 6, 5);
-        let x: Vec<f32> = (0..s * cin * h * w).map(|i| ((i * 37 % 101) as f32 - 50.0) / 50.0).collect();
-        for (k, st, pad) in [(3, 1, 1), (3, 2, 1), (1, 1, 0), (1, 2, 0), (3, 1, 0), (3, 2, 2), (5, 1, 2), (3, 3, 4)] {
+        let x: Vec<f32> = (0..s * cin * h * w)
+            .map(|i| ((i * 37 % 101) as f32 - 50.0) / 50.0)
+            .collect();
+        for (k, st, pad) in [
+            (3, 1, 1),
+            (3, 2, 1),
+            (1, 1, 0),
+            (1, 2, 0),
+            (3, 1, 0),
+            (3, 2, 2),
+            (5, 1, 2),
+            (3, 3, 4),
+        ] {
             let (ho, wo) = ((h + 2 * pad - k) / st + 1, (w + 2 * pad - k) / st + 1);
-            let dout: Vec<f32> = (0..s * cout * ho * wo).map(|i| ((i * 53 % 89) as f32 - 44.0) / 44.0).collect();
+            let dout: Vec<f32> = (0..s * cout * ho * wo)
+                .map(|i| ((i * 53 % 89) as f32 - 44.0) / 44.0)
+                .collect();
             let got = conv_split_grads(&x, [s, cin, h, w], &dout, [s, cout, ho, wo], (k, st, pad), s);
             let per_x = cin * h * w;
             let per_d = cout * ho * wo;
             for i in 0..s {
-                let want = direct(&x[i * per_x..][..per_x], [cin, h, w], &dout[i * per_d..][..per_d], [cout, ho, wo], k, st, pad);
+                let want = direct(
+                    &x[i * per_x..][..per_x],
+                    [cin, h, w],
+                    &dout[i * per_d..][..per_d],
+                    [cout, ho, wo],
+                    k,
+                    st,
+                    pad,
+                );
                 let n = want.len();
                 for (a, b) in got[i * n..(i + 1) * n].iter().zip(&want) {
                     assert!((a - b).abs() < 1e-4, "k={k} s={st}: {a} vs {b}");

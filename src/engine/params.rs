@@ -61,7 +61,9 @@ pub enum WeightsError {
     Io { path: PathBuf, source: std::io::Error },
     #[error("{path}: {reason}")]
     Format { path: PathBuf, reason: String },
-    #[error("{path}: tensor {index} `{name}` has shape {got:?}, the network expects `{expected_name}` with {expected:?}")]
+    #[error(
+        "{path}: tensor {index} `{name}` has shape {got:?}, the network expects `{expected_name}` with {expected:?}"
+    )]
     Shape {
         path: PathBuf,
         index: usize,
@@ -89,7 +91,12 @@ impl ParamStore {
     pub fn push(&mut self, name: impl Into<String>, shape: Vec<usize>, role: ParamRole) -> usize {
         let numel = shape.iter().product();
         let (name, fill) = (name.into(), if role == ParamRole::NormWeight { 1.0 } else { 0.0 });
-        self.entries.push(ParamEntry { name, shape, role, data: vec![fill; numel] });
+        self.entries.push(ParamEntry {
+            name,
+            shape,
+            role,
+            data: vec![fill; numel],
+        });
         self.entries.len() - 1
     }
 
@@ -203,7 +210,9 @@ fn parse_safetensors(path: &Path, bytes: &[u8]) -> Result<Vec<NamedTensor>, Weig
         }
         let dtype = info.get("dtype").and_then(|d| d.as_str()).unwrap_or("");
         if dtype != "F32" {
-            return Err(err(format!("tensor `{name}` has dtype `{dtype}`, only F32 is supported")));
+            return Err(err(format!(
+                "tensor `{name}` has dtype `{dtype}`, only F32 is supported"
+            )));
         }
         let shape: Vec<usize> = info
             .get("shape")
@@ -217,7 +226,11 @@ fn parse_safetensors(path: &Path, bytes: &[u8]) -> Result<Vec<NamedTensor>, Weig
         let raw = data
             .get(offsets[0]..offsets[1])
             .filter(|r| r.len() == numel * 4)
-            .ok_or_else(|| err(format!("tensor `{name}`: offsets {offsets:?} do not hold {numel} f32 values")))?;
+            .ok_or_else(|| {
+                err(format!(
+                    "tensor `{name}`: offsets {offsets:?} do not hold {numel} f32 values"
+                ))
+            })?;
         let values = raw
             .chunks_exact(4)
             .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
@@ -283,9 +296,14 @@ mod tests {
     #[test]
     fn truncated_safetensors_is_a_clear_error() {
         let mut store = ParamStore::default();
-        let e = store.load_safetensors(Path::new("/nonexistent/w.safetensors")).err().unwrap();
+        let e = store
+            .load_safetensors(Path::new("/nonexistent/w.safetensors"))
+            .err()
+            .unwrap();
         assert!(e.to_string().contains("/nonexistent/w.safetensors"));
-        let e = parse_safetensors(Path::new("w.st"), &[200, 0, 0, 0, 0, 0, 0, 0, b'{']).err().unwrap();
+        let e = parse_safetensors(Path::new("w.st"), &[200, 0, 0, 0, 0, 0, 0, 0, b'{'])
+            .err()
+            .unwrap();
         assert!(e.to_string().contains("runs past the end"), "{e}");
     }
 }

@@ -29,8 +29,8 @@ use std::time::{Duration, Instant};
 use burn::tensor::{Device, Tensor, TensorData, activation};
 use serde::{Deserialize, Serialize};
 
-use super::data::Batch;
 use super::backend::{Backend, BackendKind};
+use super::data::Batch;
 use super::exec::{Exec, LayerRecord, NormMode, PassConfig, WeightLeaf, layer_split_grads};
 use super::params::ParamStore;
 use super::profile::{LayerProfile, LayerStat, PERC_BINS, depth_bin};
@@ -241,7 +241,9 @@ pub fn probe(
                 sigma
             }
             _ => {
-                let (layers, g) = split_pass(net, params, batch, backend, splits, &mut rec.times, |g| sigma_of_abs(g, splits));
+                let (layers, g) = split_pass(net, params, batch, backend, splits, &mut rec.times, |g| {
+                    sigma_of_abs(g, splits)
+                });
                 rec.layers = layers;
                 g.into_iter().map(|g| g.unwrap_or(DEAD)).collect()
             }
@@ -286,7 +288,10 @@ pub fn probe(
 /// the result does not depend on the step.
 pub fn grasp_at_step(net: &dyn Network, params: &ParamStore, batch: &Batch, rel_step: f64) -> Option<Vec<f64>> {
     let backend = Backend::new(BackendKind::Cpu);
-    let needs = ProbeNeeds { grasp: true, ..ProbeNeeds::NONE };
+    let needs = ProbeNeeds {
+        grasp: true,
+        ..ProbeNeeds::NONE
+    };
     let mut rec = ProbeRecord::default();
     let g = batch_pass(net, params, batch, &backend, &ProbeSettings::default(), needs, &mut rec)?;
     suite::grasp_pass(net, params, batch, &g, rel_step, &mut rec.times)
@@ -400,11 +405,17 @@ fn chunked_split_grads<T>(
             let (metas, grads) = split_pass(net, params, &part, backend, 1, times, |g| g.to_vec());
             let t = Instant::now();
             if acc.is_empty() {
-                acc = grads.iter().map(|g| g.as_ref().map(|g| vec![0f32; splits * g.len()])).collect();
+                acc = grads
+                    .iter()
+                    .map(|g| g.as_ref().map(|g| vec![0f32; splits * g.len()]))
+                    .collect();
             }
             for (a, g) in acc.iter_mut().zip(grads) {
                 if let (Some(a), Some(g)) = (a.as_mut(), g) {
-                    a[j * g.len()..(j + 1) * g.len()].iter_mut().zip(&g).for_each(|(a, g)| *a += weight * g);
+                    a[j * g.len()..(j + 1) * g.len()]
+                        .iter_mut()
+                        .zip(&g)
+                        .for_each(|(a, g)| *a += weight * g);
                 }
             }
             layers = metas;
@@ -445,7 +456,9 @@ fn column_stats(g: &[f32], k: usize, f: impl Fn(f32) -> f64) -> (Vec<f64>, Vec<f
 fn sigma_of_abs(g: &[f32], k: usize) -> SigmaStat {
     let n = g.len() / k;
     let device = Device::flex();
-    let t = Tensor::<2>::from_data(TensorData::new(g.to_vec(), [k, n]), &device).cast(burn::tensor::DType::F64).abs();
+    let t = Tensor::<2>::from_data(TensorData::new(g.to_vec(), [k, n]), &device)
+        .cast(burn::tensor::DType::F64)
+        .abs();
     let mean = t.clone().mean_dim(0);
     let sigma = (t - mean).square().mean_dim(0).sqrt();
     match sigma.into_data().try_to_vec::<f64>() {
@@ -483,7 +496,9 @@ fn chunked_sigma(
         let c = part.len();
         let (metas, stats) = split_pass(net, params, &part, backend, c, times, |g| {
             let n = g.len() / c;
-            let t = Tensor::<2>::from_data(TensorData::new(g.to_vec(), [c, n]), &flex).cast(burn::tensor::DType::F64).abs();
+            let t = Tensor::<2>::from_data(TensorData::new(g.to_vec(), [c, n]), &flex)
+                .cast(burn::tensor::DType::F64)
+                .abs();
             let mean = t.clone().mean_dim(0);
             let m2 = (t - mean.clone()).square().sum_dim(0);
             (mean.reshape([n]), m2.reshape([n]))
@@ -512,10 +527,12 @@ fn chunked_sigma(
     let t = Instant::now();
     let sigma = acc
         .into_iter()
-        .map(|a| match a.map(|(_, q)| (q / count as f64).sqrt().into_data().try_to_vec::<f64>()) {
-            Some(Ok(sigma)) => sigma_summary(sigma.into_iter()),
-            _ => DEAD,
-        })
+        .map(
+            |a| match a.map(|(_, q)| (q / count as f64).sqrt().into_data().try_to_vec::<f64>()) {
+                Some(Ok(sigma)) => sigma_summary(sigma.into_iter()),
+                _ => DEAD,
+            },
+        )
         .collect();
     times.statistics += t.elapsed();
     (layers, sigma)
@@ -543,7 +560,12 @@ pub fn sigma_summary(sigma: impl Iterator<Item = f64>) -> SigmaStat {
 fn zico_term(g: &[f32], k: usize) -> Option<f64> {
     let (mean_abs, _) = column_stats(g, k, |v| v.abs() as f64);
     let (_, std) = column_stats(g, k, |v| v as f64);
-    let sum: f64 = mean_abs.iter().zip(&std).filter(|(_, s)| **s != 0.0).map(|(m, s)| m / s).sum();
+    let sum: f64 = mean_abs
+        .iter()
+        .zip(&std)
+        .filter(|(_, s)| **s != 0.0)
+        .map(|(m, s)| m / s)
+        .sum();
     (sum != 0.0).then(|| sum.ln())
 }
 
@@ -597,7 +619,9 @@ fn naive_sigma(
         times.statistics += t.elapsed();
     }
     let n = batch.len() as f64;
-    m2.iter().map(|q| sigma_summary(q.iter().map(|v| (v / n).sqrt()))).collect()
+    m2.iter()
+        .map(|q| sigma_summary(q.iter().map(|v| (v / n).sqrt())))
+        .collect()
 }
 
 /// A weight's gradient as f64, whatever the pass's precision.
@@ -671,7 +695,9 @@ fn batch_pass(
                     .collect();
                 rec.batch_grads = Some(stats);
             }
-            kept = needs.grasp.then(|| exec.layers.iter().map(|l| l.param).zip(g).collect());
+            kept = needs
+                .grasp
+                .then(|| exec.layers.iter().map(|l| l.param).zip(g).collect());
         }
         rec.times.statistics += t.elapsed();
     }
@@ -878,7 +904,13 @@ mod tests {
             mlp: vec![MlpRatio::R3, MlpRatio::R4],
             heads: vec![1, 2],
         };
-        let (net, mut params) = AutoformerNet::new(&arch, AutoformerConfig { image_size: 32, num_classes: 10 });
+        let (net, mut params) = AutoformerNet::new(
+            &arch,
+            AutoformerConfig {
+                image_size: 32,
+                num_classes: 10,
+            },
+        );
         params.init(InitScheme::KaimingNormal, 11);
         let batch = gaussian_batch(20, [3, 32, 32], 10, 5);
         let backend = Backend::new(BackendKind::Cpu);
@@ -892,7 +924,10 @@ mod tests {
             assert_eq!(a.len(), b.len());
             let scale = b.iter().fold(0f32, |m, v| m.max(v.abs()));
             let worst = a.iter().zip(b).fold(0f32, |m, (x, y)| m.max((x - y).abs()));
-            assert!(worst <= 1e-4 * scale, "layer {l}: max difference {worst} against max |g| {scale}");
+            assert!(
+                worst <= 1e-4 * scale,
+                "layer {l}: max difference {worst} against max |g| {scale}"
+            );
         }
     }
 }

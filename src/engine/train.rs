@@ -154,10 +154,19 @@ fn input(batch: &Batch, device: &Device) -> Tensor<4> {
 
 /// Evaluates with BatchNorm statistics of each chunk of at most
 /// `eval_batch` images (chunks of near-equal size).
-pub fn evaluate(net: &dyn Network, params: &ParamStore, set: &Batch, backend: &Backend, eval_batch: usize) -> Evaluation {
+pub fn evaluate(
+    net: &dyn Network,
+    params: &ParamStore,
+    set: &Batch,
+    backend: &Backend,
+    eval_batch: usize,
+) -> Evaluation {
     let n = set.len();
     if n == 0 {
-        return Evaluation { loss: f64::NAN, accuracy: f64::NAN };
+        return Evaluation {
+            loss: f64::NAN,
+            accuracy: f64::NAN,
+        };
     }
     let chunks = n.div_ceil(eval_batch.max(1));
     let (mut loss, mut correct) = (0.0, 0);
@@ -165,7 +174,11 @@ pub fn evaluate(net: &dyn Network, params: &ParamStore, set: &Batch, backend: &B
         let (lo, hi) = (c * n / chunks, (c + 1) * n / chunks);
         let idx: Vec<usize> = (lo..hi).collect();
         let b = set.select(&idx);
-        let mut exec = Exec::new(params, backend.device.clone(), PassConfig::forward_only(NormMode::Groups(1)));
+        let mut exec = Exec::new(
+            params,
+            backend.device.clone(),
+            PassConfig::forward_only(NormMode::Groups(1)),
+        );
         let logits = net.forward(&mut exec, input(&b, &backend.device)).detach();
         let values = logits.into_data().try_to_vec::<f32>().unwrap_or_default();
         let (l, k, finite) = score_logits(&values, &b.labels, set.num_classes);
@@ -196,7 +209,10 @@ pub fn train(
     let start = Instant::now();
     let bs = config.batch_size.max(1);
     if train.len() < bs {
-        return Err(TrainError::TooFewImages { got: train.len(), batch: bs });
+        return Err(TrainError::TooFewImages {
+            got: train.len(),
+            batch: bs,
+        });
     }
     if train.shape[1..] != val.shape[1..] {
         return Err(TrainError::Mismatch {
@@ -226,7 +242,12 @@ pub fn train(
                 .iter()
                 .map(|e| Tensor::<1>::from_data(TensorData::new(e.data.clone(), [e.numel()]), device).require_grad())
                 .collect();
-            let mut exec = Exec::with_leaves(params, &leaves, device.clone(), PassConfig::forward_only(NormMode::Groups(1)));
+            let mut exec = Exec::with_leaves(
+                params,
+                &leaves,
+                device.clone(),
+                PassConfig::forward_only(NormMode::Groups(1)),
+            );
             let logits = net.forward(&mut exec, input(&b, device));
             let logp = activation::log_softmax(logits.clone(), 1);
             let loss = (logp * one_hot(&b.labels, train.num_classes, device)).sum().neg() / bs as f64;

@@ -28,7 +28,13 @@ pub struct FigureSpec {
 pub fn render(ds: &Dataset, spec: &FigureSpec) -> Result<String, String> {
     let task = match &spec.task {
         Some(t) if ds.has_task(t) => t.clone(),
-        Some(t) => return Err(format!("--task: {t} is not a task of {} (tasks: {})", ds.label, ds.task_names().join(", "))),
+        Some(t) => {
+            return Err(format!(
+                "--task: {t} is not a task of {} (tasks: {})",
+                ds.label,
+                ds.task_names().join(", ")
+            ));
+        }
         None => ds.default_task().ok_or("--task: the archive has no tasks")?,
     };
     let mut c = Canvas::new(spec.width_mm, spec.height_mm, spec.theme);
@@ -40,7 +46,9 @@ pub fn render(ds: &Dataset, spec: &FigureSpec) -> Result<String, String> {
             }
             let it = Intensity::build(&src.view(), LayerStatistic::default(), spec.by_depth);
             let window = if ds.has_truth(&task) {
-                WindowModel::build(&src.view(), &ds.truth(&task)).ok().and_then(|w| w.best)
+                WindowModel::build(&src.view(), &ds.truth(&task))
+                    .ok()
+                    .and_then(|w| w.best)
             } else {
                 None
             };
@@ -51,31 +59,63 @@ pub fn render(ds: &Dataset, spec: &FigureSpec) -> Result<String, String> {
             let series: Vec<(String, Vec<(f64, f64)>)> = curves
                 .iter()
                 .map(|cv| {
-                    let pts = cv.points.iter().filter_map(|p| p.mean.map(|m| (p.bin as f64 + 1.0, m))).collect();
+                    let pts = cv
+                        .points
+                        .iter()
+                        .filter_map(|p| p.mean.map(|m| (p.bin as f64 + 1.0, m)))
+                        .collect();
                     (cv.label.clone(), pts)
                 })
                 .collect();
             let title = match window {
-                Some((a, b, r)) => format!("Gradient intensity · best window [{a}, {b}] ρ = {}", model::format_value(r)),
+                Some((a, b, r)) => format!(
+                    "Gradient intensity · best window [{a}, {b}] ρ = {}",
+                    model::format_value(r)
+                ),
                 None => "Gradient intensity".to_string(),
             };
-            c.lines(&title, "percentile bin", model::statistic_axis(it.statistic), &series, window.map(|(a, b, _)| (a as f64 - 0.5, b as f64 + 0.5)));
+            c.lines(
+                &title,
+                "percentile bin",
+                model::statistic_axis(it.statistic),
+                &series,
+                window.map(|(a, b, _)| (a as f64 - 0.5, b as f64 + 0.5)),
+            );
         }
         "windows" => {
             let src = ProfileSource::new(ds.clone());
             let w = WindowModel::build(&src.view(), &ds.truth(&task)).map_err(|e| format!("{}: {e}", ds.label))?;
             let labels: Vec<String> = (1..=w.grid.len()).map(|i| i.to_string()).collect();
             let cells: Vec<Vec<Option<f64>>> = w.grid.iter().map(|r| r.to_vec()).collect();
-            c.heatmap(&format!("Spearman ρ of L-SWAG[a..b] on {task} (n = {})", w.n), "b (last bin)", "a (first bin)", &labels, &labels, &cells);
+            c.heatmap(
+                &format!("Spearman ρ of L-SWAG[a..b] on {task} (n = {})", w.n),
+                "b (last bin)",
+                "a (first bin)",
+                &labels,
+                &labels,
+                &cells,
+            );
         }
         "scatter" => {
-            let proxy = spec.proxy.as_deref().ok_or("--proxy: scatter needs the proxy to plot")?;
+            let proxy = spec
+                .proxy
+                .as_deref()
+                .ok_or("--proxy: scatter needs the proxy to plot")?;
             let sc: RankScatter = proxy_scatter(ds, &task, proxy).ok_or_else(|| {
                 let names: Vec<String> = ds.proxy_columns(&task).into_iter().map(|c| c.0).collect();
-                format!("--proxy: {proxy} is not a proxy of {} (proxies: {})", ds.label, names.join(", "))
+                format!(
+                    "--proxy: {proxy} is not a proxy of {} (proxies: {})",
+                    ds.label,
+                    names.join(", ")
+                )
             })?;
             let rho = sc.rho.map_or("undefined".to_string(), model::format_value);
-            c.scatter(&format!("{proxy} on {task}: ρ = {rho}, n = {}", sc.n), "true rank (1 = best)", &format!("{proxy} rank (1 = best)"), &sc.points);
+            c.scatter(
+                &format!("{proxy} on {task}: ρ = {rho}, n = {}", sc.n),
+                "true rank (1 = best)",
+                &format!("{proxy} rank (1 = best)"),
+                &sc.points,
+            );
         }
         "proxies" => {
             let t = CorrelationTable::build(ds);
@@ -83,19 +123,42 @@ pub fn render(ds: &Dataset, spec: &FigureSpec) -> Result<String, String> {
                 return Err(format!("{}: no proxies in this file", ds.label));
             }
             let cells: Vec<Vec<Option<f64>>> = t.spearman.clone();
-            let rows: Vec<String> = t.proxies.iter().zip(&t.negated).map(|(p, n)| if *n { format!("−{p}") } else { p.clone() }).collect();
-            c.heatmap("Spearman ρ of each proxy with each task", "task", "proxy", &t.tasks, &rows, &cells);
+            let rows: Vec<String> = t
+                .proxies
+                .iter()
+                .zip(&t.negated)
+                .map(|(p, n)| if *n { format!("−{p}") } else { p.clone() })
+                .collect();
+            c.heatmap(
+                "Spearman ρ of each proxy with each task",
+                "task",
+                "proxy",
+                &t.tasks,
+                &rows,
+                &cells,
+            );
         }
-        other => return Err(format!("KIND: {other} is not a figure kind (curves, windows, scatter, proxies)")),
+        other => {
+            return Err(format!(
+                "KIND: {other} is not a figure kind (curves, windows, scatter, proxies)"
+            ));
+        }
     }
     Ok(c.finish())
 }
 
 /// Writes the figure; the extension of `out` chooses the format.
 pub fn write(ds: &Dataset, spec: &FigureSpec, out: &Path) -> Result<(), String> {
-    let ext = out.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+    let ext = out
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
     if ext != "svg" {
-        return Err(format!("--out {}: this build writes .svg figures (convert with rsvg-convert or Inkscape for PDF/PNG)", out.display()));
+        return Err(format!(
+            "--out {}: this build writes .svg figures (convert with rsvg-convert or Inkscape for PDF/PNG)",
+            out.display()
+        ));
     }
     let text = render(ds, spec)?;
     std::fs::write(out, text).map_err(|e| format!("{}: {e}", out.display()))

@@ -112,7 +112,11 @@ pub fn median(v: &mut [f64]) -> f64 {
     }
     v.sort_by(f64::total_cmp);
     let m = v.len() / 2;
-    if v.len() % 2 == 1 { v[m] } else { (v[m - 1] + v[m]) / 2.0 }
+    if v.len() % 2 == 1 {
+        v[m]
+    } else {
+        (v[m - 1] + v[m]) / 2.0
+    }
 }
 
 impl std::fmt::Display for ProbeBench {
@@ -140,7 +144,11 @@ impl std::fmt::Display for ProbeBench {
             p.statistics.as_secs_f64(),
             p.patterns.as_secs_f64()
         )?;
-        writeln!(f, "  achieved {:.1} GFLOP/s of network arithmetic, one probe at a time", self.gflops_per_s)?;
+        writeln!(
+            f,
+            "  achieved {:.1} GFLOP/s of network arithmetic, one probe at a time",
+            self.gflops_per_s
+        )?;
         write!(
             f,
             "  throughput with {} probes at once: {:.3} s/arch ({:.2} arch/s)",

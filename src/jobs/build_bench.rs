@@ -114,13 +114,29 @@ pub enum BuildError {
 /// Events a build reports.
 #[derive(Clone, Debug)]
 pub enum BuildEvent {
-    Started { total: usize, already_done: usize },
+    Started {
+        total: usize,
+        already_done: usize,
+    },
     /// A training step of the architecture in flight.
-    Step { arch: String, step: StepProgress },
-    Trained { line: TrainedLine, progress: Progress },
+    Step {
+        arch: String,
+        step: StepProgress,
+    },
+    Trained {
+        line: TrainedLine,
+        progress: Progress,
+    },
     /// The archive was written (all architectures trained).
-    Written { path: PathBuf, records: usize, bytes: u64 },
-    Finished { trained: usize, cancelled: bool },
+    Written {
+        path: PathBuf,
+        records: usize,
+        bytes: u64,
+    },
+    Finished {
+        trained: usize,
+        cancelled: bool,
+    },
 }
 
 /// Reads a log: provenance, trained lines, and the byte length of its
@@ -204,7 +220,13 @@ pub fn run(
             created: archive::now_rfc3339(),
         };
         let mut f = File::create(log).map_err(io)?;
-        jsonl::append_json(&mut f, &Header { provenance: prov.clone() }).map_err(io)?;
+        jsonl::append_json(
+            &mut f,
+            &Header {
+                provenance: prov.clone(),
+            },
+        )
+        .map_err(io)?;
         (prov, Vec::new(), f)
     };
     let todo: Vec<Nb201Arch> = archs
@@ -232,12 +254,26 @@ pub fn run(
             ..config.train.clone()
         };
         let stop = || cancel.is_cancelled();
-        let mut on_step = |step: StepProgress| report(BuildEvent::Step { arch: key.clone(), step });
-        let r = train(&net, &mut params, &train_set, &val_set, &train_config, &backend, &stop, &mut on_step)
-            .map_err(|source| BuildError::Train {
+        let mut on_step = |step: StepProgress| {
+            report(BuildEvent::Step {
                 arch: key.clone(),
-                source,
-            })?;
+                step,
+            })
+        };
+        let r = train(
+            &net,
+            &mut params,
+            &train_set,
+            &val_set,
+            &train_config,
+            &backend,
+            &stop,
+            &mut on_step,
+        )
+        .map_err(|source| BuildError::Train {
+            arch: key.clone(),
+            source,
+        })?;
         if r.stopped {
             break; // cancelled mid-training: nothing of it is kept
         }

@@ -65,7 +65,10 @@ mod tests {
         assert_eq!(read.valid_len, 16);
         let mut f = append_after(&path, read.valid_len).unwrap();
         append_json(&mut f, &serde_json::json!({"d": 4})).unwrap();
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), "{\"a\":1}\n{\"b\":2}\n{\"d\":4}\n");
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "{\"a\":1}\n{\"b\":2}\n{\"d\":4}\n"
+        );
         let _ = std::fs::remove_file(&path);
     }
 }

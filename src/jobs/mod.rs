@@ -32,7 +32,11 @@ impl Progress {
     }
 
     pub fn fraction(&self) -> f32 {
-        if self.total == 0 { 1.0 } else { self.done as f32 / self.total as f32 }
+        if self.total == 0 {
+            1.0
+        } else {
+            self.done as f32 / self.total as f32
+        }
     }
 }
 

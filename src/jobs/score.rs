@@ -175,12 +175,21 @@ impl Shard {
 
 /// `n` distinct architectures of `net`'s space drawn with `seed` (within
 /// `limits`, parameters as the space counts them), as keys in drawn order.
-pub fn sample_keys(net: &NetConfig, n: usize, seed: u64, limits: Option<(u64, u64)>) -> Result<Vec<String>, ScoreError> {
+pub fn sample_keys(
+    net: &NetConfig,
+    n: usize,
+    seed: u64,
+    limits: Option<(u64, u64)>,
+) -> Result<Vec<String>, ScoreError> {
     struct Sample(usize, u64, Option<(u64, u64)>);
     impl WithSpace for Sample {
         type Out = Result<Vec<String>, String>;
         fn run<S: ArchSpace>(self, space: &S) -> Self::Out {
-            Ok(space.sample_distinct(self.0, self.1, self.2)?.iter().map(|a| a.to_string()).collect())
+            Ok(space
+                .sample_distinct(self.0, self.1, self.2)?
+                .iter()
+                .map(|a| a.to_string())
+                .collect())
         }
     }
     net.with(Sample(n, seed, limits)).map_err(ScoreError::Setting)
@@ -197,7 +206,10 @@ pub fn all_keys(net: &NetConfig) -> Result<Vec<String>, ScoreError> {
         }
     }
     net.with(All).ok_or_else(|| {
-        ScoreError::Setting(format!("--all: the {} space is too large to list; use --sample N", net.space()))
+        ScoreError::Setting(format!(
+            "--all: the {} space is too large to list; use --sample N",
+            net.space()
+        ))
     })
 }
 
@@ -306,14 +318,23 @@ pub fn resize_batch(batch: &Batch, size: usize) -> Batch {
 pub fn peak_memory(backend: &Backend) -> Option<String> {
     let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
     let host = std::fs::read_to_string("/proc/self/status").ok().and_then(|s| {
-        let kb: u64 = s.lines().find(|l| l.starts_with("VmHWM:"))?.split_whitespace().nth(1)?.parse().ok()?;
+        let kb: u64 = s
+            .lines()
+            .find(|l| l.starts_with("VmHWM:"))?
+            .split_whitespace()
+            .nth(1)?
+            .parse()
+            .ok()?;
         Some(format!("host RSS high-water {:.0} MiB", mib(kb * 1024)))
     });
     let device = match backend.kind {
-        BackendKind::Wgpu => backend
-            .device
-            .memory_pool_usage()
-            .map(|u| format!("device reserved {:.0} MiB ({:.0} MiB in use now)", mib(u.bytes_reserved), mib(u.bytes_in_use))),
+        BackendKind::Wgpu => backend.device.memory_pool_usage().map(|u| {
+            format!(
+                "device reserved {:.0} MiB ({:.0} MiB in use now)",
+                mib(u.bytes_reserved),
+                mib(u.bytes_in_use)
+            )
+        }),
         BackendKind::Cpu => None,
     };
     match (host, device) {
@@ -372,7 +393,11 @@ pub fn config_proxies(config: &ScoreConfig) -> Result<Vec<&'static ProxyInfo>, S
 /// Opens a score file for appending: an existing one must have been
 /// written with `config` (its complete lines are returned and a half-written
 /// last line is cut off); a new one gets the provenance header.
-pub fn open_score_file(out: &Path, config: &ScoreConfig, batch_source: &str) -> Result<(File, Vec<ScoreLine>), ScoreError> {
+pub fn open_score_file(
+    out: &Path,
+    config: &ScoreConfig,
+    batch_source: &str,
+) -> Result<(File, Vec<ScoreLine>), ScoreError> {
     let io = |source| ScoreError::Io {
         path: out.to_path_buf(),
         source,
@@ -422,7 +447,10 @@ pub fn read_score_file(path: &Path) -> Result<(Provenance, Vec<ScoreLine>, u64),
         line,
         reason,
     };
-    let header = read.lines.first().ok_or_else(|| fmt_err(1, "empty file: no provenance header".into()))?;
+    let header = read
+        .lines
+        .first()
+        .ok_or_else(|| fmt_err(1, "empty file: no provenance header".into()))?;
     let h: Header =
         serde_json::from_str(header).map_err(|e| fmt_err(1, format!("expected the provenance header: {e}")))?;
     let mut lines = Vec::new();
@@ -457,16 +485,31 @@ pub fn run<K: std::fmt::Display>(
             let archs = self
                 .keys
                 .iter()
-                .map(|k| space.parse(k).map_err(|e| ScoreError::Setting(format!("architecture `{k}`: {e}"))))
+                .map(|k| {
+                    space
+                        .parse(k)
+                        .map_err(|e| ScoreError::Setting(format!("architecture `{k}`: {e}")))
+                })
                 .collect::<Result<Vec<S::Arch>, _>>()?;
-            run_with(&archs, self.config, self.out, self.cancel, self.report, &|a, c, p, b, be| {
-                score_arch(space, a, c, p, b, be)
-            })
+            run_with(
+                &archs,
+                self.config,
+                self.out,
+                self.cancel,
+                self.report,
+                &|a, c, p, b, be| score_arch(space, a, c, p, b, be),
+            )
         }
     }
     config.net.validate().map_err(ScoreError::Setting)?;
     let keys = archs.iter().map(|a| a.to_string()).collect();
-    config.net.with(Run { keys, config, out, cancel, report })
+    config.net.with(Run {
+        keys,
+        config,
+        out,
+        cancel,
+        report,
+    })
 }
 
 type ScoreOne<'a, A> = dyn Fn(&A, &ScoreConfig, &[&ProxyInfo], &Batch, &Backend) -> ScoreLine + Sync + 'a;
@@ -477,7 +520,11 @@ type ScoreOne<'a, A> = dyn Fn(&A, &ScoreConfig, &[&ProxyInfo], &Batch, &Backend)
 /// runs one probe at a time.
 pub fn probe_workers(backend: BackendKind, net: &NetConfig, todo: usize) -> usize {
     let parallel = backend == BackendKind::Cpu && net.settings().parallel_probes();
-    if parallel { rayon::current_num_threads().clamp(1, todo.max(1)) } else { 1 }
+    if parallel {
+        rayon::current_num_threads().clamp(1, todo.max(1))
+    } else {
+        1
+    }
 }
 
 fn run_with<A: std::fmt::Display + Sync>(

@@ -90,7 +90,10 @@ pub enum SearchEvent {
         /// scored pool, when the archive can score the fitness.
         band: Option<Band>,
     },
-    Evaluated { evaluation: Evaluation, progress: Progress },
+    Evaluated {
+        evaluation: Evaluation,
+        progress: Progress,
+    },
     Finished(SearchResult),
     Failed(String),
 }
@@ -135,7 +138,10 @@ pub fn read_log(path: &Path) -> Result<SearchLog, SearchJobError> {
         line,
         reason,
     };
-    let header = read.lines.first().ok_or_else(|| bad(1, "empty file: no search header".into()))?;
+    let header = read
+        .lines
+        .first()
+        .ok_or_else(|| bad(1, "empty file: no search header".into()))?;
     let h: Header = serde_json::from_str(header).map_err(|e| bad(1, format!("expected the search header: {e}")))?;
     let mut log = SearchLog {
         config: h.search.config,
@@ -245,7 +251,9 @@ pub struct LiveArch<'a, S> {
 impl<S: ArchSpace> Evaluator<S::Arch> for LiveArch<'_, S> {
     fn evaluate(&mut self, arch: &S::Arch, key: &str) -> Result<Vec<f64>, SearchError> {
         let space = self.space;
-        self.live.scored(key, |s| score_arch(space, arch, &s.config, &s.proxies, &s.batch, &s.backend))
+        self.live.scored(key, |s| {
+            score_arch(space, arch, &s.config, &s.proxies, &s.batch, &s.backend)
+        })
     }
 }
 
@@ -259,7 +267,15 @@ impl Evaluator<Nb201Supernet> for LiveEvaluator {
         };
         self.scored(key, |s| {
             let (net, params) = Nb201Net::supernet(*cell, skeleton);
-            score_network(&net, params, key.to_string(), &s.config, &s.proxies, &s.batch, &s.backend)
+            score_network(
+                &net,
+                params,
+                key.to_string(),
+                &s.config,
+                &s.proxies,
+                &s.batch,
+                &s.backend,
+            )
         })
     }
 }
@@ -421,7 +437,14 @@ pub fn run_on(
                 .collect();
             let raw: Vec<Vec<f64>> = rows.iter().map(|&r| t.values(r)).collect();
             let truth_v: Vec<f64> = rows.iter().map(|&r| truth_col[r]).collect();
-            random_band(&raw, &truth_v, &fitness, config.budget.evaluations, options.band_runs, config.seed ^ 0xBA4D)
+            random_band(
+                &raw,
+                &truth_v,
+                &fitness,
+                config.budget.evaluations,
+                options.band_runs,
+                config.seed ^ 0xBA4D,
+            )
         }
         _ => None,
     };
@@ -435,7 +458,12 @@ pub fn run_on(
     let logged_keys: Vec<String> = logged.iter().map(|e| e.arch.clone()).collect();
     let cache: HashMap<String, Vec<f64>> = logged
         .iter()
-        .map(|e| (e.arch.clone(), e.components.iter().map(|v| v.unwrap_or(f64::NAN)).collect()))
+        .map(|e| {
+            (
+                e.arch.clone(),
+                e.components.iter().map(|v| v.unwrap_or(f64::NAN)).collect(),
+            )
+        })
         .collect();
     let budget_total = config.budget.evaluations;
     let start = std::time::Instant::now();
@@ -560,7 +588,12 @@ impl WithSpace for RunSpace<'_, '_> {
 impl Run<'_> {
     /// Builds the evaluator (a table lookup or the probe, behind the
     /// replayed log) and the domain, then searches `space`.
-    fn space<S: SearchSpace>(&self, space: &S, logged: HashMap<String, Vec<f64>>, on_eval: &mut dyn FnMut(&Evaluation)) -> Result<SearchResult, SearchJobError> {
+    fn space<S: SearchSpace>(
+        &self,
+        space: &S,
+        logged: HashMap<String, Vec<f64>>,
+        on_eval: &mut dyn FnMut(&Evaluation),
+    ) -> Result<SearchResult, SearchJobError> {
         let mut live;
         let mut tab_eval;
         let (inner, domain): (&mut dyn Evaluator<S::Arch>, Domain<S>) = match self.table {
@@ -590,7 +623,11 @@ impl Run<'_> {
 }
 
 /// The domain of a tabular search: the table's architectures.
-fn pool_domain<'s, S: SearchSpace>(space: &'s S, table: &TabularEvaluator, limits: Option<ParamLimits>) -> Result<Domain<'s, S>, SearchError> {
+fn pool_domain<'s, S: SearchSpace>(
+    space: &'s S,
+    table: &TabularEvaluator,
+    limits: Option<ParamLimits>,
+) -> Result<Domain<'s, S>, SearchError> {
     let pool = table
         .rows()
         .iter()
@@ -640,7 +677,10 @@ pub fn tabular_study(
     mut each: impl FnMut(u64, &SearchResult),
 ) -> Result<(Fitness, Vec<SearchResult>), SearchJobError> {
     if config.algo == Algo::Prune {
-        return Err(SearchError::Setting("a tabular study repeats evolution or random search; pruning is deterministic".into()).into());
+        return Err(SearchError::Setting(
+            "a tabular study repeats evolution or random search; pruning is deterministic".into(),
+        )
+        .into());
     }
     let path = config
         .archive
@@ -655,7 +695,10 @@ pub fn tabular_study(
             .map(|t| t.to_string())
             .ok_or_else(|| SearchError::Setting(format!("{} has no task", path.display())))?,
     };
-    let fitness = config.fitness.parse::<FitnessSpec>()?.resolve(Some((&archive, &task)))?;
+    let fitness = config
+        .fitness
+        .parse::<FitnessSpec>()?
+        .resolve(Some((&archive, &task)))?;
     let truth = ArchiveTruth::new(&archive, &task)?;
     let table = TabularEvaluator::new(&archive, &task, &fitness)?;
     let results = config.net().with(Study {
@@ -684,7 +727,15 @@ struct Study<'a> {
 impl WithSpace for Study<'_> {
     type Out = Result<Vec<SearchResult>, SearchJobError>;
     fn run<S: ArchSpace>(self, space: &S) -> Self::Out {
-        let Study { table, truth, fitness, config, seeds, cancel, each } = self;
+        let Study {
+            table,
+            truth,
+            fitness,
+            config,
+            seeds,
+            cancel,
+            each,
+        } = self;
         study_space(space, table, truth, fitness, config, seeds, cancel, each)
     }
 }
@@ -708,7 +759,15 @@ fn study_space<S: SearchSpace>(
             break;
         }
         let run = SearchConfig { seed, ..config.clone() };
-        let r = search_space(&domain, &mut lookup, truth, fitness, &run, (cancel, &PauseToken::default(), 0.0), &mut |_| {})?;
+        let r = search_space(
+            &domain,
+            &mut lookup,
+            truth,
+            fitness,
+            &run,
+            (cancel, &PauseToken::default(), 0.0),
+            &mut |_| {},
+        )?;
         each(seed, &r);
         results.push(r);
     }

@@ -4,8 +4,8 @@
 //! for at most 100 classes, else (with s_c divided by the class's sample
 //! count) sum_c sum_c' |s_c - s_c'| / (classes seen).
 
-use super::{NONE, ProxyInfo, req_input_grads};
 use super::jacov::{K, row_correlations};
+use super::{NONE, ProxyInfo, req_input_grads};
 use crate::engine::probe::ProbeNeeds;
 
 pub const INFO: ProxyInfo = ProxyInfo {
@@ -39,7 +39,10 @@ pub fn epe_score(jacobian: &[f32], labels: &[usize], num_classes: usize) -> Opti
     let many = num_classes > 100;
     let mut scores = Vec::with_capacity(classes.len());
     for (_, rows) in &classes {
-        let data: Vec<f32> = rows.iter().flat_map(|&i| jacobian[i * d..(i + 1) * d].iter().copied()).collect();
+        let data: Vec<f32> = rows
+            .iter()
+            .flat_map(|&i| jacobian[i * d..(i + 1) * d].iter().copied())
+            .collect();
         let corr = row_correlations(&data, rows.len())?;
         if rows.len() == 1 {
             // NumPy's corrcoef of one row is the scalar 1; with more than 100
@@ -62,7 +65,10 @@ pub fn epe_score(jacobian: &[f32], labels: &[usize], num_classes: usize) -> Opti
     if scores.is_empty() {
         return Some(0.0);
     }
-    let pairs: f64 = scores.iter().flat_map(|a| scores.iter().map(move |b| (a - b).abs())).sum();
+    let pairs: f64 = scores
+        .iter()
+        .flat_map(|a| scores.iter().map(move |b| (a - b).abs()))
+        .sum();
     Some(pairs / scores.len() as f64)
 }
 

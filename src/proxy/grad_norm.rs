@@ -9,6 +9,9 @@ pub const INFO: ProxyInfo = ProxyInfo {
     requires: req(true, true, true),
     gradient_based: true,
     negated: false,
-    needs: ProbeNeeds { batch_grads: true, ..NONE },
+    needs: ProbeNeeds {
+        batch_grads: true,
+        ..NONE
+    },
     compute: |rec| Some(rec.batch_grads.as_ref()?.iter().map(|s| s.grad_l2).sum()),
 };

@@ -45,7 +45,10 @@ pub fn row_correlations(data: &[f32], rows: usize) -> Option<Vec<f64>> {
             r.iter().map(|&v| v as f64 - mean).collect()
         })
         .collect();
-    let norms: Vec<f64> = centred.iter().map(|r| r.iter().map(|v| v * v).sum::<f64>().sqrt()).collect();
+    let norms: Vec<f64> = centred
+        .iter()
+        .map(|r| r.iter().map(|v| v * v).sum::<f64>().sqrt())
+        .collect();
     if norms.iter().any(|&n| n == 0.0 || !n.is_finite()) {
         return None;
     }
@@ -113,7 +116,11 @@ mod tests {
         assert!((ev[0] - 1.0).abs() < 1e-12 && (ev[1] - 3.0).abs() < 1e-12, "{ev:?}");
         // Q diag(1, 2, 5) Q^T with Q the Householder reflection of
         // v = (1, 1, 1)/sqrt(3): I - 2 v v^T, entries 1/3 and -2/3.
-        let q = [[1.0 / 3.0, -2.0 / 3.0, -2.0 / 3.0], [-2.0 / 3.0, 1.0 / 3.0, -2.0 / 3.0], [-2.0 / 3.0, -2.0 / 3.0, 1.0 / 3.0]];
+        let q = [
+            [1.0 / 3.0, -2.0 / 3.0, -2.0 / 3.0],
+            [-2.0 / 3.0, 1.0 / 3.0, -2.0 / 3.0],
+            [-2.0 / 3.0, -2.0 / 3.0, 1.0 / 3.0],
+        ];
         let d = [1.0, 2.0, 5.0];
         let mut a = vec![0.0; 9];
         for i in 0..3 {

@@ -149,8 +149,22 @@ mod tests {
 
     /// Every proxy of SPEC.md's tables.
     const SPEC: &[&str] = &[
-        "lswag", "zico", "swap", "nwot", "params", "flops", "grad_norm", "snip", "plain", "l2_norm", "synflow", "jacov",
-        "fisher", "epe_nas", "zen", "grasp",
+        "lswag",
+        "zico",
+        "swap",
+        "nwot",
+        "params",
+        "flops",
+        "grad_norm",
+        "snip",
+        "plain",
+        "l2_norm",
+        "synflow",
+        "jacov",
+        "fisher",
+        "epe_nas",
+        "zen",
+        "grasp",
     ];
 
     #[test]
@@ -180,7 +194,12 @@ mod tests {
         let get = |n: &str| info(n).unwrap_or_else(|| panic!("{n} missing"));
         // Input gradients: the two Jacobian proxies only; second order: grasp.
         for p in REGISTRY {
-            assert_eq!(p.requires.input_grads, matches!(p.name, "jacov" | "epe_nas"), "{}", p.name);
+            assert_eq!(
+                p.requires.input_grads,
+                matches!(p.name, "jacov" | "epe_nas"),
+                "{}",
+                p.name
+            );
             assert_eq!(p.requires.second_order, p.name == "grasp", "{}", p.name);
             // Nothing stored here is negated (Suite-Zero's signs).
             assert!(!p.negated, "{}", p.name);
@@ -188,7 +207,18 @@ mod tests {
             assert!(!p.requires.labels || p.requires.data, "{}", p.name);
         }
         // LIBRA's Table 4 families as NAS-Bench-Suite-Zero groups them.
-        let based = ["grasp", "fisher", "jacov", "epe_nas", "snip", "synflow", "grad_norm", "zico", "plain", "lswag"];
+        let based = [
+            "grasp",
+            "fisher",
+            "jacov",
+            "epe_nas",
+            "snip",
+            "synflow",
+            "grad_norm",
+            "zico",
+            "plain",
+            "lswag",
+        ];
         let free = ["nwot", "zen", "params", "flops", "l2_norm", "swap"];
         for p in REGISTRY {
             if based.contains(&p.name) || free.contains(&p.name) {

@@ -21,7 +21,14 @@ pub struct Band {
 
 /// Simulates `runs` random searches over the pool (`raw` components and
 /// `truth` per pool member); `None` when the pool is empty.
-pub fn random_band(raw: &[Vec<f64>], truth: &[f64], fitness: &Fitness, budget: usize, runs: usize, seed: u64) -> Option<Band> {
+pub fn random_band(
+    raw: &[Vec<f64>],
+    truth: &[f64],
+    fitness: &Fitness,
+    budget: usize,
+    runs: usize,
+    seed: u64,
+) -> Option<Band> {
     let n = raw.len().min(truth.len());
     if n == 0 || budget == 0 || runs == 0 {
         return None;

@@ -18,7 +18,9 @@ pub fn evolution<S: SearchSpace>(
     rng: &mut ChaCha8Rng,
 ) -> Result<(), SearchError> {
     if settings.population == 0 || settings.parents == 0 {
-        return Err(SearchError::Setting("evolution needs a population and at least one parent".into()));
+        return Err(SearchError::Setting(
+            "evolution needs a population and at least one parent".into(),
+        ));
     }
     // Evaluated candidates, aligned with the session's history.
     let mut evaluated: Vec<S::Arch> = Vec::new();
@@ -44,7 +46,9 @@ pub fn evolution<S: SearchSpace>(
         for _ in 0..settings.mutations {
             let fresh = |k: &str| !session.is_visited(k) && !pending.contains(k);
             let child = domain.child(rng, fresh, |rng| {
-                let parent = parents.choose(rng).unwrap_or_else(|| unreachable!("parents is not empty"));
+                let parent = parents
+                    .choose(rng)
+                    .unwrap_or_else(|| unreachable!("parents is not empty"));
                 domain.space.mutate(parent, settings.m_prob, settings.s_prob, rng)
             });
             if let Some(c) = child {

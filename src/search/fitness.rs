@@ -32,7 +32,10 @@ impl Component {
 #[serde(rename_all = "snake_case")]
 pub enum FitnessSpec {
     Proxy(String),
-    Window { a: usize, b: usize },
+    Window {
+        a: usize,
+        b: usize,
+    },
     /// LIBRA picks the members on the archive's task (needs ground truth).
     LibraAuto,
     Ensemble(Vec<String>),
@@ -46,7 +49,9 @@ impl std::str::FromStr for FitnessSpec {
         let s = s.trim();
         let bad = |why: &str| SearchError::Setting(format!("fitness `{s}`: {why}"));
         if let Some(window) = s.strip_prefix("lswag:") {
-            let (a, b) = window.split_once('-').ok_or_else(|| bad("expected lswag:A-B, e.g. lswag:3-8"))?;
+            let (a, b) = window
+                .split_once('-')
+                .ok_or_else(|| bad("expected lswag:A-B, e.g. lswag:3-8"))?;
             let (a, b): (usize, usize) = (
                 a.trim().parse().map_err(|_| bad("window start is not a number"))?,
                 b.trim().parse().map_err(|_| bad("window end is not a number"))?,
@@ -60,7 +65,11 @@ impl std::str::FromStr for FitnessSpec {
             return Ok(FitnessSpec::LibraAuto);
         }
         if let Some(list) = s.strip_prefix("libra:") {
-            let members: Vec<String> = list.split(',').map(|m| m.trim().to_string()).filter(|m| !m.is_empty()).collect();
+            let members: Vec<String> = list
+                .split(',')
+                .map(|m| m.trim().to_string())
+                .filter(|m| !m.is_empty())
+                .collect();
             if members.is_empty() {
                 return Err(bad("expected libra:P1,P2,... with at least one proxy"));
             }
@@ -137,7 +146,9 @@ impl Fitness {
         if self.components.len() == 1 {
             return raw.iter().map(|r| r.first().copied().unwrap_or(f64::NAN)).collect();
         }
-        let complete: Vec<usize> = (0..raw.len()).filter(|&i| raw[i].iter().all(|v| v.is_finite())).collect();
+        let complete: Vec<usize> = (0..raw.len())
+            .filter(|&i| raw[i].iter().all(|v| v.is_finite()))
+            .collect();
         let columns: Vec<Vec<f64>> = (0..self.components.len())
             .map(|j| complete.iter().map(|&i| raw[i][j]).collect())
             .collect();
@@ -161,7 +172,10 @@ mod tests {
             let spec: FitnessSpec = s.parse().unwrap();
             assert_eq!(spec.to_string(), s);
         }
-        assert_eq!("lswag:2-5".parse::<FitnessSpec>().unwrap(), FitnessSpec::Window { a: 2, b: 5 });
+        assert_eq!(
+            "lswag:2-5".parse::<FitnessSpec>().unwrap(),
+            FitnessSpec::Window { a: 2, b: 5 }
+        );
         for bad in ["lswag:5-2", "lswag:0-3", "lswag:3-11", "lswag:x", "libra:", ""] {
             assert!(bad.parse::<FitnessSpec>().is_err(), "{bad}");
         }
@@ -169,14 +183,11 @@ mod tests {
 
     #[test]
     fn ensemble_fitness_is_the_rank_sum_among_complete_rows() {
-        let fitness = FitnessSpec::Ensemble(vec!["a".into(), "b".into()]).resolve(None).unwrap();
+        let fitness = FitnessSpec::Ensemble(vec!["a".into(), "b".into()])
+            .resolve(None)
+            .unwrap();
         // Ranks (1 = worst) of a over complete rows 0,1,3: 1,3,2; of b: 2,1,3.
-        let raw = vec![
-            vec![0.1, 5.0],
-            vec![0.9, 1.0],
-            vec![0.5, f64::NAN],
-            vec![0.4, 7.0],
-        ];
+        let raw = vec![vec![0.1, 5.0], vec![0.9, 1.0], vec![0.5, f64::NAN], vec![0.4, 7.0]];
         let v = fitness.values(&raw);
         assert_eq!(v[0], 3.0);
         assert_eq!(v[1], 4.0);

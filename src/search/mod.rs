@@ -26,7 +26,6 @@ use serde::{Deserialize, Serialize};
 
 pub use fitness::{Component, Fitness, FitnessSpec};
 
-
 /// Which algorithm.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -52,10 +51,9 @@ impl std::str::FromStr for Algo {
     type Err = SearchError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Algo::ALL
-            .into_iter()
-            .find(|a| a.name() == s.trim())
-            .ok_or_else(|| SearchError::Setting(format!("unknown algorithm `{s}`: expected evolution, random or prune")))
+        Algo::ALL.into_iter().find(|a| a.name() == s.trim()).ok_or_else(|| {
+            SearchError::Setting(format!("unknown algorithm `{s}`: expected evolution, random or prune"))
+        })
     }
 }
 
@@ -111,9 +109,16 @@ impl ParamLimits {
 
     /// Parses `min,max` in millions (`18,23`).
     pub fn parse_millions(s: &str) -> Result<ParamLimits, SearchError> {
-        let bad = || SearchError::Setting(format!("parameter limits `{s}`: expected MIN,MAX in millions, e.g. 18,23"));
+        let bad = || {
+            SearchError::Setting(format!(
+                "parameter limits `{s}`: expected MIN,MAX in millions, e.g. 18,23"
+            ))
+        };
         let (a, b) = s.split_once(',').ok_or_else(bad)?;
-        let (a, b): (f64, f64) = (a.trim().parse().map_err(|_| bad())?, b.trim().parse().map_err(|_| bad())?);
+        let (a, b): (f64, f64) = (
+            a.trim().parse().map_err(|_| bad())?,
+            b.trim().parse().map_err(|_| bad())?,
+        );
         if !(a >= 0.0 && b >= a) {
             return Err(bad());
         }

@@ -23,17 +23,27 @@ pub struct Domain<'a, S: SearchSpace> {
 
 impl<'a, S: SearchSpace> Domain<'a, S> {
     pub fn new(space: &'a S, limits: Option<ParamLimits>) -> Domain<'a, S> {
-        Domain { space, limits, pool: None }
+        Domain {
+            space,
+            limits,
+            pool: None,
+        }
     }
 
     /// Restricts the domain to `pool` (what a table can score).
-    pub fn restricted(space: &'a S, limits: Option<ParamLimits>, pool: Vec<S::Arch>) -> Result<Domain<'a, S>, SearchError> {
+    pub fn restricted(
+        space: &'a S,
+        limits: Option<ParamLimits>,
+        pool: Vec<S::Arch>,
+    ) -> Result<Domain<'a, S>, SearchError> {
         let pool: Vec<S::Arch> = pool
             .into_iter()
             .filter(|a| limits.is_none_or(|l| l.contains(space.params(a))))
             .collect();
         if pool.is_empty() {
-            return Err(SearchError::Exhausted("the archive scores no candidate within the parameter limits".into()));
+            return Err(SearchError::Exhausted(
+                "the archive scores no candidate within the parameter limits".into(),
+            ));
         }
         let keys = pool.iter().map(|a| a.to_string()).collect();
         Ok(Domain {
@@ -64,7 +74,10 @@ impl<'a, S: SearchSpace> Domain<'a, S> {
     pub fn sample(&self, rng: &mut ChaCha8Rng, fresh: impl Fn(&str) -> bool) -> Result<S::Arch, SearchError> {
         for _ in 0..MAX_TRIES {
             let a = match &self.pool {
-                Some((pool, _)) => pool.choose(rng).cloned().ok_or_else(|| SearchError::Exhausted("empty pool".into()))?,
+                Some((pool, _)) => pool
+                    .choose(rng)
+                    .cloned()
+                    .ok_or_else(|| SearchError::Exhausted("empty pool".into()))?,
                 None => self.space.sample(rng),
             };
             let key = a.to_string();
@@ -72,7 +85,9 @@ impl<'a, S: SearchSpace> Domain<'a, S> {
                 return Ok(a);
             }
         }
-        Err(SearchError::Exhausted(format!("{MAX_TRIES} random draws found no legal, unvisited candidate")))
+        Err(SearchError::Exhausted(format!(
+            "{MAX_TRIES} random draws found no legal, unvisited candidate"
+        )))
     }
 
     /// Children from `make` until one is legal and fresh; `None` after

@@ -45,7 +45,11 @@ impl<'a> TabularEvaluator<'a> {
                 }
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let mut evaluator = TabularEvaluator { archive, sources, rows: Vec::new() };
+        let mut evaluator = TabularEvaluator {
+            archive,
+            sources,
+            rows: Vec::new(),
+        };
         evaluator.rows = (0..archive.len())
             .filter(|&r| t.is_member(r) && evaluator.values(r).iter().all(|v| v.is_finite()))
             .collect();
@@ -131,7 +135,10 @@ impl Evaluator<Nb201Supernet> for TabularSupernet {
                 }
             }
         }
-        Ok(sum.into_iter().map(|s| if n == 0 { f64::NAN } else { s / n as f64 }).collect())
+        Ok(sum
+            .into_iter()
+            .map(|s| if n == 0 { f64::NAN } else { s / n as f64 })
+            .collect())
     }
 }
 
@@ -145,7 +152,10 @@ impl<'a> ArchiveTruth<'a> {
     pub fn new(archive: &'a Archive, task: &str) -> Result<ArchiveTruth<'a>, SearchError> {
         let task = archive.require_task(task)?;
         if !task.has_truth() {
-            return Err(SearchError::Setting(format!("task `{}` has no ground truth", task.name())));
+            return Err(SearchError::Setting(format!(
+                "task `{}` has no ground truth",
+                task.name()
+            )));
         }
         Ok(ArchiveTruth { archive, task })
     }

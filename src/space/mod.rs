@@ -139,7 +139,10 @@ pub fn no_such_setting(space: &str, option: &str, value: Option<usize>) -> Resul
 pub fn cannot_build(space: &Space) -> String {
     format!(
         "the studio cannot build networks of the {space} space (it builds {})",
-        NetConfig::buildable().map(|s| s.to_string()).collect::<Vec<_>>().join(", ")
+        NetConfig::buildable()
+            .map(|s| s.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
     )
 }
 
@@ -209,10 +212,22 @@ impl NetConfig {
     pub fn from_overrides_lenient(space: &Space, o: &NetOverrides) -> Result<NetConfig, String> {
         let mut net = NetConfig::default_for(space).ok_or_else(|| cannot_build(space))?;
         let single = [
-            NetOverrides { channels: o.channels, ..NetOverrides::default() },
-            NetOverrides { cells: o.cells, ..NetOverrides::default() },
-            NetOverrides { classes: o.classes, ..NetOverrides::default() },
-            NetOverrides { image_size: o.image_size, ..NetOverrides::default() },
+            NetOverrides {
+                channels: o.channels,
+                ..NetOverrides::default()
+            },
+            NetOverrides {
+                cells: o.cells,
+                ..NetOverrides::default()
+            },
+            NetOverrides {
+                classes: o.classes,
+                ..NetOverrides::default()
+            },
+            NetOverrides {
+                image_size: o.image_size,
+                ..NetOverrides::default()
+            },
         ];
         for one in single {
             let mut trial = net;

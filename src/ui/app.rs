@@ -44,7 +44,13 @@ pub enum Panel {
 }
 
 impl Panel {
-    pub const ALL: [Panel; 5] = [Panel::Archive, Panel::Layers, Panel::Proxies, Panel::Libra, Panel::Search];
+    pub const ALL: [Panel; 5] = [
+        Panel::Archive,
+        Panel::Layers,
+        Panel::Proxies,
+        Panel::Libra,
+        Panel::Search,
+    ];
 
     pub fn label(self) -> &'static str {
         match self {
@@ -185,7 +191,9 @@ pub fn demo_dataset() -> (Dataset, Option<String>) {
         // show the synthetic example rather than nothing.
         Err(e) => (
             Dataset::synthetic(600, 0),
-            Some(format!("The built-in demo archive is unreadable ({e}); showing a synthetic example instead")),
+            Some(format!(
+                "The built-in demo archive is unreadable ({e}); showing a synthetic example instead"
+            )),
         ),
     }
 }

@@ -99,7 +99,11 @@ impl ScoreSettings {
     /// choice with its reason.
     /// The fields a space lacks are left out (one set of fields serves
     /// every space); a setting out of range is an error naming it.
-    pub fn score_config(&self, space: &Space, proxies: &str) -> Result<(ScoreConfig, crate::engine::backend::BackendChoice), String> {
+    pub fn score_config(
+        &self,
+        space: &Space,
+        proxies: &str,
+    ) -> Result<(ScoreConfig, crate::engine::backend::BackendChoice), String> {
         let backend = match self.backend {
             BackendChoice::Auto => choose_backend(None),
             BackendChoice::Cpu => choose_backend(Some(BackendKind::Cpu)),
@@ -111,7 +115,11 @@ impl ScoreSettings {
         };
         // ViTs take the large image size (224 in the paper); the
         // convolutional spaces their own (32 for CIFAR, 16 for ImageNet16-120).
-        let image_size = if *space == Space::AutoFormer { self.image_size } else { self.nb201_image_size };
+        let image_size = if *space == Space::AutoFormer {
+            self.image_size
+        } else {
+            self.nb201_image_size
+        };
         let overrides = NetOverrides {
             channels: Some(self.channels),
             cells: Some(self.cells),
@@ -464,7 +472,12 @@ mod tests {
         assert_eq!((config.net.num_classes(), config.net.image_size()), (120, 16));
         let batch = crate::jobs::score::config_batch(&config).unwrap();
         assert_eq!((batch.shape, batch.num_classes), ([4, 3, 16, 16], 120));
-        let (vit, _) = ScoreSettings { classes: 100, ..ScoreSettings::default() }.score_config(&Space::AutoFormer, "swap").unwrap();
+        let (vit, _) = ScoreSettings {
+            classes: 100,
+            ..ScoreSettings::default()
+        }
+        .score_config(&Space::AutoFormer, "swap")
+        .unwrap();
         assert_eq!((vit.net.num_classes(), vit.net.image_size()), (100, 32));
     }
 }

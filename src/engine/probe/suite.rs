@@ -106,7 +106,13 @@ pub(super) fn fisher_per_layer(exec: &Exec, grads: &Gradients) -> Vec<f64> {
 
 /// Input Jacobians of R = sum(logits) under train-mode BN over the batch
 /// (NASLib `get_batch_jacobian`: `y.backward(ones_like(y))`, then x.grad).
-pub(super) fn jacobian_pass(net: &dyn Network, params: &ParamStore, batch: &Batch, device: &Device, rec: &mut ProbeRecord) {
+pub(super) fn jacobian_pass(
+    net: &dyn Network,
+    params: &ParamStore,
+    batch: &Batch,
+    device: &Device,
+    rec: &mut ProbeRecord,
+) {
     let t = Instant::now();
     let mut exec = Exec::new(params, device.clone(), PassConfig::forward_only(NormMode::Groups(1)));
     let x = input_tensor(batch, device).require_grad();
@@ -189,7 +195,12 @@ pub fn zen_parts(
     let features = exec.pre_pool.take()?.into_data().try_to_vec::<f32>().ok()?;
     let per = features.len() / (2 * s);
     let (f1, f2) = features.split_at(s * per);
-    let diff = f1.iter().zip(f2).map(|(a, b)| (*a as f64 - *b as f64).abs()).sum::<f64>() / s as f64;
+    let diff = f1
+        .iter()
+        .zip(f2)
+        .map(|(a, b)| (*a as f64 - *b as f64).abs())
+        .sum::<f64>()
+        / s as f64;
     let keep = 1.0 - BN_MOMENTUM;
     let bn: f64 = exec
         .norm_vars
@@ -222,7 +233,11 @@ pub(super) fn grasp_pass(
 ) -> Option<Vec<f64>> {
     let norm = |v: &mut dyn Iterator<Item = f64>| v.map(|x| x * x).sum::<f64>().sqrt();
     let g_norm = norm(&mut g.iter().flat_map(|(_, g)| g.iter().map(|&v| v as f64)));
-    let w_norm = norm(&mut g.iter().flat_map(|(p, _)| params.entries[*p].data.iter().map(|&v| v as f64)));
+    let w_norm = norm(
+        &mut g
+            .iter()
+            .flat_map(|(p, _)| params.entries[*p].data.iter().map(|&v| v as f64)),
+    );
     if g_norm == 0.0 || !g_norm.is_finite() {
         return None;
     }
@@ -236,7 +251,11 @@ pub(super) fn grasp_pass(
         .zip(plus.iter().zip(&minus))
         .map(|((p, _), (gp, gm))| {
             let w = &params.entries[*p].data;
-            -w.iter().zip(gp.iter().zip(gm)).map(|(&w, (a, b))| w as f64 * (a - b)).sum::<f64>() / (2.0 * eps)
+            -w.iter()
+                .zip(gp.iter().zip(gm))
+                .map(|(&w, (a, b))| w as f64 * (a - b))
+                .sum::<f64>()
+                / (2.0 * eps)
         })
         .collect();
     times.statistics += t.elapsed();

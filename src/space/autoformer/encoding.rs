@@ -82,7 +82,9 @@ pub struct AutoformerArch {
 
 /// Why a string is not an AutoFormer-Small architecture.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("`{input}` is not an AutoFormer-Small key ({{\"embed\":384,\"depth\":13,\"mlp\":[..],\"heads\":[..]}}): {reason}")]
+#[error(
+    "`{input}` is not an AutoFormer-Small key ({{\"embed\":384,\"depth\":13,\"mlp\":[..],\"heads\":[..]}}): {reason}"
+)]
 pub struct ParseAutoformerError {
     pub input: String,
     pub reason: String,
@@ -148,7 +150,12 @@ impl AutoformerArch {
 
     /// A uniform sample whose parameter count at `basis` lies in `limits`
     /// (rejection sampling); `None` after `tries` draws.
-    pub fn sample_within(rng: &mut impl Rng, limits: &RangeInclusive<u64>, basis: CountBasis, tries: usize) -> Option<AutoformerArch> {
+    pub fn sample_within(
+        rng: &mut impl Rng,
+        limits: &RangeInclusive<u64>,
+        basis: CountBasis,
+        tries: usize,
+    ) -> Option<AutoformerArch> {
         (0..tries)
             .map(|_| AutoformerArch::sample(rng))
             .find(|a| limits.contains(&a.params(basis)))
@@ -195,10 +202,24 @@ impl AutoformerArch {
     /// times); for unequal depths the child takes its depth from a random
     /// parent and each block from either parent that has that block.
     pub fn cross(&self, other: &AutoformerArch, rng: &mut impl Rng) -> AutoformerArch {
-        let depth = if rng.random_bool(0.5) { self.depth() } else { other.depth() };
-        let (long, short) = if self.depth() >= other.depth() { (self, other) } else { (other, self) };
+        let depth = if rng.random_bool(0.5) {
+            self.depth()
+        } else {
+            other.depth()
+        };
+        let (long, short) = if self.depth() >= other.depth() {
+            (self, other)
+        } else {
+            (other, self)
+        };
         // The parent block i comes from: either, when both have it.
-        let mut parent = |i: usize| if i < short.depth() && rng.random_bool(0.5) { short } else { long };
+        let mut parent = |i: usize| {
+            if i < short.depth() && rng.random_bool(0.5) {
+                short
+            } else {
+                long
+            }
+        };
         let mlp = (0..depth).map(|i| parent(i).mlp[i]).collect();
         let heads = (0..depth).map(|i| parent(i).heads[i]).collect();
         let embed = if rng.random_bool(0.5) { self.embed } else { other.embed };
@@ -237,7 +258,10 @@ impl AutoformerArch {
         };
         let v: Value = serde_json::from_str(input.trim()).map_err(|e| err(format!("not JSON: {e}")))?;
         let obj = v.as_object().ok_or_else(|| err("expected a JSON object".into()))?;
-        if let Some(k) = obj.keys().find(|k| !["embed", "depth", "mlp", "heads"].contains(&k.as_str())) {
+        if let Some(k) = obj
+            .keys()
+            .find(|k| !["embed", "depth", "mlp", "heads"].contains(&k.as_str()))
+        {
             return Err(err(format!("unknown field `{k}`")));
         }
         let embed = obj
@@ -353,13 +377,34 @@ mod tests {
         let cases = [
             ("[1,2]", "expected a JSON object"),
             ("{\"embed\":400,\"mlp\":[3;12],\"heads\":[]}", "not JSON"),
-            ("{\"embed\":400,\"mlp\":[3,3,3,3,3,3,3,3,3,3,3,3],\"heads\":[5,5,5,5,5,5,5,5,5,5,5,5]}", "embed 400"),
-            ("{\"embed\":320,\"mlp\":[3,3,3,3,3,3,3,3,3,3,3,3],\"heads\":[5,5,5,5,5,5,5,5,5,5,5,8]}", "heads[11] = 8"),
-            ("{\"embed\":320,\"mlp\":[3,3,3,3,3,3,3,3,3,3,3,2.5],\"heads\":[5,5,5,5,5,5,5,5,5,5,5,5]}", "mlp[11] = 2.5"),
-            ("{\"embed\":320,\"mlp\":[3,3,3,3,3,3,3,3,3,3,3,3],\"heads\":[5,5,5,5,5,5,5,5,5,5,5]}", "12 MLP ratios but 11"),
-            ("{\"embed\":320,\"depth\":13,\"mlp\":[3,3,3,3,3,3,3,3,3,3,3,3],\"heads\":[5,5,5,5,5,5,5,5,5,5,5,5]}", "depth 13 but 12"),
-            ("{\"embed\":320,\"mlp\":[3,3,3],\"heads\":[5,5,5]}", "depth 3 is not one of"),
-            ("{\"embed\":320,\"mlp\":[],\"heads\":[],\"drop\":0}", "unknown field `drop`"),
+            (
+                "{\"embed\":400,\"mlp\":[3,3,3,3,3,3,3,3,3,3,3,3],\"heads\":[5,5,5,5,5,5,5,5,5,5,5,5]}",
+                "embed 400",
+            ),
+            (
+                "{\"embed\":320,\"mlp\":[3,3,3,3,3,3,3,3,3,3,3,3],\"heads\":[5,5,5,5,5,5,5,5,5,5,5,8]}",
+                "heads[11] = 8",
+            ),
+            (
+                "{\"embed\":320,\"mlp\":[3,3,3,3,3,3,3,3,3,3,3,2.5],\"heads\":[5,5,5,5,5,5,5,5,5,5,5,5]}",
+                "mlp[11] = 2.5",
+            ),
+            (
+                "{\"embed\":320,\"mlp\":[3,3,3,3,3,3,3,3,3,3,3,3],\"heads\":[5,5,5,5,5,5,5,5,5,5,5]}",
+                "12 MLP ratios but 11",
+            ),
+            (
+                "{\"embed\":320,\"depth\":13,\"mlp\":[3,3,3,3,3,3,3,3,3,3,3,3],\"heads\":[5,5,5,5,5,5,5,5,5,5,5,5]}",
+                "depth 13 but 12",
+            ),
+            (
+                "{\"embed\":320,\"mlp\":[3,3,3],\"heads\":[5,5,5]}",
+                "depth 3 is not one of",
+            ),
+            (
+                "{\"embed\":320,\"mlp\":[],\"heads\":[],\"drop\":0}",
+                "unknown field `drop`",
+            ),
         ];
         for (input, says) in cases {
             let e = AutoformerArch::parse(input).unwrap_err().to_string();

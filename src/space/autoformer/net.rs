@@ -105,7 +105,11 @@ impl AutoformerNet {
         let mut store = ParamStore::default();
         let e = arch.embed;
         let patch = (
-            store.push("patch_embed_super.proj.weight", vec![e, 3, PATCH, PATCH], ParamRole::ConvWeight),
+            store.push(
+                "patch_embed_super.proj.weight",
+                vec![e, 3, PATCH, PATCH],
+                ParamRole::ConvWeight,
+            ),
             store.push("patch_embed_super.proj.bias", vec![e], ParamRole::Bias),
         );
         let cls = store.push("cls_token", vec![1, 1, e], ParamRole::Embedding);
@@ -201,12 +205,37 @@ mod tests {
 
     #[test]
     fn config_errors_name_the_setting() {
-        assert!(AutoformerConfig { image_size: 32, num_classes: 10 }.validate().is_ok());
-        let e = AutoformerConfig { image_size: 40, num_classes: 10 }.validate().unwrap_err();
-        assert!(e.contains("image size 40 is not a positive multiple of the 16-pixel patch"), "{e}");
-        let e = AutoformerConfig { image_size: 0, num_classes: 10 }.validate().unwrap_err();
+        assert!(
+            AutoformerConfig {
+                image_size: 32,
+                num_classes: 10
+            }
+            .validate()
+            .is_ok()
+        );
+        let e = AutoformerConfig {
+            image_size: 40,
+            num_classes: 10,
+        }
+        .validate()
+        .unwrap_err();
+        assert!(
+            e.contains("image size 40 is not a positive multiple of the 16-pixel patch"),
+            "{e}"
+        );
+        let e = AutoformerConfig {
+            image_size: 0,
+            num_classes: 10,
+        }
+        .validate()
+        .unwrap_err();
         assert!(e.contains("image size 0"), "{e}");
-        let e = AutoformerConfig { image_size: 32, num_classes: 0 }.validate().unwrap_err();
+        let e = AutoformerConfig {
+            image_size: 32,
+            num_classes: 0,
+        }
+        .validate()
+        .unwrap_err();
         assert!(e.contains("at least one class"), "{e}");
         assert_eq!(AutoformerConfig::default().basis(), CountBasis::PAPER);
     }

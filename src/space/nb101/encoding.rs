@@ -90,7 +90,9 @@ impl Nb101Arch {
             .collect::<Result<_, _>>()?;
         let l = values.len();
         let n = (2..=MAX_VERTICES).find(|n| n * n + n == l).ok_or_else(|| {
-            err(format!("{l} values; a cell of n vertices (2 to 7) has n*n + n (6, 12, 20, 30, 42 or 56)"))
+            err(format!(
+                "{l} values; a cell of n vertices (2 to 7) has n*n + n (6, 12, 20, 30, 42 or 56)"
+            ))
         })?;
         let mut matrix = [[false; MAX_VERTICES]; MAX_VERTICES];
         for r in 0..n {
@@ -98,7 +100,11 @@ impl Nb101Arch {
                 match values[r * n + c] {
                     0 => {}
                     1 if c > r => matrix[r][c] = true,
-                    1 => return Err(err(format!("the adjacency matrix is not upper triangular (edge {r} -> {c})"))),
+                    1 => {
+                        return Err(err(format!(
+                            "the adjacency matrix is not upper triangular (edge {r} -> {c})"
+                        )));
+                    }
                     v => return Err(err(format!("adjacency entry ({r}, {c}) is {v}, expected 0 or 1"))),
                 }
             }
@@ -117,7 +123,11 @@ impl Nb101Arch {
                 None => {
                     return Err(err(format!(
                         "unknown op {code} at vertex {v}; expected {}",
-                        expected.iter().map(|&c| format!("{c} ({})", op_name(c))).collect::<Vec<_>>().join(", ")
+                        expected
+                            .iter()
+                            .map(|&c| format!("{c} ({})", op_name(c)))
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     )));
                 }
             }
@@ -126,14 +136,24 @@ impl Nb101Arch {
     }
 
     /// Checks nasbench's rules (output reachable, at most 9 edges after pruning).
-    pub fn from_parts(n: usize, matrix: [[bool; MAX_VERTICES]; MAX_VERTICES], ops: [u8; MAX_VERTICES]) -> Result<Nb101Arch, String> {
+    pub fn from_parts(
+        n: usize,
+        matrix: [[bool; MAX_VERTICES]; MAX_VERTICES],
+        ops: [u8; MAX_VERTICES],
+    ) -> Result<Nb101Arch, String> {
         let pruned = prune(n, &matrix, &ops).ok_or_else(|| "the output is unreachable from the input".to_string())?;
         let edges = pruned.edges();
         if edges > MAX_EDGES {
             return Err(format!("{edges} edges after pruning, at most {MAX_EDGES}"));
         }
         let hash = hash_module(&pruned);
-        Ok(Nb101Arch { n, matrix, ops, pruned, hash })
+        Ok(Nb101Arch {
+            n,
+            matrix,
+            ops,
+            pruned,
+            hash,
+        })
     }
 
     /// nasbench's sampler: every upper-triangular edge and every interior op
@@ -256,7 +276,10 @@ pub fn prune(n: usize, matrix: &[[bool; MAX_VERTICES]; MAX_VERTICES], ops: &[u8;
     }
     let keep: Vec<usize> = (0..n).filter(|&v| from_input[v] && to_output[v]).collect();
     Some(Pruned {
-        matrix: keep.iter().map(|&r| keep.iter().map(|&c| matrix[r][c]).collect()).collect(),
+        matrix: keep
+            .iter()
+            .map(|&r| keep.iter().map(|&c| matrix[r][c]).collect())
+            .collect(),
         ops: keep.iter().map(|&v| ops[v]).collect(),
     })
 }

@@ -25,7 +25,13 @@ pub struct Nb101Config {
 
 impl Default for Nb101Config {
     fn default() -> Self {
-        Nb101Config { stem_channels: 128, stacks: 3, cells_per_stack: 3, num_classes: 10, image_size: 32 }
+        Nb101Config {
+            stem_channels: 128,
+            stacks: 3,
+            cells_per_stack: 3,
+            num_classes: 10,
+            image_size: 32,
+        }
     }
 }
 
@@ -102,7 +108,11 @@ struct ConvBn {
 
 fn conv_bn(store: &mut ParamStore, prefix: &str, cin: usize, cout: usize, k: usize) -> ConvBn {
     ConvBn {
-        conv: store.push(format!("{prefix}.conv.weight"), vec![cout, cin, k, k], ParamRole::ConvWeight),
+        conv: store.push(
+            format!("{prefix}.conv.weight"),
+            vec![cout, cin, k, k],
+            ParamRole::ConvWeight,
+        ),
         gamma: store.push(format!("{prefix}.bn.weight"), vec![cout], ParamRole::NormWeight),
         beta: store.push(format!("{prefix}.bn.bias"), vec![cout], ParamRole::NormBias),
         kernel: k,
@@ -157,13 +167,30 @@ impl Nb101Net {
                         };
                     }
                 }
-                cells.push(Cell { channels: ch, projections, ops });
+                cells.push(Cell {
+                    channels: ch,
+                    projections,
+                    ops,
+                });
                 cin = c;
             }
         }
-        let w = store.push("classifier.weight", vec![config.num_classes, c], ParamRole::LinearWeight);
+        let w = store.push(
+            "classifier.weight",
+            vec![config.num_classes, c],
+            ParamRole::LinearWeight,
+        );
         let b = store.push("classifier.bias", vec![config.num_classes], ParamRole::Bias);
-        (Nb101Net { config, cell, stem, cells, classifier: (w, b) }, store)
+        (
+            Nb101Net {
+                config,
+                cell,
+                stem,
+                cells,
+                classifier: (w, b),
+            },
+            store,
+        )
     }
 
     pub fn input_chw(&self) -> [usize; 3] {
@@ -179,7 +206,12 @@ impl Nb101Net {
     }
 
     fn max_pool(x: Tensor<4>, k: usize, stride: usize, pad: usize) -> Tensor<4> {
-        max_pool2d(x, MaxPoolOptions::new([k, k]).with_stride([stride, stride]).with_padding([pad, pad]))
+        max_pool2d(
+            x,
+            MaxPoolOptions::new([k, k])
+                .with_stride([stride, stride])
+                .with_padding([pad, pad]),
+        )
     }
 
     fn cell_forward(&self, exec: &mut Exec, cell: &Cell, x: Tensor<4>) -> Tensor<4> {
@@ -191,12 +223,17 @@ impl Nb101Net {
             let c = cell.channels[t];
             // Earlier vertices are at least as wide; the extra channel of a
             // remainder is sliced off (nasbench's truncate).
-            let mut inputs: Vec<Tensor<4>> =
-                (1..t).filter(|&s| m[s][t]).map(|s| tensors[s].clone().narrow(1, 0, c)).collect();
+            let mut inputs: Vec<Tensor<4>> = (1..t)
+                .filter(|&s| m[s][t])
+                .map(|s| tensors[s].clone().narrow(1, 0, c))
+                .collect();
             if let Some(p) = &cell.projections[t] {
                 inputs.push(Self::conv_bn_relu(exec, x.clone(), p));
             }
-            let sum = inputs.into_iter().reduce(|a, b| a + b).unwrap_or_else(|| unreachable!("pruned vertices have inputs"));
+            let sum = inputs
+                .into_iter()
+                .reduce(|a, b| a + b)
+                .unwrap_or_else(|| unreachable!("pruned vertices have inputs"));
             let out = match (&cell.ops[t], self.cell.ops[t]) {
                 (Some(op), _) => Self::conv_bn_relu(exec, sum, op),
                 (None, MAXPOOL3X3) => Self::max_pool(sum, 3, 1, 1),

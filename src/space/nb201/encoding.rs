@@ -166,10 +166,7 @@ impl Nb201Arch {
             input: s.to_string(),
             reason: reason.to_string(),
         };
-        let inner = s
-            .trim()
-            .trim_start_matches(['(', '['])
-            .trim_end_matches([')', ']']);
+        let inner = s.trim().trim_start_matches(['(', '[']).trim_end_matches([')', ']']);
         let values: Vec<&str> = inner.split(',').map(str::trim).filter(|v| !v.is_empty()).collect();
         if values.len() != NUM_EDGES {
             return Err(err(&format!("expected 6 op indices, found {}", values.len())));
@@ -268,7 +265,10 @@ impl Nb201Supernet {
     }
 
     pub fn contains(&self, arch: &Nb201Arch) -> bool {
-        arch.ops.iter().zip(self.masks).all(|(op, m)| m & (1 << op.index()) != 0)
+        arch.ops
+            .iter()
+            .zip(self.masks)
+            .all(|(op, m)| m & (1 << op.index()) != 0)
     }
 }
 
@@ -321,7 +321,12 @@ impl FromStr for Nb201Arch {
         for (i, node) in nodes.iter().enumerate() {
             let items: Vec<&str> = node.split('|').filter(|p| !p.is_empty()).collect();
             if items.len() != i + 1 {
-                return Err(err(format!("node {} needs {} inputs, found {}", i + 1, i + 1, items.len())));
+                return Err(err(format!(
+                    "node {} needs {} inputs, found {}",
+                    i + 1,
+                    i + 1,
+                    items.len()
+                )));
             }
             for (src, item) in items.iter().enumerate() {
                 let (name, idx) = item
@@ -351,7 +356,10 @@ mod tests {
             assert_eq!(s.parse::<Nb201Arch>().unwrap(), arch);
             let t = arch.to_naslib_tuple();
             assert_eq!(Nb201Arch::from_naslib_tuple(t).unwrap(), arch);
-            assert_eq!(Nb201Arch::parse_naslib_tuple(&arch.naslib_tuple_string()).unwrap(), arch);
+            assert_eq!(
+                Nb201Arch::parse_naslib_tuple(&arch.naslib_tuple_string()).unwrap(),
+                arch
+            );
             assert_eq!(Nb201Arch::from_index(arch.index()), arch);
             assert!(seen.insert(s));
         }

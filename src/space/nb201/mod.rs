@@ -6,8 +6,8 @@ pub mod net;
 pub use encoding::*;
 pub use net::{Nb201Config, Nb201Net};
 
-use rand::seq::index::sample;
 use rand::SeedableRng;
+use rand::seq::index::sample;
 use rand_chacha::ChaCha8Rng;
 
 use super::{ArchSpace, NetConfig};
@@ -17,7 +17,10 @@ use crate::engine::probe::Network;
 /// `n` (at most 15,625) distinct cells drawn uniformly with `seed`, in drawn order.
 pub fn sample_cells(n: usize, seed: u64) -> Vec<Nb201Arch> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    sample(&mut rng, NUM_ARCHS, n.min(NUM_ARCHS)).into_iter().map(Nb201Arch::from_index).collect()
+    sample(&mut rng, NUM_ARCHS, n.min(NUM_ARCHS))
+        .into_iter()
+        .map(Nb201Arch::from_index)
+        .collect()
 }
 
 /// NB201 cells on a given skeleton.
@@ -78,9 +81,16 @@ impl ArchSpace for Nb201Space {
                 _ => 0,
             })
             .sum();
-        let base = *self
-            .base_params
-            .get_or_init(|| Nb201Net::new(Nb201Arch { ops: [Op::None; NUM_EDGES] }, self.config).1.num_params() as u64);
+        let base = *self.base_params.get_or_init(|| {
+            Nb201Net::new(
+                Nb201Arch {
+                    ops: [Op::None; NUM_EDGES],
+                },
+                self.config,
+            )
+            .1
+            .num_params() as u64
+        });
         base + convs
     }
 
@@ -105,7 +115,10 @@ impl ArchSpace for Nb201Space {
             .take(n)
             .collect();
         if out.len() < n {
-            return Err(format!("the NB201 space holds only {} cells within these settings, {n} asked for", out.len()));
+            return Err(format!(
+                "the NB201 space holds only {} cells within these settings, {n} asked for",
+                out.len()
+            ));
         }
         Ok(out)
     }
@@ -119,7 +132,12 @@ mod tests {
     fn closed_form_params_match_the_built_network() {
         for config in [
             Nb201Config::default(),
-            Nb201Config { channels: 8, cells_per_stage: 1, num_classes: 10, image_size: 32 },
+            Nb201Config {
+                channels: 8,
+                cells_per_stage: 1,
+                num_classes: 10,
+                image_size: 32,
+            },
         ] {
             let space = Nb201Space::new(config);
             let mut rng = ChaCha8Rng::seed_from_u64(1);
@@ -130,9 +148,10 @@ mod tests {
             }
         }
         // Suite-Zero's value for the all-3x3 cell at C=16, N=5 (1.531 M with the classifier).
-        let all3: Nb201Arch = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|"
-            .parse()
-            .unwrap();
+        let all3: Nb201Arch =
+            "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|"
+                .parse()
+                .unwrap();
         assert_eq!(Nb201Space::new(Nb201Config::default()).params(&all3), 1_531_546);
     }
 }

@@ -38,14 +38,23 @@ impl Nb201Config {
             return Err(format!("channels {}: expected 1 to 1024", self.channels));
         }
         if self.cells_per_stage == 0 || self.cells_per_stage > 64 {
-            return Err(format!("cells {}: expected 1 to 64 per stage (0 would leave out the searched cell)", self.cells_per_stage));
+            return Err(format!(
+                "cells {}: expected 1 to 64 per stage (0 would leave out the searched cell)",
+                self.cells_per_stage
+            ));
         }
         if self.num_classes < 2 {
-            return Err(format!("classes {}: the head needs at least 2 (with one class every gradient of the loss is 0)", self.num_classes));
+            return Err(format!(
+                "classes {}: the head needs at least 2 (with one class every gradient of the loss is 0)",
+                self.num_classes
+            ));
         }
         // Two stride-2 reductions: each halves an even side.
         if self.image_size < 4 || !self.image_size.is_multiple_of(4) || self.image_size > 1024 {
-            return Err(format!("image size {}: expected a multiple of 4 from 4 to 1024 (two stride-2 reductions)", self.image_size));
+            return Err(format!(
+                "image size {}: expected a multiple of 4 from 4 to 1024 (two stride-2 reductions)",
+                self.image_size
+            ));
         }
         Ok(())
     }
@@ -97,9 +106,21 @@ pub struct Nb201Net {
     classifier: (usize, usize),
 }
 
-fn conv_bn(store: &mut ParamStore, prefix: &str, conv_name: &str, bn_name: &str, cin: usize, cout: usize, k: usize) -> ConvBn {
+fn conv_bn(
+    store: &mut ParamStore,
+    prefix: &str,
+    conv_name: &str,
+    bn_name: &str,
+    cin: usize,
+    cout: usize,
+    k: usize,
+) -> ConvBn {
     ConvBn {
-        conv: store.push(format!("{prefix}.{conv_name}.weight"), vec![cout, cin, k, k], ParamRole::ConvWeight),
+        conv: store.push(
+            format!("{prefix}.{conv_name}.weight"),
+            vec![cout, cin, k, k],
+            ParamRole::ConvWeight,
+        ),
         gamma: store.push(format!("{prefix}.{bn_name}.weight"), vec![cout], ParamRole::NormWeight),
         beta: store.push(format!("{prefix}.{bn_name}.bias"), vec![cout], ParamRole::NormBias),
         kernel: k,
@@ -129,7 +150,11 @@ impl Nb201Net {
                 let p = format!("cells.{index}");
                 let a = conv_bn(&mut store, &p, "conv_a.op.1", "conv_a.op.2", ch, 2 * ch, 3);
                 let b = conv_bn(&mut store, &p, "conv_b.op.1", "conv_b.op.2", 2 * ch, 2 * ch, 3);
-                let down = store.push(format!("{p}.downsample.1.weight"), vec![2 * ch, ch, 1, 1], ParamRole::ConvWeight);
+                let down = store.push(
+                    format!("{p}.downsample.1.weight"),
+                    vec![2 * ch, ch, 1, 1],
+                    ParamRole::ConvWeight,
+                );
                 blocks.push(Block::Reduction { a, b, down });
                 ch *= 2;
                 index += 1;
@@ -165,7 +190,11 @@ impl Nb201Net {
         }
         let last_gamma = store.push("lastact.0.weight", vec![ch], ParamRole::NormWeight);
         let last_beta = store.push("lastact.0.bias", vec![ch], ParamRole::NormBias);
-        let w = store.push("classifier.weight", vec![config.num_classes, ch], ParamRole::LinearWeight);
+        let w = store.push(
+            "classifier.weight",
+            vec![config.num_classes, ch],
+            ParamRole::LinearWeight,
+        );
         let b = store.push("classifier.bias", vec![config.num_classes], ParamRole::Bias);
         let net = Nb201Net {
             cell,

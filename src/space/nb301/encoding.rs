@@ -22,8 +22,15 @@ pub enum Op {
 }
 
 impl Op {
-    pub const ALL: [Op; 7] =
-        [Op::MaxPool3x3, Op::AvgPool3x3, Op::SkipConnect, Op::SepConv3x3, Op::SepConv5x5, Op::DilConv3x3, Op::DilConv5x5];
+    pub const ALL: [Op; 7] = [
+        Op::MaxPool3x3,
+        Op::AvgPool3x3,
+        Op::SkipConnect,
+        Op::SepConv3x3,
+        Op::SepConv5x5,
+        Op::DilConv3x3,
+        Op::DilConv5x5,
+    ];
 }
 
 pub const PAIRS_PER_CELL: usize = 8;
@@ -47,23 +54,37 @@ pub struct Nb301Config {
 
 impl Default for Nb301Config {
     fn default() -> Nb301Config {
-        Nb301Config { channels: 32, cells: 8, num_classes: 10, image_size: 32 }
+        Nb301Config {
+            channels: 32,
+            cells: 8,
+            num_classes: 10,
+            image_size: 32,
+        }
     }
 }
 
 impl Nb301Config {
     pub fn validate(&self) -> Result<(), String> {
         if self.channels == 0 || !self.channels.is_multiple_of(2) {
-            return Err(format!("nb301 channels: {} (must be even and > 0: FactorizedReduce halves it)", self.channels));
+            return Err(format!(
+                "nb301 channels: {} (must be even and > 0: FactorizedReduce halves it)",
+                self.channels
+            ));
         }
         if self.cells < 3 {
-            return Err(format!("nb301 cells: {} (at least 3: two reduction cells sit at 1/3 and 2/3)", self.cells));
+            return Err(format!(
+                "nb301 cells: {} (at least 3: two reduction cells sit at 1/3 and 2/3)",
+                self.cells
+            ));
         }
         if self.num_classes == 0 {
             return Err("nb301 num_classes: 0 (at least 1)".into());
         }
         if self.image_size < 4 {
-            return Err(format!("nb301 image_size: {} (at least 4: two stride-2 reductions)", self.image_size));
+            return Err(format!(
+                "nb301 image_size: {} (at least 4: two stride-2 reductions)",
+                self.image_size
+            ));
         }
         Ok(())
     }
@@ -128,21 +149,36 @@ impl Nb301Arch {
         let numbers: Vec<usize> = key
             .split(|ch: char| !ch.is_ascii_digit() && ch != '-')
             .filter(|t| !t.is_empty())
-            .map(|t| t.parse::<usize>().map_err(|_| bad(format!("{t:?} is not a node or op index"))))
+            .map(|t| {
+                t.parse::<usize>()
+                    .map_err(|_| bad(format!("{t:?} is not a node or op index")))
+            })
             .collect::<Result<_, _>>()?;
         let stripped: String = key.chars().filter(|c| !c.is_whitespace()).collect();
         if !stripped.starts_with("[[") || !stripped.ends_with("]]") || stripped.matches("],[").count() != 1 {
-            return Err(bad("expected two cells, [[(input, op), ...], [(input, op), ...]]".into()));
+            return Err(bad(
+                "expected two cells, [[(input, op), ...], [(input, op), ...]]".into()
+            ));
         }
-        let halves: Vec<&str> = stripped.trim_start_matches("[[").trim_end_matches("]]").split("],[").collect();
+        let halves: Vec<&str> = stripped
+            .trim_start_matches("[[")
+            .trim_end_matches("]]")
+            .split("],[")
+            .collect();
         for (cell, half) in halves.iter().enumerate() {
             let pairs = half.matches('(').count();
             if pairs != PAIRS_PER_CELL {
-                return Err(bad(format!("cell {cell} has {pairs} (input, op) pairs, expected {PAIRS_PER_CELL}")));
+                return Err(bad(format!(
+                    "cell {cell} has {pairs} (input, op) pairs, expected {PAIRS_PER_CELL}"
+                )));
             }
         }
         if numbers.len() != 4 * PAIRS_PER_CELL {
-            return Err(bad(format!("{} numbers, expected {} (two per pair)", numbers.len(), 4 * PAIRS_PER_CELL)));
+            return Err(bad(format!(
+                "{} numbers, expected {} (two per pair)",
+                numbers.len(),
+                4 * PAIRS_PER_CELL
+            )));
         }
         let mut cells = [[(0, Op::MaxPool3x3); PAIRS_PER_CELL]; 2];
         for (i, pair) in numbers.chunks(2).enumerate() {
@@ -163,7 +199,9 @@ impl Nb301Arch {
                 let (a, b) = (pairs[2 * (node - 2)].0, pairs[2 * (node - 2) + 1].0);
                 for input in [a, b] {
                     if input >= node {
-                        return Err(format!("cell {cell} node {node} reads node {input}, not an earlier node"));
+                        return Err(format!(
+                            "cell {cell} node {node} reads node {input}, not an earlier node"
+                        ));
                     }
                 }
                 if a == b {

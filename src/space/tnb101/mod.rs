@@ -49,16 +49,10 @@ impl Task {
     }
 
     pub fn parse(s: &str) -> Result<Task, String> {
-        Task::ALL
-            .into_iter()
-            .find(|t| t.name() == s)
-            .ok_or_else(|| {
-                let names: Vec<&str> = Task::ALL.iter().map(|t| t.name()).collect();
-                format!(
-                    "unknown TransNAS-Bench-101 task {s:?} (one of {})",
-                    names.join(", ")
-                )
-            })
+        Task::ALL.into_iter().find(|t| t.name() == s).ok_or_else(|| {
+            let names: Vec<&str> = Task::ALL.iter().map(|t| t.name()).collect();
+            format!("unknown TransNAS-Bench-101 task {s:?} (one of {})", names.join(", "))
+        })
     }
 }
 
@@ -77,19 +71,13 @@ pub struct MacroArch(pub Vec<u8>);
 
 /// Parses `(1, 0, 0, 2, 1, 0)` (or `[..]`, or bare comma-separated digits) into its numbers.
 fn parse_tuple(key: &str, what: &str) -> Result<Vec<u8>, String> {
-    let inner = key
-        .trim()
-        .trim_start_matches(['(', '['])
-        .trim_end_matches([')', ']']);
+    let inner = key.trim().trim_start_matches(['(', '[']).trim_end_matches([')', ']']);
     inner
         .split(',')
         .map(|s| {
-            s.trim().parse::<u8>().map_err(|_| {
-                format!(
-                    "{what} key {key:?}: {:?} is not a small non-negative integer",
-                    s.trim()
-                )
-            })
+            s.trim()
+                .parse::<u8>()
+                .map_err(|_| format!("{what} key {key:?}: {:?} is not a small non-negative integer", s.trim()))
         })
         .collect()
 }
@@ -126,10 +114,7 @@ impl MicroArch {
     /// The benchmark's own architecture string, `64-41414-a_bc_def`.
     pub fn arch_str(&self) -> String {
         let o = self.0;
-        format!(
-            "64-41414-{}_{}{}_{}{}{}",
-            o[0], o[1], o[2], o[3], o[4], o[5]
-        )
+        format!("64-41414-{}_{}{}_{}{}{}", o[0], o[1], o[2], o[3], o[4], o[5])
     }
 
     pub fn sample(rng: &mut impl Rng) -> MicroArch {
@@ -148,11 +133,7 @@ impl MicroArch {
     /// Uniform crossover per edge.
     pub fn cross(&self, other: &MicroArch, rng: &mut impl Rng) -> MicroArch {
         MicroArch(std::array::from_fn(|i| {
-            if rng.random_bool(0.5) {
-                self.0[i]
-            } else {
-                other.0[i]
-            }
+            if rng.random_bool(0.5) { self.0[i] } else { other.0[i] }
         }))
     }
 
@@ -184,14 +165,8 @@ impl MacroArch {
         if !(4..=6).contains(&layers.len()) {
             return Err(format!("{} layers, a skeleton has 4 to 6", layers.len()));
         }
-        if let Some((i, d)) = layers
-            .iter()
-            .enumerate()
-            .find(|(_, d)| !(1..=4).contains(*d))
-        {
-            return Err(format!(
-                "layer digit {d} at position {i} is out of range 1..=4"
-            ));
+        if let Some((i, d)) = layers.iter().enumerate().find(|(_, d)| !(1..=4).contains(*d)) {
+            return Err(format!("layer digit {d} at position {i} is out of range 1..=4"));
         }
         let strides = layers.iter().filter(|&&d| d > 2).count();
         let doubles = layers.iter().filter(|&&d| d % 2 == 0).count();
@@ -434,9 +409,7 @@ mod tests {
         let mut n = 0;
         for len in 4..=6u32 {
             for code in 0..4u32.pow(len) {
-                let v: Vec<u8> = (0..len)
-                    .map(|i| ((code / 4u32.pow(i)) % 4 + 1) as u8)
-                    .collect();
+                let v: Vec<u8> = (0..len).map(|i| ((code / 4u32.pow(i)) % 4 + 1) as u8).collect();
                 n += usize::from(MacroArch::new(v).is_ok());
             }
         }

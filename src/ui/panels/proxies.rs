@@ -234,7 +234,11 @@ impl ProxiesPanel {
                 table_heading(ui, ctx.exporter, ctx.msgs, &title, || bias.cells());
                 let (header, rows) = bias.cells();
                 widgets::text_grid(ui, "bias_grid", &header, &rows, |i, _, cell| {
-                    if i == 0 { RichText::new(cell) } else { RichText::new(cell).monospace() }
+                    if i == 0 {
+                        RichText::new(cell)
+                    } else {
+                        RichText::new(cell).monospace()
+                    }
                 });
                 ui.label(
                     RichText::new("b_h: Pearson correlation of rank(proxy) and rank(params), as LIBRA's bias.")

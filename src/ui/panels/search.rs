@@ -20,8 +20,10 @@ use crate::archive::Archive;
 use crate::jobs::search::{RunOptions, SearchConfig, SearchEvent, run_on};
 use crate::jobs::{CancelToken, JobHandle, Progress, format_duration};
 use crate::search::band::Band;
+use crate::search::{
+    Algo, Budget, Evaluation, EvolutionSettings, Fitness, ParamLimits, PauseToken, SearchResult, ranked,
+};
 use crate::space::{NetConfig, Space};
-use crate::search::{Algo, Budget, Evaluation, EvolutionSettings, Fitness, ParamLimits, PauseToken, SearchResult, ranked};
 use crate::ui::background::Exec;
 use crate::ui::export::table_csv;
 use crate::ui::model::format_value;
@@ -127,7 +129,12 @@ impl SearchRun {
         self.result = None;
         self.failed = None;
         self.pause.set(false);
-        let (config, archive, out, pause) = (self.config.clone(), self.archive.clone(), self.out.clone(), self.pause.clone());
+        let (config, archive, out, pause) = (
+            self.config.clone(),
+            self.archive.clone(),
+            self.out.clone(),
+            self.pause.clone(),
+        );
         let options = RunOptions {
             cache: None,
             band_runs: 500,
@@ -334,74 +341,85 @@ impl SearchPanel {
         let proxies: Vec<String> = ctx.data.proxy_columns(&task).into_iter().map(|(n, _, _)| n).collect();
         let has_profiles = ctx.data.profile_count() > 0;
         ui.heading("Search");
-        egui::Grid::new("search_grid").num_columns(2).spacing([8.0, 6.0]).show(ui, |ui| {
-            ui.label("Algorithm");
-            let vit = is_vit(ctx);
-            if vit && s.algo == Algo::Prune {
-                s.algo = Algo::Evolution;
-            }
-            ui.horizontal(|ui| {
-                for a in Algo::ALL {
-                    ui.add_enabled_ui(!(vit && a == Algo::Prune), |ui| ui.radio_value(&mut s.algo, a, a.name()))
+        egui::Grid::new("search_grid")
+            .num_columns(2)
+            .spacing([8.0, 6.0])
+            .show(ui, |ui| {
+                ui.label("Algorithm");
+                let vit = is_vit(ctx);
+                if vit && s.algo == Algo::Prune {
+                    s.algo = Algo::Evolution;
+                }
+                ui.horizontal(|ui| {
+                    for a in Algo::ALL {
+                        ui.add_enabled_ui(!(vit && a == Algo::Prune), |ui| {
+                            ui.radio_value(&mut s.algo, a, a.name())
+                        })
                         .response
                         .on_disabled_hover_text("Pruning needs a cell space with a supernet (NB201)");
-                }
-            });
-            ui.end_row();
-            ui.label("Fitness");
-            let label = fitness_label(&s.fitness, window);
-            egui::ComboBox::from_id_salt("search_fitness")
-                .selected_text(label)
-                .width(190.0)
-                .show_ui(ui, |ui| {
-                    if has_profiles {
-                        ui.selectable_value(&mut s.fitness, FitnessChoice::LayersWindow, fitness_label(&FitnessChoice::LayersWindow, window))
+                    }
+                });
+                ui.end_row();
+                ui.label("Fitness");
+                let label = fitness_label(&s.fitness, window);
+                egui::ComboBox::from_id_salt("search_fitness")
+                    .selected_text(label)
+                    .width(190.0)
+                    .show_ui(ui, |ui| {
+                        if has_profiles {
+                            ui.selectable_value(
+                                &mut s.fitness,
+                                FitnessChoice::LayersWindow,
+                                fitness_label(&FitnessChoice::LayersWindow, window),
+                            )
                             .on_hover_text("The window picked in the Layers panel");
+                        }
+                        ui.selectable_value(&mut s.fitness, FitnessChoice::Libra, "LIBRA ensemble")
+                            .on_hover_text(
+                                "The three proxies LIBRA picks on this task, rank sum among everything scored so far",
+                            );
+                        for p in &proxies {
+                            ui.selectable_value(&mut s.fitness, FitnessChoice::Proxy(p.clone()), p);
+                        }
+                    })
+                    .response
+                    .accessible_name("Fitness");
+                ui.end_row();
+                ui.label("Scores");
+                ui.horizontal(|ui| {
+                    ui.radio_value(&mut s.tabular, true, "from the archive")
+                        .on_hover_text("Tabular: look scores up; the search draws only from scored architectures");
+                    ui.radio_value(&mut s.tabular, false, "probe live")
+                        .on_hover_text("The probe scores every new candidate");
+                });
+                ui.end_row();
+                ui.label("Budget");
+                ui.add(DragValue::new(&mut s.budget).range(1..=100_000).suffix(" evaluations"))
+                    .accessible_name("Budget");
+                ui.end_row();
+                ui.label("Seed");
+                ui.add(DragValue::new(&mut s.seed)).accessible_name("Search seed");
+                ui.end_row();
+                ui.label("Parameters");
+                ui.horizontal(|ui| {
+                    let mut on = s.limits.is_some();
+                    if ui.checkbox(&mut on, "limit").changed() {
+                        // Defaults: the paper's ViT window; NB201's whole range.
+                        let vit = is_vit(ctx);
+                        s.limits = on.then_some(if vit { (18.0, 23.0) } else { (0.0, 1.6) });
                     }
-                    ui.selectable_value(&mut s.fitness, FitnessChoice::Libra, "LIBRA ensemble")
-                        .on_hover_text("The three proxies LIBRA picks on this task, rank sum among everything scored so far");
-                    for p in &proxies {
-                        ui.selectable_value(&mut s.fitness, FitnessChoice::Proxy(p.clone()), p);
+                    if let Some((lo, hi)) = &mut s.limits {
+                        ui.add(DragValue::new(lo).range(0.0..=*hi).speed(0.01).suffix(" M"));
+                        ui.label("to");
+                        ui.add(DragValue::new(hi).range(*lo..=1000.0).speed(0.01).suffix(" M"));
                     }
-                })
-                .response
-                .accessible_name("Fitness");
-            ui.end_row();
-            ui.label("Scores");
-            ui.horizontal(|ui| {
-                ui.radio_value(&mut s.tabular, true, "from the archive")
-                    .on_hover_text("Tabular: look scores up; the search draws only from scored architectures");
-                ui.radio_value(&mut s.tabular, false, "probe live")
-                    .on_hover_text("The probe scores every new candidate");
-            });
-            ui.end_row();
-            ui.label("Budget");
-            ui.add(DragValue::new(&mut s.budget).range(1..=100_000).suffix(" evaluations"))
-                .accessible_name("Budget");
-            ui.end_row();
-            ui.label("Seed");
-            ui.add(DragValue::new(&mut s.seed)).accessible_name("Search seed");
-            ui.end_row();
-            ui.label("Parameters");
-            ui.horizontal(|ui| {
-                let mut on = s.limits.is_some();
-                if ui.checkbox(&mut on, "limit").changed() {
-                    // Defaults: the paper's ViT window; NB201's whole range.
+                });
+                ui.end_row();
+                if !s.tabular {
                     let vit = is_vit(ctx);
-                    s.limits = on.then_some(if vit { (18.0, 23.0) } else { (0.0, 1.6) });
-                }
-                if let Some((lo, hi)) = &mut s.limits {
-                    ui.add(DragValue::new(lo).range(0.0..=*hi).speed(0.01).suffix(" M"));
-                    ui.label("to");
-                    ui.add(DragValue::new(hi).range(*lo..=1000.0).speed(0.01).suffix(" M"));
+                    probe_rows_ui(ui, &mut s.probe, ctx.exporter.dialogs.as_mut(), vit);
                 }
             });
-            ui.end_row();
-            if !s.tabular {
-                let vit = is_vit(ctx);
-                probe_rows_ui(ui, &mut s.probe, ctx.exporter.dialogs.as_mut(), vit);
-            }
-        });
         if s.algo == Algo::Evolution {
             egui::CollapsingHeader::new("Evolution (AutoFormer defaults)")
                 .id_salt("search_evolution")
@@ -546,7 +564,11 @@ fn run_ui(ui: &mut Ui, ctx: &mut PanelCtx<'_>, run: &SearchRun) {
         ui.label(RichText::new(format!("Search failed: {msg}")).color(palette.error));
     }
     ui.horizontal(|ui| {
-        ui.add(ProgressBar::new(done as f32 / budget.max(1) as f32).desired_width(220.0).show_percentage());
+        ui.add(
+            ProgressBar::new(done as f32 / budget.max(1) as f32)
+                .desired_width(220.0)
+                .show_percentage(),
+        );
         let eta = run.progress.as_ref().and_then(Progress::eta).map(format_duration);
         let state = match (&run.result, run.is_running(), run.pause.is_paused()) {
             (Some(r), _, _) if r.cancelled => "cancelled".to_string(),
@@ -562,11 +584,17 @@ fn run_ui(ui: &mut Ui, ctx: &mut PanelCtx<'_>, run: &SearchRun) {
         ));
     });
     if let Some(r) = &run.result {
-        let truth = r.truth.map_or("no ground truth".to_string(), |t| format!("true accuracy {t:.2}"));
+        let truth = r
+            .truth
+            .map_or("no ground truth".to_string(), |t| format!("true accuracy {t:.2}"));
         ui.label(RichText::new(format!("Pick: {}  ({truth})", r.arch)).strong());
     }
     if v.with_truth == 0 && done > 0 {
-        widgets::note(ui, &palette, "This task has no ground truth for the scored candidates, so the rank scatter and the accuracy curve stay empty.");
+        widgets::note(
+            ui,
+            &palette,
+            "This task has no ground truth for the scored candidates, so the rank scatter and the accuracy curve stay empty.",
+        );
     }
     let half = ((ui.available_width() - 16.0) / 2.0).max(260.0);
     ui.horizontal_top(|ui| {
@@ -577,7 +605,14 @@ fn run_ui(ui: &mut Ui, ctx: &mut PanelCtx<'_>, run: &SearchRun) {
                 v.with_truth,
                 v.rho.map_or("–".into(), |r| format!("{r:.3}"))
             );
-            figure(ui, ctx.exporter, ctx.msgs, &title, || scatter_csv(v), |ui| scatter_ui(ui, &palette, v, half));
+            figure(
+                ui,
+                ctx.exporter,
+                ctx.msgs,
+                &title,
+                || scatter_csv(v),
+                |ui| scatter_ui(ui, &palette, v, half),
+            );
         });
         ui.vertical(|ui| {
             ui.set_width(half);
@@ -597,12 +632,17 @@ fn run_ui(ui: &mut Ui, ctx: &mut PanelCtx<'_>, run: &SearchRun) {
     let (header, rows) = top_cells(run, 10);
     text_grid(ui, "search_top", &header, &rows, |col, _, text| {
         // The architecture column in monospace, so cells line up.
-        if col == 5 { RichText::new(text).monospace() } else { RichText::new(text) }
+        if col == 5 {
+            RichText::new(text).monospace()
+        } else {
+            RichText::new(text)
+        }
     });
     ui.horizontal(|ui| {
         if ui.small_button("Export log as CSV…").clicked() {
             let (h, r) = log_cells(run);
-            ctx.exporter.save_text(ctx.msgs, "search log", "csv", &table_csv(&h, &r));
+            ctx.exporter
+                .save_text(ctx.msgs, "search log", "csv", &table_csv(&h, &r));
         }
         if ui.small_button("Export log as JSON…").clicked() {
             let json = serde_json::json!({
@@ -611,8 +651,12 @@ fn run_ui(ui: &mut Ui, ctx: &mut PanelCtx<'_>, run: &SearchRun) {
                 "evaluations": run.evaluations,
                 "result": run.result,
             });
-            ctx.exporter
-                .save_text(ctx.msgs, "search log", "json", &serde_json::to_string_pretty(&json).unwrap_or_default());
+            ctx.exporter.save_text(
+                ctx.msgs,
+                "search log",
+                "json",
+                &serde_json::to_string_pretty(&json).unwrap_or_default(),
+            );
         }
     });
 }
@@ -664,10 +708,13 @@ fn curve_ui(ui: &mut Ui, palette: &Palette, v: &SearchView, budget: usize, width
                 let mut poly: Vec<[f64; 2]> = (0..k).map(|i| [(i + 1) as f64, b.p90[i]]).collect();
                 poly.extend((0..k).rev().map(|i| [(i + 1) as f64, b.p10[i]]));
                 plot.polygon(
-                    Polygon::new(format!("random search, 10–90% of {} runs", b.runs), PlotPoints::new(poly))
-                        .fill_color(with_alpha(palette.series[7], 40))
-                        .stroke(egui::Stroke::new(0.5, with_alpha(palette.series[7], 90)))
-                        .allow_hover(false),
+                    Polygon::new(
+                        format!("random search, 10–90% of {} runs", b.runs),
+                        PlotPoints::new(poly),
+                    )
+                    .fill_color(with_alpha(palette.series[7], 40))
+                    .stroke(egui::Stroke::new(0.5, with_alpha(palette.series[7], 90)))
+                    .allow_hover(false),
                 );
                 plot.line(
                     Line::new(
@@ -705,10 +752,18 @@ fn curve_csv(v: &SearchView) -> String {
     let mut out = String::from("evaluations,pick_truth,best_evaluated_truth,random_p10,random_median,random_p90\n");
     for p in &v.best {
         let k = p[0] as usize;
-        let oracle = v.oracle.iter().find(|o| o[0] as usize == k).map_or(String::new(), |o| o[1].to_string());
-        let band = v.band.as_ref().filter(|b| k >= 1 && k <= b.median.len()).map_or(",,".to_string(), |b| {
-            format!("{},{},{}", b.p10[k - 1], b.median[k - 1], b.p90[k - 1])
-        });
+        let oracle = v
+            .oracle
+            .iter()
+            .find(|o| o[0] as usize == k)
+            .map_or(String::new(), |o| o[1].to_string());
+        let band = v
+            .band
+            .as_ref()
+            .filter(|b| k >= 1 && k <= b.median.len())
+            .map_or(",,".to_string(), |b| {
+                format!("{},{},{}", b.p10[k - 1], b.median[k - 1], b.p90[k - 1])
+            });
         out.push_str(&format!("{k},{},{oracle},{band}\n", p[1]));
     }
     out
@@ -733,7 +788,11 @@ fn top_cells(run: &SearchRun, k: usize) -> (Vec<String>, Vec<Vec<String>>) {
             Some(vec![
                 (rank + 1).to_string(),
                 opt(e.truth, 2),
-                v.fitness.get(i).copied().filter(|f| f.is_finite()).map_or("–".to_string(), format_value),
+                v.fitness
+                    .get(i)
+                    .copied()
+                    .filter(|f| f.is_finite())
+                    .map_or("–".to_string(), format_value),
                 opt(e.params.map(|p| p as f64 / 1e6), 3),
                 e.generation.to_string(),
                 e.arch.clone(),
@@ -744,9 +803,19 @@ fn top_cells(run: &SearchRun, k: usize) -> (Vec<String>, Vec<Vec<String>>) {
 }
 
 fn log_cells(run: &SearchRun) -> (Vec<String>, Vec<Vec<String>>) {
-    let header = ["index", "generation", "arch", "fitness", "truth", "params", "best_arch", "best_truth", "seconds"]
-        .map(String::from)
-        .to_vec();
+    let header = [
+        "index",
+        "generation",
+        "arch",
+        "fitness",
+        "truth",
+        "params",
+        "best_arch",
+        "best_truth",
+        "seconds",
+    ]
+    .map(String::from)
+    .to_vec();
     let rows = run
         .evaluations
         .iter()

@@ -170,16 +170,19 @@ pub fn text_grid(
     rows: &[Vec<String>],
     style: impl Fn(usize, usize, &str) -> RichText,
 ) {
-    egui::Grid::new(id).striped(true).num_columns(header.len()).show(ui, |ui| {
-        for h in header {
-            ui.label(RichText::new(h).strong());
-        }
-        ui.end_row();
-        for row in rows {
-            for (i, cell) in row.iter().enumerate() {
-                ui.label(style(i, row.len(), cell));
+    egui::Grid::new(id)
+        .striped(true)
+        .num_columns(header.len())
+        .show(ui, |ui| {
+            for h in header {
+                ui.label(RichText::new(h).strong());
             }
             ui.end_row();
-        }
-    });
+            for row in rows {
+                for (i, cell) in row.iter().enumerate() {
+                    ui.label(style(i, row.len(), cell));
+                }
+                ui.end_row();
+            }
+        });
 }
