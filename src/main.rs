@@ -915,6 +915,18 @@ fn run_search(a: SearchArgs) -> Result<()> {
     print_out(&serde_json::to_string_pretty(&result)?)
 }
 
+/// Whether `out` is a study that holds no result yet (its header alone,
+/// or cut off in it): it is started afresh rather than blocking a run
+/// with corrected settings.
+fn study_is_empty(out: &std::path::Path) -> Result<bool> {
+    let read = lswag_studio::jobs::jsonl::read_complete(out).with_context(|| format!("reading {}", out.display()))?;
+    Ok(match read.lines.as_slice() {
+        [] => std::fs::read(out)?.starts_with(b"{\"study\""),
+        [header] => serde_json::from_str::<serde_json::Value>(header).is_ok_and(|h| h.get("study").is_some()),
+        _ => false,
+    })
+}
+
 /// `search --tabular --repeat N`: one tabular search per seed, one line
 /// each. Like a search log, re-running on the same file resumes after the
 /// seeds it holds, a finished study is reported again, and a file written
@@ -925,7 +937,7 @@ fn run_search_study(config: &lswag_studio::jobs::search::SearchConfig, n: u64, o
     let _lock = OutputLock::acquire(out)?;
     let mut results: Vec<SearchResult> = Vec::new();
     let mut file = match std::fs::metadata(out) {
-        Ok(m) if m.len() > 0 => {
+        Ok(m) if m.len() > 0 && !study_is_empty(out)? => {
             let read = jsonl::read_complete(out).with_context(|| format!("reading {}", out.display()))?;
             let bad = |line: usize, why: &str| anyhow::anyhow!("{} line {line}: {why}", out.display());
             let header: serde_json::Value = read
@@ -938,6 +950,14 @@ fn run_search_study(config: &lswag_studio::jobs::search::SearchConfig, n: u64, o
                 .cloned()
                 .and_then(|c| serde_json::from_value(c).ok())
                 .ok_or_else(|| bad(1, "expected the header of a search study ({\"study\": ...})"))?;
+            let repeat = header.get("repeat").and_then(|r| r.as_u64());
+            if repeat.is_some_and(|r| r != n) {
+                bail!(
+                    "{} holds a study of --repeat {}; use another --out, or the same --repeat to resume it",
+                    out.display(),
+                    repeat.unwrap_or_default()
+                );
+            }
             if written != *config {
                 bail!(
                     "{} was written by a study with other settings; use another --out or the same settings",
@@ -964,7 +984,7 @@ fn run_search_study(config: &lswag_studio::jobs::search::SearchConfig, n: u64, o
             eprintln!("{} seeds restored from {}", results.len(), out.display());
             jsonl::append_after(out, read.valid_len).with_context(|| format!("opening {}", out.display()))?
         }
-        _ => jsonl::create(out, &serde_json::json!({ "study": config }))
+        _ => jsonl::create(out, &serde_json::json!({ "study": config, "repeat": n }))
             .with_context(|| format!("creating {}", out.display()))?,
     };
     let start = std::time::Instant::now();
