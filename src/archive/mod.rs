@@ -104,9 +104,21 @@ pub fn sniff_format(head: &[u8], name: &str) -> Result<Format, String> {
     if ext == NATIVE_EXTENSION {
         return Ok(Format::Native);
     }
+    if head.starts_with(b"\xFF\xFE") || head.starts_with(b"\xFE\xFF") {
+        return Err("it is UTF-16 text; save it as UTF-8".to_string());
+    }
     let body = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(head).trim_ascii_start();
     if body.is_empty() {
         return Err("the file is empty".to_string());
+    }
+    if body.contains(&0) {
+        return Err("it holds binary data (NUL bytes): not a native archive, JSON or CSV".to_string());
+    }
+    if body[0] == b'[' {
+        return Err(
+            "it is a JSON array; the JSON formats read here are objects (a Suite-Zero file, or score lines)"
+                .to_string(),
+        );
     }
     let first_line = body.split(|&b| b == b'\n').next().unwrap_or(body);
     if body[0] == b'{' {
@@ -152,6 +164,11 @@ pub fn detect_format(path: &Path) -> Result<Format, ArchiveError> {
 
 /// Reads bytes in a known format; `source` names them in messages.
 pub fn parse_as(format: Format, bytes: &[u8], source: &str, opts: &OpenOptions) -> Result<Archive, ArchiveError> {
+    // Editors on Windows write a UTF-8 byte-order mark; no text format here has one.
+    let bytes = match format {
+        Format::Native => bytes,
+        _ => bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes),
+    };
     match format {
         Format::Native => decode_native(bytes, source),
         Format::SuiteZero => parse_suite_zero(bytes, source, opts.space.clone()),
@@ -262,5 +279,33 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("cifar10_test_1000.bin"), "{err}");
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_skipped_and_utf16_binary_and_arrays_are_named() {
+        let opts = OpenOptions::default();
+        for (text, name, records) in [
+            (NB201_FIXTURE.to_string(), "zc.json", 3),
+            (NB201_CSV_FIXTURE.to_string(), "a.csv", 3),
+            (scores_fixture(), "s.jsonl", 2),
+        ] {
+            let with_bom = [b"\xEF\xBB\xBF".as_slice(), text.as_bytes()].concat();
+            let (_, plain) = parse_any(text.as_bytes(), name, &opts).unwrap();
+            let (_, bom) = parse_any(&with_bom, name, &opts).unwrap();
+            assert_eq!((bom.len(), bom.keys()), (records, plain.keys()), "{name}");
+        }
+        let utf16: Vec<u8> = [0xFF, 0xFE]
+            .into_iter()
+            .chain("{\"a\": 1}".bytes().flat_map(|b| [b, 0]))
+            .collect();
+        for (bytes, expected) in [
+            (utf16.as_slice(), "UTF-16"),
+            (b"{\x00\x01\x02".as_slice(), "binary data"),
+            (b"arch,acc\n\x00\x00".as_slice(), "binary data"),
+            (b"[{\"arch\": 1}]".as_slice(), "JSON array"),
+        ] {
+            let err = parse_any(bytes, "x.json", &opts).unwrap_err().to_string();
+            assert!(err.contains(expected) && err.contains("x.json"), "{expected}: {err}");
+        }
     }
 }
