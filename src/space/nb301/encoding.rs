@@ -88,25 +88,31 @@ impl Default for Nb301Config {
 }
 
 impl Nb301Config {
+    /// Checks the settings; the message names the setting and what it allows.
     pub fn validate(&self) -> Result<(), String> {
-        if self.channels == 0 || !self.channels.is_multiple_of(2) {
+        if self.channels == 0 || !self.channels.is_multiple_of(2) || self.channels > 1024 {
             return Err(format!(
-                "nb301 channels: {} (must be even and > 0: FactorizedReduce halves it)",
+                "nb301 channels {}: expected an even number from 2 to 1024 (FactorizedReduce halves it)",
                 self.channels
             ));
         }
-        if self.cells < 3 {
+        if self.cells < 3 || self.cells > 64 {
             return Err(format!(
-                "nb301 cells: {} (at least 3: two reduction cells sit at 1/3 and 2/3)",
+                "nb301 cells {}: expected 3 to 64 (two reduction cells sit at 1/3 and 2/3 of the depth)",
                 self.cells
             ));
         }
-        if self.num_classes == 0 {
-            return Err("nb301 num_classes: 0 (at least 1)".into());
-        }
-        if self.image_size < 4 {
+        if self.num_classes < 2 {
             return Err(format!(
-                "nb301 image_size: {} (at least 4: two stride-2 reductions)",
+                "nb301 classes {}: the head needs at least 2 (with one class every gradient of the loss is 0)",
+                self.num_classes
+            ));
+        }
+        // FactorizedReduce's two halves agree in size on even sides only,
+        // before each of the two reductions.
+        if self.image_size < 4 || !self.image_size.is_multiple_of(4) || self.image_size > 1024 {
+            return Err(format!(
+                "nb301 image size {}: expected a multiple of 4 from 4 to 1024 (two stride-2 reductions)",
                 self.image_size
             ));
         }
