@@ -287,6 +287,11 @@ struct BenchArgs {
     /// reference computes); `all` adds the rest of the Suite-Zero suite.
     #[arg(long, default_value = lswag_studio::jobs::bench::ENGINE_PROXIES)]
     proxies: String,
+    /// Probe this space's architectures at its default settings instead of
+    /// NB201's (nb301, autoformer, ...): seconds per architecture and peak
+    /// memory.
+    #[arg(long)]
+    space: Option<String>,
 }
 
 #[derive(Args)]
@@ -668,6 +673,17 @@ fn run_bench(a: BenchArgs) -> Result<()> {
     }
     if all || a.what == "probe" {
         let proxies = lswag_studio::proxy::parse_list(&a.proxies)?;
+        if let Some(space) = &a.space {
+            let space = lswag_studio::space::Space::from_name(space);
+            let net = lswag_studio::space::NetConfig::default_for(&space)
+                .ok_or_else(|| anyhow::anyhow!("--space {space}: {}", lswag_studio::space::cannot_build(&space)))?;
+            for kind in kinds {
+                let b = lswag_studio::jobs::bench::bench_space(&net, kind, a.archs, a.batch, &proxies)
+                    .map_err(|e| anyhow::anyhow!("--space {space}: {e}"))?;
+                println!("{b}");
+            }
+            return Ok(());
+        }
         for kind in kinds {
             println!(
                 "{}",

@@ -59,6 +59,15 @@ pub enum LayerGeometry {
         stride: usize,
         padding: usize,
     },
+    /// A grouped and/or dilated convolution (DARTS' depthwise separable and
+    /// dilated ops): weight [cout, cin / groups, k, k].
+    GroupedConv {
+        kernel: usize,
+        stride: usize,
+        padding: usize,
+        dilation: usize,
+        groups: usize,
+    },
     /// A linear layer on [S, in] inputs.
     Linear,
     /// A linear layer on [S, T, in] token inputs.
@@ -343,6 +352,19 @@ impl<'a> Exec<'a> {
 
     /// BatchNorm2d (affine) in the pass's norm mode, eps 1e-5, biased variance.
     pub fn batch_norm(&mut self, x: Tensor<4>, gamma: usize, beta: usize) -> Tensor<4> {
+        if self.config.norm == NormMode::Identity {
+            return x;
+        }
+        let c = x.dims()[1];
+        let normed = self.normalize(x);
+        let gamma = self.param1(gamma).reshape([1, c, 1, 1]);
+        let beta = self.param1(beta).reshape([1, c, 1, 1]);
+        normed * gamma + beta
+    }
+
+    /// BatchNorm's normalisation without the affine step (the identity in
+    /// `NormMode::Identity`); records `norm_vars` when asked.
+    fn normalize(&mut self, x: Tensor<4>) -> Tensor<4> {
         let groups = match self.config.norm {
             NormMode::Identity => return x,
             NormMode::Groups(g) => g,
@@ -371,17 +393,14 @@ impl<'a> Exec<'a> {
                 .push(biased.iter().map(|v| v * n / (n - 1.0).max(1.0)).collect());
         }
         let normed = centered / (var + 1e-5).sqrt();
-        let normed = if per_sample {
+        if per_sample {
             normed.reshape([s, c, h, w])
         } else {
             normed
                 .reshape([g, c, s / g, h * w])
                 .swap_dims(1, 2)
                 .reshape([s, c, h, w])
-        };
-        let gamma = self.param1(gamma).reshape([1, c, 1, 1]);
-        let beta = self.param1(beta).reshape([1, c, 1, 1]);
-        normed * gamma + beta
+        }
     }
 
     /// LayerNorm over the last dimension, eps 1e-5 (per token, so it is
@@ -542,6 +561,173 @@ impl<'a> Exec<'a> {
     }
 }
 
+/// Geometry of a grouped / dilated convolution.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConvSpec {
+    pub stride: usize,
+    pub padding: usize,
+    pub dilation: usize,
+    pub groups: usize,
+}
+
+/// The ops DARTS (NB301) cells add to the executor.
+impl Exec<'_> {
+    /// 2-D convolution without bias, grouped and dilated: x [S, Cin, H, W],
+    /// weight [Cout, Cin / groups, k, k] -> [S, Cout, H', W']. Depthwise is
+    /// groups = Cin = Cout. Recorded as a `GroupedConv` layer, whose
+    /// per-sample gradients pair each group's outputs with its inputs only.
+    pub fn conv_grouped(&mut self, x: Tensor<4>, weight: usize, spec: ConvSpec) -> Tensor<4> {
+        let ConvSpec {
+            stride,
+            padding,
+            dilation,
+            groups,
+        } = spec;
+        let shape = self.params.entries[weight].shape.clone();
+        let kernel = shape[2];
+        let mut w = self.param4(weight);
+        if self.config.weight_grads {
+            w = w.require_grad();
+        }
+        let opts = ConvOptions::new([stride; 2], [padding; 2], [dilation; 2], groups);
+        let mut out = conv2d(x.clone(), w.clone(), None, opts);
+        let [_, _, ho, wo] = out.dims();
+        let macs = (ho * wo * shape.iter().product::<usize>()) as u64;
+        let geometry = LayerGeometry::GroupedConv {
+            kernel,
+            stride,
+            padding,
+            dilation,
+            groups,
+        };
+        let idx = self.begin_layer(weight, geometry, macs);
+        if self.record_outputs {
+            self.outputs.push((idx, TapGrad::Conv(out.clone().detach())));
+        }
+        if self.config.taps {
+            let tap = Tensor::<4>::zeros(out.dims(), &self.device).require_grad();
+            out = out + tap.clone();
+            self.layers[idx].taps = Some(Taps::Conv { input: x.detach(), tap });
+        }
+        if self.config.weight_grads {
+            self.layers[idx].weight = Some(WeightLeaf::Conv(w));
+        }
+        out
+    }
+
+    /// BatchNorm2d without affine parameters (`affine=False`), in the
+    /// pass's norm mode.
+    pub fn batch_norm_plain(&mut self, x: Tensor<4>) -> Tensor<4> {
+        self.normalize(x)
+    }
+
+    /// 3x3 average pool, padding 1, padding not counted
+    /// (`count_include_pad=False`), stride 1 or 2.
+    pub fn avg_pool3_stride(&mut self, x: Tensor<4>, stride: usize) -> Tensor<4> {
+        if stride == 1 {
+            return self.avg_pool3(x);
+        }
+        let opts = AvgPoolOptions::new([3, 3])
+            .with_stride([stride, stride])
+            .with_padding([1, 1])
+            .with_count_include_pad(false);
+        avg_pool2d(x, opts)
+    }
+
+    /// Concatenation along channels (a DARTS cell's output).
+    pub fn concat_channels(&mut self, xs: Vec<Tensor<4>>) -> Tensor<4> {
+        Tensor::cat(xs, 1)
+    }
+
+    /// FactorizedReduce (DARTS, NASLib): ReLU, then two stride-2 1x1 convs
+    /// to Cout / 2 each, the second on the input shifted by one pixel
+    /// (`x[:, :, 1:, 1:]`), concatenated, then BatchNorm (affine when `bn`
+    /// names gamma and beta). The ReLU's pattern is credited to the first
+    /// conv; the second reads the same activations. Even sides only (the
+    /// two halves must agree in size).
+    pub fn factorized_reduce(&mut self, x: Tensor<4>, w1: usize, w2: usize, bn: Option<(usize, usize)>) -> Tensor<4> {
+        let x = self.relu(x);
+        let [_, _, h, w] = x.dims();
+        let a = self.conv(x.clone(), w1, 2, 0);
+        let shifted = x.narrow(2, 1, h - 1).narrow(3, 1, w - 1);
+        let b = self.conv(shifted, w2, 2, 0);
+        let out = self.concat_channels(vec![a, b]);
+        match bn {
+            Some((gamma, beta)) => self.batch_norm(out, gamma, beta),
+            None => self.batch_norm_plain(out),
+        }
+    }
+}
+
+/// Per-split weight gradients of a grouped / dilated conv on the device:
+/// [k, cout, cin / groups * kh * kw]. Output channel o of group g pairs
+/// with that group's input columns only.
+fn grouped_split_weight_grads(
+    input: &Tensor<4>,
+    dout: Tensor<4>,
+    geometry: LayerGeometry,
+    k: usize,
+) -> Option<Tensor<3>> {
+    let LayerGeometry::GroupedConv {
+        kernel,
+        stride,
+        padding,
+        dilation,
+        groups,
+    } = geometry
+    else {
+        return None;
+    };
+    let [s, cout, ho, wo] = dout.dims();
+    let cin = input.dims()[1];
+    let (per, p, g) = (s / k, ho * wo, groups);
+    let (cpg, opg, kk) = (cin / g, cout / g, kernel * kernel);
+    let cols = unfold4d(
+        input.clone(),
+        [kernel, kernel],
+        UnfoldOptions::new([stride, stride], [padding, padding], [dilation, dilation]),
+    ); // [S, cin*k*k, P], channel-major
+    let cols = cols
+        .reshape([k, per, g, cpg * kk, p])
+        .permute([0, 2, 1, 4, 3])
+        .reshape([k, g, per * p, cpg * kk]);
+    let dout = dout
+        .reshape([k, per, g, opg, p])
+        .permute([0, 2, 3, 1, 4])
+        .reshape([k, g, opg, per * p]);
+    Some(dout.matmul(cols).reshape([k, cout, cpg * kk]))
+}
+
+/// The host path of [`grouped_split_weight_grads`].
+fn grouped_layer_split_grads(
+    input: &Tensor<4>,
+    dout: Tensor<4>,
+    geometry: LayerGeometry,
+    k: usize,
+) -> Option<Vec<f32>> {
+    let LayerGeometry::GroupedConv {
+        kernel,
+        stride,
+        padding,
+        dilation,
+        groups,
+    } = geometry
+    else {
+        return None;
+    };
+    let (xs, ds) = (input.dims(), dout.dims());
+    let x = input.clone().into_data().try_to_vec::<f32>().ok()?;
+    let d = dout.into_data().try_to_vec::<f32>().ok()?;
+    let geometry = super::host_grads::GroupedGeometry {
+        kernel,
+        stride,
+        padding,
+        dilation,
+        groups,
+    };
+    Some(super::host_grads::grouped_conv_split_grads(&x, xs, &d, ds, geometry, k))
+}
+
 /// Packs the sign pattern of x: [S, N] (S <= 64) into one u64 per neuron.
 /// Packing runs on the device in chunks of 16 samples whose sums of powers
 /// of two stay exact in f32, so only N * ceil(S/16) floats travel back.
@@ -600,6 +786,9 @@ pub fn split_weight_grads(layer: &LayerRecord, tap_grad: TapGrad, splits: usize)
                 .reshape([k, cout, per * p]);
             Some(dout.matmul(cols))
         }
+        (Taps::Conv { input, .. }, TapGrad::Conv(dout), g @ LayerGeometry::GroupedConv { .. }) => {
+            grouped_split_weight_grads(input, dout, g, k)
+        }
         (Taps::Linear { input, .. }, TapGrad::Linear(dout), _) => {
             let [s, out] = dout.dims();
             let inp = input.dims()[1];
@@ -650,6 +839,9 @@ pub fn layer_split_grads(layer: &LayerRecord, tap_grad: TapGrad, splits: usize, 
                 splits,
             ))
         }
+        (Taps::Conv { input, .. }, TapGrad::Conv(dout), g @ LayerGeometry::GroupedConv { .. }) => {
+            grouped_layer_split_grads(input, dout, g, splits)
+        }
         (Taps::Linear { input, .. }, TapGrad::Linear(dout), _) => {
             let ([rows, inp], [_, outp]) = (input.dims(), dout.dims());
             let (x, d) = (read(input.clone().into_data())?, read(dout.into_data())?);
@@ -684,6 +876,417 @@ impl Taps {
             Taps::Conv { tap, .. } => tap.grad(grads).map(TapGrad::Conv),
             Taps::Linear { tap, .. } => tap.grad(grads).map(TapGrad::Linear),
             Taps::TokenLinear { tap, .. } => tap.grad(grads).map(TapGrad::TokenLinear),
+        }
+    }
+}
+
+/// The DARTS ops against direct loops, and their per-sample weight
+/// gradients on the host and device paths against the naive path.
+#[cfg(test)]
+mod darts_tests {
+    use super::*;
+    use crate::engine::backend::{Backend, BackendKind};
+    use crate::engine::data::gaussian_batch;
+    use crate::engine::params::{InitScheme, ParamRole, ParamStore};
+    use crate::engine::probe::{GradPath, Needs, Network, ProbeSettings, probe};
+
+    fn tensor(v: &[f64], shape: [usize; 4], exec: &Exec) -> Tensor<4> {
+        let data = TensorData::new(v.iter().map(|&x| x as f32).collect::<Vec<f32>>(), shape);
+        Tensor::<4>::from_data(data, exec.options())
+    }
+
+    fn read(t: Tensor<4>) -> Vec<f64> {
+        t.cast(DType::F64).into_data().try_to_vec::<f64>().unwrap()
+    }
+
+    fn values(n: usize, a: usize, b: usize) -> Vec<f64> {
+        (0..n)
+            .map(|i| ((i * a % b) as f64 - (b / 2) as f64) / b as f64)
+            .collect()
+    }
+
+    /// Direct grouped, dilated convolution of x [S, cin, h, w] with
+    /// w [cout, cin/g, k, k].
+    #[allow(clippy::too_many_arguments)]
+    fn direct_conv(
+        x: &[f64],
+        [s, cin, h, w]: [usize; 4],
+        wt: &[f64],
+        [cout, cpg, k, _]: [usize; 4],
+        spec: ConvSpec,
+    ) -> (Vec<f64>, [usize; 2]) {
+        let ConvSpec {
+            stride,
+            padding,
+            dilation,
+            groups,
+        } = spec;
+        let span = dilation * (k - 1) + 1;
+        let (ho, wo) = (
+            (h + 2 * padding - span) / stride + 1,
+            (w + 2 * padding - span) / stride + 1,
+        );
+        let opg = cout / groups;
+        let mut out = vec![0.0; s * cout * ho * wo];
+        for n in 0..s {
+            for o in 0..cout {
+                let g = o / opg;
+                for oy in 0..ho {
+                    for ox in 0..wo {
+                        let mut acc = 0.0;
+                        for c in 0..cpg {
+                            for ki in 0..k {
+                                for kj in 0..k {
+                                    let iy = (oy * stride + ki * dilation) as isize - padding as isize;
+                                    let ix = (ox * stride + kj * dilation) as isize - padding as isize;
+                                    if iy < 0 || ix < 0 || iy >= h as isize || ix >= w as isize {
+                                        continue;
+                                    }
+                                    let xi = ((n * cin + g * cpg + c) * h + iy as usize) * w + ix as usize;
+                                    acc += x[xi] * wt[((o * cpg + c) * k + ki) * k + kj];
+                                }
+                            }
+                        }
+                        out[((n * cout + o) * ho + oy) * wo + ox] = acc;
+                    }
+                }
+            }
+        }
+        (out, [ho, wo])
+    }
+
+    /// Forward values against the direct loop, and per-sample weight
+    /// gradients (host im2col + gemm, device unfold + matmul) against the
+    /// direct sum g[o, c, ki, kj] = sum_pos dout[o, pos] * x[g*cpg + c, pos'].
+    #[test]
+    fn grouped_dilated_conv_values_and_per_sample_grads_match_direct_loops() {
+        let (s, h, w) = (3, 7, 6);
+        for (cin, cout, k, spec) in [
+            (4, 4, 3, (1, 2, 2, 4)), // dil_conv_3x3
+            (4, 4, 5, (2, 4, 2, 4)), // dil_conv_5x5 at stride 2
+            (4, 4, 3, (2, 1, 1, 4)), // sep_conv_3x3's depthwise at stride 2
+            (4, 6, 3, (1, 1, 1, 2)), // grouped, 2 inputs and 3 outputs per group
+            (3, 5, 3, (1, 2, 2, 1)), // dilated, ungrouped
+        ] {
+            let spec = ConvSpec {
+                stride: spec.0,
+                padding: spec.1,
+                dilation: spec.2,
+                groups: spec.3,
+            };
+            let mut store = ParamStore::default();
+            let cpg = cin / spec.groups;
+            let wi = store.push("w", vec![cout, cpg, k, k], ParamRole::ConvWeight);
+            let wv = values(cout * cpg * k * k, 29, 31);
+            store.entries[wi].data = wv.iter().map(|&v| v as f32).collect();
+            let config = PassConfig {
+                taps: true,
+                ..PassConfig::forward_only(NormMode::Groups(1))
+            };
+            let mut exec = Exec::new(&store, Device::flex().autodiff(), config);
+            let xv = values(s * cin * h * w, 37, 101);
+            let x = tensor(&xv, [s, cin, h, w], &exec);
+            let y = exec.conv_grouped(x, wi, spec);
+            let (want, [ho, wo]) = direct_conv(&xv, [s, cin, h, w], &wv, [cout, cpg, k, k], spec);
+            assert_eq!(y.dims(), [s, cout, ho, wo], "{spec:?}");
+            for (i, (a, b)) in read(y.clone()).iter().zip(&want).enumerate() {
+                assert!((a - b).abs() < 1e-5, "{spec:?} value {i}: {a} vs {b}");
+            }
+            let rv = values(s * cout * ho * wo, 53, 89);
+            let grads = (y * tensor(&rv, [s, cout, ho, wo], &exec)).sum().backward();
+            let layer = &exec.layers[0];
+            let dout = || layer.taps.as_ref().unwrap().grad(&grads).unwrap();
+            let host = layer_split_grads(layer, dout(), s, true).unwrap();
+            let device = layer_split_grads(layer, dout(), s, false).unwrap();
+            let n = cout * cpg * k * k;
+            assert_eq!((host.len(), device.len()), (s * n, s * n));
+            let opg = cout / spec.groups;
+            for sample in 0..s {
+                for o in 0..cout {
+                    for c in 0..cpg {
+                        for kij in 0..k * k {
+                            let (ki, kj) = (kij / k, kij % k);
+                            let mut acc = 0.0;
+                            for oy in 0..ho {
+                                for ox in 0..wo {
+                                    let iy = (oy * spec.stride + ki * spec.dilation) as isize - spec.padding as isize;
+                                    let ix = (ox * spec.stride + kj * spec.dilation) as isize - spec.padding as isize;
+                                    if iy < 0 || ix < 0 || iy >= h as isize || ix >= w as isize {
+                                        continue;
+                                    }
+                                    let xi = ((sample * cin + (o / opg) * cpg + c) * h + iy as usize) * w + ix as usize;
+                                    acc += rv[((sample * cout + o) * ho + oy) * wo + ox] * xv[xi];
+                                }
+                            }
+                            let at = sample * n + (o * cpg + c) * k * k + kij;
+                            assert!(
+                                (host[at] as f64 - acc).abs() < 1e-4,
+                                "{spec:?} host {at}: {} vs {acc}",
+                                host[at]
+                            );
+                            assert!(
+                                (device[at] as f64 - acc).abs() < 1e-4,
+                                "{spec:?} device {at}: {} vs {acc}",
+                                device[at]
+                            );
+                        }
+                    }
+                }
+            }
+            // One split sums the samples.
+            let one = layer_split_grads(layer, dout(), 1, true).unwrap();
+            for j in 0..n {
+                let sum: f32 = (0..s).map(|i| host[i * n + j]).sum();
+                assert!((one[j] - sum).abs() < 1e-4, "{spec:?} batch gradient {j}");
+            }
+        }
+    }
+
+    /// The stride-2 average pool (count_include_pad=False) against a direct
+    /// mean over each window's in-image pixels, values and input gradients.
+    #[test]
+    fn avg_pool3_stride2_matches_a_direct_window_mean() {
+        let params = ParamStore::default();
+        for (h, w) in [(8, 8), (5, 4), (2, 3), (1, 1)] {
+            let mut exec = Exec::new(
+                &params,
+                Device::flex().autodiff(),
+                PassConfig::forward_only(NormMode::Groups(1)),
+            );
+            let n = 2 * 3 * h * w;
+            let xv = values(n, 37, 11);
+            let (oh, ow) = ((h - 1) / 2 + 1, (w - 1) / 2 + 1);
+            let rv = values(2 * 3 * oh * ow, 13, 7);
+            let x = tensor(&xv, [2, 3, h, w], &exec).require_grad();
+            let y = exec.avg_pool3_stride(x.clone(), 2);
+            assert_eq!(y.dims(), [2, 3, oh, ow]);
+            let got = read(y.clone());
+            let mut want_grad = vec![0.0; n];
+            for plane in 0..6 {
+                for oy in 0..oh {
+                    for ox in 0..ow {
+                        let ys = (2 * oy).saturating_sub(1)..(2 * oy + 2).min(h);
+                        let xs = (2 * ox).saturating_sub(1)..(2 * ox + 2).min(w);
+                        let count = (ys.len() * xs.len()) as f64;
+                        let o = plane * oh * ow + oy * ow + ox;
+                        let mut sum = 0.0;
+                        for y in ys {
+                            for x in xs.clone() {
+                                sum += xv[plane * h * w + y * w + x];
+                                want_grad[plane * h * w + y * w + x] += rv[o] / count;
+                            }
+                        }
+                        assert!((got[o] - sum / count).abs() < 1e-6, "{h}x{w} output {o}");
+                    }
+                }
+            }
+            let grads = (y * tensor(&rv, [2, 3, oh, ow], &exec)).sum().backward();
+            for (i, (a, b)) in read(x.grad(&grads).unwrap()).iter().zip(&want_grad).enumerate() {
+                assert!((a - b).abs() < 1e-6, "{h}x{w} gradient {i}: {a} vs {b}");
+            }
+        }
+    }
+
+    /// FactorizedReduce against its definition: relu, two 1x1 stride-2
+    /// convs (the second on x[:, :, 1:, 1:]), concatenation, BatchNorm over
+    /// the batch; and non-affine BatchNorm = (x - mean) / sqrt(var + 1e-5).
+    #[test]
+    fn factorized_reduce_and_plain_batch_norm_match_their_definitions() {
+        let (s, cin, cout, h, w) = (2, 3, 4, 6, 4);
+        let mut store = ParamStore::default();
+        let w1 = store.push("fr.conv_1.weight", vec![cout / 2, cin, 1, 1], ParamRole::ConvWeight);
+        let w2 = store.push("fr.conv_2.weight", vec![cout / 2, cin, 1, 1], ParamRole::ConvWeight);
+        let (w1v, w2v) = (values(cout / 2 * cin, 7, 13), values(cout / 2 * cin, 11, 17));
+        store.entries[w1].data = w1v.iter().map(|&v| v as f32).collect();
+        store.entries[w2].data = w2v.iter().map(|&v| v as f32).collect();
+        let mut exec = Exec::new(&store, Device::flex(), PassConfig::forward_only(NormMode::Groups(1)));
+        let xv = values(s * cin * h * w, 37, 101);
+        let y = read(exec.factorized_reduce(tensor(&xv, [s, cin, h, w], &exec), w1, w2, None));
+        let (ho, wo) = (h / 2, w / 2);
+        let mut pre = vec![0.0; s * cout * ho * wo];
+        for n in 0..s {
+            for o in 0..cout {
+                let (wt, shift) = if o < cout / 2 { (&w1v, 0) } else { (&w2v, 1) };
+                for oy in 0..ho {
+                    for ox in 0..wo {
+                        pre[((n * cout + o) * ho + oy) * wo + ox] = (0..cin)
+                            .map(|c| {
+                                let v = xv[((n * cin + c) * h + 2 * oy + shift) * w + 2 * ox + shift];
+                                wt[(o % (cout / 2)) * cin + c] * v.max(0.0)
+                            })
+                            .sum();
+                    }
+                }
+            }
+        }
+        let m = (s * ho * wo) as f64;
+        for o in 0..cout {
+            let at = |n: usize, p: usize| ((n * cout + o) * ho * wo) + p;
+            let all: Vec<usize> = (0..s).flat_map(|n| (0..ho * wo).map(move |p| at(n, p))).collect();
+            let mean = all.iter().map(|&i| pre[i]).sum::<f64>() / m;
+            let var = all.iter().map(|&i| (pre[i] - mean).powi(2)).sum::<f64>() / m;
+            for &i in &all {
+                let want = (pre[i] - mean) / (var + 1e-5).sqrt();
+                assert!(
+                    (y[i] - want).abs() < 1e-4,
+                    "channel {o} element {i}: {} vs {want}",
+                    y[i]
+                );
+            }
+        }
+        // Two layers, the ReLU's pattern credited to the first only.
+        assert_eq!(exec.layers.len(), 2);
+        let concat = exec.concat_channels(vec![
+            tensor(&[1.0, 2.0], [1, 2, 1, 1], &exec),
+            tensor(&[3.0], [1, 1, 1, 1], &exec),
+        ]);
+        assert_eq!(read(concat), vec![1.0, 2.0, 3.0]);
+    }
+
+    /// A network of every DARTS op, each preceded by a conv whose
+    /// per-sample gradients depend on the op's backward.
+    struct DartsOps {
+        stem: (usize, usize, usize),
+        dw: usize,
+        pw: usize,
+        dil: usize,
+        fr: (usize, usize),
+        fr_affine: (usize, usize, usize, usize),
+        head: (usize, usize),
+    }
+
+    impl DartsOps {
+        fn new() -> (DartsOps, ParamStore) {
+            let c = 4;
+            let mut st = ParamStore::default();
+            let conv = |st: &mut ParamStore, name: &str, shape: Vec<usize>| {
+                st.push(format!("{name}.weight"), shape, ParamRole::ConvWeight)
+            };
+            let stem = (
+                conv(&mut st, "stem", vec![c, 3, 3, 3]),
+                st.push("stem.bn.weight", vec![c], ParamRole::NormWeight),
+                st.push("stem.bn.bias", vec![c], ParamRole::NormBias),
+            );
+            let dw = conv(&mut st, "sep.dw", vec![c, 1, 3, 3]);
+            let pw = conv(&mut st, "sep.pw", vec![c, c, 1, 1]);
+            let dil = conv(&mut st, "dil.dw", vec![c, 1, 5, 5]);
+            let fr = (
+                conv(&mut st, "fr.conv_1", vec![c / 2, c, 1, 1]),
+                conv(&mut st, "fr.conv_2", vec![c / 2, c, 1, 1]),
+            );
+            let fr_affine = (
+                conv(&mut st, "pre.conv_1", vec![c, 3 * c, 1, 1]),
+                conv(&mut st, "pre.conv_2", vec![c, 3 * c, 1, 1]),
+                st.push("pre.bn.weight", vec![2 * c], ParamRole::NormWeight),
+                st.push("pre.bn.bias", vec![2 * c], ParamRole::NormBias),
+            );
+            let w = st.push("head.weight", vec![3, 2 * c], ParamRole::LinearWeight);
+            let b = st.push("head.bias", vec![3], ParamRole::Bias);
+            let net = DartsOps {
+                stem,
+                dw,
+                pw,
+                dil,
+                fr,
+                fr_affine,
+                head: (w, b),
+            };
+            (net, st)
+        }
+    }
+
+    impl Network for DartsOps {
+        fn input_chw(&self) -> [usize; 3] {
+            [3, 8, 8]
+        }
+
+        fn forward(&self, exec: &mut Exec, x: Tensor<4>) -> Tensor<2> {
+            let x = exec.conv(x, self.stem.0, 1, 1);
+            let x = exec.batch_norm(x, self.stem.1, self.stem.2);
+            // sep-conv half at stride 2, then a dilated depthwise conv.
+            let a = exec.relu(x.clone());
+            let a = exec.conv_grouped(
+                a,
+                self.dw,
+                ConvSpec {
+                    stride: 2,
+                    padding: 1,
+                    dilation: 1,
+                    groups: 4,
+                },
+            );
+            let a = exec.conv(a, self.pw, 1, 0);
+            let a = exec.batch_norm_plain(a);
+            let b = exec.relu(x.clone());
+            let b = exec.conv_grouped(
+                b,
+                self.dil,
+                ConvSpec {
+                    stride: 2,
+                    padding: 4,
+                    dilation: 2,
+                    groups: 4,
+                },
+            );
+            let b = exec.batch_norm_plain(b);
+            let p = exec.avg_pool3_stride(x.clone(), 2);
+            let p = exec.batch_norm_plain(p);
+            let m = exec.max_pool3(x.clone(), 2);
+            let m = exec.batch_norm_plain(m);
+            let f = exec.factorized_reduce(x, self.fr.0, self.fr.1, None);
+            let node = a + b + p + m + f;
+            let cat = exec.concat_channels(vec![node.clone(), node.clone() * 0.5, node]);
+            let y = exec.factorized_reduce(
+                cat,
+                self.fr_affine.0,
+                self.fr_affine.1,
+                Some((self.fr_affine.2, self.fr_affine.3)),
+            );
+            let pooled = exec.global_avg_pool(y);
+            exec.linear(pooled, self.head.0, Some(self.head.1))
+        }
+    }
+
+    /// sigma_w of every layer of the op network: the batched path with host
+    /// gradients (CPU backend), with device gradients (the same flex device
+    /// labelled as a GPU backend, so the probe takes the device branch), and
+    /// the naive one-sample-at-a-time path agree to 1e-4.
+    #[test]
+    fn darts_ops_per_sample_gradients_agree_on_host_device_and_naive_paths() {
+        let (net, mut params) = DartsOps::new();
+        params.init(InitScheme::KaimingNormal, 3);
+        let batch = gaussian_batch(6, [3, 8, 8], 3, 5);
+        let needs = Needs {
+            sigma: true,
+            ..Needs::default()
+        };
+        let host = Backend::new(BackendKind::Cpu);
+        let device = Backend {
+            kind: BackendKind::Wgpu,
+            device: Device::flex().autodiff(),
+        };
+        let mut settings = ProbeSettings::default();
+        let on_host = probe(&net, &params, &batch, &host, &settings, needs).sigma.unwrap();
+        let on_device = probe(&net, &params, &batch, &device, &settings, needs).sigma.unwrap();
+        settings.grad_path = GradPath::Naive;
+        let naive = probe(&net, &params, &batch, &host, &settings, needs).sigma.unwrap();
+        // stem, dw, pw, dil, fr x 2, pre x 2, head.
+        assert_eq!((on_host.len(), on_device.len(), naive.len()), (9, 9, 9));
+        for (l, ((a, b), c)) in on_host.iter().zip(&on_device).zip(&naive).enumerate() {
+            for (what, x, y, z) in [
+                ("lambda", a.lambda, b.lambda, c.lambda),
+                ("mean log sigma", a.mean_log_sigma, b.mean_log_sigma, c.mean_log_sigma),
+            ] {
+                let (x, y, z) = (x.unwrap(), y.unwrap(), z.unwrap());
+                assert!(
+                    (x - z).abs() <= 1e-4 * z.abs().max(1.0),
+                    "layer {l} {what}: host {x} vs naive {z}"
+                );
+                assert!(
+                    (y - z).abs() <= 1e-4 * z.abs().max(1.0),
+                    "layer {l} {what}: device {y} vs naive {z}"
+                );
+            }
         }
     }
 }

@@ -132,6 +132,98 @@ pub fn conv_split_grads(
     out
 }
 
+/// Geometry of a grouped / dilated convolution: weight [cout, cin / groups,
+/// kernel, kernel].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GroupedGeometry {
+    pub kernel: usize,
+    pub stride: usize,
+    pub padding: usize,
+    pub dilation: usize,
+    pub groups: usize,
+}
+
+/// im2col of `cin` channels of one sample with dilation: x [cin, h, w] ->
+/// cols [cin*k*k, ho*wo], element by element (DARTS' depthwise layers have
+/// one channel per group, too few for the run-copying `im2col` to pay).
+fn im2col_dilated(x: &[f32], [cin, h, w]: [usize; 3], geo: GroupedGeometry, [ho, wo]: [usize; 2], cols: &mut [f32]) {
+    let GroupedGeometry {
+        kernel: k,
+        stride,
+        padding: pad,
+        dilation: dil,
+        ..
+    } = geo;
+    let p = ho * wo;
+    for c in 0..cin {
+        let plane = &x[c * h * w..(c + 1) * h * w];
+        for ki in 0..k {
+            for kj in 0..k {
+                let row = &mut cols[((c * k + ki) * k + kj) * p..][..p];
+                for oy in 0..ho {
+                    let iy = (oy * stride + ki * dil) as isize - pad as isize;
+                    let out = &mut row[oy * wo..(oy + 1) * wo];
+                    if iy < 0 || iy >= h as isize {
+                        out.fill(0.0);
+                        continue;
+                    }
+                    let src = &plane[iy as usize * w..][..w];
+                    for (ox, o) in out.iter_mut().enumerate() {
+                        let ix = (ox * stride + kj * dil) as isize - pad as isize;
+                        *o = if ix >= 0 && ix < w as isize {
+                            src[ix as usize]
+                        } else {
+                            0.0
+                        };
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Grouped / dilated conv weight gradients per split: [splits, cout *
+/// cin/groups * k * k]. x: [S, cin, h, w], dout: [S, cout, ho, wo]; output
+/// channel o of group g = o / (cout / groups) pairs with that group's
+/// input channels only.
+pub fn grouped_conv_split_grads(
+    x: &[f32],
+    x_shape: [usize; 4],
+    dout: &[f32],
+    dout_shape: [usize; 4],
+    geo: GroupedGeometry,
+    splits: usize,
+) -> Vec<f32> {
+    let [s, cin, h, w] = x_shape;
+    let [_, cout, ho, wo] = dout_shape;
+    let g = geo.groups;
+    let (cpg, opg, kk, p) = (cin / g, cout / g, geo.kernel * geo.kernel, ho * wo);
+    let (per, block) = (s / splits, opg * cpg * kk);
+    let n = g * block;
+    let mut out = vec![0f32; splits * n];
+    out.par_chunks_mut(n).enumerate().for_each(|(j, dst)| {
+        let mut cols = vec![0f32; cpg * kk * p];
+        for (i, sample) in (j * per..(j + 1) * per).enumerate() {
+            for grp in 0..g {
+                let xs = &x[(sample * cin + grp * cpg) * h * w..][..cpg * h * w];
+                im2col_dilated(xs, [cpg, h, w], geo, [ho, wo], &mut cols);
+                let d = &dout[(sample * cout + grp * opg) * p..][..opg * p];
+                // dst_g[opg, cpg*kk] += d[opg, p] * cols^T[p, cpg*kk]
+                gemm_acc(
+                    &mut dst[grp * block..(grp + 1) * block],
+                    (opg, cpg * kk, p),
+                    d,
+                    (p, 1),
+                    &cols,
+                    (1, p),
+                    i > 0,
+                );
+            }
+        }
+    });
+    out
+}
+
 /// Linear weight gradients per split: returns [splits, out * in].
 /// x: [S * t, in], dout: [S * t, out] (t tokens per sample).
 pub fn linear_split_grads(

@@ -9,8 +9,8 @@ use crate::engine::params::{InitScheme, arch_seed};
 use crate::engine::probe::{PhaseTimes, ProbeSettings, probe};
 use crate::jobs::score::probe_workers;
 use crate::proxy::{self, ProxyInfo};
-use crate::space::NetConfig;
 use crate::space::nb201::{Nb201Config, Nb201Net, sample_cells};
+use crate::space::{ArchSpace, NetConfig, NetSettings, WithSpace};
 
 /// Measured numbers of one backend.
 #[derive(Clone, Debug)]
@@ -155,6 +155,118 @@ impl std::fmt::Display for ProbeBench {
             self.workers,
             self.concurrent_seconds,
             1.0 / self.concurrent_seconds
+        )
+    }
+}
+
+/// Seconds per architecture and peak memory of one space's probe (`bench
+/// --space`): `n` distinct architectures drawn with seed 0 after one
+/// warm-up, each probed on its own at `batch` Gaussian images of the
+/// space's input size.
+#[derive(Clone, Debug)]
+pub struct SpaceBench {
+    pub net: NetConfig,
+    pub backend: BackendKind,
+    pub proxies: Vec<&'static str>,
+    pub archs: usize,
+    pub batch: usize,
+    pub median_seconds: f64,
+    pub mean_phases: PhaseTimes,
+    /// The process's memory high-water mark after the probes.
+    pub peak_memory: Option<String>,
+}
+
+/// Probes `n` architectures of `net`'s space (see [`SpaceBench`]).
+pub fn bench_space(
+    net: &NetConfig,
+    kind: BackendKind,
+    n: usize,
+    batch: usize,
+    proxies: &[&ProxyInfo],
+) -> Result<SpaceBench, String> {
+    struct Probe<'a> {
+        kind: BackendKind,
+        n: usize,
+        batch: usize,
+        proxies: &'a [&'a ProxyInfo],
+    }
+    impl WithSpace for Probe<'_> {
+        type Out = Result<(Vec<f64>, PhaseTimes), String>;
+        fn run<S: ArchSpace>(self, space: &S) -> Self::Out {
+            let backend = Backend::new(self.kind);
+            let settings = space.config();
+            let side = settings.image_size();
+            let data = gaussian_batch(self.batch, [3, side, side], settings.num_classes(), 0);
+            let needs = proxy::needs_of(self.proxies);
+            let mut seconds = Vec::new();
+            let mut sum = PhaseTimes::default();
+            for (i, arch) in space.sample_distinct(self.n + 1, 0, None)?.iter().enumerate() {
+                let (net, mut params) = space.build(arch);
+                params.init(InitScheme::KaimingNormal, arch_seed(0, &arch.to_string()));
+                let t = Instant::now();
+                let rec = probe(net.as_ref(), &params, &data, &backend, &ProbeSettings::default(), needs);
+                if i == 0 {
+                    continue; // warm-up
+                }
+                seconds.push(t.elapsed().as_secs_f64());
+                sum.forward += rec.times.forward;
+                sum.backward += rec.times.backward;
+                sum.statistics += rec.times.statistics;
+                sum.patterns += rec.times.patterns;
+            }
+            Ok((seconds, sum))
+        }
+    }
+    net.validate()?;
+    let (mut seconds, sum) = net.with(Probe {
+        kind,
+        n,
+        batch,
+        proxies,
+    })?;
+    let div = |d: Duration| d / n.max(1) as u32;
+    Ok(SpaceBench {
+        net: *net,
+        backend: kind,
+        proxies: proxies.iter().map(|p| p.name).collect(),
+        archs: n,
+        batch,
+        median_seconds: median(&mut seconds),
+        mean_phases: PhaseTimes {
+            forward: div(sum.forward),
+            backward: div(sum.backward),
+            statistics: div(sum.statistics),
+            patterns: div(sum.patterns),
+        },
+        peak_memory: crate::jobs::score::peak_memory(&Backend::new(kind)),
+    })
+}
+
+impl std::fmt::Display for SpaceBench {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let p = &self.mean_phases;
+        writeln!(
+            f,
+            "backend {}: {} {} architectures at batch {}, proxies {}",
+            self.backend.name(),
+            self.archs,
+            self.net.space(),
+            self.batch,
+            self.proxies.join(",")
+        )?;
+        writeln!(f, "  median {:.2} s/arch, one probe at a time", self.median_seconds)?;
+        writeln!(
+            f,
+            "  mean phases: forward {:.2} s, backward {:.2} s, statistics {:.2} s, patterns {:.2} s",
+            p.forward.as_secs_f64(),
+            p.backward.as_secs_f64(),
+            p.statistics.as_secs_f64(),
+            p.patterns.as_secs_f64()
+        )?;
+        write!(
+            f,
+            "  peak memory: {}",
+            self.peak_memory.as_deref().unwrap_or("not measurable here")
         )
     }
 }

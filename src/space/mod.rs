@@ -28,6 +28,7 @@ pub mod tnb101;
 pub use autoformer::{AutoformerConfig, AutoformerSpace};
 pub use nb101::{Nb101Config, Nb101Space};
 pub use nb201::{Nb201Config, Nb201Space};
+pub use nb301::{Nb301Config, Nb301Space};
 
 /// One search space: what a search, a score run and the app do with its
 /// architectures. A value carries its network settings.
@@ -154,6 +155,7 @@ pub enum NetConfig {
     Nb201(Nb201Config),
     Autoformer(AutoformerConfig),
     Nb101(Nb101Config),
+    Nb301(Nb301Config),
 }
 
 impl NetConfig {
@@ -163,6 +165,7 @@ impl NetConfig {
             NetConfig::Nb201(c) => f.run(&Nb201Space::new(c)),
             NetConfig::Autoformer(c) => f.run(&AutoformerSpace::new(c)),
             NetConfig::Nb101(c) => f.run(&Nb101Space::new(c)),
+            NetConfig::Nb301(c) => f.run(&Nb301Space::new(c)),
         }
     }
 
@@ -171,6 +174,7 @@ impl NetConfig {
     pub fn default_for(space: &Space) -> Option<NetConfig> {
         match space {
             Space::Nb201 => Some(NetConfig::Nb201(Nb201Config::default())),
+            Space::Nb301 => Some(NetConfig::Nb301(Nb301Config::default())),
             Space::AutoFormer => Some(NetConfig::Autoformer(AutoformerConfig {
                 num_classes: 10,
                 ..AutoformerConfig::default()
@@ -188,6 +192,7 @@ impl NetConfig {
             NetConfig::Nb201(_) => Space::Nb201,
             NetConfig::Autoformer(_) => Space::AutoFormer,
             NetConfig::Nb101(_) => Space::Nb101,
+            NetConfig::Nb301(_) => Space::Nb301,
         }
     }
 
@@ -196,6 +201,7 @@ impl NetConfig {
             NetConfig::Nb201(c) => c,
             NetConfig::Autoformer(c) => c,
             NetConfig::Nb101(c) => c,
+            NetConfig::Nb301(c) => c,
         }
     }
 
@@ -204,6 +210,7 @@ impl NetConfig {
             NetConfig::Nb201(c) => c,
             NetConfig::Autoformer(c) => c,
             NetConfig::Nb101(c) => c,
+            NetConfig::Nb301(c) => c,
         }
     }
 

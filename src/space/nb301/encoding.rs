@@ -8,8 +8,9 @@ use std::fmt::{self, Display};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
-/// NASLib's nb301 op order (`OP_NAMES` of its nasbench301 conversions):
-/// the index in a key is the position here. DARTS' `none` is not a choice.
+/// NASLib's nb301 op order (the `OPS` list of `convert_compact_to_genotype`
+/// in its nasbench301 conversions): the index in a key is the position here.
+/// DARTS' `none` is not a choice.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Op {
     MaxPool3x3,
@@ -44,6 +45,29 @@ pub struct Nb301Arch {
 /// The network's settings. NASLib's defaults (what Suite-Zero's `params`
 /// count): 32 initial channels, 8 cells, reductions at cells 2 and 5 (1/3
 /// and 2/3 of the depth), no auxiliary head, 10 classes.
+///
+/// What NASLib's source does (branch `zerocost`, 8c45f19, the branch
+/// NAS-Bench-Suite-Zero was computed with; `Develop` has channels
+/// [16, 32, 64] instead), `search_spaces/nasbench301/graph.py`:
+/// - `self.channels = [32, 64, 128]`; the stem is `ops.Stem`: 3x3 conv
+///   3 -> 3 * 32 (`stem_multiplier = 3`), no bias, then `BatchNorm2d` with
+///   its default affine=True.
+/// - Between cells (`_set_makrograph_ops(affine=True)`): `ReLUConvBN` 1x1
+///   (affine BN) where the channels match, `FactorizedReduce(affine=True)`
+///   from the cell before a reduction; a reduction cell's inputs are
+///   projected straight to 2C.
+/// - Cell ops (`_set_ops`): SepConv and DilConv with `affine=False` BNs;
+///   `MaxPool`/`AvgPool(use_bn=True)` are the pool followed by
+///   `BatchNorm2d(C, affine=False)` (no parameters, but they normalise);
+///   skip_connect is `Identity` at stride 1 and
+///   `FactorizedReduce(C, C, 2, affine=False)` at stride 2 (reduction-cell
+///   edges from the two inputs only).
+/// - The auxiliary head: `auxiliary=True` adds an output node whose edge
+///   gets its head only in `prepare_evaluation()`; until then it is the
+///   default `Identity` (no parameters). Suite-Zero's counts leave it out,
+///   as our count does.
+/// - Head: `AdaptiveAvgPool2d(1)`, `Flatten`, `Linear(4 * 128, classes)`
+///   with bias; no ReLU or BN before the pool.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Nb301Config {
     pub channels: usize,
@@ -64,25 +88,31 @@ impl Default for Nb301Config {
 }
 
 impl Nb301Config {
+    /// Checks the settings; the message names the setting and what it allows.
     pub fn validate(&self) -> Result<(), String> {
-        if self.channels == 0 || !self.channels.is_multiple_of(2) {
+        if self.channels == 0 || !self.channels.is_multiple_of(2) || self.channels > 1024 {
             return Err(format!(
-                "nb301 channels: {} (must be even and > 0: FactorizedReduce halves it)",
+                "nb301 channels {}: expected an even number from 2 to 1024 (FactorizedReduce halves it)",
                 self.channels
             ));
         }
-        if self.cells < 3 {
+        if self.cells < 3 || self.cells > 64 {
             return Err(format!(
-                "nb301 cells: {} (at least 3: two reduction cells sit at 1/3 and 2/3)",
+                "nb301 cells {}: expected 3 to 64 (two reduction cells sit at 1/3 and 2/3 of the depth)",
                 self.cells
             ));
         }
-        if self.num_classes == 0 {
-            return Err("nb301 num_classes: 0 (at least 1)".into());
-        }
-        if self.image_size < 4 {
+        if self.num_classes < 2 {
             return Err(format!(
-                "nb301 image_size: {} (at least 4: two stride-2 reductions)",
+                "nb301 classes {}: the head needs at least 2 (with one class every gradient of the loss is 0)",
+                self.num_classes
+            ));
+        }
+        // FactorizedReduce's two halves agree in size on even sides only,
+        // before each of the two reductions.
+        if self.image_size < 4 || !self.image_size.is_multiple_of(4) || self.image_size > 1024 {
+            return Err(format!(
+                "nb301 image size {}: expected a multiple of 4 from 4 to 1024 (two stride-2 reductions)",
                 self.image_size
             ));
         }
@@ -96,9 +126,10 @@ impl Nb301Config {
 
     /// Parameters of the network, from the encoding. BatchNorm affine
     /// parameters exist in the stem and the cell-input preprocessing
-    /// (ReLU-Conv-BN, FactorizedReduce) only; the ops' BNs are not affine
-    /// and the pools have no BN (this reproduces Suite-Zero's `params` on
-    /// all 725 cells; each other choice misses all of them).
+    /// (ReLU-Conv-BN, FactorizedReduce) only; the ops' BNs, the pools'
+    /// included, are not affine (as NASLib builds them, see
+    /// [`Nb301Config`]; this reproduces Suite-Zero's `params` on all 725
+    /// cells, and all-affine BNs or an auxiliary head miss every cell).
     pub fn params(&self, arch: &Nb301Arch) -> u64 {
         let stem = 3 * self.channels;
         let (mut c_pp, mut c_p, mut c) = (stem, stem, self.channels);
