@@ -28,6 +28,7 @@ pub mod tnb101;
 pub use autoformer::{AutoformerConfig, AutoformerSpace};
 pub use nb101::{Nb101Config, Nb101Space};
 pub use nb201::{Nb201Config, Nb201Space};
+pub use tnb101::{Tnb101Config, Tnb101MacroSpace, Tnb101MicroSpace};
 
 /// One search space: what a search, a score run and the app do with its
 /// architectures. A value carries its network settings.
@@ -154,6 +155,8 @@ pub enum NetConfig {
     Nb201(Nb201Config),
     Autoformer(AutoformerConfig),
     Nb101(Nb101Config),
+    Tnb101Micro(Tnb101Config),
+    Tnb101Macro(Tnb101Config),
 }
 
 impl NetConfig {
@@ -163,6 +166,8 @@ impl NetConfig {
             NetConfig::Nb201(c) => f.run(&Nb201Space::new(c)),
             NetConfig::Autoformer(c) => f.run(&AutoformerSpace::new(c)),
             NetConfig::Nb101(c) => f.run(&Nb101Space::new(c)),
+            NetConfig::Tnb101Micro(c) => f.run(&Tnb101MicroSpace::new(c)),
+            NetConfig::Tnb101Macro(c) => f.run(&Tnb101MacroSpace::new(c)),
         }
     }
 
@@ -175,6 +180,9 @@ impl NetConfig {
                 num_classes: 10,
                 ..AutoformerConfig::default()
             })),
+            // The task is a setting (`with_task`); an archive names it per task.
+            Space::TransNasMicro => Some(NetConfig::Tnb101Micro(Tnb101Config::default())),
+            Space::TransNasMacro => Some(NetConfig::Tnb101Macro(Tnb101Config::default())),
             // NB101 builds and probes (NetConfig::Nb101), but its
             // post-activation patterns are not yet credited to the producing
             // conv, and archive fixtures still carry short stand-in keys:
@@ -188,6 +196,8 @@ impl NetConfig {
             NetConfig::Nb201(_) => Space::Nb201,
             NetConfig::Autoformer(_) => Space::AutoFormer,
             NetConfig::Nb101(_) => Space::Nb101,
+            NetConfig::Tnb101Micro(_) => Space::TransNasMicro,
+            NetConfig::Tnb101Macro(_) => Space::TransNasMacro,
         }
     }
 
@@ -196,6 +206,7 @@ impl NetConfig {
             NetConfig::Nb201(c) => c,
             NetConfig::Autoformer(c) => c,
             NetConfig::Nb101(c) => c,
+            NetConfig::Tnb101Micro(c) | NetConfig::Tnb101Macro(c) => c,
         }
     }
 
@@ -204,6 +215,30 @@ impl NetConfig {
             NetConfig::Nb201(c) => c,
             NetConfig::Autoformer(c) => c,
             NetConfig::Nb101(c) => c,
+            NetConfig::Tnb101Micro(c) | NetConfig::Tnb101Macro(c) => c,
+        }
+    }
+
+    /// The same network for another task of its benchmark (TransNAS-Bench-101's seven,
+    /// named as its files and Suite-Zero's name them), validated; spaces without tasks
+    /// refuse one.
+    pub fn with_task(&self, task: &str) -> Result<NetConfig, String> {
+        let mut out = *self;
+        match &mut out {
+            NetConfig::Tnb101Micro(c) | NetConfig::Tnb101Macro(c) => c.task = tnb101::Task::parse(task)?,
+            _ => return Err(format!("--task {task}: the {} space has no tasks", self.space())),
+        }
+        out.validate()?;
+        Ok(out)
+    }
+
+    /// The default settings of `space` for the archive task `task`: a TransNAS-Bench-101
+    /// archive's task names the network's task; other spaces' tasks do not change it.
+    pub fn default_for_task(space: &Space, task: &str) -> Option<NetConfig> {
+        let net = NetConfig::default_for(space)?;
+        match net {
+            NetConfig::Tnb101Micro(_) | NetConfig::Tnb101Macro(_) => net.with_task(task).ok(),
+            _ => Some(net),
         }
     }
 
