@@ -232,14 +232,19 @@ impl NetConfig {
         Ok(out)
     }
 
-    /// The default settings of `space` for the archive task `task`: a TransNAS-Bench-101
-    /// archive's task names the network's task; other spaces' tasks do not change it.
-    pub fn default_for_task(space: &Space, task: &str) -> Option<NetConfig> {
-        let net = NetConfig::default_for(space)?;
-        match net {
-            NetConfig::Tnb101Micro(_) | NetConfig::Tnb101Macro(_) => net.with_task(task).ok(),
-            _ => Some(net),
+    /// The network for the archive task `task`: a TransNAS-Bench-101 archive's task names the
+    /// network's task (an unknown one is an error); other spaces' tasks (datasets, whose
+    /// inputs are settings of their own) leave the network as it is.
+    pub fn for_archive_task(&self, task: &str) -> Result<NetConfig, String> {
+        match self {
+            NetConfig::Tnb101Micro(_) | NetConfig::Tnb101Macro(_) => self.with_task(task),
+            _ => Ok(*self),
         }
+    }
+
+    /// The default settings of `space` for the archive task `task` (see `for_archive_task`).
+    pub fn default_for_task(space: &Space, task: &str) -> Option<NetConfig> {
+        NetConfig::default_for(space)?.for_archive_task(task).ok()
     }
 
     /// The settings of `space` with those of `overrides` that the space has
