@@ -401,6 +401,11 @@ struct ScoreArgs {
     /// Output JSON lines; re-running with the same file resumes.
     #[arg(long)]
     out: PathBuf,
+    /// Task of the network, for spaces with tasks (TransNAS-Bench-101: class_object,
+    /// class_scene, room_layout, jigsaw, segmentsemantic, autoencoder, normal; default
+    /// class_object).
+    #[arg(long)]
+    task: Option<String>,
     #[command(flatten)]
     probe: ProbeArgs,
 }
@@ -461,7 +466,9 @@ impl ProbeArgs {
     }
 
     /// The score configuration these flags describe; prints the backend choice.
-    fn score_config(&self, space: &str, seed: u64, proxies: &str) -> Result<ScoreConfig> {
+    /// `task`: the network's task (strict: a space without tasks refuses one) or the
+    /// archive's task (which sets the network's task where the space has tasks).
+    fn score_config(&self, space: &str, seed: u64, proxies: &str, task: TaskArg) -> Result<ScoreConfig> {
         let choice = choose_backend(self.backend);
         eprintln!("backend: {} ({})", choice.kind.name(), choice.reason);
         let overrides = NetOverrides {
@@ -471,6 +478,11 @@ impl ProbeArgs {
             image_size: self.image_size,
         };
         let net = NetConfig::from_overrides(&Space::from_name(space), &overrides)
+            .and_then(|net| match task {
+                TaskArg::Network(Some(t)) => net.with_task(t),
+                TaskArg::Archive(Some(t)) => net.for_archive_task(t),
+                TaskArg::Network(None) | TaskArg::Archive(None) => Ok(net),
+            })
             .map_err(|e| anyhow::anyhow!("--space {space}: {e}"))?;
         Ok(ScoreConfig {
             net,
@@ -488,6 +500,15 @@ impl ProbeArgs {
             },
         })
     }
+}
+
+/// Where a `--task` came from.
+#[derive(Clone, Copy)]
+enum TaskArg<'a> {
+    /// `score --task`: the network's task.
+    Network(Option<&'a str>),
+    /// `search --task`: the archive's task.
+    Archive(Option<&'a str>),
 }
 
 fn main() -> Result<()> {
@@ -696,7 +717,9 @@ fn run_bench(a: BenchArgs) -> Result<()> {
 
 fn run_score(a: ScoreArgs) -> Result<()> {
     use lswag_studio::search::ParamLimits;
-    let config = a.probe.score_config(&a.space, a.seed, &a.proxies)?;
+    let config = a
+        .probe
+        .score_config(&a.space, a.seed, &a.proxies, TaskArg::Network(a.task.as_deref()))?;
     let mut inputs = a.probe.input_files();
     inputs.extend(a.archs.as_deref().map(|p| ("--archs", p)));
     refuse_output_as_input("--out", &a.out, &inputs)?;
@@ -854,7 +877,9 @@ fn run_search(a: SearchArgs) -> Result<()> {
         archive: a.archive.clone(),
         task: a.task.clone(),
         tabular: a.tabular,
-        score: a.probe.score_config(&a.space, a.init_seed, "lswag")?,
+        score: a
+            .probe
+            .score_config(&a.space, a.init_seed, "lswag", TaskArg::Archive(a.task.as_deref()))?,
     };
     let mut inputs = a.probe.input_files();
     inputs.extend(a.archive.as_deref().map(|p| ("--archive", p)));

@@ -96,3 +96,282 @@ fn sample_mutate_cross_stay_valid() {
         assert_eq!(m.0.iter().zip(mm.0.iter()).filter(|(x, y)| x != y).count(), 1);
     }
 }
+
+// ---- The networks ----
+
+use burn::tensor::{Device, Tensor, TensorData};
+use lswag_studio::engine::backend::{Backend, BackendKind};
+use lswag_studio::engine::data::gaussian_batch;
+use lswag_studio::engine::exec::{Exec, NormMode, PassConfig, WeightLeaf, layer_split_grads, split_weight_grads};
+use lswag_studio::engine::params::{InitScheme, ParamRole, ParamStore};
+use lswag_studio::engine::probe::{GradPath, ProbeSettings, probe};
+use lswag_studio::proxy;
+use lswag_studio::space::tnb101::{Tnb101Config, Tnb101MacroSpace, Tnb101MicroSpace};
+use lswag_studio::space::{ArchSpace, NetConfig, Space};
+
+/// Built networks hold exactly Suite-Zero's `params` (every 20th cell of every task of both
+/// files, so every head and decoder depth is built).
+#[test]
+fn built_networks_hold_suite_zero_params() {
+    for name in ["micro", "macro"] {
+        let data = suite_zero(name);
+        let mut checked = 0;
+        for (task, cells) in data.as_object().unwrap() {
+            let config = Tnb101Config::new(Task::parse(task).unwrap());
+            for (key, rec) in cells.as_object().unwrap().iter().step_by(20) {
+                let want = rec["params"]["score"].as_f64().unwrap();
+                let (built, closed) = if name == "micro" {
+                    let space = Tnb101MicroSpace::new(config);
+                    let a = space.parse(key).unwrap();
+                    (space.build(&a).1.num_params(), space.params(&a))
+                } else {
+                    let space = Tnb101MacroSpace::new(config);
+                    let a = space.parse(key).unwrap();
+                    (space.build(&a).1.num_params(), space.params(&a))
+                };
+                assert_eq!(built as u64, closed, "{name}/{task} {key}");
+                assert!(
+                    (built as f64 / 1e6 - want).abs() < 5e-7,
+                    "{name}/{task} {key}: {built} vs {want}M"
+                );
+                checked += 1;
+            }
+        }
+        assert!(checked > 230, "{name}: {checked}");
+    }
+}
+
+fn direct_deconv(x: &[f32], [s, cin, h, w]: [usize; 4], wt: &[f32], cout: usize) -> Vec<f64> {
+    // y[b, iy*2 - 1 + i, ix*2 - 1 + j] += x[a, iy, ix] * W[a, b, i, j] (k 3, stride 2, pad 1,
+    // output padding 1), the definition of ConvTranspose2d.
+    let (ho, wo) = (2 * h, 2 * w);
+    let mut y = vec![0f64; s * cout * ho * wo];
+    for n in 0..s {
+        for a in 0..cin {
+            for iy in 0..h {
+                for ix in 0..w {
+                    for b in 0..cout {
+                        for i in 0..3 {
+                            for j in 0..3 {
+                                let (oy, ox) = ((iy * 2 + i) as isize - 1, (ix * 2 + j) as isize - 1);
+                                if oy < 0 || ox < 0 || oy >= ho as isize || ox >= wo as isize {
+                                    continue;
+                                }
+                                y[((n * cout + b) * ho + oy as usize) * wo + ox as usize] +=
+                                    x[((n * cin + a) * h + iy) * w + ix] as f64
+                                        * wt[((a * cout + b) * 3 + i) * 3 + j] as f64;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    y
+}
+
+/// The transposed convolution's values against its definition, and its per-sample weight
+/// gradients (device and host paths: the convolution's with input and output gradient
+/// swapped) against one-sample-at-a-time autodiff and against the definition's derivative.
+#[test]
+fn transposed_conv_per_sample_gradients_equal_one_sample_at_a_time() {
+    let (s, cin, cout, h, w) = (3, 3, 2, 5, 4);
+    let mut store = ParamStore::default();
+    let wi = store.push("d.weight", vec![cin, cout, 3, 3], ParamRole::ConvWeight);
+    let bi = store.push("d.bias", vec![cout], ParamRole::Bias);
+    store.init(InitScheme::TorchDefault, 3);
+    let (wt, bias) = (store.entries[wi].data.clone(), store.entries[bi].data.clone());
+    let xs: Vec<f32> = (0..s * cin * h * w)
+        .map(|i| ((i * 37 % 23) as f32 - 11.0) / 7.0)
+        .collect();
+    let rs: Vec<f32> = (0..s * cout * 4 * h * w)
+        .map(|i| ((i * 13 % 17) as f32 - 8.0) / 5.0)
+        .collect();
+    let device = Device::flex().autodiff();
+    let t4 = |v: &[f32], shape: [usize; 4]| Tensor::<4>::from_data(TensorData::new(v.to_vec(), shape), &device);
+    let config = PassConfig {
+        taps: true,
+        ..PassConfig::forward_only(NormMode::Groups(1))
+    };
+    let mut exec = Exec::new(&store, device.clone(), config);
+    let y = exec.conv_transpose(t4(&xs, [s, cin, h, w]), wi, Some(bi), (2, 1, 1));
+    assert_eq!(y.dims(), [s, cout, 2 * h, 2 * w]);
+    let got: Vec<f32> = y.clone().into_data().try_to_vec::<f32>().unwrap();
+    let want = direct_deconv(&xs, [s, cin, h, w], &wt, cout);
+    let plane = 4 * h * w;
+    for (i, (g, d)) in got.iter().zip(&want).enumerate() {
+        let d = d + bias[(i / plane) % cout] as f64;
+        assert!((*g as f64 - d).abs() < 1e-5, "value {i}: {g} vs {d}");
+    }
+    let grads = (y * t4(&rs, [s, cout, 2 * h, 2 * w])).sum().backward();
+    let layer = &exec.layers[0];
+    let tap = || layer.taps.as_ref().unwrap().grad(&grads).unwrap();
+    let device_path: Vec<f32> = split_weight_grads(layer, tap(), s)
+        .unwrap()
+        .into_data()
+        .try_to_vec::<f32>()
+        .unwrap();
+    let host_path = layer_split_grads(layer, tap(), s, true).unwrap();
+    let n = cin * cout * 9;
+    assert_eq!((device_path.len(), host_path.len()), (s * n, s * n));
+    for k in 0..s {
+        // One sample at a time through autodiff on the weight.
+        let config = PassConfig {
+            weight_grads: true,
+            ..PassConfig::forward_only(NormMode::Groups(1))
+        };
+        let mut one = Exec::new(&store, device.clone(), config);
+        let xk = t4(&xs[k * cin * h * w..(k + 1) * cin * h * w], [1, cin, h, w]);
+        let rk = t4(&rs[k * cout * plane..(k + 1) * cout * plane], [1, cout, 2 * h, 2 * w]);
+        let g = (one.conv_transpose(xk, wi, Some(bi), (2, 1, 1)) * rk).sum().backward();
+        let Some(WeightLeaf::Conv(leaf)) = &one.layers[0].weight else {
+            panic!("no weight leaf")
+        };
+        let naive: Vec<f32> = leaf.grad(&g).unwrap().into_data().try_to_vec::<f32>().unwrap();
+        // dL/dW[a, b, i, j] = sum x[a, iy, ix] r[b, 2 iy - 1 + i, 2 ix - 1 + j].
+        for a in 0..cin {
+            for b in 0..cout {
+                for i in 0..3 {
+                    for j in 0..3 {
+                        let mut d = 0f64;
+                        for iy in 0..h {
+                            for ix in 0..w {
+                                let (oy, ox) = ((iy * 2 + i) as isize - 1, (ix * 2 + j) as isize - 1);
+                                if oy < 0 || ox < 0 {
+                                    continue;
+                                }
+                                d += xs[((k * cin + a) * h + iy) * w + ix] as f64
+                                    * rs[((k * cout + b) * 2 * h + oy as usize) * 2 * w + ox as usize] as f64;
+                            }
+                        }
+                        let e = ((a * cout + b) * 3 + i) * 3 + j;
+                        for (path, v) in [
+                            ("naive", naive[e]),
+                            ("device", device_path[k * n + e]),
+                            ("host", host_path[k * n + e]),
+                        ] {
+                            assert!((v as f64 - d).abs() < 1e-4, "sample {k} weight {e} {path}: {v} vs {d}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Every proxy is finite on one micro and one macro cell, for a class head and the
+/// autoencoder at 64 px, and the batched per-sample sigma path equals the naive one. (At 32 px
+/// the micro encoder ends at 1 x 1, where per-sample BatchNorm zeroes everything.)
+#[test]
+fn probe_gives_finite_proxies_and_equal_sigma_paths() {
+    let backend = Backend::new(BackendKind::Cpu);
+    let proxies = proxy::parse_list("all").unwrap();
+    let needs = proxy::needs_of(&proxies);
+    for (task, size) in [(Task::ClassObject, 64), (Task::Autoencoder, 64)] {
+        let config = Tnb101Config {
+            task,
+            image_size: size,
+            channels: 64,
+        };
+        config.validate().unwrap();
+        let nets: Vec<(String, _)> = {
+            let micro = Tnb101MicroSpace::new(config);
+            let macro_ = Tnb101MacroSpace::new(config);
+            let a = micro.parse("(3, 1, 0, 2, 1, 3)").unwrap();
+            let b = macro_.parse("(1, 4, 2, 3, 0, 0)").unwrap();
+            vec![
+                (format!("micro {a}"), micro.build(&a)),
+                (format!("macro {b}"), macro_.build(&b)),
+            ]
+        };
+        let batch = gaussian_batch(4, [3, size, size], config.head_outputs(), 7);
+        for (name, (net, mut params)) in nets {
+            params.init(InitScheme::KaimingNormal, 5);
+            let mut settings = ProbeSettings::default();
+            let rec = probe(net.as_ref(), &params, &batch, &backend, &settings, needs);
+            // synflow's all-ones input through |w| drives the generative decoder's tanh to
+            // exactly 1 (f64), whose derivative is then 0: sum |w dR/dw| = 0 and its log is
+            // undefined (PyTorch computes the same 0). zen compares the features before the
+            // global average pool, which a pixel decoder has not. (Suite-Zero's TransNAS files
+            // carry neither proxy.)
+            let undefined: Vec<(&str, Option<f64>)> = proxies
+                .iter()
+                .map(|p| (p.name, p.compute(&rec)))
+                .filter(|(_, v)| !v.is_some_and(f64::is_finite))
+                .collect();
+            let expected: Vec<(&str, Option<f64>)> = match task {
+                Task::Autoencoder => vec![("synflow", None), ("zen", None)],
+                _ => vec![],
+            };
+            assert_eq!(undefined, expected, "{} {name}", task.name());
+            if task == Task::Autoencoder {
+                assert_eq!(rec.synflow_sum, Some(0.0), "{name}");
+            }
+            settings.grad_path = GradPath::Naive;
+            let naive = probe(
+                net.as_ref(),
+                &params,
+                &batch,
+                &backend,
+                &settings,
+                proxy::needs_of(&proxies[..1]),
+            );
+            let (a, b) = (rec.sigma.unwrap(), naive.sigma.unwrap());
+            assert_eq!(a.len(), b.len());
+            for (l, (x, y)) in a.iter().zip(&b).enumerate() {
+                match (x.lambda, y.lambda) {
+                    (Some(x), Some(y)) => assert!(
+                        (x - y).abs() <= 1e-3 * y.abs().max(1.0),
+                        "{} {name} layer {l}: {x} vs {y}",
+                        task.name()
+                    ),
+                    (None, None) => {}
+                    other => panic!("{} {name} layer {l}: dead in one path only: {other:?}", task.name()),
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn net_configs_take_tasks_and_name_bad_settings() {
+    let micro = NetConfig::default_for(&Space::TransNasMicro).unwrap();
+    assert_eq!(micro.space(), Space::TransNasMicro);
+    assert_eq!(micro.num_classes(), 100);
+    let scene = micro.with_task("class_scene").unwrap();
+    assert_eq!(scene.num_classes(), 63);
+    let e = micro.with_task("depth").unwrap_err();
+    assert!(e.contains("\"depth\"") && e.contains("class_object"), "{e}");
+    let e = NetConfig::default_for(&Space::Nb201)
+        .unwrap()
+        .with_task("jigsaw")
+        .unwrap_err();
+    assert!(e.contains("nb201") && e.contains("no tasks"), "{e}");
+    let macro_ = NetConfig::default_for_task(&Space::TransNasMacro, "autoencoder").unwrap();
+    assert_eq!((macro_.space(), macro_.num_classes()), (Space::TransNasMacro, 3));
+    // Pixel heads need a multiple of 64; the message names the setting and task.
+    let mut c = Tnb101Config::new(Task::Autoencoder);
+    c.image_size = 96;
+    let e = c.validate().unwrap_err();
+    assert!(e.contains("image size 96") && e.contains("autoencoder"), "{e}");
+    c.channels = 6;
+    assert!(c.validate().unwrap_err().contains("channels 6"));
+    // Serialised with the space tag; a file's config reads back.
+    let json = serde_json::to_string(&scene).unwrap();
+    assert!(
+        json.contains("\"space\":\"tnb101-micro\"") && json.contains("\"task\":\"class_scene\""),
+        "{json}"
+    );
+    assert_eq!(serde_json::from_str::<NetConfig>(&json).unwrap(), scene);
+    // Canonical keys through the space.
+    assert_eq!(
+        Space::TransNasMacro.canonical_key("[1, 2, 3, 4]").unwrap(),
+        "(1, 2, 3, 4, 0, 0)"
+    );
+    let all = Tnb101MacroSpace::new(Tnb101Config::default()).all().unwrap();
+    assert_eq!(all.len(), 3256);
+    assert_eq!(
+        Tnb101MicroSpace::new(Tnb101Config::default()).all().unwrap().len(),
+        4096
+    );
+}

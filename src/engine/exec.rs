@@ -68,6 +68,14 @@ pub enum LayerGeometry {
         dilation: usize,
         groups: usize,
     },
+    /// A transposed convolution (weight [in, out, k, k], as PyTorch's
+    /// ConvTranspose2d); stride and padding are those of the convolution it
+    /// transposes.
+    Deconv {
+        kernel: usize,
+        stride: usize,
+        padding: usize,
+    },
     /// A linear layer on [S, in] inputs.
     Linear,
     /// A linear layer on [S, T, in] token inputs.
@@ -789,6 +797,9 @@ pub fn split_weight_grads(layer: &LayerRecord, tap_grad: TapGrad, splits: usize)
         (Taps::Conv { input, .. }, TapGrad::Conv(dout), g @ LayerGeometry::GroupedConv { .. }) => {
             grouped_split_weight_grads(input, dout, g, k)
         }
+        (Taps::Conv { input, .. }, TapGrad::Conv(dout), LayerGeometry::Deconv { .. }) => {
+            deconv_split_weight_grads(layer, input, dout, k)
+        }
         (Taps::Linear { input, .. }, TapGrad::Linear(dout), _) => {
             let [s, out] = dout.dims();
             let inp = input.dims()[1];
@@ -841,6 +852,9 @@ pub fn layer_split_grads(layer: &LayerRecord, tap_grad: TapGrad, splits: usize, 
         }
         (Taps::Conv { input, .. }, TapGrad::Conv(dout), g @ LayerGeometry::GroupedConv { .. }) => {
             grouped_layer_split_grads(input, dout, g, splits)
+        }
+        (Taps::Conv { input, .. }, TapGrad::Conv(dout), LayerGeometry::Deconv { .. }) => {
+            deconv_host_split_grads(layer, input, dout, splits)
         }
         (Taps::Linear { input, .. }, TapGrad::Linear(dout), _) => {
             let ([rows, inp], [_, outp]) = (input.dims(), dout.dims());
@@ -1401,4 +1415,146 @@ mod tests {
             }
         }
     }
+}
+
+// Ops of the TransNAS-Bench-101 networks: transposed convolution, biased
+// convolution, LeakyReLU, and ReLU over tiles that share an encoder.
+
+impl Exec<'_> {
+    /// Transposed 2-D convolution (PyTorch's ConvTranspose2d, dilation 1,
+    /// one group), with an optional bias. weight: [Cin, Cout, k, k];
+    /// x: [S, Cin, H, W] -> [S, Cout, (H - 1) stride - 2 padding + k + out_padding, ..].
+    pub fn conv_transpose(
+        &mut self,
+        x: Tensor<4>,
+        weight: usize,
+        bias: Option<usize>,
+        (stride, padding, out_padding): (usize, usize, usize),
+    ) -> Tensor<4> {
+        let shape = self.params.entries[weight].shape.clone();
+        let kernel = shape[2];
+        let mut w = self.param4(weight);
+        if self.config.weight_grads {
+            w = w.require_grad();
+        }
+        let opts = burn::tensor::ops::ConvTransposeOptions::new([stride; 2], [padding; 2], [out_padding; 2], [1, 1], 1);
+        let [_, _, h, wi] = x.dims();
+        let mut out = burn::tensor::module::conv_transpose2d(x.clone(), w.clone(), None, opts);
+        // Every input pixel meets the whole kernel.
+        let macs = (h * wi * shape.iter().product::<usize>()) as u64;
+        let geometry = LayerGeometry::Deconv {
+            kernel,
+            stride,
+            padding,
+        };
+        let idx = self.begin_layer(weight, geometry, macs);
+        if self.config.taps {
+            let tap = Tensor::<4>::zeros(out.dims(), &self.device).require_grad();
+            out = out + tap.clone();
+            self.layers[idx].taps = Some(Taps::Conv { input: x.detach(), tap });
+        }
+        if self.config.weight_grads {
+            self.layers[idx].weight = Some(WeightLeaf::Conv(w));
+        }
+        let out = match bias {
+            Some(b) => out + self.param1(b).reshape([1, shape[1], 1, 1]),
+            None => out,
+        };
+        if self.record_outputs {
+            self.outputs.push((idx, TapGrad::Conv(out.clone().detach())));
+        }
+        out
+    }
+
+    /// 2-D convolution with a bias (nn.Conv2d's default); the output kept
+    /// for fisher includes the bias, as a hook on the module sees it.
+    pub fn conv_bias(&mut self, x: Tensor<4>, weight: usize, bias: usize, stride: usize, padding: usize) -> Tensor<4> {
+        let out = self.conv(x, weight, stride, padding);
+        let c = out.dims()[1];
+        let out = out + self.param1(bias).reshape([1, c, 1, 1]);
+        if self.record_outputs
+            && let Some((_, kept)) = self.outputs.last_mut()
+        {
+            *kept = TapGrad::Conv(out.clone().detach());
+        }
+        out
+    }
+
+    /// LeakyReLU. Records no pattern and takes no frozen mask: the probe's
+    /// pattern proxies follow NASLib's, which hook `nn.ReLU` modules only.
+    pub fn leaky_relu(&mut self, x: Tensor<4>, slope: f64) -> Tensor<4> {
+        activation::leaky_relu(x, slope)
+    }
+
+    /// ReLU on `tiles` consecutive rows per sample ([S * tiles, C, H, W],
+    /// sample-major: the jigsaw's nine tiles through one encoder), its
+    /// pattern recorded per sample over all its tiles.
+    pub fn relu_tiles(&mut self, x: Tensor<4>, tiles: usize) -> Tensor<4> {
+        if tiles <= 1 {
+            return self.relu(x);
+        }
+        let dims = x.dims();
+        let s = dims[0] / tiles;
+        let n = tiles * dims[1] * dims[2] * dims[3];
+        self.record_activation(x.clone().reshape([s, n]));
+        match self.next_frozen_mask(s, n) {
+            Some(mask) => x * mask.reshape(dims),
+            None => activation::relu(x),
+        }
+    }
+}
+
+/// Per-split weight gradients [k, Cin, Cout * kk * kk] of a transposed
+/// convolution: y = conv(., W)^T x, so dL/dW is the weight gradient of the
+/// ordinary convolution (same stride and padding) whose input is the output
+/// gradient and whose output gradient is the layer's input.
+fn deconv_split_weight_grads(layer: &LayerRecord, input: &Tensor<4>, dout: Tensor<4>, k: usize) -> Option<Tensor<3>> {
+    let LayerGeometry::Deconv {
+        kernel,
+        stride,
+        padding,
+    } = layer.geometry
+    else {
+        return None;
+    };
+    let [s, cin, h, w] = input.dims();
+    let cout = dout.dims()[1];
+    let per = s / k;
+    let p = h * w;
+    let cols = unfold4d(
+        dout,
+        [kernel, kernel],
+        UnfoldOptions::new([stride, stride], [padding, padding], [1, 1]),
+    ); // [S, cout*k*k, H*W]
+    let cols = cols.swap_dims(1, 2).reshape([k, per * p, cout * kernel * kernel]);
+    let x = input
+        .clone()
+        .reshape([k, per, cin, p])
+        .swap_dims(1, 2)
+        .reshape([k, cin, per * p]);
+    Some(x.matmul(cols))
+}
+
+/// `deconv_split_weight_grads` on the host: the convolution's im2col path
+/// with input and output gradient swapped.
+fn deconv_host_split_grads(layer: &LayerRecord, input: &Tensor<4>, dout: Tensor<4>, splits: usize) -> Option<Vec<f32>> {
+    let LayerGeometry::Deconv {
+        kernel,
+        stride,
+        padding,
+    } = layer.geometry
+    else {
+        return None;
+    };
+    let (xs, ds) = (input.dims(), dout.dims());
+    let x = input.clone().into_data().try_to_vec::<f32>().ok()?;
+    let d = dout.into_data().try_to_vec::<f32>().ok()?;
+    Some(super::host_grads::conv_split_grads(
+        &d,
+        ds,
+        &x,
+        xs,
+        (kernel, stride, padding),
+        splits,
+    ))
 }

@@ -50,6 +50,27 @@ pub trait Network {
     fn samples_independent(&self) -> bool {
         false
     }
+    /// The loss of each sample, [S], for `out = forward(input)`: the task's
+    /// loss (TransNAS-Bench-101's pixel and regression heads); default the
+    /// cross-entropy of the logits against `labels`.
+    fn sample_losses(&self, out: Tensor<2>, input: Tensor<4>, labels: &[usize]) -> Tensor<1> {
+        let _ = input;
+        cross_entropy(out, labels)
+    }
+}
+
+/// Cross-entropy of each sample's logits against its label, in the logits'
+/// precision (f64 in grasp's passes).
+pub fn cross_entropy(logits: Tensor<2>, labels: &[usize]) -> Tensor<1> {
+    let [s, k] = logits.dims();
+    let mut onehot = vec![0f32; s * k];
+    for (i, &l) in labels.iter().enumerate() {
+        onehot[i * k + l.min(k - 1)] = 1.0;
+    }
+    let options = burn::tensor::TensorCreationOptions::new(logits.device()).with_dtype(logits.dtype());
+    let onehot = Tensor::<2>::from_data(TensorData::new(onehot, [s, k]), options);
+    let logp = activation::log_softmax(logits, 1);
+    (logp * onehot).sum_dim(1).neg().reshape([s])
 }
 
 /// How per-sample gradient statistics are computed.
@@ -306,24 +327,11 @@ fn input_tensor(batch: &Batch, device: &Device) -> Tensor<4> {
     Tensor::<4>::from_data(TensorData::new(batch.images.clone(), batch.shape), device)
 }
 
-/// Cross-entropy of each sample, weighted so that each of `groups` groups
-/// contributes its mean: groups = S gives the sum of per-sample losses.
-fn grouped_loss(
-    logits: Tensor<2>,
-    labels: &[usize],
-    groups: usize,
-    options: impl Into<burn::tensor::TensorCreationOptions>,
-) -> Tensor<1> {
-    let [s, k] = logits.dims();
-    let mut onehot = vec![0f32; s * k];
-    for (i, &l) in labels.iter().enumerate() {
-        onehot[i * k + l.min(k - 1)] = 1.0;
-    }
-    // In the logits' precision (f64 in grasp's passes).
-    let onehot = Tensor::<2>::from_data(TensorData::new(onehot, [s, k]), options);
-    let logp = activation::log_softmax(logits, 1);
-    let ce = (logp * onehot).sum_dim(1).neg();
-    ce.sum() * (groups as f64 / s as f64)
+/// The network's per-sample losses, weighted so that each of `groups`
+/// groups contributes its mean: groups = S gives the sum of per-sample losses.
+fn grouped_loss(net: &dyn Network, out: Tensor<2>, input: Tensor<4>, labels: &[usize], groups: usize) -> Tensor<1> {
+    let s = out.dims()[0];
+    net.sample_losses(out, input.detach(), labels).sum() * (groups as f64 / s as f64)
 }
 
 fn metas(layers: &[LayerRecord]) -> Vec<LayerMeta> {
@@ -360,8 +368,9 @@ fn split_pass<T>(
         ..PassConfig::forward_only(NormMode::Groups(splits))
     };
     let mut exec = Exec::new(params, device.clone(), config);
-    let logits = net.forward(&mut exec, input_tensor(batch, device));
-    let loss = grouped_loss(logits, &batch.labels, splits, device);
+    let x = input_tensor(batch, device);
+    let logits = net.forward(&mut exec, x.clone());
+    let loss = grouped_loss(net, logits, x, &batch.labels, splits);
     times.forward += t.elapsed();
     let t = Instant::now();
     let grads = loss.backward();
@@ -595,8 +604,9 @@ fn naive_sigma(
             ..PassConfig::forward_only(NormMode::Groups(1))
         };
         let mut exec = Exec::new(params, device.clone(), config);
-        let logits = net.forward(&mut exec, input_tensor(&one, device));
-        let loss = grouped_loss(logits, &one.labels, 1, device);
+        let x = input_tensor(&one, device);
+        let logits = net.forward(&mut exec, x.clone());
+        let loss = grouped_loss(net, logits, x, &one.labels, 1);
         times.forward += t.elapsed();
         let t = Instant::now();
         let grads = loss.backward();
@@ -658,7 +668,8 @@ fn batch_pass(
     let host = backend.kind == BackendKind::Cpu;
     let mut exec = Exec::new(params, device.clone(), config);
     exec.record_outputs = needs.fisher;
-    let logits = net.forward(&mut exec, input_tensor(batch, device));
+    let x = input_tensor(batch, device);
+    let logits = net.forward(&mut exec, x.clone());
     rec.num_classes = logits.dims()[1];
     rec.logits = logits.clone().into_data().try_to_vec::<f32>().ok();
     rec.times.forward += t.elapsed();
@@ -666,7 +677,7 @@ fn batch_pass(
     let mut kept = None;
     if grads_needed {
         let t = Instant::now();
-        let grads = grouped_loss(logits, &batch.labels, 1, device).backward();
+        let grads = grouped_loss(net, logits, x, &batch.labels, 1).backward();
         rec.times.backward += t.elapsed();
         let t = Instant::now();
         if needs.fisher {

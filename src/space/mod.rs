@@ -29,6 +29,7 @@ pub use autoformer::{AutoformerConfig, AutoformerSpace};
 pub use nb101::{Nb101Config, Nb101Space};
 pub use nb201::{Nb201Config, Nb201Space};
 pub use nb301::{Nb301Config, Nb301Space};
+pub use tnb101::{Tnb101Config, Tnb101MacroSpace, Tnb101MicroSpace};
 
 /// One search space: what a search, a score run and the app do with its
 /// architectures. A value carries its network settings.
@@ -156,6 +157,8 @@ pub enum NetConfig {
     Autoformer(AutoformerConfig),
     Nb101(Nb101Config),
     Nb301(Nb301Config),
+    Tnb101Micro(Tnb101Config),
+    Tnb101Macro(Tnb101Config),
 }
 
 impl NetConfig {
@@ -166,6 +169,8 @@ impl NetConfig {
             NetConfig::Autoformer(c) => f.run(&AutoformerSpace::new(c)),
             NetConfig::Nb101(c) => f.run(&Nb101Space::new(c)),
             NetConfig::Nb301(c) => f.run(&Nb301Space::new(c)),
+            NetConfig::Tnb101Micro(c) => f.run(&Tnb101MicroSpace::new(c)),
+            NetConfig::Tnb101Macro(c) => f.run(&Tnb101MacroSpace::new(c)),
         }
     }
 
@@ -179,6 +184,9 @@ impl NetConfig {
                 num_classes: 10,
                 ..AutoformerConfig::default()
             })),
+            // The task is a setting (`with_task`); an archive names it per task.
+            Space::TransNasMicro => Some(NetConfig::Tnb101Micro(Tnb101Config::default())),
+            Space::TransNasMacro => Some(NetConfig::Tnb101Macro(Tnb101Config::default())),
             // NB101 builds and probes (NetConfig::Nb101), but its
             // post-activation patterns are not yet credited to the producing
             // conv, and archive fixtures still carry short stand-in keys:
@@ -193,6 +201,8 @@ impl NetConfig {
             NetConfig::Autoformer(_) => Space::AutoFormer,
             NetConfig::Nb101(_) => Space::Nb101,
             NetConfig::Nb301(_) => Space::Nb301,
+            NetConfig::Tnb101Micro(_) => Space::TransNasMicro,
+            NetConfig::Tnb101Macro(_) => Space::TransNasMacro,
         }
     }
 
@@ -202,6 +212,7 @@ impl NetConfig {
             NetConfig::Autoformer(c) => c,
             NetConfig::Nb101(c) => c,
             NetConfig::Nb301(c) => c,
+            NetConfig::Tnb101Micro(c) | NetConfig::Tnb101Macro(c) => c,
         }
     }
 
@@ -211,7 +222,36 @@ impl NetConfig {
             NetConfig::Autoformer(c) => c,
             NetConfig::Nb101(c) => c,
             NetConfig::Nb301(c) => c,
+            NetConfig::Tnb101Micro(c) | NetConfig::Tnb101Macro(c) => c,
         }
+    }
+
+    /// The same network for another task of its benchmark (TransNAS-Bench-101's seven,
+    /// named as its files and Suite-Zero's name them), validated; spaces without tasks
+    /// refuse one.
+    pub fn with_task(&self, task: &str) -> Result<NetConfig, String> {
+        let mut out = *self;
+        match &mut out {
+            NetConfig::Tnb101Micro(c) | NetConfig::Tnb101Macro(c) => c.task = tnb101::Task::parse(task)?,
+            _ => return Err(format!("--task {task}: the {} space has no tasks", self.space())),
+        }
+        out.validate()?;
+        Ok(out)
+    }
+
+    /// The network for the archive task `task`: a TransNAS-Bench-101 archive's task names the
+    /// network's task (an unknown one is an error); other spaces' tasks (datasets, whose
+    /// inputs are settings of their own) leave the network as it is.
+    pub fn for_archive_task(&self, task: &str) -> Result<NetConfig, String> {
+        match self {
+            NetConfig::Tnb101Micro(_) | NetConfig::Tnb101Macro(_) => self.with_task(task),
+            _ => Ok(*self),
+        }
+    }
+
+    /// The default settings of `space` for the archive task `task` (see `for_archive_task`).
+    pub fn default_for_task(space: &Space, task: &str) -> Option<NetConfig> {
+        NetConfig::default_for(space)?.for_archive_task(task).ok()
     }
 
     /// The settings of `space` with those of `overrides` that the space has

@@ -9,8 +9,17 @@
 //! Micro space: the macro code is fixed to 41414 and every block is the cell
 //! `['', a, bc, def]`; macro space: every block is a ResNet basic block.
 
+pub mod net;
+
+pub use net::{Skeleton, Tnb101Config, Tnb101Net};
+
 use rand::Rng;
 use rand::seq::IndexedRandom;
+use rand_chacha::ChaCha8Rng;
+
+use super::{ArchSpace, NetConfig};
+use crate::engine::params::ParamStore;
+use crate::engine::probe::Network;
 
 /// The seven tasks, named as the benchmark and Suite-Zero's files name them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -139,7 +148,12 @@ impl MicroArch {
 
     /// Parameters of the task's network (encoder + the task's decoder), as a count.
     pub fn params(&self, task: Task) -> u64 {
-        let enc = encoder(&[4, 1, 4, 1, 4], Block::Micro(self.0));
+        self.params_with(task, 64)
+    }
+
+    /// The count with `channels` base channels (the benchmark's 64).
+    pub fn params_with(&self, task: Task, channels: u64) -> u64 {
+        let enc = encoder(&[4, 1, 4, 1, 4], Block::Micro(self.0), channels);
         enc.params + decoder_params(task, enc.channels, enc.width)
     }
 }
@@ -258,7 +272,12 @@ impl MacroArch {
     }
 
     pub fn params(&self, task: Task) -> u64 {
-        let enc = encoder(&self.0, Block::Basic);
+        self.params_with(task, 64)
+    }
+
+    /// The count with `channels` base channels (the benchmark's 64).
+    pub fn params_with(&self, task: Task, channels: u64) -> u64 {
+        let enc = encoder(&self.0, Block::Basic, channels);
         enc.params + decoder_params(task, enc.channels, enc.width)
     }
 }
@@ -288,7 +307,7 @@ fn micro_op(op: u8, cin: u64, cout: u64, stride: u64) -> u64 {
         0 => 0,
         1 if stride == 1 && cin == cout => 0,
         // FactorizedReduce: two 1x1 convs of cout/2 each + BN(cout).
-        1 => cin * cout + 2 * cout,
+        1 => cin * (cout / 2) + cin * (cout - cout / 2) + 2 * cout,
         2 => relu_conv_bn(cin, cout, 1),
         _ => relu_conv_bn(cin, cout, 3),
     }
@@ -316,10 +335,10 @@ fn block_params(block: Block, cin: u64, cout: u64, stride: u64) -> u64 {
     }
 }
 
-fn encoder(layers: &[u8], block: Block) -> Encoder {
-    // Stem: Conv3x3(3, 32, s2, no bias) + BN(32) + ReLUConvBN3x3(32, 64, s2).
-    let mut params = 9 * 3 * 32 + 2 * 32 + relu_conv_bn(32, 64, 3);
-    let (mut c, mut w) = (64u64, 224u64 / 4);
+fn encoder(layers: &[u8], block: Block, base: u64) -> Encoder {
+    // Stem: Conv3x3(3, base/2, s2, no bias) + BN + ReLUConvBN3x3(base/2, base, s2).
+    let mut params = 9 * 3 * (base / 2) + base + relu_conv_bn(base / 2, base, 3);
+    let (mut c, mut w) = (base, 224u64 / 4);
     for &t in layers {
         let cout = if t % 2 == 0 { 2 * c } else { c };
         let stride = if t > 2 { 2 } else { 1 };
@@ -389,6 +408,145 @@ fn decoder_params(task: Task, c: u64, width: u64) -> u64 {
                 + CH.iter().map(|&(i, o)| conv_layer(i, o, true)).sum::<u64>()
                 + conv_layer(16, 3, false)
         }
+    }
+}
+
+/// The micro space (4,096 cells) with one task's network settings.
+#[derive(Clone, Debug)]
+pub struct Tnb101MicroSpace {
+    pub config: Tnb101Config,
+}
+
+/// The macro space (3,256 skeletons) with one task's network settings.
+#[derive(Clone, Debug)]
+pub struct Tnb101MacroSpace {
+    pub config: Tnb101Config,
+}
+
+impl Tnb101MicroSpace {
+    pub fn new(config: Tnb101Config) -> Tnb101MicroSpace {
+        Tnb101MicroSpace { config }
+    }
+}
+
+impl Tnb101MacroSpace {
+    pub fn new(config: Tnb101Config) -> Tnb101MacroSpace {
+        Tnb101MacroSpace { config }
+    }
+}
+
+impl std::fmt::Display for MicroArch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.key())
+    }
+}
+
+impl std::fmt::Display for MacroArch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.key())
+    }
+}
+
+impl ArchSpace for Tnb101MicroSpace {
+    type Arch = MicroArch;
+
+    fn config(&self) -> NetConfig {
+        NetConfig::Tnb101Micro(self.config)
+    }
+
+    fn parse(&self, key: &str) -> Result<MicroArch, String> {
+        MicroArch::parse(key)
+    }
+
+    fn sample(&self, rng: &mut ChaCha8Rng) -> MicroArch {
+        MicroArch::sample(rng)
+    }
+
+    /// Each edge changes to another op with probability `m_prob`, at least one always.
+    fn mutate(&self, arch: &MicroArch, m_prob: f64, _s_prob: f64, rng: &mut ChaCha8Rng) -> MicroArch {
+        let mut out = arch.mutate(rng);
+        for e in 0..6 {
+            if out.0[e] == arch.0[e] && rng.random_bool(m_prob.clamp(0.0, 1.0)) {
+                out.0[e] = (arch.0[e] + rng.random_range(1..4u8)) % 4;
+            }
+        }
+        out
+    }
+
+    fn cross(&self, a: &MicroArch, b: &MicroArch, rng: &mut ChaCha8Rng) -> MicroArch {
+        a.cross(b, rng)
+    }
+
+    fn params(&self, arch: &MicroArch) -> u64 {
+        arch.params_with(self.config.task, self.config.channels as u64)
+    }
+
+    fn build(&self, arch: &MicroArch) -> (Box<dyn Network>, ParamStore) {
+        let (net, params) = Tnb101Net::new(&Skeleton::Micro(arch.0), self.config);
+        (Box::new(net), params)
+    }
+
+    fn all(&self) -> Option<Vec<MicroArch>> {
+        Some(
+            (0..4096u32)
+                .map(|code| MicroArch(std::array::from_fn(|i| ((code >> (2 * (5 - i))) & 3) as u8)))
+                .collect(),
+        )
+    }
+}
+
+impl ArchSpace for Tnb101MacroSpace {
+    type Arch = MacroArch;
+
+    fn config(&self) -> NetConfig {
+        NetConfig::Tnb101Macro(self.config)
+    }
+
+    fn parse(&self, key: &str) -> Result<MacroArch, String> {
+        MacroArch::parse(key)
+    }
+
+    fn sample(&self, rng: &mut ChaCha8Rng) -> MacroArch {
+        MacroArch::sample(rng)
+    }
+
+    /// One valid neighbour (a digit changed, a layer inserted or removed); with probability
+    /// `s_prob` a second step.
+    fn mutate(&self, arch: &MacroArch, _m_prob: f64, s_prob: f64, rng: &mut ChaCha8Rng) -> MacroArch {
+        let out = arch.mutate(rng);
+        if rng.random_bool(s_prob.clamp(0.0, 1.0)) {
+            let twice = out.mutate(rng);
+            if twice != *arch {
+                return twice;
+            }
+        }
+        out
+    }
+
+    fn cross(&self, a: &MacroArch, b: &MacroArch, rng: &mut ChaCha8Rng) -> MacroArch {
+        a.cross(b, rng)
+    }
+
+    fn params(&self, arch: &MacroArch) -> u64 {
+        arch.params_with(self.config.task, self.config.channels as u64)
+    }
+
+    fn build(&self, arch: &MacroArch) -> (Box<dyn Network>, ParamStore) {
+        let (net, params) = Tnb101Net::new(&Skeleton::Macro(arch.0.clone()), self.config);
+        (Box::new(net), params)
+    }
+
+    fn all(&self) -> Option<Vec<MacroArch>> {
+        let mut out = Vec::with_capacity(3256);
+        for len in 4..=6u32 {
+            for code in 0..4u32.pow(len) {
+                let v: Vec<u8> = (0..len)
+                    .map(|i| ((code / 4u32.pow(len - 1 - i)) % 4 + 1) as u8)
+                    .collect();
+                out.extend(MacroArch::new(v).ok());
+            }
+        }
+        Some(out)
     }
 }
 
