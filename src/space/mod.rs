@@ -175,10 +175,7 @@ impl NetConfig {
                 num_classes: 10,
                 ..AutoformerConfig::default()
             })),
-            // NB101 builds and probes (NetConfig::Nb101), but its
-            // post-activation patterns are not yet credited to the producing
-            // conv, and archive fixtures still carry short stand-in keys:
-            // not offered by default until both are fixed.
+            Space::Nb101 => Some(NetConfig::Nb101(Nb101Config::default())),
             _ => None,
         }
     }
