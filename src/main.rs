@@ -123,6 +123,7 @@ fn run_figure(a: FigureArgs) -> Result<()> {
     if !(a.width_mm > 20.0 && a.height_mm > 20.0) {
         bail!("--width-mm/--height-mm: a figure needs at least 20 x 20 mm");
     }
+    refuse_output_as_input("--out", &a.out, &[("the archive", &a.archive)])?;
     let ds = Dataset::open(&a.archive).map_err(|e| anyhow::anyhow!("{e}"))?;
     let spec = FigureSpec {
         kind: a.kind,
@@ -448,6 +449,14 @@ struct ProbeArgs {
 }
 
 impl ProbeArgs {
+    /// Files these flags read, with the flag that names each.
+    fn input_files(&self) -> Vec<(&'static str, &std::path::Path)> {
+        match self.data.strip_prefix("cifar10:") {
+            Some(path) => vec![("--data", std::path::Path::new(path))],
+            None => Vec::new(),
+        }
+    }
+
     /// The score configuration these flags describe; prints the backend choice.
     fn score_config(&self, space: &str, seed: u64, proxies: &str) -> Result<ScoreConfig> {
         let choice = choose_backend(self.backend);
@@ -522,25 +531,16 @@ fn run_archive(cmd: ArchiveCommand) -> Result<()> {
             out,
             prefer,
             scored_only,
-        } => {
-            let mut log = archive::join_files(&inputs, &out, prefer, &OpenOptions::default())?;
-            if scored_only {
-                let joined = archive::read_native(&out)?;
-                let kept = joined.subset(|row, _| joined.profile(row).is_some());
-                let bytes = archive::write_native(&kept, &out)?;
-                log.push_str(&format!(
-                    "\nkept the {} scored records: {} ({bytes} bytes)",
-                    kept.len(),
-                    out.display()
-                ));
-            }
-            log
-        }
+        } => archive::join_files(&inputs, &out, prefer, scored_only, &OpenOptions::default())?,
         ArchiveCommand::Export { input, output, task } => {
             archive::export(&input, &output, task.as_deref(), &OpenOptions::default())?
         }
     };
     print_out(&text)
+}
+
+fn refuse_output_as_input(option: &str, out: &std::path::Path, inputs: &[(&str, &std::path::Path)]) -> Result<()> {
+    Ok(lswag_studio::jobs::output::refuse_output_as_input(option, out, inputs)?)
 }
 
 /// Prints to stdout; a closed pipe (`| head`) ends the output quietly.
@@ -641,6 +641,12 @@ fn run_bench(a: BenchArgs) -> Result<()> {
         "both" => vec![BackendKind::Cpu, BackendKind::Wgpu],
         other => bail!("--backend {other}: expected cpu, wgpu or both"),
     };
+    if !(2..=score::MAX_BATCH).contains(&a.batch) {
+        bail!("--batch {}: the probe takes 2 to {} samples", a.batch, score::MAX_BATCH);
+    }
+    if a.archs == 0 {
+        bail!("--archs 0: measure at least one architecture");
+    }
     println!("threads: {}", rayon::current_num_threads());
     let all = a.what == "all";
     if !["probe", "archive", "windows", "nb101", "all"].contains(&a.what.as_str()) {
@@ -695,6 +701,12 @@ fn bench_nb101(kinds: &[BackendKind], a: &BenchArgs) -> Result<()> {
 fn run_score(a: ScoreArgs) -> Result<()> {
     use lswag_studio::search::ParamLimits;
     let config = a.probe.score_config(&a.space, a.seed, &a.proxies)?;
+    let mut inputs = a.probe.input_files();
+    inputs.extend(a.archs.as_deref().map(|p| ("--archs", p)));
+    refuse_output_as_input("--out", &a.out, &inputs)?;
+    if let Some(0) = a.sample {
+        bail!("--sample 0: sample at least one architecture");
+    }
     let limits = a.param_limits.as_deref().map(ParamLimits::parse_millions).transpose()?;
     let keys: Vec<String> = match (&a.archs, a.sample, a.all) {
         (Some(path), _, _) => score::read_key_list(&config.net, path)?,
@@ -775,6 +787,11 @@ fn run_build_benchmark(a: BuildBenchArgs) -> Result<()> {
         },
     };
     let log = a.log.unwrap_or_else(|| a.out.with_extension("train.jsonl"));
+    let data = a.dataset.strip_prefix("cifar10:").map(std::path::Path::new);
+    let inputs: Vec<(&str, &std::path::Path)> = data.map(|p| ("--dataset", p)).into_iter().collect();
+    refuse_output_as_input("--out", &a.out, &inputs)?;
+    refuse_output_as_input("--log", &log, &inputs)?;
+    refuse_output_as_input("--out", &a.out, &[("--log", &log)])?;
     let tty = std::io::stderr().is_terminal();
     let report = move |e: BuildEvent| match e {
         BuildEvent::Started { total, already_done } => {
@@ -843,7 +860,18 @@ fn run_search(a: SearchArgs) -> Result<()> {
         tabular: a.tabular,
         score: a.probe.score_config(&a.space, a.init_seed, "lswag")?,
     };
+    let mut inputs = a.probe.input_files();
+    inputs.extend(a.archive.as_deref().map(|p| ("--archive", p)));
+    inputs.extend(a.cache.as_deref().map(|p| ("--cache", p)));
+    refuse_output_as_input("--out", &a.out, &inputs)?;
+    if let Some(cache) = &a.cache {
+        refuse_output_as_input("--cache", cache, &inputs[..inputs.len() - 1])?;
+    }
+    config.validate()?;
     if let Some(n) = a.repeat {
+        if n == 0 {
+            bail!("--repeat 0: a study needs at least one seed");
+        }
         return run_search_study(&config, n, &a.out);
     }
     let tty = std::io::stderr().is_terminal();
@@ -907,26 +935,96 @@ fn run_search(a: SearchArgs) -> Result<()> {
     print_out(&serde_json::to_string_pretty(&result)?)
 }
 
-/// `search --tabular --repeat N`: one tabular search per seed.
+/// Whether `out` is a study that holds no result yet (its header alone,
+/// or cut off in it): it is started afresh rather than blocking a run
+/// with corrected settings.
+fn study_is_empty(out: &std::path::Path) -> Result<bool> {
+    let read = lswag_studio::jobs::jsonl::read_complete(out).with_context(|| format!("reading {}", out.display()))?;
+    Ok(match read.lines.as_slice() {
+        [] => std::fs::read(out)?.starts_with(b"{\"study\""),
+        [header] => serde_json::from_str::<serde_json::Value>(header).is_ok_and(|h| h.get("study").is_some()),
+        _ => false,
+    })
+}
+
+/// `search --tabular --repeat N`: one tabular search per seed, one line
+/// each. Like a search log, re-running on the same file resumes after the
+/// seeds it holds, a finished study is reported again, and a file written
+/// with other settings is refused.
 fn run_search_study(config: &lswag_studio::jobs::search::SearchConfig, n: u64, out: &std::path::Path) -> Result<()> {
-    use std::io::Write;
-    let mut file = std::fs::File::create(out).with_context(|| format!("creating {}", out.display()))?;
-    writeln!(file, "{}", serde_json::json!({ "study": config }))?;
+    use lswag_studio::jobs::{jsonl, output::OutputLock};
+    use lswag_studio::search::SearchResult;
+    let _lock = OutputLock::acquire(out)?;
+    let mut results: Vec<SearchResult> = Vec::new();
+    let mut file = match std::fs::metadata(out) {
+        Ok(m) if m.len() > 0 && !study_is_empty(out)? => {
+            let read = jsonl::read_complete(out).with_context(|| format!("reading {}", out.display()))?;
+            let bad = |line: usize, why: &str| anyhow::anyhow!("{} line {line}: {why}", out.display());
+            let header: serde_json::Value = read
+                .lines
+                .first()
+                .and_then(|l| serde_json::from_str(l).ok())
+                .ok_or_else(|| bad(1, "expected the header of a search study ({\"study\": ...})"))?;
+            let written: lswag_studio::jobs::search::SearchConfig = header
+                .get("study")
+                .cloned()
+                .and_then(|c| serde_json::from_value(c).ok())
+                .ok_or_else(|| bad(1, "expected the header of a search study ({\"study\": ...})"))?;
+            let repeat = header.get("repeat").and_then(|r| r.as_u64());
+            if repeat.is_some_and(|r| r != n) {
+                bail!(
+                    "{} holds a study of --repeat {}; use another --out, or the same --repeat to resume it",
+                    out.display(),
+                    repeat.unwrap_or_default()
+                );
+            }
+            if written != *config {
+                bail!(
+                    "{} was written by a study with other settings; use another --out or the same settings",
+                    out.display()
+                );
+            }
+            for (i, line) in read.lines.iter().enumerate().skip(1) {
+                let v: serde_json::Value = serde_json::from_str(line).map_err(|e| bad(i + 1, &e.to_string()))?;
+                if let Some(summary) = v.get("summary") {
+                    print_out(&serde_json::to_string_pretty(summary)?)?;
+                    eprintln!("{} holds a finished study of {} searches", out.display(), results.len());
+                    return Ok(());
+                }
+                let seed = v.get("seed").and_then(|s| s.as_u64());
+                if seed != Some(config.seed + results.len() as u64) {
+                    return Err(bad(i + 1, "expected the result of the next seed"));
+                }
+                let r = v
+                    .get("result")
+                    .cloned()
+                    .ok_or_else(|| bad(i + 1, "a seed line without its result"))?;
+                results.push(serde_json::from_value(r).map_err(|e| bad(i + 1, &e.to_string()))?);
+            }
+            eprintln!("{} seeds restored from {}", results.len(), out.display());
+            jsonl::append_after(out, read.valid_len).with_context(|| format!("opening {}", out.display()))?
+        }
+        _ => jsonl::create(out, &serde_json::json!({ "study": config, "repeat": n }))
+            .with_context(|| format!("creating {}", out.display()))?,
+    };
     let start = std::time::Instant::now();
+    let first = (config.seed + results.len() as u64).min(config.seed + n);
     let mut write_error = None;
-    let (fitness, results) = lswag_studio::jobs::search::tabular_study(
+    let (fitness, new) = lswag_studio::jobs::search::tabular_study(
         config,
-        config.seed..config.seed + n,
+        first..config.seed + n,
         &CancelToken::default(),
         |seed, r| {
             if write_error.is_none() {
-                write_error = writeln!(file, "{}", serde_json::json!({ "seed": seed, "result": r })).err();
+                write_error = jsonl::append_json(&mut file, &serde_json::json!({ "seed": seed, "result": r })).err();
             }
         },
     )?;
     if let Some(e) = write_error {
         return Err(e).with_context(|| format!("writing {}", out.display()));
     }
+    let ran = new.len();
+    results.extend(new);
     let mut truths: Vec<f64> = results.iter().filter_map(|r| r.truth).collect();
     truths.sort_by(f64::total_cmp);
     if truths.is_empty() {
@@ -939,13 +1037,14 @@ fn run_search_study(config: &lswag_studio::jobs::search::SearchConfig, n: u64, o
     };
     let mean = truths.iter().sum::<f64>() / truths.len() as f64;
     let (p10, p90) = (truths[truths.len() / 10], truths[9 * truths.len() / 10]);
-    let per_search_ms = start.elapsed().as_secs_f64() * 1e3 / results.len().max(1) as f64;
+    // Timed over this run's searches, not the restored ones.
+    let per_search_ms = start.elapsed().as_secs_f64() * 1e3 / ran.max(1) as f64;
     let summary = serde_json::json!({ "summary": {
         "fitness": fitness.label(), "members": fitness.components, "searches": results.len(),
         "truth_mean": mean, "truth_median": median, "truth_p10": p10, "truth_p90": p90,
         "truth_min": truths[0], "truth_max": truths[truths.len() - 1], "ms_per_search": per_search_ms,
     }});
-    writeln!(file, "{summary}").with_context(|| format!("writing {}", out.display()))?;
+    jsonl::append_json(&mut file, &summary).with_context(|| format!("writing {}", out.display()))?;
     print_out(&format!(
         "{} {} searches, fitness {}, budget {}: returned true accuracy mean {mean:.2}, median {median:.2}, \
          10-90% {p10:.2}-{p90:.2}, range {:.2}-{:.2}; {per_search_ms:.1} ms per search",

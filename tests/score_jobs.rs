@@ -225,3 +225,128 @@ fn a_score_file_of_the_format_before_net_configs_resumes() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn every_out_of_range_probe_setting_is_refused_by_name_before_the_output_is_created() {
+    let dir = std::env::temp_dir().join(format!("lswag-validate-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join("never.jsonl");
+    let archs = sample_cells(1, 1);
+    type Change = Box<dyn Fn(&mut ScoreConfig)>;
+    let cases: Vec<(Change, &str)> = vec![
+        (Box::new(|c| c.batch = 1), "batch 1"),
+        (Box::new(|c| c.batch = 0), "batch 0"),
+        // More than 64 samples overflowed the u64 pattern packing (a panic).
+        (Box::new(|c| c.batch = 1000), "batch 1000"),
+        (Box::new(|c| c.probe.grad_splits = Some(3)), "grad splits 3"),
+        (Box::new(|c| c.probe.grad_splits = Some(0)), "grad splits 0"),
+        (Box::new(|c| c.probe.grad_splits = Some(1)), "grad splits 1"),
+        (Box::new(|c| c.probe.pattern_samples = Some(0)), "pattern samples 0"),
+        (Box::new(|c| c.probe.pattern_samples = Some(9)), "pattern samples 9"),
+        (Box::new(|c| c.proxies = vec!["".into()]), "proxies: none"),
+        (
+            Box::new(|c| c.data = DataSource::Procedural { seed: 0, size: 2 }),
+            "procedural",
+        ),
+        // NB201 takes procedural images at their own size: 5 cannot be halved twice.
+        (
+            Box::new(|c| c.data = DataSource::Procedural { seed: 0, size: 5 }),
+            "procedural:0:5: image size 5",
+        ),
+        (
+            Box::new(|c| {
+                if let NetConfig::Nb201(n) = &mut c.net {
+                    n.image_size = 5;
+                }
+            }),
+            "image size 5",
+        ),
+        (
+            Box::new(|c| {
+                if let NetConfig::Nb201(n) = &mut c.net {
+                    n.channels = 0;
+                }
+            }),
+            "channels 0",
+        ),
+        (
+            Box::new(|c| {
+                if let NetConfig::Nb201(n) = &mut c.net {
+                    n.num_classes = 1;
+                }
+            }),
+            "classes 1",
+        ),
+        (
+            Box::new(|c| {
+                if let NetConfig::Nb201(n) = &mut c.net {
+                    n.cells_per_stage = 0;
+                }
+            }),
+            "cells 0",
+        ),
+    ];
+    for (change, expected) in cases {
+        let mut c = config();
+        change(&mut c);
+        let err = score::run(&archs, &c, &out, &CancelToken::default(), &|_| {}).unwrap_err();
+        assert!(err.to_string().contains(expected), "expected `{expected}` in: {err}");
+        assert!(!out.exists(), "a refused run ({expected}) left {}", out.display());
+    }
+    // The defaults of the tests pass, and 2 splits of 8 are fine.
+    let mut c = config();
+    c.probe.grad_splits = Some(2);
+    c.validate().unwrap();
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn a_header_without_scores_or_a_cut_header_never_blocks_the_corrected_run() {
+    let dir = std::env::temp_dir().join(format!("lswag-header-only-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join("run.jsonl");
+    let archs = sample_cells(1, 2);
+    // A run with other settings that wrote its header and then died.
+    run(&archs, &out);
+    let text = std::fs::read_to_string(&out).unwrap();
+    let header = text.lines().next().unwrap().replace("\"seed\":3", "\"seed\":99");
+    assert!(header.contains("\"seed\":99"), "{header}");
+    std::fs::write(&out, format!("{header}\n")).unwrap();
+    assert_eq!(
+        run(&archs, &out),
+        1,
+        "the header-only file of another config is started afresh"
+    );
+    assert_eq!(scores(&out).len(), 1);
+    // Killed while writing the header itself.
+    std::fs::write(&out, &text[..30]).unwrap();
+    assert_eq!(run(&archs, &out), 1);
+    // A file that is not a score file is never replaced, even without a newline.
+    let foreign = dir.join("archive.json");
+    std::fs::write(&foreign, "{\"201\": {}}").unwrap();
+    assert!(score::run(&archs, &config(), &foreign, &CancelToken::default(), &|_| {}).is_err());
+    assert_eq!(std::fs::read_to_string(&foreign).unwrap(), "{\"201\": {}}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn a_second_writer_of_one_score_file_is_refused_while_the_first_runs() {
+    let dir = std::env::temp_dir().join(format!("lswag-lock-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join("run.jsonl");
+    let held = lswag_studio::jobs::output::OutputLock::acquire(&out).unwrap();
+    // The lock holds this process's pid: as another process sees it, the
+    // holder is alive. Make it look like pid 1's.
+    let lock = lswag_studio::jobs::output::OutputLock::lock_path(&out);
+    std::fs::write(&lock, "1\n").unwrap();
+    let err = score::run(&sample_cells(1, 3), &config(), &out, &CancelToken::default(), &|_| {}).unwrap_err();
+    assert!(
+        err.to_string().contains("another lswag-studio process (pid 1)"),
+        "{err}"
+    );
+    assert!(!out.exists());
+    drop(held);
+    assert_eq!(run(&sample_cells(1, 3), &out), 1, "runs once the lock is gone");
+    assert!(!lock.exists(), "the lock is released after the run");
+    std::fs::remove_dir_all(&dir).ok();
+}

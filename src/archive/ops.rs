@@ -568,6 +568,12 @@ pub fn info(path: &Path, opts: &OpenOptions) -> Result<String, ArchiveError> {
 /// `archive convert INPUT OUTPUT`: any readable format to a native archive.
 pub fn convert(input: &Path, output: &Path, opts: &OpenOptions) -> Result<String, ArchiveError> {
     refuse_non_native_output(output)?;
+    if same_file(input, output) {
+        return Err(ArchiveError::invalid(
+            format!("writing `{}`", output.display()),
+            "it is also the input; convert into another file",
+        ));
+    }
     let (format, archive) = open_detected(input, opts)?;
     let bytes = write_native(&archive, output)?;
     Ok(format!(
@@ -581,6 +587,11 @@ pub fn convert(input: &Path, output: &Path, opts: &OpenOptions) -> Result<String
     ))
 }
 
+/// Whether two paths name one existing file (through links and `..`).
+fn same_file(a: &Path, b: &Path) -> bool {
+    matches!((a.canonicalize(), b.canonicalize()), (Ok(x), Ok(y)) if x == y)
+}
+
 fn refuse_non_native_output(output: &Path) -> Result<(), ArchiveError> {
     let ext = extension(output);
     if matches!(ext.as_str(), "csv" | "tsv" | "json" | "jsonl" | "ndjson" | "md") {
@@ -592,16 +603,27 @@ fn refuse_non_native_output(output: &Path) -> Result<(), ArchiveError> {
     Ok(())
 }
 
-/// `archive join INPUT... --out OUTPUT [--prefer left|right]`: joins every
-/// benchmark input in order, then attaches every score run (`.jsonl`) to the
-/// result, and writes a native archive.
+/// `archive join INPUT... --out OUTPUT [--prefer left|right] [--scored-only]`:
+/// joins every benchmark input in order, then attaches every score run
+/// (`.jsonl`) to the result, keeps only the records with layer profiles
+/// when `scored_only`, and writes a native archive once.
 pub fn join_files(
     inputs: &[PathBuf],
     output: &Path,
     prefer: Option<Prefer>,
+    scored_only: bool,
     opts: &OpenOptions,
 ) -> Result<String, ArchiveError> {
     refuse_non_native_output(output)?;
+    if let Some(input) = inputs.iter().find(|i| same_file(i, output)) {
+        return Err(ArchiveError::invalid(
+            format!("writing `{}`", output.display()),
+            format!(
+                "it is also the input `{}`; writing it would destroy that input",
+                input.display()
+            ),
+        ));
+    }
     let mut log = Vec::new();
     let mut merged: Option<Archive> = None;
     let mut score_runs = Vec::new();
@@ -643,6 +665,14 @@ pub fn join_files(
         let report = attach_scores_with(&mut archive, run, &attach)?;
         log.push(format!("{}: {report}", run.display()));
     }
+    if scored_only {
+        let all = archive.len();
+        archive = archive.subset(|row, _| archive.profile(row).is_some());
+        log.push(format!(
+            "kept the {} of {all} records that have layer profiles",
+            archive.len()
+        ));
+    }
     let bytes = write_native(&archive, output)?;
     log.push(format!(
         "wrote {}: {} records, {} tasks, {} layer profiles ({bytes} bytes)",
@@ -657,8 +687,21 @@ pub fn join_files(
 /// `archive export INPUT OUTPUT [--task T]`: `.csv` writes one task (the
 /// only one, or `--task`), `.md` the Markdown summary, `.lswag` a native copy.
 pub fn export(input: &Path, output: &Path, task: Option<&str>, opts: &OpenOptions) -> Result<String, ArchiveError> {
+    if same_file(input, output) {
+        return Err(ArchiveError::invalid(
+            format!("writing `{}`", output.display()),
+            "it is also the input; writing it would destroy that input",
+        ));
+    }
+    let ext = extension(output);
+    if !matches!(ext.as_str(), "md" | "markdown" | "csv" | "lswag") {
+        return Err(ArchiveError::invalid(
+            format!("writing `{}`", output.display()),
+            "unknown output format: name it *.csv (one task), *.md (the summary) or *.lswag (a native copy)",
+        ));
+    }
     let (_, archive) = open_detected(input, opts)?;
-    match extension(output).as_str() {
+    match ext.as_str() {
         "md" | "markdown" => {
             write_atomic(output, archive.summary().to_markdown().as_bytes())?;
             Ok(format!(
@@ -960,13 +1003,13 @@ mod tests {
         let extra = "{\"arch\": \"|none~0|+|none~0|none~1|+|none~0|none~1|none~2|\", \"proxies\": {\"lswag\": 0.5}}\n";
         std::fs::write(&b, extra).unwrap();
         let out = tmp.join("s.lswag");
-        let log = join_files(&[a, b], &out, None, &OpenOptions::default()).unwrap();
+        let log = join_files(&[a, b], &out, None, false, &OpenOptions::default()).unwrap();
         assert!(log.contains("0 architectures matched, 1 added"), "{log}");
         let s = read_native(&out).unwrap();
         assert_eq!(s.space(), &Space::Nb201);
         assert_eq!(s.task_names(), [SCORES_TASK]);
         assert_eq!(s.task(SCORES_TASK).unwrap().proxy("lswag").unwrap(), [1.5, 2.5, 0.5]);
-        assert!(join_files(&[], &out, None, &OpenOptions::default()).is_err());
+        assert!(join_files(&[], &out, None, false, &OpenOptions::default()).is_err());
         std::fs::remove_dir_all(&tmp).unwrap();
     }
 
@@ -998,11 +1041,55 @@ mod tests {
 
         // The same through the CLI function.
         let out = tmp.join("cli.lswag");
-        let log = join_files(&[scores.clone(), csv_path.clone()], &out, None, &OpenOptions::default()).unwrap();
+        let log = join_files(
+            &[scores.clone(), csv_path.clone()],
+            &out,
+            None,
+            false,
+            &OpenOptions::default(),
+        )
+        .unwrap();
         assert!(log.contains("2 architectures matched"), "{log}");
         let cli = read_native(&out).unwrap();
         assert_eq!(cli.keys(), a.keys());
         assert_eq!(cli.tasks()[0].proxy_names(), ["lswag", "zico", "params"]);
+
+        // --scored-only keeps the records with profiles, written once.
+        let scored = tmp.join("scored.lswag");
+        let log = join_files(
+            &[scores.clone(), csv_path.clone()],
+            &scored,
+            None,
+            true,
+            &OpenOptions::default(),
+        )
+        .unwrap();
+        assert!(log.contains("kept the 1 of 15625 records"), "{log}");
+        assert_eq!(
+            read_native(&scored).unwrap().len(),
+            1,
+            "the fixture profiles one of its two cells"
+        );
+        // An output that is also an input is refused and the input survives.
+        let before = std::fs::read(&out).unwrap();
+        let e = join_files(
+            &[out.clone(), scores.clone()],
+            &out,
+            None,
+            false,
+            &OpenOptions::default(),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("also the input"), "{e}");
+        let e = export(&out, &out, None, &OpenOptions::default()).unwrap_err();
+        assert!(e.to_string().contains("also the input"), "{e}");
+        let e = convert(&out, &out, &OpenOptions::default()).unwrap_err();
+        assert!(e.to_string().contains("also the input"), "{e}");
+        assert_eq!(std::fs::read(&out).unwrap(), before);
+        // An unknown export format is named, not silently written as native.
+        let e = export(&out, &tmp.join("x.txt"), None, &OpenOptions::default()).unwrap_err();
+        assert!(e.to_string().contains("unknown output format"), "{e}");
+        assert!(!tmp.join("x.txt").exists());
 
         let text = info(
             &dir.join("suite_zero/zc_transbench101_micro.json"),

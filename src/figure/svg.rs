@@ -124,12 +124,11 @@ impl Canvas {
         );
     }
 
-    /// Axes with ticks and labels; returns the data-to-page mapping.
+    /// Axes with ticks and the labels `[title, x label, y label]`; returns
+    /// the data-to-page mapping.
     fn axes(
         &mut self,
-        title: &str,
-        xl: &str,
-        yl: &str,
+        [title, xl, yl]: [&str; 3],
         (x0, x1): (f64, f64),
         (y0, y1): (f64, f64),
         xticks: &[f64],
@@ -211,7 +210,7 @@ impl Canvas {
         let legend_w = if series.len() > 1 { 38.0 } else { 0.0 };
         let xr = (xlo - 0.5, xhi + 0.5);
         let xt: Vec<f64> = (xlo.ceil() as i64..=xhi.floor() as i64).map(|v| v as f64).collect();
-        let f = self.axes(title, xl, yl, xr, (ylo - pad, yhi + pad), &xt, legend_w);
+        let f = self.axes([title, xl, yl], xr, (ylo - pad, yhi + pad), &xt, legend_w);
         if let Some((a, b)) = shade {
             let _ = writeln!(
                 self.body,
@@ -251,9 +250,7 @@ impl Canvas {
     pub fn scatter(&mut self, title: &str, xl: &str, yl: &str, points: &[[f64; 2]]) {
         let n = points.iter().flat_map(|p| p.iter().copied()).fold(1.0f64, f64::max);
         let f = self.axes(
-            title,
-            xl,
-            yl,
+            [title, xl, yl],
             (0.0, n + 1.0),
             (0.0, n + 1.0),
             &nice_ticks(0.0, n + 1.0),

@@ -19,6 +19,7 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
+use super::output::OutputLock;
 use super::{CancelToken, Progress, jsonl};
 use crate::archive::{self, ArchiveBuilder, Space};
 use crate::engine::backend::{Backend, BackendKind};
@@ -46,6 +47,39 @@ pub struct BuildConfig {
 }
 
 impl BuildConfig {
+    /// Checks every setting before anything is loaded or written, with an
+    /// error naming the setting, its value and what is allowed.
+    pub fn validate(&self, out: &Path) -> Result<(), BuildError> {
+        let bad = |s: String| Err(BuildError::Setting(s));
+        self.nb201.validate().map_err(BuildError::Setting)?;
+        let t = &self.train;
+        if self.sample == 0 {
+            return bad("sample 0: train at least one architecture".into());
+        }
+        if t.epochs == 0 {
+            return bad("epochs 0: ground truth needs at least one epoch of training".into());
+        }
+        if t.batch_size == 0 || t.batch_size > self.train_images {
+            return bad(format!(
+                "batch {}: 1 to the number of training images ({})",
+                t.batch_size, self.train_images
+            ));
+        }
+        if self.val_images == 0 {
+            return bad("validation images 0: the ground truth is the validation accuracy".into());
+        }
+        if !(t.lr > 0.0 && t.lr.is_finite()) {
+            return bad(format!("learning rate {}: a positive finite number", t.lr));
+        }
+        if out.extension().is_none_or(|e| !e.eq_ignore_ascii_case("lswag")) {
+            return bad(format!(
+                "--out {}: this writes a native archive; name it *.lswag (convert it afterwards with `archive export`)",
+                out.display()
+            ));
+        }
+        Ok(())
+    }
+
     /// The archive task holding the ground truth, e.g. `procedural_valid_3ep`
     /// (NB201's naming: dataset, split, epochs).
     pub fn task_name(&self) -> String {
@@ -109,6 +143,8 @@ pub enum BuildError {
     },
     #[error(transparent)]
     Archive(#[from] archive::ArchiveError),
+    #[error("{0}")]
+    Setting(String),
 }
 
 /// Events a build reports.
@@ -194,6 +230,8 @@ pub fn run(
     if Space::from_name(&config.space) != Space::Nb201 {
         return Err(BuildError::Space(config.space.clone()));
     }
+    config.validate(out)?;
+    let _lock = OutputLock::acquire(log).map_err(|e| BuildError::Setting(e.to_string()))?;
     let archs: Vec<Nb201Arch> = sample_cells(config.sample, config.seed);
     let (train_set, val_set) = load_split(&config.data, config.train_images, config.val_images)?;
     let io = |source| BuildError::Io {

@@ -6,6 +6,7 @@
 pub mod bench;
 pub mod build_bench;
 pub mod jsonl;
+pub mod output;
 pub mod score;
 pub mod search;
 

@@ -13,6 +13,7 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
+use super::output::OutputLock;
 use super::{CancelToken, Progress, jsonl};
 use crate::engine::backend::{Backend, BackendKind};
 use crate::engine::data::{Batch, DataSource, Selection, gaussian_batch, load_batch};
@@ -86,6 +87,58 @@ impl TryFrom<ScoreConfigFile> for ScoreConfig {
             proxies: f.proxies,
             probe: f.probe,
         })
+    }
+}
+
+/// Largest batch the probe takes: activation patterns pack one bit per
+/// sample into a u64 per neuron.
+pub const MAX_BATCH: usize = 64;
+
+impl ScoreConfig {
+    /// Checks every setting before anything is loaded or written, with an
+    /// error naming the setting, its value and what is allowed. The CLI and
+    /// the app both come through here (score jobs, live searches).
+    pub fn validate(&self) -> Result<(), ScoreError> {
+        let bad = |s: String| Err(ScoreError::Setting(s));
+        self.net.validate().map_err(ScoreError::Setting)?;
+        let b = self.batch;
+        if !(2..=MAX_BATCH).contains(&b) {
+            return bad(format!(
+                "batch {b}: the probe takes 2 to {MAX_BATCH} samples (L-SWAG's sigma is a spread over samples; \
+                 activation patterns pack {MAX_BATCH} samples per neuron)"
+            ));
+        }
+        if let Some(k) = self.probe.grad_splits
+            && !(k >= 2 && k <= b && b.is_multiple_of(k))
+        {
+            return bad(format!(
+                "grad splits {k}: sigma_w over k mini-batches needs k >= 2 dividing the batch ({b})"
+            ));
+        }
+        if let Some(k) = self.probe.pattern_samples
+            && !(1..=b).contains(&k)
+        {
+            return bad(format!("pattern samples {k}: allowed 1 to the batch size ({b})"));
+        }
+        if let DataSource::Procedural { size, .. } = self.data {
+            if !(4..=1024).contains(&size) {
+                return bad(format!(
+                    "data {}: procedural images are 4 to 1024 pixels wide",
+                    self.data
+                ));
+            }
+            // Such networks see the images at the size they were made.
+            if self.net.settings().takes_procedural_as_is() {
+                self.net
+                    .with_input(size, self.net.num_classes())
+                    .and_then(|n| n.validate())
+                    .map_err(|e| ScoreError::Setting(format!("data {}: {e}", self.data)))?;
+            }
+        }
+        if config_proxies(self)?.is_empty() {
+            return bad("proxies: none named; give a comma-separated list or `all`".into());
+        }
+        Ok(())
     }
 }
 
@@ -402,7 +455,7 @@ pub fn open_score_file(
         path: out.to_path_buf(),
         source,
     };
-    if out.exists() && std::fs::metadata(out).map_err(io)?.len() > 0 {
+    if out.exists() && std::fs::metadata(out).map_err(io)?.len() > 0 && holds_work(out)? {
         let (prov, lines, valid_len) = read_score_file(out)?;
         if prov.config != *config {
             return Err(ScoreError::ConfigMismatch {
@@ -424,6 +477,37 @@ pub fn open_score_file(
         };
         Ok((jsonl::create(out, &header).map_err(io)?, Vec::new()))
     }
+}
+
+/// Whether an existing score file holds anything a new run would lose: a
+/// file cut off in its header line, or a header of a run that scored
+/// nothing (it was refused or failed on its first architecture), is
+/// started afresh instead of blocking the corrected command.
+fn holds_work(out: &Path) -> Result<bool, ScoreError> {
+    let read = jsonl::read_complete(out).map_err(|source| ScoreError::Io {
+        path: out.to_path_buf(),
+        source,
+    })?;
+    // Only a file that is ours and empty of scores is replaced; anything
+    // else (another program's file given as --out by mistake) goes on to
+    // the usual checks and their errors.
+    let ours = match read.lines.first() {
+        Some(h) => serde_json::from_str::<Header>(h).is_ok(),
+        None => {
+            let mut start = [0u8; 16];
+            let n = std::io::Read::read(
+                &mut File::open(out).map_err(|source| ScoreError::Io {
+                    path: out.to_path_buf(),
+                    source,
+                })?,
+                &mut start,
+            )
+            .unwrap_or(0);
+            start[..n].starts_with(b"{\"provenance\"")
+        }
+    };
+    let scored_nothing = read.lines.iter().skip(1).all(|l| l.trim().is_empty());
+    Ok(!(ours && scored_nothing))
 }
 
 /// Appends one line and flushes it, so a kill loses at most the line in flight.
@@ -501,7 +585,7 @@ pub fn run<K: std::fmt::Display>(
             )
         }
     }
-    config.net.validate().map_err(ScoreError::Setting)?;
+    config.validate()?;
     let keys = archs.iter().map(|a| a.to_string()).collect();
     config.net.with(Run {
         keys,
@@ -541,6 +625,7 @@ fn run_with<A: std::fmt::Display + Sync>(
         path: out.to_path_buf(),
         source,
     };
+    let _lock = OutputLock::acquire(out).map_err(|e| ScoreError::Setting(e.to_string()))?;
     let (mut file, lines) = open_score_file(out, config, &batch.source)?;
     let done: HashSet<String> = lines.into_iter().map(|l| l.arch).collect();
     let todo: Vec<&A> = archs.iter().filter(|a| !done.contains(&a.to_string())).collect();

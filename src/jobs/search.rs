@@ -15,6 +15,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
+use super::output::OutputLock;
 use super::score::{
     ScoreConfig, ScoreError, ScoreLine, append_line, config_batch, config_proxies, open_score_file, score_arch,
     score_network,
@@ -62,6 +63,47 @@ impl SearchConfig {
     /// The space searched, with its network settings.
     pub fn net(&self) -> &NetConfig {
         &self.score.net
+    }
+
+    /// Checks every setting before the log is opened, with an error naming
+    /// the setting, its value and what is allowed (CLI and app alike).
+    pub fn validate(&self) -> Result<(), SearchJobError> {
+        let bad = |s: String| Err(SearchError::Setting(s).into());
+        let e = &self.evolution;
+        for (name, p) in [
+            ("mutation probability (--m-prob)", e.m_prob),
+            ("structural mutation probability (--s-prob)", e.s_prob),
+        ] {
+            if !(0.0..=1.0).contains(&p) {
+                return bad(format!("{name} {p}: a probability, 0 to 1"));
+            }
+        }
+        if self.algo == Algo::Evolution {
+            if e.population == 0 {
+                return bad("population 0: evolution needs at least one initial architecture".into());
+            }
+            if e.parents == 0 {
+                return bad("parents 0: evolution needs at least one parent".into());
+            }
+            if e.mutations + e.crossovers == 0 {
+                return bad("mutations and crossovers are both 0: evolution would make no children".into());
+            }
+        }
+        if self.budget.evaluations == 0 {
+            return bad("budget 0: a search needs at least one evaluation".into());
+        }
+        if let Some(t) = self.budget.seconds
+            && !(t > 0.0 && t.is_finite())
+        {
+            return bad(format!("time limit {t} s: a positive number of seconds"));
+        }
+        if self.tabular {
+            // Only the network settings count (parameter counts); batch and
+            // probe settings are never used.
+            self.net().validate().map_err(|e| SearchError::Setting(e).into())
+        } else {
+            Ok(self.score.validate()?)
+        }
     }
 }
 
@@ -318,6 +360,24 @@ pub fn run(
     run_on(config, archive.as_ref(), options, out, cancel, pause, report)
 }
 
+/// Whether an existing log holds evaluations a new run would lose: a log
+/// cut off in its header line, or a header alone (a run refused or failed
+/// before its first evaluation), is started afresh instead of blocking the
+/// corrected command. A file that is not a search log is left to the
+/// usual checks and their errors.
+fn log_holds_work(out: &Path) -> std::io::Result<bool> {
+    let read = jsonl::read_complete(out)?;
+    let ours = match read.lines.first() {
+        Some(h) => serde_json::from_str::<Header>(h).is_ok(),
+        None => {
+            let mut start = [0u8; 16];
+            let n = std::io::Read::read(&mut std::fs::File::open(out)?, &mut start)?;
+            start[..n].starts_with(b"{\"search\"")
+        }
+    };
+    Ok(!(ours && read.lines.iter().skip(1).all(|l| l.trim().is_empty())))
+}
+
 /// [`run`] on an archive already in memory (the app's open dataset).
 pub fn run_on(
     config: &SearchConfig,
@@ -328,6 +388,7 @@ pub fn run_on(
     pause: &PauseToken,
     report: &dyn Fn(SearchEvent),
 ) -> Result<SearchResult, SearchJobError> {
+    config.validate()?;
     let key_params: ParamCounter = config.net().param_counter();
     if config.algo == Algo::Prune && !matches!(config.net(), NetConfig::Nb201(_)) {
         return Err(SearchError::Setting(format!(
@@ -374,52 +435,54 @@ pub fn run_on(
         path: out.to_path_buf(),
         source,
     };
+    let _lock = OutputLock::acquire(out).map_err(|e| SearchError::Setting(e.to_string()))?;
     let mut logged: Vec<Evaluation> = Vec::new();
     let mut offset = 0.0;
-    let mut file = if out.exists() && std::fs::metadata(out).map_err(io)?.len() > 0 {
-        let log = read_log(out)?;
-        if log.config != *config {
-            return Err(SearchJobError::Log {
-                path: out.to_path_buf(),
-                line: 1,
-                reason: "written by a search with other settings; use another --out or the same settings".into(),
-            });
-        }
-        if let Some(result) = log.result {
-            report(SearchEvent::Started {
-                fitness: fitness.clone(),
-                resumed: log.evaluations.len(),
-                band: None,
-            });
-            let total = log.evaluations.len();
-            for e in log.evaluations {
-                report(SearchEvent::Evaluated {
-                    progress: Progress {
-                        done: e.index + 1,
-                        total,
-                        elapsed: std::time::Duration::ZERO,
-                    },
-                    evaluation: e,
+    let mut file =
+        if out.exists() && std::fs::metadata(out).map_err(io)?.len() > 0 && log_holds_work(out).map_err(io)? {
+            let log = read_log(out)?;
+            if log.config != *config {
+                return Err(SearchJobError::Log {
+                    path: out.to_path_buf(),
+                    line: 1,
+                    reason: "written by a search with other settings; use another --out or the same settings".into(),
                 });
             }
-            report(SearchEvent::Finished(result.clone()));
-            return Ok(result);
-        }
-        offset = log.evaluations.iter().map(|e| e.seconds).sum();
-        logged = log.evaluations;
-        jsonl::append_after(out, log.valid_len).map_err(io)?
-    } else {
-        let header = Header {
-            search: LogHeader {
-                app: "lswag-studio".into(),
-                version: env!("CARGO_PKG_VERSION").into(),
-                config: config.clone(),
-                fitness: fitness.clone(),
-                created: crate::archive::now_rfc3339(),
-            },
+            if let Some(result) = log.result {
+                report(SearchEvent::Started {
+                    fitness: fitness.clone(),
+                    resumed: log.evaluations.len(),
+                    band: None,
+                });
+                let total = log.evaluations.len();
+                for e in log.evaluations {
+                    report(SearchEvent::Evaluated {
+                        progress: Progress {
+                            done: e.index + 1,
+                            total,
+                            elapsed: std::time::Duration::ZERO,
+                        },
+                        evaluation: e,
+                    });
+                }
+                report(SearchEvent::Finished(result.clone()));
+                return Ok(result);
+            }
+            offset = log.evaluations.iter().map(|e| e.seconds).sum();
+            logged = log.evaluations;
+            jsonl::append_after(out, log.valid_len).map_err(io)?
+        } else {
+            let header = Header {
+                search: LogHeader {
+                    app: "lswag-studio".into(),
+                    version: env!("CARGO_PKG_VERSION").into(),
+                    config: config.clone(),
+                    fitness: fitness.clone(),
+                    created: crate::archive::now_rfc3339(),
+                },
+            };
+            jsonl::create(out, &header).map_err(io)?
         };
-        jsonl::create(out, &header).map_err(io)?
-    };
 
     let band = match (&table, bench) {
         (Some(t), Some((a, task))) if options.band_runs > 0 && config.algo != Algo::Prune => {

@@ -28,10 +28,19 @@ impl<'a> TabularEvaluator<'a> {
             .iter()
             .map(|c| match c {
                 Component::Proxy(name) => t.proxy(name).map(Source::Column).ok_or_else(|| {
-                    SearchError::Setting(format!(
-                        "task `{task}` of the archive has no proxy `{name}`; it has: {}",
-                        t.proxy_names().join(", ")
-                    ))
+                    let names = t.proxy_names();
+                    SearchError::Setting(if names.is_empty() {
+                        format!(
+                            "task `{task}` of the archive has no proxy scores at all (ground truth only): \
+                             a tabular search looks its fitness `{name}` up there; score the archive's \
+                             architectures first, or search live"
+                        )
+                    } else {
+                        format!(
+                            "task `{task}` of the archive has no proxy `{name}`; it has: {}",
+                            names.join(", ")
+                        )
+                    })
                 }),
                 Component::Window { a, b } => {
                     if archive.profile_count() == 0 {

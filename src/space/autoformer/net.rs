@@ -199,6 +199,29 @@ impl crate::engine::probe::Network for AutoformerNet {
     }
 }
 
+impl crate::space::NetSettings for AutoformerConfig {
+    fn image_size(&self) -> usize {
+        self.image_size
+    }
+
+    fn num_classes(&self) -> usize {
+        self.num_classes
+    }
+
+    fn apply(&mut self, o: &crate::space::NetOverrides) -> Result<(), String> {
+        // Depth and widths are genes of the architecture, not settings.
+        crate::space::no_such_setting("autoformer", "channels", o.channels)?;
+        crate::space::no_such_setting("autoformer", "cells", o.cells)?;
+        self.num_classes = o.classes.unwrap_or(self.num_classes);
+        self.image_size = o.image_size.unwrap_or(self.image_size);
+        Ok(())
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        AutoformerConfig::validate(self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -238,28 +261,5 @@ mod tests {
         .unwrap_err();
         assert!(e.contains("at least one class"), "{e}");
         assert_eq!(AutoformerConfig::default().basis(), CountBasis::PAPER);
-    }
-}
-
-impl crate::space::NetSettings for AutoformerConfig {
-    fn image_size(&self) -> usize {
-        self.image_size
-    }
-
-    fn num_classes(&self) -> usize {
-        self.num_classes
-    }
-
-    fn apply(&mut self, o: &crate::space::NetOverrides) -> Result<(), String> {
-        // Depth and widths are genes of the architecture, not settings.
-        crate::space::no_such_setting("autoformer", "channels", o.channels)?;
-        crate::space::no_such_setting("autoformer", "cells", o.cells)?;
-        self.num_classes = o.classes.unwrap_or(self.num_classes);
-        self.image_size = o.image_size.unwrap_or(self.image_size);
-        Ok(())
-    }
-
-    fn validate(&self) -> Result<(), String> {
-        AutoformerConfig::validate(self)
     }
 }
