@@ -280,7 +280,9 @@ struct BenchArgs {
     #[arg(long, default_value_t = 64)]
     batch: usize,
     /// What to measure: probe, archive (native open time and memory for a
-    /// full NB201 archive), windows (all 55 windows on 15,625 cells), all.
+    /// full NB201 archive), windows (all 55 windows on 15,625 cells), all;
+    /// nb101 (the smallest, median and largest Suite-Zero NB101 cells, the
+    /// first --archs of them, with per-cell peak RSS; not part of all).
     #[arg(long, default_value = "probe")]
     what: String,
     /// Proxies of the probe: default the engine's set (what the PyTorch
@@ -673,8 +675,11 @@ fn run_bench(a: BenchArgs) -> Result<()> {
     }
     println!("threads: {}", rayon::current_num_threads());
     let all = a.what == "all";
-    if !["probe", "archive", "windows", "all"].contains(&a.what.as_str()) {
-        bail!("--what {}: expected probe, archive, windows or all", a.what);
+    if !["probe", "archive", "windows", "nb101", "all"].contains(&a.what.as_str()) {
+        bail!("--what {}: expected probe, archive, windows, nb101 or all", a.what);
+    }
+    if a.what == "nb101" {
+        return bench_nb101(&kinds, &a);
     }
     if all || a.what == "archive" {
         let dir = std::env::temp_dir();
@@ -710,6 +715,21 @@ fn run_bench(a: BenchArgs) -> Result<()> {
                 "{}",
                 lswag_studio::jobs::bench::bench_probe(kind, a.archs, a.batch, &proxies)
             );
+        }
+    }
+    Ok(())
+}
+
+/// `bench --what nb101`: the smallest, median and largest Suite-Zero NB101
+/// cells at full size (minutes per cell on a CPU; not part of `all`).
+fn bench_nb101(kinds: &[BackendKind], a: &BenchArgs) -> Result<()> {
+    use lswag_studio::jobs::bench;
+    let proxies = lswag_studio::proxy::parse_list(&a.proxies)?;
+    for &kind in kinds {
+        println!("backend {}, batch {}, proxies {}", kind.name(), a.batch, a.proxies);
+        let cells = &bench::NB101_BENCH_CELLS[..a.archs.min(bench::NB101_BENCH_CELLS.len())];
+        for b in bench::bench_nb101(kind, a.batch, &proxies, cells).map_err(|e| anyhow::anyhow!(e))? {
+            println!("  {b}");
         }
     }
     Ok(())

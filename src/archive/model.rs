@@ -1087,7 +1087,18 @@ pub(crate) mod tests {
         );
         assert!(Space::Nb201.canonical_key("(0, 1)").is_err());
         assert!(Space::Nb101.canonical_key("  ").is_err());
-        assert_eq!(Space::Nb101.canonical_key(" (1, 2) ").unwrap(), "(1, 2)");
+        // A cell of zc_nasbench101.json, spaced otherwise: printed as the file writes it.
+        let spaced = " (0,1,1,1,1,0,1, 0,0,0,0,0,1,1, 0,0,0,0,0,0,1, 0,0,0,0,1,1,0, 0,0,0,0,0,1,1, \
+                      0,0,0,0,0,0,0, 0,0,0,0,0,0,0, 0,2,2,4,4,4,1) ";
+        assert_eq!(
+            Space::Nb101.canonical_key(spaced).unwrap(),
+            "(0, 1, 1, 1, 1, 0, 1, 0, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0, \
+             0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 2, 4, 4, 4, 1)"
+        );
+        assert!(Space::Nb101.canonical_key("(1, 2)").unwrap_err().contains("2 values"));
+        // A space the studio cannot parse keeps the key as given, trimmed.
+        let other = Space::Other("my-space".into());
+        assert_eq!(other.canonical_key(" (1, 2) ").unwrap(), "(1, 2)");
     }
 
     #[test]

@@ -355,10 +355,12 @@ pub(crate) mod tests {
    "synflow": {"score": 41.5, "time": 0.4}}
 }}"#;
 
-    /// NB101-style fixture: one wrapper level, bare-number proxies.
+    /// NB101-style fixture: one wrapper level, bare-number proxies; two
+    /// cells of `zc_nasbench101.json` with their values (the second's snip
+    /// replaced by the file format's -1e8 for missing).
     pub(crate) const NB101_FIXTURE: &str = r#"{"nasbench101": {"cifar10": {
- "(0, 1, 1, 2, 4, 1)": {"flops": 624.5, "params": 4.09, "snip": 112.0, "val_accuracy": 92.578125},
- "(0, 1, 0, 2, 3, 1)": {"flops": 100.0, "params": 1.5, "snip": -1e8, "val_accuracy": 90.0}
+ "(0, 1, 1, 1, 1, 0, 1, 0, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 2, 4, 4, 4, 1)": {"flops": 624.55808, "params": 4.095778, "snip": 112.05493927001953, "val_accuracy": 92.578125},
+ "(0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 4, 2, 3, 3, 2, 1)": {"flops": 268.100288, "params": 1.749031, "snip": -1e8, "val_accuracy": 92.46794581413269}
 }}}"#;
 
     fn parse(s: &str, name: &str) -> Result<Archive, ArchiveError> {
@@ -405,8 +407,12 @@ pub(crate) mod tests {
         let t = a.task("cifar10").unwrap();
         assert_eq!(t.proxy_names(), ["flops", "params", "snip"]);
         assert_eq!(t.missing_counts()[2], ("snip".to_string(), 1));
-        assert_eq!(a.params_column("cifar10").unwrap(), [4.09, 1.5]);
-        assert_eq!(a.keys()[0], "(0, 1, 1, 2, 4, 1)");
+        assert_eq!(a.params_column("cifar10").unwrap(), [4.095778, 1.749031]);
+        assert_eq!(
+            a.keys()[0],
+            "(0, 1, 1, 1, 1, 0, 1, 0, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0, \
+             0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 2, 4, 4, 4, 1)"
+        );
     }
 
     #[test]

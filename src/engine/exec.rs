@@ -435,6 +435,15 @@ impl<'a> Exec<'a> {
         }
     }
 
+    /// ReLU whose pattern is credited to the layer that produced its input
+    /// (post-activation conv-BN-ReLU, as nasbench's cells and stem).
+    pub fn relu_post(&mut self, x: Tensor<4>) -> Tensor<4> {
+        self.credit_previous = true;
+        let out = self.relu(x);
+        self.credit_previous = false;
+        out
+    }
+
     /// ReLU on [S, F] features.
     pub fn relu2(&mut self, x: Tensor<2>) -> Tensor<2> {
         self.record_activation(x.clone());

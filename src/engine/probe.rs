@@ -50,6 +50,13 @@ pub trait Network {
     fn samples_independent(&self) -> bool {
         false
     }
+    /// Whether samples interact through BatchNorm statistics at most: in
+    /// the per-sample pass (one sample per normalisation group) they are
+    /// then independent, and sigma_w is computed in chunks as for
+    /// `samples_independent` networks (NB101's largest cells at batch 64).
+    fn per_sample_pass_chunks(&self) -> bool {
+        self.samples_independent()
+    }
     /// The loss of each sample, [S], for `out = forward(input)`: the task's
     /// loss (TransNAS-Bench-101's pixel and regression heads); default the
     /// cross-entropy of the logits against `labels`.
@@ -256,7 +263,7 @@ pub fn probe(
         let splits = settings.grad_splits.unwrap_or(s).clamp(1, s);
         let sigma = match settings.grad_path {
             GradPath::Naive if splits == s => naive_sigma(net, params, batch, device, &mut rec.times),
-            GradPath::Batched if splits == s && chunked => {
+            GradPath::Batched if splits == s && s > SIGMA_CHUNK && net.per_sample_pass_chunks() => {
                 let (layers, sigma) = chunked_sigma(net, params, batch, backend, &mut rec.times);
                 rec.layers = layers;
                 sigma

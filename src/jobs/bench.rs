@@ -10,7 +10,7 @@ use crate::engine::probe::{PhaseTimes, ProbeSettings, probe};
 use crate::jobs::score::probe_workers;
 use crate::proxy::{self, ProxyInfo};
 use crate::space::nb201::{Nb201Config, Nb201Net, sample_cells};
-use crate::space::{ArchSpace, NetConfig, NetSettings, WithSpace};
+use crate::space::{ArchSpace, NetConfig, WithSpace};
 
 /// Measured numbers of one backend.
 #[derive(Clone, Debug)]
@@ -267,6 +267,93 @@ impl std::fmt::Display for SpaceBench {
             f,
             "  peak memory: {}",
             self.peak_memory.as_deref().unwrap_or("not measurable here")
+        )
+    }
+}
+
+/// The smallest, median and largest of the 500 cells of Suite-Zero's
+/// `zc_nasbench101.json` (0.29, 2.79 and 30.68 M parameters).
+pub const NB101_BENCH_CELLS: [&str; 3] = [
+    "(0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, \
+     0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 3, 2, 2, 2, 2, 1)",
+    "(0, 0, 0, 1, 0, 1, 1, 0, 0, 1, 1, 1, 0, 1, 0, 0, 0, 1, 0, 1, 1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, \
+     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 3, 2, 3, 4, 3, 1)",
+    "(0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1, 0, 0, 0, 1, 0, 1, 0, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, \
+     0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 3, 3, 4, 4, 4, 1)",
+];
+
+/// One NB101 cell's probe: time by phase and the process's peak RSS.
+#[derive(Clone, Debug)]
+pub struct Nb101Bench {
+    pub params: u64,
+    /// Forward multiply-accumulates per image, in millions (Suite-Zero's `flops`).
+    pub mmacs: f64,
+    pub seconds: f64,
+    pub phases: PhaseTimes,
+    /// VmHWM after the probe, reset before it where the kernel allows
+    /// (`/proc/self/clear_refs`), else the high-water so far.
+    pub peak_mib: Option<f64>,
+}
+
+/// Probes full-size NB101 cells (128 stem channels, 3 x 3 cells, 32 x 32)
+/// one after another at `batch` Gaussian images; `cells`: keys.
+pub fn bench_nb101(
+    kind: BackendKind,
+    batch: usize,
+    proxies: &[&ProxyInfo],
+    cells: &[&str],
+) -> Result<Vec<Nb101Bench>, String> {
+    use crate::space::nb101::{Nb101Arch, Nb101Config, Nb101Net};
+    let backend = Backend::new(kind);
+    let data = gaussian_batch(batch, [3, 32, 32], 10, 0);
+    let needs = proxy::needs_of(proxies);
+    let hwm_mib = || -> Option<f64> {
+        let s = std::fs::read_to_string("/proc/self/status").ok()?;
+        let kb: f64 = s
+            .lines()
+            .find(|l| l.starts_with("VmHWM:"))?
+            .split_whitespace()
+            .nth(1)?
+            .parse()
+            .ok()?;
+        Some(kb / 1024.0)
+    };
+    cells
+        .iter()
+        .map(|key| {
+            let arch = Nb101Arch::parse(key)?;
+            let (net, mut params) = Nb101Net::new(&arch, Nb101Config::default());
+            params.init(InitScheme::KaimingNormal, arch_seed(0, key));
+            // "5" resets the peak RSS to the current RSS (Linux >= 4.0).
+            let _ = std::fs::write("/proc/self/clear_refs", "5");
+            let t = Instant::now();
+            let rec = probe(&net, &params, &data, &backend, &ProbeSettings::default(), needs);
+            Ok(Nb101Bench {
+                params: rec.params,
+                mmacs: rec.flops() as f64 / 1e6,
+                seconds: t.elapsed().as_secs_f64(),
+                phases: rec.times,
+                peak_mib: hwm_mib(),
+            })
+        })
+        .collect()
+}
+
+impl std::fmt::Display for Nb101Bench {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let p = &self.phases;
+        write!(
+            f,
+            "NB101 cell {:.2} M params, {:.0} M MACs/image: {:.1} s (forward {:.1}, backward {:.1}, statistics {:.1}, \
+             patterns {:.1}); peak RSS {}",
+            self.params as f64 / 1e6,
+            self.mmacs,
+            self.seconds,
+            p.forward.as_secs_f64(),
+            p.backward.as_secs_f64(),
+            p.statistics.as_secs_f64(),
+            p.patterns.as_secs_f64(),
+            self.peak_mib.map_or("unknown".to_string(), |m| format!("{m:.0} MiB"))
         )
     }
 }

@@ -187,10 +187,7 @@ impl NetConfig {
             // The task is a setting (`with_task`); an archive names it per task.
             Space::TransNasMicro => Some(NetConfig::Tnb101Micro(Tnb101Config::default())),
             Space::TransNasMacro => Some(NetConfig::Tnb101Macro(Tnb101Config::default())),
-            // NB101 builds and probes (NetConfig::Nb101), but its
-            // post-activation patterns are not yet credited to the producing
-            // conv, and archive fixtures still carry short stand-in keys:
-            // not offered by default until both are fixed.
+            Space::Nb101 => Some(NetConfig::Nb101(Nb101Config::default())),
             _ => None,
         }
     }

@@ -99,9 +99,13 @@ impl ScoreSettings {
     /// choice with its reason.
     /// The fields a space lacks are left out (one set of fields serves
     /// every space); a setting out of range is an error naming it.
+    /// `task`: the archive task picked in the app; it sets the network's
+    /// task where the space has tasks (TransNAS-Bench-101) and is ignored
+    /// elsewhere.
     pub fn score_config(
         &self,
         space: &Space,
+        task: &str,
         proxies: &str,
     ) -> Result<(ScoreConfig, crate::engine::backend::BackendChoice), String> {
         let backend = match self.backend {
@@ -115,19 +119,28 @@ impl ScoreSettings {
         };
         // ViTs take the large image size (224 in the paper); the
         // convolutional spaces their own (32 for CIFAR, 16 for ImageNet16-120).
+        // The 32-pixel CIFAR spaces (NB201, NB101, NB301) take the CIFAR
+        // setting; others (TransNAS-Bench-101 at Taskonomy's 256) keep their own.
+        let cifar_sized = NetConfig::default_for(space).is_some_and(|n| n.image_size() == 32);
         let image_size = if *space == Space::AutoFormer {
-            self.image_size
+            Some(self.image_size)
         } else {
-            self.nb201_image_size
+            cifar_sized.then_some(self.nb201_image_size)
         };
         let overrides = NetOverrides {
             channels: Some(self.channels),
             cells: Some(self.cells),
             classes: Some(self.classes),
-            image_size: Some(image_size),
+            image_size,
+        };
+        let net = NetConfig::from_overrides_lenient(space, &overrides)?;
+        let net = if task.is_empty() {
+            net
+        } else {
+            net.for_archive_task(task)?
         };
         let config = ScoreConfig {
-            net: NetConfig::from_overrides_lenient(space, &overrides)?,
+            net,
             seed: self.seed,
             init: InitScheme::KaimingNormal,
             backend: backend.kind,
@@ -173,7 +186,7 @@ pub struct ScoreRun {
 
 impl ScoreRun {
     /// Starts scoring; `Err` with a reason when nothing can be scored.
-    pub fn start(ds: &Dataset, settings: &ScoreSettings) -> Result<ScoreRun, String> {
+    pub fn start(ds: &Dataset, settings: &ScoreSettings, task: &str) -> Result<ScoreRun, String> {
         let (net, rows) = ds.scorable_rows()?;
         if rows.is_empty() {
             return Err(format!("no key of this archive is a {} architecture", net.space()));
@@ -184,7 +197,7 @@ impl ScoreRun {
             chosen.shuffle(&mut rng);
             chosen.truncate(settings.sample.max(1));
         }
-        let (config, backend) = settings.score_config(&net.space(), "all")?;
+        let (config, backend) = settings.score_config(&net.space(), task, "all")?;
         let out = match &settings.out {
             Some(p) => p.clone(),
             None => {
@@ -468,7 +481,7 @@ mod tests {
             batch: 4,
             ..ScoreSettings::default()
         };
-        let (config, _) = settings.score_config(&Space::Nb201, "swap").unwrap();
+        let (config, _) = settings.score_config(&Space::Nb201, "", "swap").unwrap();
         assert_eq!((config.net.num_classes(), config.net.image_size()), (120, 16));
         let batch = crate::jobs::score::config_batch(&config).unwrap();
         assert_eq!((batch.shape, batch.num_classes), ([4, 3, 16, 16], 120));
@@ -476,7 +489,7 @@ mod tests {
             classes: 100,
             ..ScoreSettings::default()
         }
-        .score_config(&Space::AutoFormer, "swap")
+        .score_config(&Space::AutoFormer, "", "swap")
         .unwrap();
         assert_eq!((vit.net.num_classes(), vit.net.image_size()), (100, 32));
     }

@@ -200,18 +200,13 @@ impl Nb101Net {
     fn conv_bn_relu(exec: &mut Exec, x: Tensor<4>, op: &ConvBn) -> Tensor<4> {
         let x = exec.conv(x, op.conv, 1, op.kernel / 2);
         let x = exec.batch_norm(x, op.gamma, op.beta);
-        // TODO(lead): post-activation; exec.relu credits the pattern to the
-        // next weight layer (see notes/nb101-readme.md).
-        exec.relu(x)
+        // Post-activation: the pattern belongs to this conv, not the next.
+        exec.relu_post(x)
     }
 
-    fn max_pool(x: Tensor<4>, k: usize, stride: usize, pad: usize) -> Tensor<4> {
-        max_pool2d(
-            x,
-            MaxPoolOptions::new([k, k])
-                .with_stride([stride, stride])
-                .with_padding([pad, pad]),
-        )
+    /// nasbench's 2x2 stride-2 max pool between stacks (no padding).
+    fn downsample(x: Tensor<4>) -> Tensor<4> {
+        max_pool2d(x, MaxPoolOptions::new([2, 2]).with_stride([2, 2]))
     }
 
     fn cell_forward(&self, exec: &mut Exec, cell: &Cell, x: Tensor<4>) -> Tensor<4> {
@@ -219,7 +214,7 @@ impl Nb101Net {
         let m = &self.cell.matrix;
         let mut tensors: Vec<Tensor<4>> = vec![x.clone()];
         let mut concat = Vec::new();
-        for t in 1..n - 1 {
+        for (t, row) in m.iter().enumerate().take(n - 1).skip(1) {
             let c = cell.channels[t];
             // Earlier vertices are at least as wide; the extra channel of a
             // remainder is sliced off (nasbench's truncate).
@@ -236,10 +231,10 @@ impl Nb101Net {
                 .unwrap_or_else(|| unreachable!("pruned vertices have inputs"));
             let out = match (&cell.ops[t], self.cell.ops[t]) {
                 (Some(op), _) => Self::conv_bn_relu(exec, sum, op),
-                (None, MAXPOOL3X3) => Self::max_pool(sum, 3, 1, 1),
+                (None, MAXPOOL3X3) => exec.max_pool3(sum, 1),
                 (None, _) => unreachable!("conv vertices have parameters"),
             };
-            if m[t][n - 1] {
+            if row[n - 1] {
                 concat.push(out.clone());
             }
             tensors.push(out);
@@ -259,7 +254,7 @@ impl Nb101Net {
         let mut x = Self::conv_bn_relu(exec, x, &self.stem);
         for (i, cell) in self.cells.iter().enumerate() {
             if i > 0 && i % self.config.cells_per_stack == 0 {
-                x = Self::max_pool(x, 2, 2, 0);
+                x = Self::downsample(x);
             }
             x = self.cell_forward(exec, cell, x);
         }
@@ -275,6 +270,12 @@ impl crate::engine::probe::Network for Nb101Net {
 
     fn forward(&self, exec: &mut Exec, x: Tensor<4>) -> Tensor<2> {
         Nb101Net::forward(self, exec, x)
+    }
+
+    /// Samples meet only in BatchNorm: the per-sample pass runs in chunks
+    /// (the largest cells' whole-batch pass held many GB at batch 64).
+    fn per_sample_pass_chunks(&self) -> bool {
+        true
     }
 }
 

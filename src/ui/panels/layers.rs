@@ -370,7 +370,7 @@ impl LayersPanel {
                 );
             });
         if start {
-            match ScoreRun::start(ctx.data, &s.score) {
+            match ScoreRun::start(ctx.data, &s.score, ctx.task) {
                 Ok(run) => {
                     self.score = Some(run);
                     open = false;

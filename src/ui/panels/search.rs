@@ -491,7 +491,7 @@ impl SearchPanel {
             FitnessChoice::Libra => "libra".to_string(),
         };
         let space = search_space(ctx).ok_or("this archive's space cannot be searched")?;
-        let (score, _) = s.probe.score_config(&space, "lswag")?;
+        let (score, _) = s.probe.score_config(&space, ctx.task, "lswag")?;
         let config = SearchConfig {
             algo: s.algo,
             fitness,
