@@ -594,7 +594,8 @@ pub(crate) mod tests {
         assert_eq!(parse(micro, "x.json").unwrap().space(), &Space::TransNasMicro);
         let macro_ = r#"{"jigsaw": {"(1, 4, 2, 2, 0, 0)": {"val_accuracy": 1.0}}}"#;
         assert_eq!(parse(macro_, "x.json").unwrap().space(), &Space::TransNasMacro);
-        let unclear = r#"{"jigsaw": {"(1, 2, 2, 2, 0, 0)": {"val_accuracy": 1.0}}}"#;
+        // A real macro key whose digits are also micro op codes.
+        let unclear = r#"{"jigsaw": {"(1, 2, 1, 1, 1, 3)": {"val_accuracy": 1.0}}}"#;
         assert!(parse(unclear, "x.json").is_err());
         assert_eq!(
             parse(unclear, "zc_transbench101_macro.json").unwrap().space(),
