@@ -980,12 +980,10 @@ fn run_search(a: SearchArgs) -> Result<()> {
 /// or cut off in it): it is started afresh rather than blocking a run
 /// with corrected settings.
 fn study_is_empty(out: &std::path::Path) -> Result<bool> {
-    let read = lswag_studio::jobs::jsonl::read_complete(out).with_context(|| format!("reading {}", out.display()))?;
-    Ok(match read.lines.as_slice() {
-        [] => std::fs::read(out)?.starts_with(b"{\"study\""),
-        [header] => serde_json::from_str::<serde_json::Value>(header).is_ok_and(|h| h.get("study").is_some()),
-        _ => false,
+    lswag_studio::jobs::jsonl::holds_only_header(out, b"{\"study\"", |h| {
+        serde_json::from_str::<serde_json::Value>(h).is_ok_and(|h| h.get("study").is_some())
     })
+    .with_context(|| format!("reading {}", out.display()))
 }
 
 /// `search --tabular --repeat N`: one tabular search per seed, one line

@@ -2,7 +2,7 @@
 //! cut-off last line, which reading drops and appending overwrites.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, BufRead, BufReader, Write};
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::path::Path;
 
 use serde::Serialize;
@@ -28,6 +28,27 @@ pub fn read_complete(path: &Path) -> io::Result<CompleteLines> {
         out.valid_len += n as u64;
         out.lines.push(std::mem::take(&mut buf));
     }
+}
+
+/// Whether a log holds nothing a new run would lose: it was cut off inside
+/// its header line, or holds its header alone (a run refused or failed
+/// before its first result). `header_start` is how this kind of log's
+/// header begins (for a header cut short); `is_header` recognises a whole
+/// one. A file of another kind is never taken for an empty log, so it is
+/// never overwritten as one.
+pub fn holds_only_header(path: &Path, header_start: &[u8], is_header: impl Fn(&str) -> bool) -> io::Result<bool> {
+    let read = read_complete(path)?;
+    let ours = match read.lines.first() {
+        Some(h) => is_header(h),
+        None => {
+            let mut start = Vec::with_capacity(header_start.len());
+            File::open(path)?
+                .take(header_start.len() as u64)
+                .read_to_end(&mut start)?;
+            start == header_start
+        }
+    };
+    Ok(ours && read.lines.iter().skip(1).all(|l| l.trim().is_empty()))
 }
 
 /// Creates (or truncates) a log and writes its header line.

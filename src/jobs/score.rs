@@ -484,30 +484,12 @@ pub fn open_score_file(
 /// nothing (it was refused or failed on its first architecture), is
 /// started afresh instead of blocking the corrected command.
 fn holds_work(out: &Path) -> Result<bool, ScoreError> {
-    let read = jsonl::read_complete(out).map_err(|source| ScoreError::Io {
-        path: out.to_path_buf(),
-        source,
-    })?;
-    // Only a file that is ours and empty of scores is replaced; anything
-    // else (another program's file given as --out by mistake) goes on to
-    // the usual checks and their errors.
-    let ours = match read.lines.first() {
-        Some(h) => serde_json::from_str::<Header>(h).is_ok(),
-        None => {
-            let mut start = [0u8; 16];
-            let n = std::io::Read::read(
-                &mut File::open(out).map_err(|source| ScoreError::Io {
-                    path: out.to_path_buf(),
-                    source,
-                })?,
-                &mut start,
-            )
-            .unwrap_or(0);
-            start[..n].starts_with(b"{\"provenance\"")
-        }
-    };
-    let scored_nothing = read.lines.iter().skip(1).all(|l| l.trim().is_empty());
-    Ok(!(ours && scored_nothing))
+    let empty = jsonl::holds_only_header(out, b"{\"provenance\"", |h| serde_json::from_str::<Header>(h).is_ok())
+        .map_err(|source| ScoreError::Io {
+            path: out.to_path_buf(),
+            source,
+        })?;
+    Ok(!empty)
 }
 
 /// Appends one line and flushes it, so a kill loses at most the line in flight.

@@ -366,16 +366,8 @@ pub fn run(
 /// corrected command. A file that is not a search log is left to the
 /// usual checks and their errors.
 fn log_holds_work(out: &Path) -> std::io::Result<bool> {
-    let read = jsonl::read_complete(out)?;
-    let ours = match read.lines.first() {
-        Some(h) => serde_json::from_str::<Header>(h).is_ok(),
-        None => {
-            let mut start = [0u8; 16];
-            let n = std::io::Read::read(&mut std::fs::File::open(out)?, &mut start)?;
-            start[..n].starts_with(b"{\"search\"")
-        }
-    };
-    Ok(!(ours && read.lines.iter().skip(1).all(|l| l.trim().is_empty())))
+    let empty = jsonl::holds_only_header(out, b"{\"search\"", |h| serde_json::from_str::<Header>(h).is_ok())?;
+    Ok(!empty)
 }
 
 /// [`run`] on an archive already in memory (the app's open dataset).
