@@ -104,6 +104,23 @@ pub struct NetOverrides {
     pub image_size: Option<usize>,
 }
 
+impl NetOverrides {
+    /// Overwrites each setting these overrides give, for a space that has
+    /// all four (a skeleton of channels and cells, a head, an input size).
+    pub fn set_all(&self, channels: &mut usize, cells: &mut usize, classes: &mut usize, image_size: &mut usize) {
+        for (value, setting) in [
+            (self.channels, channels),
+            (self.cells, cells),
+            (self.classes, classes),
+            (self.image_size, image_size),
+        ] {
+            if let Some(v) = value {
+                *setting = v;
+            }
+        }
+    }
+}
+
 /// What every space's network settings answer.
 pub trait NetSettings {
     /// Side of the square input image.

@@ -289,10 +289,12 @@ impl crate::space::NetSettings for Nb101Config {
     }
 
     fn apply(&mut self, o: &crate::space::NetOverrides) -> Result<(), String> {
-        self.stem_channels = o.channels.unwrap_or(self.stem_channels);
-        self.cells_per_stack = o.cells.unwrap_or(self.cells_per_stack);
-        self.num_classes = o.classes.unwrap_or(self.num_classes);
-        self.image_size = o.image_size.unwrap_or(self.image_size);
+        o.set_all(
+            &mut self.stem_channels,
+            &mut self.cells_per_stack,
+            &mut self.num_classes,
+            &mut self.image_size,
+        );
         Ok(())
     }
 

@@ -281,10 +281,12 @@ impl crate::space::NetSettings for Nb201Config {
     }
 
     fn apply(&mut self, o: &crate::space::NetOverrides) -> Result<(), String> {
-        self.channels = o.channels.unwrap_or(self.channels);
-        self.cells_per_stage = o.cells.unwrap_or(self.cells_per_stage);
-        self.num_classes = o.classes.unwrap_or(self.num_classes);
-        self.image_size = o.image_size.unwrap_or(self.image_size);
+        o.set_all(
+            &mut self.channels,
+            &mut self.cells_per_stage,
+            &mut self.num_classes,
+            &mut self.image_size,
+        );
         Ok(())
     }
 

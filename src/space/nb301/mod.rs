@@ -70,10 +70,12 @@ impl NetSettings for Nb301Config {
     }
 
     fn apply(&mut self, o: &NetOverrides) -> Result<(), String> {
-        self.channels = o.channels.unwrap_or(self.channels);
-        self.cells = o.cells.unwrap_or(self.cells);
-        self.num_classes = o.classes.unwrap_or(self.num_classes);
-        self.image_size = o.image_size.unwrap_or(self.image_size);
+        o.set_all(
+            &mut self.channels,
+            &mut self.cells,
+            &mut self.num_classes,
+            &mut self.image_size,
+        );
         Ok(())
     }
 
