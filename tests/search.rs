@@ -224,7 +224,8 @@ fn with_a_perfect_proxy_evolution_beats_random_search_on_the_same_budget() {
     let path = archive_file("study");
     let study = |algo| {
         let cfg = config(algo, "oracle", 100, 0, Some(path.clone()));
-        let (_, results) = tabular_study(&cfg, 0..30, &CancelToken::default(), |_, _| {}).unwrap();
+        let archive = lswag_studio::archive::open_any(&path).unwrap();
+        let (_, results) = tabular_study(&cfg, &archive, 0..30, &CancelToken::default(), |_, _| {}).unwrap();
         let mut t: Vec<f64> = results.iter().map(|r| r.truth.unwrap()).collect();
         t.sort_by(f64::total_cmp);
         t[15]

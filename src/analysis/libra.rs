@@ -361,9 +361,15 @@ impl Prepared {
                 return Err(AnalysisError::UnknownProxy(name.clone()));
             }
         }
+        if table.names.is_empty() {
+            return Err(AnalysisError::NoProxies);
+        }
         let bias_index = table
             .index_of(&settings.bias_column)
-            .ok_or_else(|| AnalysisError::UnknownProxy(settings.bias_column.clone()))?;
+            .ok_or_else(|| AnalysisError::UnknownBiasColumn {
+                name: settings.bias_column.clone(),
+                available: table.names.join(", "),
+            })?;
         let missing = |j: usize| table.columns[j].iter().filter(|v| is_missing(**v)).count();
         let too_many = |count: usize| count as f64 > settings.max_missing_fraction * total as f64;
         if too_many(missing(bias_index)) {
@@ -1166,7 +1172,15 @@ mod tests {
             bias_column: "size".into(),
             ..LibraSettings::default()
         };
-        assert_eq!(libra(&table, &unknown), Err(AnalysisError::UnknownProxy("size".into())));
+        let e = libra(&table, &unknown).unwrap_err();
+        assert!(
+            matches!(&e, AnalysisError::UnknownBiasColumn { name, .. } if name == "size"),
+            "{e}"
+        );
+        assert!(
+            e.to_string().contains("--bias") && e.to_string().contains(&table.names.join(", ")),
+            "{e}"
+        );
         let mut gappy = table.clone();
         // Rows 0..40 plus the 64 and 117 already missing: 42 of 150.
         for v in gappy.columns[0].iter_mut().take(40) {

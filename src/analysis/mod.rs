@@ -52,6 +52,13 @@ pub enum AnalysisError {
     },
     #[error("proxy {0:?} is not in the proxy table")]
     UnknownProxy(String),
+    #[error(
+        "bias column {name:?} is not among the proxies ({available}); LIBRA measures each proxy's bias \
+         against the ranks of a column such as params (CLI: --bias)"
+    )]
+    UnknownBiasColumn { name: String, available: String },
+    #[error("no proxies: LIBRA combines proxies, and this task has no proxy values")]
+    NoProxies,
     #[error("proxy {0:?} appears twice in the proxy table")]
     DuplicateProxy(String),
     #[error("bias column {name:?} is missing on {missing} of {rows} architectures, more than the {limit:.0}% allowed")]

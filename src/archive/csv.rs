@@ -101,20 +101,72 @@ fn is_missing_token(cell: &str) -> bool {
     MISSING_TOKENS.iter().any(|m| t.eq_ignore_ascii_case(m))
 }
 
-/// Every cell is a number or a missing token, and at least one is finite.
-fn is_numeric(rows: &[(u64, StringRecord)], column: usize) -> bool {
-    let mut any = false;
-    for (_, rec) in rows {
+/// What auto mode makes of a column.
+enum ColumnKind {
+    /// Every cell a number or a missing token, at least one finite.
+    Numeric,
+    Text,
+    /// Mostly numbers, but this cell is text: a typo in an accuracy column
+    /// must not silently drop the whole task.
+    NumericWithText {
+        line: u64,
+        cell: String,
+    },
+}
+
+fn classify(rows: &[(u64, StringRecord)], column: usize) -> ColumnKind {
+    let (mut finite, mut numbers, mut first_text) = (false, 0usize, None);
+    let mut texts = 0usize;
+    for (line, rec) in rows {
         let cell = rec.get(column).unwrap_or("").trim();
         if is_missing_token(cell) {
             continue;
         }
         match cell.parse::<f64>() {
-            Ok(v) => any |= v.is_finite(),
-            Err(_) => return false,
+            Ok(v) => {
+                numbers += 1;
+                finite |= v.is_finite();
+            }
+            Err(_) => {
+                texts += 1;
+                first_text.get_or_insert((*line, cell.to_string()));
+            }
         }
     }
-    any
+    match first_text {
+        None if finite => ColumnKind::Numeric,
+        Some((line, cell)) if numbers > texts => ColumnKind::NumericWithText { line, cell },
+        _ => ColumnKind::Text,
+    }
+}
+
+/// The space of a table's keys: the one known space whose parser takes
+/// most of them (then one bad key is an error at its line, not a silent
+/// switch to "unknown"). Where several fit (NB201's tuples are also valid
+/// TransNAS micro keys), NB201 arch strings decide for NB201; otherwise the
+/// space stays unknown and must be named.
+fn detect_space<'a>(keys: impl Iterator<Item = &'a str> + Clone) -> Space {
+    let total = keys.clone().count();
+    if total == 0 {
+        return Space::Other("unknown".to_string());
+    }
+    let fits: Vec<Space> = Space::KNOWN
+        .iter()
+        .filter(|s| {
+            let parse = match s.net_config() {
+                Some(net) => net.key_parser(),
+                None => return false,
+            };
+            2 * keys.clone().filter(|k| parse(k.trim()).is_ok()).count() > total
+        })
+        .cloned()
+        .collect();
+    let arch_strings = keys.filter(|k| k.trim().starts_with('|')).count();
+    match fits.as_slice() {
+        [one] => one.clone(),
+        _ if fits.contains(&Space::Nb201) && 2 * arch_strings > total => Space::Nb201,
+        _ => Space::Other("unknown".to_string()),
+    }
 }
 
 fn csv_error(file: &str, e: ::csv::Error) -> ArchiveError {
@@ -211,10 +263,27 @@ pub fn parse_csv(bytes: &[u8], source: &str, opts: &CsvOptions) -> Result<Archiv
                 .collect();
         }
     }
-    let auto = |exclude: &[usize]| -> Vec<usize> {
-        (0..names.len())
-            .filter(|&c| c != key && !exclude.contains(&c) && !is_identifier(&names[c]) && is_numeric(&rows, c))
-            .collect()
+    let auto = |exclude: &[usize]| -> Result<Vec<usize>, ArchiveError> {
+        let mut out = Vec::new();
+        for c in (0..names.len()).filter(|&c| c != key && !exclude.contains(&c) && !is_identifier(&names[c])) {
+            match classify(&rows, c) {
+                ColumnKind::Numeric => out.push(c),
+                ColumnKind::Text => {}
+                ColumnKind::NumericWithText { line, cell } => {
+                    return Err(ArchiveError::unexpected(
+                        source,
+                        Location::Cell {
+                            line,
+                            column: names[c].clone(),
+                        },
+                        "a number or an empty cell in a column of numbers (or name the columns to read \
+                         with truth/proxies)",
+                        format!("`{cell}`"),
+                    ));
+                }
+            }
+        }
+        Ok(out)
     };
     let truth: Vec<usize> = match &opts.truth {
         Some(cols) => cols.iter().map(|c| column(c)).collect::<Result<_, _>>()?,
@@ -224,10 +293,10 @@ pub fn parse_csv(bytes: &[u8], source: &str, opts: &CsvOptions) -> Result<Archiv
                 "proxies `*` takes every numeric column, so name the ground-truth columns",
             ));
         }
-        None => auto(&proxies),
+        None => auto(&proxies)?,
     };
     if all_proxies {
-        proxies = auto(&truth);
+        proxies = auto(&truth)?;
     }
     for (i, &c) in truth.iter().chain(&proxies).enumerate() {
         let used_before = truth.iter().chain(&proxies).take(i).any(|&d| d == c);
@@ -260,19 +329,7 @@ pub fn parse_csv(bytes: &[u8], source: &str, opts: &CsvOptions) -> Result<Archiv
 
     let space = match &opts.space {
         Some(s) => s.clone(),
-        None => {
-            // NB201 when most keys look like NB201 arch strings; then one bad
-            // key is an error at its line, not a silent switch to "unknown".
-            let looks = rows
-                .iter()
-                .filter(|(_, r)| r.get(key).unwrap_or("").trim().starts_with('|'))
-                .count();
-            if !rows.is_empty() && 2 * looks > rows.len() {
-                Space::Nb201
-            } else {
-                Space::Other("unknown".to_string())
-            }
-        }
+        None => detect_space(rows.iter().map(|(_, r)| r.get(key).unwrap_or(""))),
     };
     let pick = |cols: &[usize]| -> Vec<&str> { cols.iter().map(|&c| names[c].as_str()).collect() };
     let config = json!({
@@ -412,14 +469,18 @@ nb201_index,arch_str,naslib_tuple,cifar10_test_200ep,cifar100_test_200ep,cifar10
             a.keys()[0],
             "|avg_pool_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|nor_conv_1x1~0|skip_connect~1|skip_connect~2|"
         );
-        // Tuple keys without a named space stay as text in an unknown space.
+        // Tuple keys without a named space: these hold NB201's op 4, which
+        // no TransNAS micro key has, so they are told as NB201's.
         let opts = CsvOptions {
             key: Some("naslib_tuple".into()),
             ..CsvOptions::default()
         };
         let a = parse(NB201_CSV_FIXTURE, &opts).unwrap();
-        assert_eq!(a.space(), &Space::Other("unknown".into()));
-        assert_eq!(a.keys()[0], "(4, 3, 3, 0, 0, 0)");
+        assert_eq!(a.space(), &Space::Nb201);
+        assert_eq!(
+            a.keys()[0],
+            "|avg_pool_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|nor_conv_1x1~0|skip_connect~1|skip_connect~2|"
+        );
     }
 
     #[test]
@@ -481,6 +542,24 @@ nb201_index,arch_str,naslib_tuple,cifar10_test_200ep,cifar100_test_200ep,cifar10
         };
         let msg = parse("arch,acc\n|nope~0|,1\n", &opts).unwrap_err().to_string();
         assert!(msg.contains("line 2, column `arch`") && msg.contains("nb201"), "{msg}");
+    }
+
+    #[test]
+    fn a_text_cell_in_a_column_of_numbers_is_an_error_not_a_dropped_task() {
+        let e = parse("arch,acc,note\nx,1,a\ny,abc,b\nz,3,7\n", &CsvOptions::default())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("line 3, column `acc`") && e.contains("`abc`"), "{e}");
+        // A text column with a stray number stays text: `note` is no task.
+        let a = parse("arch,acc,note\nx,1,a\ny,2,b\nz,3,7\n", &CsvOptions::default()).unwrap();
+        assert_eq!(a.task_names(), ["acc"]);
+        // Named columns are read as named: the stray text then errors at its cell too.
+        let opts = CsvOptions {
+            truth: Some(vec!["acc".into()]),
+            ..CsvOptions::default()
+        };
+        let e = parse("arch,acc\nx,1\ny,abc\n", &opts).unwrap_err().to_string();
+        assert!(e.contains("line 3, column `acc`"), "{e}");
     }
 
     #[test]
@@ -557,6 +636,26 @@ nb201_index,arch_str,naslib_tuple,cifar10_test_200ep,cifar100_test_200ep,cifar10
         };
         let e = parse(csv, &opts).unwrap_err().to_string();
         assert!(e.contains("line 2") && e.contains("flops") && e.contains("NaN"), "{e}");
+    }
+
+    #[test]
+    fn the_space_is_told_by_the_keys_where_only_one_space_takes_them() {
+        let space = |keys: &[&str]| detect_space(keys.iter().copied());
+        // An NB201 op 4 (avg_pool_3x3) rules TransNAS micro out (ops 0 to 3).
+        assert_eq!(space(&["(0, 2, 3, 2, 3, 4)", "(4, 3, 3, 0, 0, 0)"]), Space::Nb201);
+        // Ops 0 to 3 only: NB201 tuples and TransNAS micro keys alike.
+        assert_eq!(space(&["(0, 2, 3, 2, 3, 1)"]), Space::Other("unknown".into()));
+        assert_eq!(
+            space(&["|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"]),
+            Space::Nb201
+        );
+        // NB101's flattened matrix-and-ops keys fit no other space.
+        let nb101 = "(0, 1, 1, 1, 1, 0, 1, 0, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 1, 0, 0, 0, \
+                     0, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 2, 4, 4, 4, 1)";
+        assert_eq!(space(&[nb101]), Space::Nb101);
+        // TransNAS macro keys (zero-padded to 6) are NB201 tuples as well.
+        assert_eq!(space(&["(1, 2, 4, 2, 0, 0)"]), Space::Other("unknown".into()));
+        assert_eq!(space(&["x", "y"]), Space::Other("unknown".into()));
     }
 
     #[test]

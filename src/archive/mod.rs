@@ -22,6 +22,7 @@ mod json;
 mod model;
 mod native;
 mod ops;
+mod plausible;
 mod scores;
 mod suite_zero;
 
@@ -36,10 +37,11 @@ pub use model::{
 };
 pub use native::{
     BenchConfig, BenchReport, MAGIC, NATIVE_EXTENSION, OLDEST_READABLE_VERSION, OpenMeasurement, SCHEMA_VERSION,
-    bench_native, checksum, decode_native, encode_native, measure_open, read_native, synthetic_nb201, write_atomic,
-    write_native,
+    bench_native, checksum, decode_native, encode_native, measure_open, process_alive, read_native, synthetic_nb201,
+    write_atomic, write_native,
 };
 pub use ops::{Prefer, convert, export, export_task_csv, format_value, info, join, join_files, task_csv};
+pub use plausible::implausible_truth;
 pub use scores::{
     AttachOptions, AttachReport, UnknownKeys, attach_scores, attach_scores_bytes, attach_scores_with, parse_scores,
     read_scores,
@@ -160,6 +162,14 @@ pub fn detect_format(path: &Path) -> Result<Format, ArchiveError> {
         file: file.clone(),
         reason,
     })
+}
+
+/// The format `opts` names, else the one detected from the file.
+pub fn detect_format_with(path: &Path, opts: &OpenOptions) -> Result<Format, ArchiveError> {
+    match opts.format {
+        Some(f) => Ok(f),
+        None => detect_format(path),
+    }
 }
 
 /// Reads bytes in a known format; `source` names them in messages.

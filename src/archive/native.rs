@@ -456,8 +456,50 @@ pub fn encode_native(archive: &Archive) -> Result<Vec<u8>, ArchiveError> {
     Ok(out)
 }
 
+/// Whether a process with this pid exists. Where `/proc` is missing (not
+/// Linux), a process is assumed live: keeping a stale file is safe,
+/// removing a live writer's is not.
+pub fn process_alive(pid: u32) -> bool {
+    if !Path::new("/proc/self").exists() {
+        return true;
+    }
+    Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// The temporary file [`write_atomic`] writes `name` through.
+fn temp_name(name: &str, pid: u32, nanos: u32) -> String {
+    format!(".{name}.{pid}-{nanos}.tmp")
+}
+
+/// Removes the temporary files of `name` in `dir` that killed writers left
+/// (their process is gone); a live writer's are kept.
+fn remove_stale_temps(dir: &Path, name: &str) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let prefix = format!(".{name}.");
+    for entry in entries.flatten() {
+        let file = entry.file_name();
+        let Some(rest) = file
+            .to_str()
+            .and_then(|f| f.strip_prefix(&prefix)?.strip_suffix(".tmp"))
+        else {
+            continue;
+        };
+        let pid = rest.split_once('-').and_then(|(pid, nanos)| {
+            nanos.parse::<u32>().ok()?;
+            pid.parse::<u32>().ok()
+        });
+        if let Some(pid) = pid
+            && pid != std::process::id()
+            && !process_alive(pid)
+        {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
 /// Writes `bytes` to `path` atomically: temp file in the same directory,
-/// fsync, rename, then fsync of the directory (best effort).
+/// fsync, rename, then fsync of the directory (best effort). Temporary
+/// files of earlier writers of `path` that were killed are removed first.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ArchiveError> {
     let file = path.display().to_string();
     let werr = |source: std::io::Error| ArchiveError::Write {
@@ -475,11 +517,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ArchiveError> {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.subsec_nanos())
         .unwrap_or(0);
-    let tmp = dir.join(format!(
-        ".{}.{}-{nanos}.tmp",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
+    let name = name.to_string_lossy();
+    remove_stale_temps(&dir, &name);
+    let tmp = dir.join(temp_name(&name, std::process::id(), nanos));
     let result = (|| -> std::io::Result<()> {
         let mut f = std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp)?;
         f.write_all(bytes)?;
@@ -865,6 +905,28 @@ pub(crate) mod tests {
         // Tuples are not arch strings, but the archive's space canonicalises them.
         crate::archive::scores::attach_scores_bytes(&mut a, scores.as_bytes(), "s.jsonl", &Default::default()).unwrap();
         a
+    }
+
+    #[test]
+    fn leftovers_of_killed_writes_are_removed_and_a_live_writers_kept() {
+        let dir = std::env::temp_dir().join(format!("lswag-temps-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let out = dir.join("a.lswag");
+        // pid_max is at most 2^22 on Linux: this pid cannot be alive.
+        let dead = dir.join(temp_name("a.lswag", 4_999_999, 7));
+        let live = dir.join(temp_name("a.lswag", std::process::id(), 8));
+        let other = dir.join(temp_name("b.lswag", 4_999_999, 9));
+        for f in [&dead, &live, &other] {
+            std::fs::write(f, b"partial").unwrap();
+        }
+        write_native(&sample(), &out).unwrap();
+        assert!(!dead.exists(), "a dead writer's temp file is removed");
+        assert!(
+            live.exists() && other.exists(),
+            "a live writer's and another file's are kept"
+        );
+        assert_eq!(read_native(&out).unwrap(), sample());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -557,12 +557,11 @@ fn extension(path: &Path) -> String {
 /// `archive info FILE`: the detected format and the summary.
 pub fn info(path: &Path, opts: &OpenOptions) -> Result<String, ArchiveError> {
     let (format, archive) = open_detected(path, opts)?;
-    Ok(format!(
-        "file: {} ({})\n{}",
-        path.display(),
-        format.name(),
-        archive.summary()
-    ))
+    let mut text = format!("file: {} ({})\n{}", path.display(), format.name(), archive.summary());
+    for w in super::implausible_truth(&archive) {
+        text.push_str(&format!("\nwarning: {w}"));
+    }
+    Ok(text)
 }
 
 /// `archive convert INPUT OUTPUT`: any readable format to a native archive.

@@ -136,13 +136,16 @@ impl Dataset {
 
     /// Opens a file in any format the archive layer reads.
     pub fn open(path: &Path) -> Result<Dataset, LoadError> {
-        let file = path.display().to_string();
-        let archive = archive::open_any(path).map_err(|e| LoadError::from_archive(&file, e))?;
+        let archive = archive::open_any(path).map_err(|e| LoadError::from_archive(&path.display().to_string(), e))?;
+        Ok(Dataset::from_file(path, archive))
+    }
+
+    /// An archive read from `path`, labelled by the file's name.
+    pub fn from_file(path: &Path, archive: Archive) -> Dataset {
         let label = path
             .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| file.clone());
-        Ok(Dataset::new(archive, label, Origin::File(path.to_path_buf())))
+            .map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
+        Dataset::new(archive, label, Origin::File(path.to_path_buf()))
     }
 
     /// Reads bytes in any format (the embedded demo).

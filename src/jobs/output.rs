@@ -86,7 +86,7 @@ impl OutputLock {
                         .ok()
                         .and_then(|s| s.trim().parse::<u32>().ok());
                     match holder {
-                        Some(pid) if pid != std::process::id() && process_alive(pid) => {
+                        Some(pid) if pid != std::process::id() && crate::archive::process_alive(pid) => {
                             return Err(OutputError::Locked {
                                 path: out.to_path_buf(),
                                 pid,
@@ -113,15 +113,6 @@ impl Drop for OutputLock {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.lock);
     }
-}
-
-/// Whether a process with this pid exists. Where `/proc` is missing (not
-/// Linux), a lock is assumed live: refusing is safe, overwriting is not.
-fn process_alive(pid: u32) -> bool {
-    if !Path::new("/proc/self").exists() {
-        return true;
-    }
-    Path::new(&format!("/proc/{pid}")).exists()
 }
 
 #[cfg(test)]

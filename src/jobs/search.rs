@@ -724,9 +724,11 @@ fn search_space<S: SearchSpace>(
 }
 
 /// One tabular search per seed (`config.seed` is replaced), on one loaded
-/// archive: the study mode behind `search --tabular --repeat N`.
+/// archive (the one `config.archive` names, read by the caller): the study
+/// mode behind `search --tabular --repeat N`.
 pub fn tabular_study(
     config: &SearchConfig,
+    archive: &Archive,
     seeds: std::ops::Range<u64>,
     cancel: &CancelToken,
     mut each: impl FnMut(u64, &SearchResult),
@@ -737,25 +739,17 @@ pub fn tabular_study(
         )
         .into());
     }
-    let path = config
-        .archive
-        .as_deref()
-        .ok_or_else(|| SearchError::Setting("a tabular study needs --archive".into()))?;
-    let archive = open_any(path)?;
     let task = match &config.task {
         Some(t) => t.clone(),
         None => archive
             .task_names()
             .first()
             .map(|t| t.to_string())
-            .ok_or_else(|| SearchError::Setting(format!("{} has no task", path.display())))?,
+            .ok_or_else(|| SearchError::Setting("a tabular study needs an archive with a task".into()))?,
     };
-    let fitness = config
-        .fitness
-        .parse::<FitnessSpec>()?
-        .resolve(Some((&archive, &task)))?;
-    let truth = ArchiveTruth::new(&archive, &task)?;
-    let table = TabularEvaluator::new(&archive, &task, &fitness)?;
+    let fitness = config.fitness.parse::<FitnessSpec>()?.resolve(Some((archive, &task)))?;
+    let truth = ArchiveTruth::new(archive, &task)?;
+    let table = TabularEvaluator::new(archive, &task, &fitness)?;
     let results = config.net().with(Study {
         table: &table,
         truth: &truth,

@@ -135,6 +135,27 @@ pub fn needs_of(proxies: &[&ProxyInfo]) -> ProbeNeeds {
     proxies.iter().fold(NONE, |a, p| a.union(p.needs))
 }
 
+/// Why a proxy can come out undefined (stored as missing) on an
+/// architecture: what its definition needs that the network did not give.
+pub fn missing_reason(name: &str) -> &'static str {
+    match name {
+        "lswag" | "lswag_dot" | "zico" => {
+            "every layer's gradient spread is zero (a network whose output does not depend on its weights' \
+             gradients, e.g. a cell cut off from its input)"
+        }
+        "jacov" | "epe_nas" => {
+            "the logits do not depend on the image (a cell cut off from its input), so the input Jacobian \
+             has a constant row and its correlations are undefined"
+        }
+        "nwot" => "the activation-pattern kernel is singular (two samples share every ReLU pattern)",
+        "synflow" => {
+            "the synaptic flow is zero (no path of non-zero weights from input to output); its log is undefined"
+        }
+        "zen" => "the feature maps do not react to the input perturbation (difference 0), so its log is undefined",
+        _ => "the value was not finite (an overflow, or a term that is undefined on this network)",
+    }
+}
+
 impl ProxyInfo {
     /// The proxy's value; `None` when the network gives no defined value
     /// (e.g. every layer dead) or the probe did not record what it needs.

