@@ -903,6 +903,14 @@ fn run_score(a: ScoreArgs) -> Result<()> {
         Some(shard) => shard.select(&keys),
         None => keys,
     };
+    if let Some(m) = score::run_memory(&config, &keys) {
+        eprintln!(
+            "memory: expected peak {} to {}{}",
+            score::format_bytes(m.low),
+            score::format_bytes(m.high),
+            score::available_memory().map_or(String::new(), |a| format!(" ({} available)", score::format_bytes(a)))
+        );
+    }
     score::run(&keys, &config, &a.out, &CancelToken::default(), &score_reporter())
         .with_context(|| format!("scoring into {}", a.out.display()))?;
     if let Some(peak) = score::peak_memory(&lswag_studio::engine::backend::Backend::new(config.backend)) {

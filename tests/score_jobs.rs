@@ -350,3 +350,59 @@ fn a_second_writer_of_one_score_file_is_refused_while_the_first_runs() {
     assert!(!lock.exists(), "the lock is released after the run");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// Prints the count the memory estimate scales, for README's calibration
+/// table (`cargo test --test score_jobs memory_calibration -- --ignored --nocapture`).
+#[test]
+#[ignore]
+fn memory_calibration() {
+    use lswag_studio::space::Space;
+    for (space, size) in [("nb201", 32), ("nb201", 64), ("nb201", 128), ("nb301", 32)] {
+        let net = NetConfig::default_for(&Space::from_name(space))
+            .unwrap()
+            .with_input(size, 10)
+            .unwrap();
+        let key = score::sample_keys(&net, 1, 0, None).unwrap().remove(0);
+        let config = ScoreConfig {
+            net,
+            batch: 64,
+            ..config()
+        };
+        let est = score::estimate_memory(&config, &key, 1).unwrap();
+        println!(
+            "{space} {size}px {key}: {} to {} ({:?} bytes per output float)",
+            score::format_bytes(est.low),
+            score::format_bytes(est.high),
+            score::PEAK_BYTES_PER_OUTPUT_FLOAT
+        );
+    }
+}
+
+#[test]
+fn a_probe_that_cannot_fit_in_memory_is_refused_before_the_output_exists() {
+    // NB201 at 1024 x 1024, batch 64: the estimate's low end is about 1024
+    // times the 32-pixel run's (442 MiB), some 440 GiB.
+    let config = ScoreConfig {
+        net: NetConfig::Nb201(Nb201Config {
+            channels: 16,
+            cells_per_stage: 5,
+            num_classes: 10,
+            image_size: 1024,
+        }),
+        batch: 64,
+        ..config()
+    };
+    let keys = vec![sample_cells(1, 0)[0].to_string()];
+    let m = score::run_memory(&config, &keys).unwrap();
+    assert!(m.low > 300 << 30 && m.low <= m.high, "{m:?}");
+    let dir = std::env::temp_dir().join(format!("lswag-memory-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join("big.jsonl");
+    let e = score::run(&keys, &config, &out, &CancelToken::default(), &|_| {}).unwrap_err();
+    assert!(
+        e.to_string().starts_with("memory:") && e.to_string().contains("1024 x 1024"),
+        "{e}"
+    );
+    assert!(!out.exists(), "a refused run leaves no output behind");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

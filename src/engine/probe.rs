@@ -840,6 +840,27 @@ fn synflow_pass(net: &dyn Network, params: &ParamStore, rec: &mut ProbeRecord) -
     total
 }
 
+/// The weight layers of `net` from one forward of a single image (cheap:
+/// no gradients), in execution order.
+pub fn layer_shapes(net: &dyn Network, params: &ParamStore, device: &Device) -> Vec<LayerMeta> {
+    suite::shape_pass(net, params, device)
+}
+
+/// Floats one image's weight-layer outputs hold: each layer's MACs over
+/// its fan-in (the weight's elements per output channel).
+pub fn output_floats_per_image(layers: &[LayerMeta]) -> u64 {
+    layers
+        .iter()
+        .map(|l| {
+            let numel: usize = l.shape.iter().product();
+            match l.shape.first() {
+                Some(&out) if numel > 0 => l.macs * out as u64 / numel as u64,
+                _ => 0,
+            }
+        })
+        .sum()
+}
+
 impl ProbeRecord {
     /// Forward FLOPs per image (multiply-accumulates).
     pub fn flops(&self) -> u64 {
@@ -915,6 +936,23 @@ mod tests {
     /// whole-batch split pass: 20 samples make halves of 10, each run as
     /// chunks of 8 and 2. (Compared as gradients: ZiCO's mean/std over two
     /// splits amplifies f32 rounding wherever the halves nearly agree.)
+    #[test]
+    fn output_floats_are_macs_over_fan_in() {
+        // A 3x3 convolution 3 -> 16 at 32 x 32: 16 x 1024 outputs; a dense
+        // layer 64 -> 10 on one token: 10.
+        let conv = LayerMeta {
+            name: "stem".into(),
+            shape: vec![16, 3, 3, 3],
+            macs: 1024 * 16 * 27,
+        };
+        let dense = LayerMeta {
+            name: "head".into(),
+            shape: vec![10, 64],
+            macs: 640,
+        };
+        assert_eq!(output_floats_per_image(&[conv, dense]), 16 * 1024 + 10);
+    }
+
     #[test]
     fn chunked_split_gradients_equal_the_whole_batch_split_pass_on_a_tiny_vit() {
         let arch = AutoformerArch {

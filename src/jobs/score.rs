@@ -557,6 +557,7 @@ pub fn run<K: std::fmt::Display>(
                         .map_err(|e| ScoreError::Setting(format!("architecture `{k}`: {e}")))
                 })
                 .collect::<Result<Vec<S::Arch>, _>>()?;
+            check_memory(self.config, &self.keys)?;
             run_with(
                 &archs,
                 self.config,
@@ -576,6 +577,122 @@ pub fn run<K: std::fmt::Display>(
         cancel,
         report,
     })
+}
+
+/// Host bytes the CPU probe holds at its peak per float of weight-layer
+/// output per image (BN, ReLU and pooling outputs, the autodiff graph, the
+/// per-sample passes), low and high: the ratios of measured peak RSS (less
+/// [`BASE_BYTES`]) to that count ran from 30 to 44 over the calibration runs
+/// README lists (NB201 at 32, 64 and 128 pixels and NB301 at 32, all
+/// proxies, batch 64).
+pub const PEAK_BYTES_PER_OUTPUT_FLOAT: (f64, f64) = (28.0, 46.0);
+
+/// The process before any probe: code, allocator, the images.
+const BASE_BYTES: f64 = 100.0 * 1024.0 * 1024.0;
+
+/// The expected peak memory of a probe run: a run above `low` will not fit.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct MemoryEstimate {
+    pub low: u64,
+    pub high: u64,
+}
+
+/// Memory a probe run is expected to take at its peak on the CPU backend,
+/// from the layer shapes of `key` at a reduced image size (one forward of
+/// one image; outputs scale with the pixel count), times the probes run at
+/// once. `None` when the network cannot be built at a smaller size.
+pub fn estimate_memory(config: &ScoreConfig, key: &str, workers: usize) -> Option<MemoryEstimate> {
+    struct Shapes<'a>(&'a str);
+    impl WithSpace for Shapes<'_> {
+        type Out = Option<(u64, u64)>;
+        fn run<S: ArchSpace>(self, space: &S) -> Self::Out {
+            let arch = space.parse(self.0).ok()?;
+            let (net, params) = space.build(&arch);
+            let device = Backend::new(BackendKind::Cpu).device;
+            let layers = crate::engine::probe::layer_shapes(net.as_ref(), &params, &device);
+            Some((
+                crate::engine::probe::output_floats_per_image(&layers),
+                params.num_params() as u64,
+            ))
+        }
+    }
+    let (size, classes) = (config.net.image_size(), config.net.num_classes());
+    let smaller = |r: usize| config.net.with_input(r, classes).and_then(|n| n.validate().map(|_| n));
+    let mut reference = size;
+    while reference > 64 && reference.is_multiple_of(2) && smaller(reference / 2).is_ok() {
+        reference /= 2;
+    }
+    // The input batch, loaded and resized.
+    let input = 2.0 * (config.batch * 3 * size * size * 4) as f64;
+    if reference > 512 {
+        // Too large to shape cheaply: the input alone is the floor.
+        let b = (input + BASE_BYTES) as u64;
+        return Some(MemoryEstimate { low: b, high: b });
+    }
+    let (floats, params) = smaller(reference).ok()?.with(Shapes(key))?;
+    let outputs = config.batch as f64 * floats as f64 * (size as f64 / reference as f64).powi(2);
+    // Weights, their gradients and the copies the passes make.
+    let weights = 16.0 * params as f64;
+    let total = |k: f64| (workers as f64 * (k * outputs + weights) + input + BASE_BYTES) as u64;
+    Some(MemoryEstimate {
+        low: total(PEAK_BYTES_PER_OUTPUT_FLOAT.0),
+        high: total(PEAK_BYTES_PER_OUTPUT_FLOAT.1),
+    })
+}
+
+/// Memory the system can give now (Linux `MemAvailable`), where it tells.
+pub fn available_memory() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let kb: u64 = info
+        .lines()
+        .find(|l| l.starts_with("MemAvailable:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
+    Some(kb * 1024)
+}
+
+/// `n` bytes in GiB (or MiB below one GiB), for messages.
+pub fn format_bytes(n: u64) -> String {
+    let mib = n as f64 / (1024.0 * 1024.0);
+    if mib >= 1024.0 {
+        format!("{:.1} GiB", mib / 1024.0)
+    } else {
+        format!("{mib:.0} MiB")
+    }
+}
+
+/// The estimate for a run of `keys` (from its first architecture), on the
+/// CPU backend; `None` on a GPU (its memory is the device's) or where the
+/// network cannot be shaped.
+pub fn run_memory(config: &ScoreConfig, keys: &[String]) -> Option<MemoryEstimate> {
+    if config.backend != BackendKind::Cpu {
+        return None;
+    }
+    let workers = probe_workers(config.backend, &config.net, keys.len());
+    estimate_memory(config, keys.first()?, workers)
+}
+
+/// Refuses a CPU run whose estimated peak exceeds the memory available,
+/// before any image is loaded or the output is created.
+fn check_memory(config: &ScoreConfig, keys: &[String]) -> Result<(), ScoreError> {
+    let (Some(need), Some(have)) = (run_memory(config, keys), available_memory()) else {
+        return Ok(());
+    };
+    if need.low > have {
+        let size = config.net.image_size();
+        let workers = probe_workers(config.backend, &config.net, keys.len());
+        return Err(ScoreError::Setting(format!(
+            "memory: the probe would need {} to {} (batch {}, {size} x {size} pixels, {workers} probe(s) at once) \
+             and {} is available; lower the batch or the image size, or set RAYON_NUM_THREADS=1",
+            format_bytes(need.low),
+            format_bytes(need.high),
+            config.batch,
+            format_bytes(have)
+        )));
+    }
+    Ok(())
 }
 
 type ScoreOne<'a, A> = dyn Fn(&A, &ScoreConfig, &[&ProxyInfo], &Batch, &Backend) -> ScoreLine + Sync + 'a;
