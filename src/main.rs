@@ -903,6 +903,7 @@ fn run_score(a: ScoreArgs) -> Result<()> {
         Some(shard) => shard.select(&keys),
         None => keys,
     };
+    config.validate()?;
     if let Some(m) = score::run_memory(&config, &keys) {
         eprintln!(
             "memory: expected peak {} to {}{}",

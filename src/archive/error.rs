@@ -126,6 +126,15 @@ pub enum ArchiveError {
     /// column twice).
     #[error("{context}: {message}")]
     Invalid { context: String, message: String },
+
+    /// A reader's complaint about a file whose format was detected rather
+    /// than named, saying which reader it went to (a CSV saved as `.json`
+    /// reads as nonsense JSON otherwise).
+    #[error("{inner}\n  (read as {format}: detected from the file's content and name)")]
+    AsDetected {
+        format: &'static str,
+        inner: Box<ArchiveError>,
+    },
 }
 
 /// A key the space cannot parse (boxed in [`ArchiveError`] to keep results small).

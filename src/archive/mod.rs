@@ -196,7 +196,7 @@ pub fn parse_as(format: Format, bytes: &[u8], source: &str, opts: &OpenOptions) 
 /// Detects the format of bytes (unless given) and reads them.
 pub fn parse_any(bytes: &[u8], source: &str, opts: &OpenOptions) -> Result<(Format, Archive), ArchiveError> {
     let format = match opts.format {
-        Some(f) => f,
+        Some(f) => return Ok((f, parse_as(f, bytes, source, opts)?)),
         None => sniff_format(&bytes[..bytes.len().min(SNIFF_BYTES)], source).map_err(|reason| {
             ArchiveError::UnknownFormat {
                 file: source.to_string(),
@@ -204,7 +204,15 @@ pub fn parse_any(bytes: &[u8], source: &str, opts: &OpenOptions) -> Result<(Form
             }
         })?,
     };
-    Ok((format, parse_as(format, bytes, source, opts)?))
+    let archive = parse_as(format, bytes, source, opts).map_err(|e| match e {
+        // A native archive's own errors already say it is one.
+        e @ (ArchiveError::Corrupt { .. } | ArchiveError::Version { .. }) => e,
+        e => ArchiveError::AsDetected {
+            format: format.name(),
+            inner: Box::new(e),
+        },
+    })?;
+    Ok((format, archive))
 }
 
 /// Opens a file in any format, returning the format it was read as.
@@ -289,6 +297,29 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("cifar10_test_1000.bin"), "{err}");
+    }
+
+    #[test]
+    fn a_reader_error_says_which_format_was_detected() {
+        let opts = OpenOptions::default();
+        let e = parse_any(b"{\"cifar10\": [1, 2", "x.json", &opts)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("x.json") && e.contains("read as nas-bench-suite-zero"),
+            "{e}"
+        );
+        let e = parse_any(b"arch,acc\nx,1,2\n", "x.txt", &opts).unwrap_err().to_string();
+        assert!(e.contains("line 2") && e.contains("read as csv"), "{e}");
+        // A named format needs no such note.
+        let named = OpenOptions {
+            format: Some(Format::Csv),
+            ..OpenOptions::default()
+        };
+        let e = parse_any(b"arch,acc\nx,1,2\n", "x.txt", &named)
+            .unwrap_err()
+            .to_string();
+        assert!(!e.contains("read as"), "{e}");
     }
 
     #[test]

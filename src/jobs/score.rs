@@ -557,7 +557,11 @@ pub fn run<K: std::fmt::Display>(
                         .map_err(|e| ScoreError::Setting(format!("architecture `{k}`: {e}")))
                 })
                 .collect::<Result<Vec<S::Arch>, _>>()?;
-            check_memory(self.config, &self.keys)?;
+            check_memory(
+                self.config,
+                &self.keys,
+                probe_workers(self.config.backend, &self.config.net, self.keys.len()),
+            )?;
             run_with(
                 &archs,
                 self.config,
@@ -630,7 +634,10 @@ pub fn estimate_memory(config: &ScoreConfig, key: &str, workers: usize) -> Optio
         return Some(MemoryEstimate { low: b, high: b });
     }
     let (floats, params) = smaller(reference).ok()?.with(Shapes(key))?;
-    let outputs = config.batch as f64 * floats as f64 * (size as f64 / reference as f64).powi(2);
+    // Data-free proxies (params, flops) run one forward of one image.
+    let passes = proxy::needs_of(&config_proxies(config).ok()?) != crate::engine::probe::ProbeNeeds::NONE;
+    let images = if passes { config.batch } else { 1 };
+    let outputs = images as f64 * floats as f64 * (size as f64 / reference as f64).powi(2);
     // Weights, their gradients and the copies the passes make.
     let weights = 16.0 * params as f64;
     let total = |k: f64| (workers as f64 * (k * outputs + weights) + input + BASE_BYTES) as u64;
@@ -667,22 +674,25 @@ pub fn format_bytes(n: u64) -> String {
 /// CPU backend; `None` on a GPU (its memory is the device's) or where the
 /// network cannot be shaped.
 pub fn run_memory(config: &ScoreConfig, keys: &[String]) -> Option<MemoryEstimate> {
+    run_memory_with(config, keys, probe_workers(config.backend, &config.net, keys.len()))
+}
+
+fn run_memory_with(config: &ScoreConfig, keys: &[String], workers: usize) -> Option<MemoryEstimate> {
     if config.backend != BackendKind::Cpu {
         return None;
     }
-    let workers = probe_workers(config.backend, &config.net, keys.len());
     estimate_memory(config, keys.first()?, workers)
 }
 
-/// Refuses a CPU run whose estimated peak exceeds the memory available,
-/// before any image is loaded or the output is created.
-fn check_memory(config: &ScoreConfig, keys: &[String]) -> Result<(), ScoreError> {
-    let (Some(need), Some(have)) = (run_memory(config, keys), available_memory()) else {
+/// Refuses a CPU run of `workers` probes at once whose estimated peak
+/// exceeds the memory available, before any image is loaded or an output
+/// is created (score jobs, live searches).
+pub(crate) fn check_memory(config: &ScoreConfig, keys: &[String], workers: usize) -> Result<(), ScoreError> {
+    let (Some(need), Some(have)) = (run_memory_with(config, keys, workers), available_memory()) else {
         return Ok(());
     };
     if need.low > have {
         let size = config.net.image_size();
-        let workers = probe_workers(config.backend, &config.net, keys.len());
         return Err(ScoreError::Setting(format!(
             "memory: the probe would need {} to {} (batch {}, {size} x {size} pixels, {workers} probe(s) at once) \
              and {} is available; lower the batch or the image size, or set RAYON_NUM_THREADS=1",

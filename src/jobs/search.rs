@@ -422,6 +422,12 @@ pub fn run_on(
         None => None,
     };
 
+    // A live search probes one candidate at a time: refuse settings under
+    // which one probe cannot fit, as `score` does, before the log exists.
+    if !config.tabular && config.algo != Algo::Prune {
+        let first = super::score::sample_keys(config.net(), 1, config.seed, None)?;
+        super::score::check_memory(&config.score, &first[..1], 1)?;
+    }
     // The log: resume or start.
     let io = |source| SearchJobError::Io {
         path: out.to_path_buf(),
