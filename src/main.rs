@@ -873,7 +873,14 @@ fn bench_nb101(kinds: &[BackendKind], a: &BenchArgs) -> Result<()> {
     let proxies = lswag_studio::proxy::parse_list(&a.proxies)?;
     for &kind in kinds {
         println!("backend {}, batch {}, proxies {}", kind.name(), a.batch, a.proxies);
-        let cells = &bench::NB101_BENCH_CELLS[..a.archs.min(bench::NB101_BENCH_CELLS.len())];
+        let available = bench::NB101_BENCH_CELLS.len();
+        if a.archs > available {
+            bail!(
+                "--archs {}: --what nb101 measures at most {available} cells (the smallest, median and largest)",
+                a.archs
+            );
+        }
+        let cells = &bench::NB101_BENCH_CELLS[..a.archs];
         for b in bench::bench_nb101(kind, a.batch, &proxies, cells).map_err(|e| anyhow::anyhow!(e))? {
             println!("  {b}");
         }

@@ -384,3 +384,49 @@ fn evolution_over_vits_keeps_to_the_parameter_window_and_the_pool() {
     let err = run_quiet(&cfg, &tmp("vits-prune.jsonl")).unwrap_err().to_string();
     assert!(err.contains("supernet"), "{err}");
 }
+
+#[test]
+fn every_out_of_range_search_setting_is_refused_by_name() {
+    let base = config(Algo::Evolution, "lswag", 10, 0, None);
+    let cases: Vec<(Box<dyn Fn(&mut SearchConfig)>, &str)> = vec![
+        (
+            Box::new(|c| c.evolution.m_prob = 2.0),
+            "mutation probability (--m-prob) 2",
+        ),
+        (
+            Box::new(|c| c.evolution.m_prob = f64::NAN),
+            "mutation probability (--m-prob) NaN",
+        ),
+        (
+            Box::new(|c| c.evolution.s_prob = -0.1),
+            "structural mutation probability",
+        ),
+        (Box::new(|c| c.evolution.population = 0), "population 0"),
+        (Box::new(|c| c.evolution.parents = 0), "parents 0"),
+        (Box::new(|c| c.evolution.generations = 0), "generations 0"),
+        (
+            Box::new(|c| {
+                c.evolution.mutations = 0;
+                c.evolution.crossovers = 0
+            }),
+            "mutations and crossovers are both 0",
+        ),
+        (Box::new(|c| c.budget.evaluations = 0), "budget 0"),
+        (Box::new(|c| c.budget.seconds = Some(-1.0)), "time limit -1 s"),
+        // The probe's settings count in live mode only.
+        (
+            Box::new(|c| {
+                c.tabular = false;
+                c.score.batch = 1
+            }),
+            "batch 1",
+        ),
+    ];
+    for (change, want) in cases {
+        let mut c = base.clone();
+        change(&mut c);
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains(want), "want `{want}` in: {e}");
+    }
+    assert!(base.validate().is_ok());
+}

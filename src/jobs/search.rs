@@ -85,6 +85,9 @@ impl SearchConfig {
             if e.parents == 0 {
                 return bad("parents 0: evolution needs at least one parent".into());
             }
+            if e.generations == 0 {
+                return bad("generations 0: evolution needs at least one generation".into());
+            }
             if e.mutations + e.crossovers == 0 {
                 return bad("mutations and crossovers are both 0: evolution would make no children".into());
             }
