@@ -728,6 +728,12 @@ fn print_out(text: &str) -> Result<()> {
 fn run_windows(a: WindowsArgs) -> Result<()> {
     use lswag_studio::analysis::{self, CvSettings, WindowSettings};
     use lswag_studio::engine::profile::LayerStatistic;
+    // Options first: a typo is named before a large file is read.
+    let statistic = match a.statistic.as_str() {
+        "lambda" => LayerStatistic::Lambda,
+        "mean-log-sigma" => LayerStatistic::MeanLogSigma,
+        other => bail!("--statistic {other}: expected lambda or mean-log-sigma"),
+    };
     let archive = a.read.open(&a.archive, Some(&a.task))?;
     let (profiles, truth) = analysis::table::task_profiles(&archive, &a.task)?;
     if profiles.iter().all(Option::is_none) {
@@ -745,11 +751,6 @@ fn run_windows(a: WindowsArgs) -> Result<()> {
             a.task
         );
     }
-    let statistic = match a.statistic.as_str() {
-        "lambda" => LayerStatistic::Lambda,
-        "mean-log-sigma" => LayerStatistic::MeanLogSigma,
-        other => bail!("--statistic {other}: expected lambda or mean-log-sigma"),
-    };
     let settings = WindowSettings {
         statistic,
         by_depth: a.by_depth,
@@ -769,13 +770,13 @@ fn run_windows(a: WindowsArgs) -> Result<()> {
 
 fn run_libra(a: LibraArgs) -> Result<()> {
     use lswag_studio::analysis::{self, BinRule, LibraSettings};
-    let archive = a.read.open(&a.archive, Some(&a.task))?;
-    let (table, _) = analysis::table::proxy_table(&archive, &a.task)?;
     let bins = match a.bins.as_str() {
         "suite-zero" => BinRule::SuiteZero,
         "sturges" => BinRule::Sturges,
         other => bail!("--bins {other}: expected suite-zero or sturges"),
     };
+    let archive = a.read.open(&a.archive, Some(&a.task))?;
+    let (table, _) = analysis::table::proxy_table(&archive, &a.task)?;
     let settings = LibraSettings {
         tol: a.tol,
         bias_column: a.bias,

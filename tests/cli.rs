@@ -190,3 +190,42 @@ fn bad_cells_are_errors_and_implausible_truth_is_a_warning() {
     assert!(info.contains("warning: task acc"), "{info}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn options_are_checked_before_any_file_is_read_or_written() {
+    let dir = temp_dir("options");
+    let missing = dir.join("no-such-archive.json");
+    let e = refused(&["windows", s(&missing), "--task", "t", "--statistic", "foo"]);
+    assert!(e.contains("--statistic foo"), "{e}");
+    let e = refused(&["libra", s(&missing), "--task", "t", "--bins", "foo"]);
+    assert!(e.contains("--bins foo"), "{e}");
+    let out = dir.join("z.lswag");
+    let e = refused(&[
+        "build-benchmark",
+        "--sample",
+        "2",
+        "--train-images",
+        "0",
+        "--out",
+        s(&out),
+    ]);
+    assert!(e.contains("training images 0"), "{e}");
+    let e = refused(&[
+        "score",
+        "--sample",
+        "2",
+        "--pattern-samples",
+        "65",
+        "--out",
+        s(&dir.join("x.jsonl")),
+    ]);
+    assert!(e.contains("pattern samples 65") && !e.contains("memory:"), "{e}");
+    let e = refused(&["bench", "--what", "nb101", "--archs", "4"]);
+    assert!(e.contains("--archs 4"), "{e}");
+    let left: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(left.is_empty(), "refused runs leave nothing behind: {left:?}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

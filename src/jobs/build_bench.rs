@@ -59,6 +59,9 @@ impl BuildConfig {
         if t.epochs == 0 {
             return bad("epochs 0: ground truth needs at least one epoch of training".into());
         }
+        if self.train_images == 0 {
+            return bad("training images 0: training needs at least one image".into());
+        }
         if t.batch_size == 0 || t.batch_size > self.train_images {
             return bad(format!(
                 "batch {}: 1 to the number of training images ({})",
