@@ -438,6 +438,9 @@ fn key_files_name_the_bad_line() {
     );
     std::fs::write(&path, format!("{good}\n")).unwrap();
     assert_eq!(read_autoformer_file(&path).unwrap(), [arch(320, &[3.0; 12], &[5; 12])]);
+    // A byte-order mark (Windows editors) is not part of the first key.
+    std::fs::write(&path, format!("\u{feff}{good}\n")).unwrap();
+    assert_eq!(read_autoformer_file(&path).unwrap(), [arch(320, &[3.0; 12], &[5; 12])]);
 }
 
 /// The same tiny ViT on the wgpu backend (lavapipe where there is no GPU):

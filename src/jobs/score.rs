@@ -290,6 +290,8 @@ fn read_key_file<A>(path: &Path, parse: impl Fn(&str) -> Result<A, String>) -> R
         path: path.to_path_buf(),
         source,
     })?;
+    // Editors on Windows begin a text file with a byte-order mark.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
     text.lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
