@@ -37,8 +37,8 @@ pub use model::{
 };
 pub use native::{
     BenchConfig, BenchReport, MAGIC, NATIVE_EXTENSION, OLDEST_READABLE_VERSION, OpenMeasurement, SCHEMA_VERSION,
-    bench_native, checksum, decode_native, encode_native, measure_open, process_alive, read_native, synthetic_nb201,
-    write_atomic, write_native,
+    bench_native, checksum, decode_native, encode_native, measure_open, proc_bytes, process_alive, read_native,
+    synthetic_nb201, write_atomic, write_native,
 };
 pub use ops::{Prefer, convert, export, export_task_csv, format_value, info, join, join_files, task_csv};
 pub use plausible::implausible_truth;

@@ -750,9 +750,20 @@ impl fmt::Display for BenchReport {
 
 /// Resident set size of this process (Linux `/proc/self/status`).
 fn rss_bytes() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    proc_bytes("/proc/self/status", "VmRSS")
+}
+
+/// A `Name:   N kB` field of a Linux `/proc` file (`/proc/meminfo`,
+/// `/proc/self/status`), in bytes; `None` where there is no such file.
+pub fn proc_bytes(file: &str, field: &str) -> Option<u64> {
+    let text = std::fs::read_to_string(file).ok()?;
+    let kb: u64 = text
+        .lines()
+        .find(|l| l.strip_prefix(field).is_some_and(|r| r.starts_with(':')))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
     Some(kb * 1024)
 }
 

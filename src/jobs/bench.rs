@@ -307,17 +307,7 @@ pub fn bench_nb101(
     let backend = Backend::new(kind);
     let data = gaussian_batch(batch, [3, 32, 32], 10, 0);
     let needs = proxy::needs_of(proxies);
-    let hwm_mib = || -> Option<f64> {
-        let s = std::fs::read_to_string("/proc/self/status").ok()?;
-        let kb: f64 = s
-            .lines()
-            .find(|l| l.starts_with("VmHWM:"))?
-            .split_whitespace()
-            .nth(1)?
-            .parse()
-            .ok()?;
-        Some(kb / 1024.0)
-    };
+    let hwm_mib = || crate::archive::proc_bytes("/proc/self/status", "VmHWM").map(|b| b as f64 / (1024.0 * 1024.0));
     cells
         .iter()
         .map(|key| {

@@ -372,16 +372,8 @@ pub fn resize_batch(batch: &Batch, size: usize) -> Batch {
 /// mark).
 pub fn peak_memory(backend: &Backend) -> Option<String> {
     let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
-    let host = std::fs::read_to_string("/proc/self/status").ok().and_then(|s| {
-        let kb: u64 = s
-            .lines()
-            .find(|l| l.starts_with("VmHWM:"))?
-            .split_whitespace()
-            .nth(1)?
-            .parse()
-            .ok()?;
-        Some(format!("host RSS high-water {:.0} MiB", mib(kb * 1024)))
-    });
+    let host = crate::archive::proc_bytes("/proc/self/status", "VmHWM")
+        .map(|b| format!("host RSS high-water {:.0} MiB", mib(b)));
     let device = match backend.kind {
         BackendKind::Wgpu => backend.device.memory_pool_usage().map(|u| {
             format!(
@@ -651,15 +643,7 @@ pub fn estimate_memory(config: &ScoreConfig, key: &str, workers: usize) -> Optio
 
 /// Memory the system can give now (Linux `MemAvailable`), where it tells.
 pub fn available_memory() -> Option<u64> {
-    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let kb: u64 = info
-        .lines()
-        .find(|l| l.starts_with("MemAvailable:"))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()?;
-    Some(kb * 1024)
+    crate::archive::proc_bytes("/proc/meminfo", "MemAvailable")
 }
 
 /// `n` bytes in GiB (or MiB below one GiB), for messages.
