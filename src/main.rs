@@ -547,7 +547,9 @@ struct ScoreArgs {
 /// `search`).
 #[derive(Args)]
 struct ProbeArgs {
-    /// Images: `cifar10:PATH` or `gaussian`.
+    /// Images: `cifar10:PATH`, `folder:DIR` (PNG/JPEG, one class per
+    /// subfolder; centre-cropped and resized to the network's side),
+    /// `procedural[:SEED[:SIZE]]` or `gaussian`.
     #[arg(long, default_value = "gaussian")]
     data: String,
     /// Batch size S (at most 64).

@@ -406,3 +406,36 @@ fn a_probe_that_cannot_fit_in_memory_is_refused_before_the_output_exists() {
     assert!(!out.exists(), "a refused run leaves no output behind");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn an_image_folder_feeds_the_probe_at_the_networks_size() {
+    let dir = std::env::temp_dir().join(format!("lswag-folder-score-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    // 8 photos of two classes at an odd size, not square.
+    for i in 0..8u32 {
+        let class = dir.join(if i % 2 == 0 { "a" } else { "b" });
+        std::fs::create_dir_all(&class).unwrap();
+        let img = image::RgbImage::from_fn(40, 30, |x, y| {
+            image::Rgb([(x * 6) as u8, (y * 8) as u8, (i * 30) as u8])
+        });
+        img.save(class.join(format!("{i}.png"))).unwrap();
+    }
+    let config = ScoreConfig {
+        data: DataSource::Folder(dir.clone()),
+        ..config()
+    };
+    let batch = score::config_batch(&config).unwrap();
+    assert_eq!(batch.shape, [8, 3, 32, 32]);
+    assert_eq!(batch.labels, [0, 0, 0, 0, 1, 1, 1, 1]);
+    let out = dir.join("s.jsonl");
+    let archs = sample_cells(2, 0);
+    score::run(&archs, &config, &out, &CancelToken::default(), &|_| {}).unwrap();
+    let (prov, lines, _) = score::read_score_file(&out).unwrap();
+    assert!(
+        prov.batch_source.contains("folder:") && prov.batch_source.contains("2 classes"),
+        "{}",
+        prov.batch_source
+    );
+    assert!(lines.iter().all(|l| l.proxies["lswag"].is_some()));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -22,7 +22,7 @@ pub enum DataError {
     Io { path: PathBuf, source: std::io::Error },
     #[error("{path}: {reason}")]
     Malformed { path: PathBuf, reason: String },
-    #[error("data source `{0}`: expected `cifar10:PATH`, `procedural[:SEED[:SIZE]]` or `gaussian`")]
+    #[error("data source `{0}`: expected `cifar10:PATH`, `folder:DIR`, `procedural[:SEED[:SIZE]]` or `gaussian`")]
     UnknownSource(String),
     #[error("data source `{data}`: {reason}")]
     Unsuitable { data: String, reason: String },
@@ -42,6 +42,9 @@ pub enum DataSource {
     /// The procedural shapes-and-textures dataset (`engine::procedural`),
     /// `size` x `size` RGB images generated from `seed`.
     Procedural { seed: u64, size: usize },
+    /// A folder of PNG/JPEG images, one class per subfolder
+    /// (`engine::folder`), read at the network's image size.
+    Folder(PathBuf),
 }
 
 impl FromStr for DataSource {
@@ -52,6 +55,8 @@ impl FromStr for DataSource {
             Ok(DataSource::Gaussian)
         } else if let Some(path) = s.strip_prefix("cifar10:") {
             Ok(DataSource::Cifar10(PathBuf::from(path)))
+        } else if let Some(path) = s.strip_prefix("folder:") {
+            Ok(DataSource::Folder(PathBuf::from(path)))
         } else if s == "procedural" || s.starts_with("procedural:") {
             let mut parts = s.split(':').skip(1);
             let bad = || DataError::UnknownSource(s.to_string());
@@ -82,6 +87,7 @@ impl std::fmt::Display for DataSource {
             DataSource::Cifar10(p) => write!(f, "cifar10:{}", p.display()),
             DataSource::Gaussian => write!(f, "gaussian"),
             DataSource::Procedural { seed, size } => write!(f, "procedural:{seed}:{size}"),
+            DataSource::Folder(p) => write!(f, "folder:{}", p.display()),
         }
     }
 }
@@ -323,6 +329,9 @@ pub fn load_batch(
             };
             Ok(procedural::batch(*seed, *size, &indices))
         }
+        // At CIFAR's side here; the probe's `config_batch` reads a folder
+        // straight at the network's side.
+        DataSource::Folder(path) => super::folder::ImageFolder::read(path)?.batch(count, selection, 32, num_classes),
     }
 }
 
@@ -365,6 +374,12 @@ pub fn load_split(source: &DataSource, train: usize, val: usize) -> Result<(Batc
         DataSource::Gaussian => Err(DataError::Unsuitable {
             data: source.to_string(),
             reason: "Gaussian noise has random labels, there is nothing to learn; use procedural or cifar10:PATH"
+                .to_string(),
+        }),
+        DataSource::Folder(_) => Err(DataError::Unsuitable {
+            data: source.to_string(),
+            reason: "an image folder is a probe batch, with no training and validation split; \
+                     use procedural or cifar10:PATH"
                 .to_string(),
         }),
     }

@@ -90,6 +90,7 @@ impl BuildConfig {
             DataSource::Procedural { .. } => "procedural",
             DataSource::Cifar10(_) => "cifar10",
             DataSource::Gaussian => "gaussian",
+            DataSource::Folder(_) => "folder",
         };
         format!("{dataset}_valid_{}ep", self.train.epochs)
     }

@@ -310,10 +310,13 @@ fn read_key_file<A>(path: &Path, parse: impl Fn(&str) -> Result<A, String>) -> R
 pub fn config_batch(config: &ScoreConfig) -> Result<Batch, ScoreError> {
     let selection = config.batch_seed.map_or(Selection::First, Selection::Random);
     let (size, num_classes) = (config.net.image_size(), config.net.num_classes());
-    let batch = match config.data {
+    let batch = match &config.data {
         DataSource::Gaussian => {
             let seed = config.batch_seed.unwrap_or(0);
             gaussian_batch(config.batch, [3, size, size], num_classes, seed)
+        }
+        DataSource::Folder(path) => {
+            crate::engine::folder::ImageFolder::read(path)?.batch(config.batch, selection, size, num_classes)?
         }
         DataSource::Procedural { .. } if config.net.settings().takes_procedural_as_is() => {
             return Ok(load_batch(&config.data, config.batch, selection, num_classes)?);
