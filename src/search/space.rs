@@ -1,7 +1,7 @@
 //! The encoding operations a search needs, and the legal domain of one run
 //! (parameter limits; in tabular mode, only what the archive scored).
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 
 use rand::seq::IndexedRandom;
 use rand_chacha::ChaCha8Rng;
@@ -17,8 +17,9 @@ const MAX_TRIES: usize = 10_000;
 pub struct Domain<'a, S: SearchSpace> {
     pub space: &'a S,
     pub limits: Option<ParamLimits>,
-    /// Tabular mode: only these candidates (already filtered by limits).
-    pool: Option<(Vec<S::Arch>, HashSet<String>)>,
+    /// Tabular mode: only these candidates (already filtered by limits),
+    /// found by their identity (see [`SearchSpace::identity`]).
+    pool: Option<(Vec<S::Arch>, HashMap<String, usize>)>,
 }
 
 impl<'a, S: SearchSpace> Domain<'a, S> {
@@ -45,7 +46,7 @@ impl<'a, S: SearchSpace> Domain<'a, S> {
                 "the archive scores no candidate within the parameter limits".into(),
             ));
         }
-        let keys = pool.iter().map(|a| a.to_string()).collect();
+        let keys = pool.iter().enumerate().map(|(i, a)| (space.identity(a), i)).collect();
         Ok(Domain {
             space,
             limits,
@@ -58,15 +59,19 @@ impl<'a, S: SearchSpace> Domain<'a, S> {
     }
 
     pub fn is_legal(&self, arch: &S::Arch) -> bool {
-        self.is_legal_keyed(arch, &arch.to_string())
+        self.legal(arch.clone()).is_some()
     }
 
-    /// [`Self::is_legal`] with the key already printed (searches test many
-    /// candidates; printing once per candidate keeps a tabular run fast).
-    fn is_legal_keyed(&self, arch: &S::Arch, key: &str) -> bool {
+    /// `arch` as this run evaluates it, if legal: in tabular mode the
+    /// table's own spelling of it (NB101 mutants come out spelled otherwise
+    /// than the archive's keys), else `arch` within the limits.
+    fn legal(&self, arch: S::Arch) -> Option<S::Arch> {
         match &self.pool {
-            Some((_, keys)) => keys.contains(key),
-            None => self.limits.is_none_or(|l| l.contains(self.space.params(arch))),
+            Some((pool, ids)) => ids.get(&self.space.identity(&arch)).map(|&i| pool[i].clone()),
+            None => self
+                .limits
+                .is_none_or(|l| l.contains(self.space.params(&arch)))
+                .then_some(arch),
         }
     }
 
@@ -80,8 +85,7 @@ impl<'a, S: SearchSpace> Domain<'a, S> {
                     .ok_or_else(|| SearchError::Exhausted("empty pool".into()))?,
                 None => self.space.sample(rng),
             };
-            let key = a.to_string();
-            if self.is_legal_keyed(&a, &key) && fresh(&key) {
+            if let Some(a) = self.legal(a).filter(|a| fresh(&a.to_string())) {
                 return Ok(a);
             }
         }
@@ -98,10 +102,9 @@ impl<'a, S: SearchSpace> Domain<'a, S> {
         fresh: impl Fn(&str) -> bool,
         mut make: impl FnMut(&mut ChaCha8Rng) -> S::Arch,
     ) -> Option<S::Arch> {
-        (0..MAX_TRIES / 10).map(|_| make(rng)).find(|a| {
-            let key = a.to_string();
-            self.is_legal_keyed(a, &key) && fresh(&key)
-        })
+        (0..MAX_TRIES / 10)
+            .map(|_| make(rng))
+            .find_map(|a| self.legal(a).filter(|a| fresh(&a.to_string())))
     }
 }
 
@@ -110,6 +113,27 @@ mod tests {
     use super::*;
     use crate::space::nb201::{Nb201Arch, Nb201Config, Nb201Space};
     use rand::SeedableRng;
+
+    #[test]
+    fn a_tabular_domain_finds_another_spelling_of_a_pooled_nb101_graph() {
+        use crate::space::nb101::{Nb101Arch, Nb101Config, Nb101Space};
+        // input -> {conv3x3, maxpool} -> output, with the two middle
+        // vertices in either order: one graph, two keys.
+        let adjacency = "0, 1, 1, 0, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0";
+        let a = Nb101Arch::parse(&format!("({adjacency}, 0, 4, 2, 1)")).unwrap();
+        let b = Nb101Arch::parse(&format!("({adjacency}, 0, 2, 4, 1)")).unwrap();
+        assert_ne!(a.to_string(), b.to_string());
+        let space = Nb101Space::new(Nb101Config::default());
+        let domain = Domain::restricted(&space, None, vec![a.clone()]).unwrap();
+        // b is legal and is evaluated under the table's spelling, a.
+        assert!(domain.is_legal(&b));
+        let mut rng = ChaCha8Rng::seed_from_u64(0);
+        let child = domain.child(&mut rng, |_| true, |_| b.clone()).unwrap();
+        assert_eq!(child.to_string(), a.to_string());
+        // Visited under that spelling, it is not fresh again.
+        let key = a.to_string();
+        assert!(domain.child(&mut rng, |k| k != key, |_| b.clone()).is_none());
+    }
 
     #[test]
     fn restricted_domain_samples_only_its_pool_within_limits() {

@@ -48,6 +48,12 @@ pub trait ArchSpace: Clone + Send + Sync + 'static {
     fn cross(&self, a: &Self::Arch, b: &Self::Arch, rng: &mut ChaCha8Rng) -> Self::Arch;
     /// Parameters of the network, counted from the encoding.
     fn params(&self, arch: &Self::Arch) -> u64;
+    /// What makes two spellings one architecture: the key, except where a
+    /// space has several spellings of one network (NB101: nasbench's graph
+    /// hash), so a search finds a mutant in a table that spells it another way.
+    fn identity(&self, arch: &Self::Arch) -> String {
+        arch.to_string()
+    }
     /// The network and its (zero-initialised) parameters in execution order.
     fn build(&self, arch: &Self::Arch) -> (Box<dyn Network>, ParamStore);
 

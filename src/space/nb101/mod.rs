@@ -47,6 +47,10 @@ impl ArchSpace for Nb101Space {
         a.cross(b, rng)
     }
 
+    fn identity(&self, arch: &Nb101Arch) -> String {
+        arch.hash.clone()
+    }
+
     fn params(&self, arch: &Nb101Arch) -> u64 {
         count_params(&arch.pruned, &self.config)
     }
