@@ -67,6 +67,8 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
+// Parsed once per process: the size of the largest variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 enum Command {
     /// Score architectures with the probe; one JSON line per architecture.
     Score(ScoreArgs),

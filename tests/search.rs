@@ -388,7 +388,8 @@ fn evolution_over_vits_keeps_to_the_parameter_window_and_the_pool() {
 #[test]
 fn every_out_of_range_search_setting_is_refused_by_name() {
     let base = config(Algo::Evolution, "lswag", 10, 0, None);
-    let cases: Vec<(Box<dyn Fn(&mut SearchConfig)>, &str)> = vec![
+    type Change = Box<dyn Fn(&mut SearchConfig)>;
+    let cases: Vec<(Change, &str)> = vec![
         (
             Box::new(|c| c.evolution.m_prob = 2.0),
             "mutation probability (--m-prob) 2",

@@ -17,9 +17,15 @@ const MAX_TRIES: usize = 10_000;
 pub struct Domain<'a, S: SearchSpace> {
     pub space: &'a S,
     pub limits: Option<ParamLimits>,
-    /// Tabular mode: only these candidates (already filtered by limits),
-    /// found by their identity (see [`SearchSpace::identity`]).
-    pool: Option<(Vec<S::Arch>, HashMap<String, usize>)>,
+    /// Tabular mode: only these candidates (already filtered by limits).
+    pool: Option<Pool<S::Arch>>,
+}
+
+/// A tabular run's candidates, found by their identity (see
+/// [`SearchSpace::identity`]).
+struct Pool<A> {
+    archs: Vec<A>,
+    by_identity: HashMap<String, usize>,
 }
 
 impl<'a, S: SearchSpace> Domain<'a, S> {
@@ -46,16 +52,19 @@ impl<'a, S: SearchSpace> Domain<'a, S> {
                 "the archive scores no candidate within the parameter limits".into(),
             ));
         }
-        let keys = pool.iter().enumerate().map(|(i, a)| (space.identity(a), i)).collect();
+        let by_identity = pool.iter().enumerate().map(|(i, a)| (space.identity(a), i)).collect();
         Ok(Domain {
             space,
             limits,
-            pool: Some((pool, keys)),
+            pool: Some(Pool {
+                archs: pool,
+                by_identity,
+            }),
         })
     }
 
     pub fn pool_size(&self) -> Option<usize> {
-        self.pool.as_ref().map(|(p, _)| p.len())
+        self.pool.as_ref().map(|p| p.archs.len())
     }
 
     pub fn is_legal(&self, arch: &S::Arch) -> bool {
@@ -67,7 +76,10 @@ impl<'a, S: SearchSpace> Domain<'a, S> {
     /// than the archive's keys), else `arch` within the limits.
     fn legal(&self, arch: S::Arch) -> Option<S::Arch> {
         match &self.pool {
-            Some((pool, ids)) => ids.get(&self.space.identity(&arch)).map(|&i| pool[i].clone()),
+            Some(p) => p
+                .by_identity
+                .get(&self.space.identity(&arch))
+                .map(|&i| p.archs[i].clone()),
             None => self
                 .limits
                 .is_none_or(|l| l.contains(self.space.params(&arch)))
@@ -79,7 +91,8 @@ impl<'a, S: SearchSpace> Domain<'a, S> {
     pub fn sample(&self, rng: &mut ChaCha8Rng, fresh: impl Fn(&str) -> bool) -> Result<S::Arch, SearchError> {
         for _ in 0..MAX_TRIES {
             let a = match &self.pool {
-                Some((pool, _)) => pool
+                Some(p) => p
+                    .archs
                     .choose(rng)
                     .cloned()
                     .ok_or_else(|| SearchError::Exhausted("empty pool".into()))?,
