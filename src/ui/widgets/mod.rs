@@ -24,18 +24,15 @@ pub fn figure<R>(
 ) -> R {
     let mut png = false;
     let mut want_csv = false;
-    ui.horizontal(|ui| {
-        ui.label(RichText::new(title).strong());
-        ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
-            want_csv = ui
-                .small_button("CSV…")
-                .on_hover_text(format!("Save the numbers of \"{title}\" as CSV"))
-                .clicked();
-            png = ui
-                .small_button("PNG…")
-                .on_hover_text(format!("Save \"{title}\" as a PNG image"))
-                .clicked();
-        });
+    title_row(ui, title, |ui| {
+        want_csv = ui
+            .small_button("CSV…")
+            .on_hover_text(format!("Save the numbers of \"{title}\" as CSV"))
+            .clicked();
+        png = ui
+            .small_button("PNG…")
+            .on_hover_text(format!("Save \"{title}\" as a PNG image"))
+            .clicked();
     });
     let inner = ui.scope(add);
     if png {
@@ -58,15 +55,12 @@ pub fn table_figure<R>(
     add: impl FnOnce(&mut Ui) -> R,
 ) -> R {
     let mut png = false;
-    ui.horizontal(|ui| {
-        ui.label(RichText::new(title).strong());
-        ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
-            table_exports(ui, exporter, msgs, title, cells);
-            png = ui
-                .small_button("PNG…")
-                .on_hover_text(format!("Save \"{title}\" as a PNG image"))
-                .clicked();
-        });
+    title_row(ui, title, |ui| {
+        table_exports(ui, exporter, msgs, title, cells);
+        png = ui
+            .small_button("PNG…")
+            .on_hover_text(format!("Save \"{title}\" as a PNG image"))
+            .clicked();
     });
     let inner = ui.scope(add);
     if png {
@@ -110,13 +104,97 @@ pub fn table_heading(
     title: &str,
     cells: impl FnOnce() -> (Vec<String>, Vec<Vec<String>>),
 ) {
+    // Right-to-left: the last button added sits leftmost.
+    title_row(ui, title, |ui| table_exports(ui, exporter, msgs, title, cells));
+}
+
+/// A title line with buttons on the right (added right to left): the title
+/// takes the space left of them, cut with "…" (full on hover) rather than
+/// running under them.
+pub fn title_row(ui: &mut Ui, title: &str, buttons: impl FnOnce(&mut Ui)) {
     ui.horizontal(|ui| {
-        ui.label(RichText::new(title).strong());
         ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
-            // Right-to-left: the last button added sits leftmost.
-            table_exports(ui, exporter, msgs, title, cells);
+            buttons(ui);
+            ui.with_layout(egui::Layout::left_to_right(egui::Align::Center), |ui| {
+                ui.add(egui::Label::new(RichText::new(title).strong()).truncate())
+                    .on_hover_text(title);
+            });
         });
     });
+}
+
+/// How a legend entry is drawn.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Mark {
+    Line,
+    Dashed,
+    Dotted,
+    Dot,
+    Fill,
+}
+
+/// One legend entry.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LegendItem {
+    pub mark: Mark,
+    pub color: egui::Color32,
+    pub label: String,
+}
+
+impl LegendItem {
+    pub fn new(mark: Mark, color: egui::Color32, label: impl Into<String>) -> LegendItem {
+        LegendItem {
+            mark,
+            color,
+            label: label.into(),
+        }
+    }
+}
+
+/// A legend under a plot, off the data: entries in the order given,
+/// wrapped to the width.
+pub fn legend_row(ui: &mut Ui, palette: &Palette, items: &[LegendItem]) {
+    ui.horizontal_wrapped(|ui| {
+        ui.spacing_mut().item_spacing.x = 4.0;
+        for item in items {
+            // Swatch and label in one group, so they wrap together.
+            ui.horizontal(|ui| legend_item(ui, palette, item));
+            ui.add_space(8.0);
+        }
+    });
+}
+
+fn legend_item(ui: &mut Ui, palette: &Palette, item: &LegendItem) {
+    ui.spacing_mut().item_spacing.x = 4.0;
+    let (rect, _) = ui.allocate_exact_size(egui::vec2(22.0, 14.0), egui::Sense::hover());
+    let painter = ui.painter();
+    let (l, r, y) = (rect.left() + 1.0, rect.right() - 1.0, rect.center().y);
+    let stroke = |w: f32| egui::Stroke::new(w, item.color);
+    match item.mark {
+        Mark::Line => {
+            painter.line_segment([egui::pos2(l, y), egui::pos2(r, y)], stroke(2.2));
+        }
+        Mark::Dashed | Mark::Dotted => {
+            let (dash, gap) = if item.mark == Mark::Dashed {
+                (5.0, 3.0)
+            } else {
+                (2.0, 2.0)
+            };
+            painter.extend(egui::Shape::dashed_line(
+                &[egui::pos2(l, y), egui::pos2(r, y)],
+                stroke(1.8),
+                dash,
+                gap,
+            ));
+        }
+        Mark::Dot => {
+            painter.circle_filled(rect.center(), 4.0, item.color);
+        }
+        Mark::Fill => {
+            painter.rect_filled(rect.shrink2(egui::vec2(1.0, 2.0)), 2.0, item.color);
+        }
+    }
+    ui.label(RichText::new(&item.label).color(palette.text).small());
 }
 
 /// A plain-language note in a tinted box (missing ground truth, missing
