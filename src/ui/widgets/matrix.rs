@@ -401,3 +401,23 @@ impl<'a> Matrix<'a> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fitted_scale_spans_the_values() {
+        let same_sign = vec![vec![Some(0.25), Some(0.45)], vec![None, Some(0.3)]];
+        assert_eq!(Scale::fitted(&same_sign), Scale::Sequential { min: 0.25, max: 0.45 });
+        // 0.25 and 0.45 are the two ends of the ramp, not two near-equal blues.
+        let s = Scale::fitted(&same_sign);
+        assert_eq!(s.color(0.25), theme::sequential(0.0));
+        assert_eq!(s.color(0.45), theme::sequential(1.0));
+        let mixed = vec![vec![Some(-0.2), Some(0.5)]];
+        assert_eq!(Scale::fitted(&mixed), Scale::DivergingTo(0.5));
+        assert_eq!(Scale::fitted(&mixed).color(0.5), theme::diverging(1.0));
+        assert_eq!(Scale::fitted(&mixed).color(0.0), theme::diverging(0.0));
+        assert_eq!(Scale::fitted(&[vec![Some(0.3)]]), Scale::Diverging);
+    }
+}
