@@ -290,7 +290,7 @@ fn result_ui(ui: &mut Ui, ctx: &mut PanelCtx<'_>, view: &LibraView) {
     let palette = ctx.palette;
     let avail = ui.available_width() - 18.0;
     ui.set_max_width(avail);
-    ui.horizontal(|ui| {
+    ui.horizontal_wrapped(|ui| {
         ui.heading(format!("LIBRA on \"{}\"", view.task));
         ui.label(
             RichText::new(format!(
@@ -301,7 +301,8 @@ fn result_ui(ui: &mut Ui, ctx: &mut PanelCtx<'_>, view: &LibraView) {
         );
     });
     // z1, z2, z3 (wrapping onto a second line in a narrow window).
-    let card_w = ((avail - 70.0) / 3.0).clamp(170.0, 320.0);
+    // Three cards with their frames (margins, stroke, spacing: ~30 px each).
+    let card_w = ((avail - 90.0) / 3.0).clamp(140.0, 320.0);
     ui.horizontal_wrapped(|ui| {
         for (i, p) in view.picks.iter().enumerate() {
             Frame::new()

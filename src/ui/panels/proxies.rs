@@ -236,12 +236,8 @@ impl ProxiesPanel {
                     }
                 });
                 ui.add_space(12.0);
-                // The bias table and the IG matrix scroll sideways when wider
-                // than what is left (13 proxies at 1400 px).
                 ui.vertical(|ui| {
-                    ScrollArea::horizontal()
-                        .id_salt("proxies_right")
-                        .show(ui, |ui| self.bias_ui(ui, ctx, s));
+                    self.bias_ui(ui, ctx, s);
                 });
             });
         });
@@ -260,12 +256,16 @@ impl ProxiesPanel {
                 let title = format!("Bias: correlation with the parameter count ({task})");
                 table_heading(ui, ctx.exporter, ctx.msgs, &title, || bias.cells());
                 let (header, rows) = bias.cells();
-                widgets::text_grid(ui, "bias_grid", &header, &rows, |i, _, cell| {
-                    if i == 0 {
-                        RichText::new(cell)
-                    } else {
-                        RichText::new(cell).monospace()
-                    }
+                // The tables scroll sideways when wider than what is left (13
+                // proxies at 1400 px); their headings stay in view.
+                ScrollArea::horizontal().id_salt("bias_h").show(ui, |ui| {
+                    widgets::text_grid(ui, "bias_grid", &header, &rows, |i, _, cell| {
+                        if i == 0 {
+                            RichText::new(cell)
+                        } else {
+                            RichText::new(cell).monospace()
+                        }
+                    });
                 });
                 ui.label(
                     RichText::new("b_h: Pearson correlation of rank(proxy) and rank(params), as LIBRA's bias.")
@@ -306,14 +306,16 @@ impl ProxiesPanel {
                     &title,
                     || ig.cells(),
                     |ui| {
-                        Matrix::new("ig_matrix", &ig.names, &ig.names, &values)
-                            .cell_size(vec2(44.0, 20.0))
-                            .decimals(2)
-                            .scale(Scale::Sequential { min: 0.0, max })
-                            .titles("given z_i", "added z_j")
-                            .legend("IG (nats)")
-                            .cell_label(&label)
-                            .ui(ui, &palette);
+                        ScrollArea::horizontal().id_salt("ig_h").show(ui, |ui| {
+                            Matrix::new("ig_matrix", &ig.names, &ig.names, &values)
+                                .cell_size(vec2(44.0, 20.0))
+                                .decimals(2)
+                                .scale(Scale::Sequential { min: 0.0, max })
+                                .titles("given z_i", "added z_j")
+                                .legend("IG (nats)")
+                                .cell_label(&label)
+                                .ui(ui, &palette);
+                        });
                     },
                 );
                 ui.horizontal(|ui| {

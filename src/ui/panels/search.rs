@@ -346,6 +346,8 @@ impl SearchPanel {
             });
             ui.separator();
             ui.vertical(|ui| {
+                // Nothing below may widen the column past the window.
+                ui.set_max_width(ui.available_width());
                 ScrollArea::vertical().id_salt("search_result").show(ui, |ui| match &self.run {
                     Some(run) => run_ui(ui, ctx, run),
                     None => widgets::note(
@@ -602,7 +604,7 @@ fn run_ui(ui: &mut Ui, ctx: &mut PanelCtx<'_>, run: &SearchRun) {
     if let Some(msg) = &run.failed {
         ui.label(RichText::new(format!("Search failed: {msg}")).color(palette.error));
     }
-    ui.horizontal(|ui| {
+    ui.horizontal_wrapped(|ui| {
         ui.add(
             ProgressBar::new(done as f32 / budget.max(1) as f32)
                 .desired_width(220.0)

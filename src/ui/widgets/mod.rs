@@ -155,20 +155,23 @@ impl LegendItem {
 /// wrapped to the width.
 pub fn legend_row(ui: &mut Ui, palette: &Palette, items: &[LegendItem]) {
     ui.horizontal_wrapped(|ui| {
-        ui.spacing_mut().item_spacing.x = 4.0;
+        ui.spacing_mut().item_spacing.x = 12.0;
         for item in items {
-            // Swatch and label in one group, so they wrap together.
-            ui.horizontal(|ui| legend_item(ui, palette, item));
-            ui.add_space(8.0);
+            legend_item(ui, palette, item);
         }
     });
 }
 
+/// Swatch and label as one allocation, so that they wrap together.
 fn legend_item(ui: &mut Ui, palette: &Palette, item: &LegendItem) {
-    ui.spacing_mut().item_spacing.x = 4.0;
-    let (rect, _) = ui.allocate_exact_size(egui::vec2(22.0, 14.0), egui::Sense::hover());
+    let font = egui::TextStyle::Small.resolve(ui.style());
+    let galley = ui.painter().layout_no_wrap(item.label.clone(), font, palette.text);
+    let swatch = egui::vec2(22.0, 14.0);
+    let size = egui::vec2(swatch.x + 4.0 + galley.size().x, swatch.y.max(galley.size().y));
+    let (rect, _) = ui.allocate_exact_size(size, egui::Sense::hover());
+    let sw = egui::Rect::from_min_size(egui::pos2(rect.min.x, rect.center().y - swatch.y / 2.0), swatch);
     let painter = ui.painter();
-    let (l, r, y) = (rect.left() + 1.0, rect.right() - 1.0, rect.center().y);
+    let (l, r, y) = (sw.left() + 1.0, sw.right() - 1.0, sw.center().y);
     let stroke = |w: f32| egui::Stroke::new(w, item.color);
     match item.mark {
         Mark::Line => {
@@ -188,13 +191,14 @@ fn legend_item(ui: &mut Ui, palette: &Palette, item: &LegendItem) {
             ));
         }
         Mark::Dot => {
-            painter.circle_filled(rect.center(), 4.0, item.color);
+            painter.circle_filled(sw.center(), 4.0, item.color);
         }
         Mark::Fill => {
-            painter.rect_filled(rect.shrink2(egui::vec2(1.0, 2.0)), 2.0, item.color);
+            painter.rect_filled(sw.shrink2(egui::vec2(1.0, 2.0)), 2.0, item.color);
         }
     }
-    ui.label(RichText::new(&item.label).color(palette.text).small());
+    let text_pos = egui::pos2(sw.right() + 4.0, rect.center().y - galley.size().y / 2.0);
+    painter.galley(text_pos, galley, palette.text);
 }
 
 /// A plain-language note in a tinted box (missing ground truth, missing
