@@ -879,3 +879,67 @@ fn every_panel_fits_from_1024x700_to_1920x1080() {
     }
     assert!(problems.is_empty(), "{problems:#?}");
 }
+
+/// The shared data folder (`LSWAG_DATA`, else `../shared/data`), if present.
+fn shared_data() -> Option<PathBuf> {
+    let dir = std::env::var_os("LSWAG_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data")));
+    dir.is_dir().then_some(dir)
+}
+
+/// NAS-Bench-Suite-Zero's NB201 file (3 tasks, 12 proxies) on the Proxies
+/// panel at 1400 x 900: every task's ρ and τ header is whole, and the IG
+/// matrix of all 12 proxies is there (it scrolls rather than stopping at
+/// the edge).
+#[test]
+fn proxies_panel_with_suite_zero_nb201() {
+    let Some(data) = shared_data() else {
+        eprintln!("skipped: no shared data (set LSWAG_DATA)");
+        return;
+    };
+    let ds = Dataset::open(&data.join("suite_zero/zc_nasbench201.json")).unwrap();
+    assert!(ds.task_names().iter().any(|t| t == "ImageNet16-120"));
+    let mut opts = AppOptions::for_tests(ds);
+    opts.state.task = Some("cifar10".to_string());
+    let mut h = harness_with(opts, Panel::Proxies, false);
+    for header in ["Sort by ImageNet16-120 ρ", "Sort by ImageNet16-120 τ"] {
+        h.get_by_label(header);
+    }
+    assert!(h.query_all_by_label_contains("IG(snip | ").count() >= 11);
+    assert!(h.query_all_by_label_contains(" | snip) = ").count() >= 11);
+    h.remove_cursor();
+    h.run();
+    h.snapshot("proxies-suite-zero");
+}
+
+/// `lswag-studio FILE --panel archive --screenshot PATH`: the window opens
+/// on FILE at the Archive panel and saves the PNG. Needs an X server: runs
+/// under `xvfb-run` when it is installed, else says so and passes.
+#[test]
+fn file_panel_and_screenshot_combine_under_xvfb() {
+    let has_xvfb = std::process::Command::new("sh")
+        .args(["-c", "command -v xvfb-run"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_xvfb {
+        eprintln!("skipped: xvfb-run is not installed (apt-get install xvfb)");
+        return;
+    }
+    let dir = temp_dir("cli-file-shot");
+    let csv = tiny_csv(&dir, true);
+    let shot = dir.join("archive.png");
+    let _ = std::fs::remove_file(&shot);
+    let status = std::process::Command::new("timeout")
+        .args(["300", "xvfb-run", "-a", "-s", "-screen 0 1600x1000x24"])
+        .arg(env!("CARGO_BIN_EXE_lswag-studio"))
+        .arg(&csv)
+        .args(["--panel", "archive", "--screenshot"])
+        .arg(&shot)
+        .env("XDG_RUNTIME_DIR", &dir)
+        .status()
+        .unwrap();
+    assert!(status.success(), "{status}");
+    let (w, h) = image_size(&shot);
+    assert!(w >= 900 && h >= 600, "{w} x {h}");
+}
