@@ -728,7 +728,7 @@ fn attached_scores_come_back_when_the_archive_is_reopened() {
     type_path(&mut h, &scores.display().to_string());
     assert!(h.state().msgs.errors.is_empty(), "{:?}", h.state().msgs.errors);
     assert!(has_synflow(&h));
-    assert_eq!(h.state().attached_scores(), [scores.clone()]);
+    assert_eq!(h.state().attached_scores(), std::slice::from_ref(&scores));
     // Another archive, then this one again from Recent files.
     h.get_by_label("Demo archive").click();
     h.run();
@@ -873,7 +873,7 @@ fn every_panel_fits_from_1024x700_to_1920x1080() {
             }
             h.remove_cursor();
             h.run();
-            h.snapshot(&format!("{tag}-{}", panel.label().to_ascii_lowercase()));
+            h.snapshot(format!("{tag}-{}", panel.label().to_ascii_lowercase()));
             results.extend_harness(&mut h);
         }
     }

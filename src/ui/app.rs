@@ -563,11 +563,12 @@ impl StudioApp {
             1 => ", 1 attached score file".to_string(),
             n => format!(", {n} attached score files"),
         };
+        let tasks = d.task_names().len();
         let mut info = format!(
-            "Opened {}: {} architectures, {} tasks, {} layer profiles{reattached}",
+            "Opened {}: {} architectures, {tasks} task{}, {} layer profiles{reattached}",
             d.label,
             d.len(),
-            d.task_names().len(),
+            if tasks == 1 { "" } else { "s" },
             d.profile_count()
         );
         if self.switch_to(d) {
@@ -800,7 +801,7 @@ impl StudioApp {
                 ui.label(
                     RichText::new(format!(
                         "{} layer profiles · {} v{}",
-                        self.data.profile_count(),
+                        self.layers.profile_count(&self.data),
                         env!("CARGO_PKG_NAME"),
                         env!("CARGO_PKG_VERSION")
                     ))

@@ -622,10 +622,10 @@ impl Builtin {
                     Mode::Open => "Open",
                     Mode::Save { .. } => "Save",
                 };
-                if ui.button(ok).clicked() || enter {
-                    if let Some(p) = self.accept() {
-                        result = Some(Some(p));
-                    }
+                if (ui.button(ok).clicked() || enter)
+                    && let Some(p) = self.accept()
+                {
+                    result = Some(Some(p));
                 }
                 if ui.button("Cancel").clicked() {
                     result = Some(None);

@@ -87,11 +87,24 @@ impl LayersPanel {
     }
 
     fn source(&self, ctx: &PanelCtx<'_>) -> ProfileSource {
-        let mut src = ProfileSource::new(ctx.data.clone());
+        self.source_of(ctx.data)
+    }
+
+    fn source_of(&self, data: &crate::ui::model::Dataset) -> ProfileSource {
+        let mut src = ProfileSource::new(data.clone());
         if let Some(run) = &self.score {
             src.overlay = run.overlay.clone();
         }
         src
+    }
+
+    /// Layer profiles of `data` and of a score run in progress (the status
+    /// bar counts those arriving, not only the archive's).
+    pub fn profile_count(&self, data: &crate::ui::model::Dataset) -> usize {
+        match &self.score {
+            Some(run) if !run.overlay.is_empty() => self.source_of(data).count(),
+            _ => data.profile_count(),
+        }
     }
 
     /// The window model when ready (tests and the screenshot mode wait on it).

@@ -30,7 +30,8 @@ impl Scale {
     pub fn fitted(values: &[Vec<Option<f64>>]) -> Scale {
         let all = values.iter().flatten().flatten().copied().filter(|v| v.is_finite());
         let (lo, hi) = all.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)));
-        if !(hi > lo) {
+        // hi <= lo also covers "no finite value" (lo = +inf, hi = -inf).
+        if hi <= lo {
             Scale::Diverging
         } else if lo >= 0.0 || hi <= 0.0 {
             Scale::Sequential { min: lo, max: hi }
