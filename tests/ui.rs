@@ -863,11 +863,26 @@ fn every_panel_fits_from_1024x700_to_1920x1080() {
             if picker.intersects(open) {
                 problems.push(format!("{tag} {panel:?}: the task picker {picker:?} overlaps {open:?}"));
             }
+            let status_top = h.get_by_label_contains(" layer profiles · lswag-studio v").rect().min.y - 4.0;
+            let texts: Vec<(String, egui::Rect)> = h
+                .query_all_by_role(egui::accesskit::Role::Label)
+                .map(|n| (n.value().unwrap_or_default(), n.rect()))
+                .collect();
             for label in ["PNG…", "CSV…", "Markdown…"] {
                 for node in h.query_all_by_label(label) {
                     let r = node.rect();
                     if r.max.x > size[0] + 0.5 {
                         problems.push(format!("{tag} {panel:?}: {label} at {r:?}"));
+                    }
+                    // No title runs under an export button (one scrolled
+                    // under the status bar is hidden, not overlapped).
+                    if r.max.y > status_top {
+                        continue;
+                    }
+                    for (text, t) in &texts {
+                        if t.intersects(r.shrink(1.0)) {
+                            problems.push(format!("{tag} {panel:?}: \"{text}\" {t:?} under {label} {r:?}"));
+                        }
                     }
                 }
             }

@@ -541,3 +541,21 @@ fn short(label: &str) -> String {
         .replace(" (AZ-NAS)", "")
         .replace("product of min-max scores", "min-max product")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A short bar's value goes past its end in the text colour (inside,
+    /// "0.086" lost its leading "0" off the plot); a long one's inside it.
+    #[test]
+    fn short_bars_get_their_value_beside_them() {
+        let p = crate::ui::theme::palette(false);
+        let (x, anchor, color) = bar_label(0.086, &p);
+        assert!((x - 0.096).abs() < 1e-12 && anchor == egui::Align2::LEFT_CENTER && color == p.text);
+        let (x, anchor, color) = bar_label(0.655, &p);
+        assert!((x - 0.645).abs() < 1e-12 && anchor == egui::Align2::RIGHT_CENTER && color == Color32::WHITE);
+        let (x, anchor, _) = bar_label(-0.3, &p);
+        assert!(x < -0.3 && anchor == egui::Align2::RIGHT_CENTER);
+    }
+}
