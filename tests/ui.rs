@@ -173,6 +173,14 @@ fn proxies_panel_shows_a_scatter_for_the_clicked_cell() {
     h.remove_cursor();
     h.run();
     h.snapshot("proxies");
+    // The colour scale fitted to the values: -0.357..0.655 here, so the
+    // strongest proxy is the darkest blue, not a mid blue of -1..1.
+    h.get_by_label("colour scale fitted to the data").click();
+    h.run();
+    assert!(h.state().state.proxies.fit_colours);
+    h.remove_cursor();
+    h.run();
+    h.snapshot("proxies-fitted");
 }
 
 #[test]
