@@ -174,16 +174,51 @@ fn on_path(program: &str) -> bool {
 /// The system dialogs (rfd), on a worker thread so the window keeps
 /// drawing; once they turn out to be missing, the built-in one for the
 /// rest of the session.
-#[derive(Default)]
 pub struct NativeDialogs {
+    /// Shows the system dialog and waits for it (rfd; tests put a stand-in).
+    pick: Picker,
+    /// Check the desktop for a portal bus or zenity before asking.
+    probe_desktop: bool,
     last_dir: Option<PathBuf>,
     missing: Option<String>,
     open: Option<(Instant, Receiver<Option<PathBuf>>)>,
 }
 
+type Picker = fn(&Request, Option<&Path>) -> Option<PathBuf>;
+
 impl NativeDialogs {
     pub fn new() -> NativeDialogs {
-        NativeDialogs::default()
+        NativeDialogs {
+            pick: rfd_pick,
+            probe_desktop: true,
+            last_dir: None,
+            missing: None,
+            open: None,
+        }
+    }
+
+    /// With `pick` in place of rfd and no look at the desktop (tests).
+    #[cfg(test)]
+    fn with_picker(pick: Picker) -> NativeDialogs {
+        NativeDialogs {
+            pick,
+            probe_desktop: false,
+            ..NativeDialogs::new()
+        }
+    }
+}
+
+impl Default for NativeDialogs {
+    fn default() -> Self {
+        NativeDialogs::new()
+    }
+}
+
+fn rfd_pick(request: &Request, dir: Option<&Path>) -> Option<PathBuf> {
+    let dialog = rfd_dialog(request, dir);
+    match request.mode {
+        Mode::Open => dialog.pick_file(),
+        Mode::Save { .. } => dialog.save_file(),
     }
 }
 
@@ -203,17 +238,16 @@ fn rfd_dialog(request: &Request, dir: Option<&Path>) -> rfd::FileDialog {
 
 impl Dialogs for NativeDialogs {
     fn ask(&mut self, request: &Request) -> Reply {
-        if self.missing.is_none() {
+        if self.missing.is_none() && self.probe_desktop {
             self.missing = missing_system_dialog(has_session_bus(), on_path("zenity"));
         }
         if let Some(reason) = &self.missing {
             return Reply::Unavailable(reason.clone());
         }
-        let dialog = rfd_dialog(request, self.last_dir.as_deref());
-        let save = matches!(request.mode, Mode::Save { .. });
         let (tx, rx) = channel();
+        let (picker, request, dir) = (self.pick, request.clone(), self.last_dir.clone());
         let pick = move || {
-            let _ = tx.send(if save { dialog.save_file() } else { dialog.pick_file() });
+            let _ = tx.send(picker(&request, dir.as_deref()));
         };
         // AppKit dialogs must run on the main thread; the portal and zenity
         // run anywhere, so elsewhere the window keeps repainting.
@@ -373,6 +407,8 @@ impl Files {
                     if let Some(request) = self.waiting.take() {
                         self.settle(request, reply);
                     }
+                    // Whoever asked takes the answer on the next frame.
+                    ctx.request_repaint();
                 }
             }
         }
@@ -382,6 +418,7 @@ impl Files {
             let purpose = b.request.purpose.clone();
             self.builtin = None;
             self.answer(purpose, answer);
+            ctx.request_repaint();
         }
     }
 }
@@ -663,6 +700,41 @@ mod tests {
         assert_eq!(missing_system_dialog(false, false).as_deref(), Some(NO_SYSTEM_DIALOG));
         assert_eq!(missing_system_dialog(true, false), None);
         assert_eq!(missing_system_dialog(false, true), None);
+    }
+
+    /// rfd answers "cancelled" within milliseconds when no portal or zenity
+    /// answers (measured: 11-16 ms under Xvfb): that is no dialog, and the
+    /// built-in one takes over from then on; a cancel after a human's
+    /// pause is a cancel.
+    #[test]
+    fn a_system_dialog_that_cancels_at_once_never_opened() {
+        let wait = |d: &mut NativeDialogs| loop {
+            match d.poll() {
+                Reply::Pending => std::thread::sleep(Duration::from_millis(5)),
+                r => return r,
+            }
+        };
+        let mut d = NativeDialogs::with_picker(|_, _| None);
+        assert_eq!(d.ask(&Request::open_archive()), Reply::Pending);
+        assert!(matches!(wait(&mut d), Reply::Unavailable(r) if r.contains("built-in dialog")));
+        // No second try at the system dialog this session.
+        assert!(matches!(d.ask(&Request::open_archive()), Reply::Unavailable(_)));
+
+        let mut d = NativeDialogs::with_picker(|_, _| {
+            std::thread::sleep(QUICK_FAILURE + Duration::from_millis(100));
+            None
+        });
+        assert_eq!(d.ask(&Request::open_archive()), Reply::Pending);
+        assert_eq!(wait(&mut d), Reply::Cancelled);
+
+        let mut d = NativeDialogs::with_picker(|r, _| match &r.mode {
+            Mode::Save { file_name } => Some(PathBuf::from("/tmp/out").join(file_name)),
+            Mode::Open => None,
+        });
+        d.ask(&Request::save(Purpose::Export(0), "curves", "csv"));
+        assert_eq!(wait(&mut d), Reply::Chosen(PathBuf::from("/tmp/out/curves.csv")));
+        // The next dialog starts in the folder of the last answer.
+        assert_eq!(d.last_dir, Some(PathBuf::from("/tmp/out")));
     }
 
     #[test]
