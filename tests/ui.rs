@@ -966,3 +966,26 @@ fn file_panel_and_screenshot_combine_under_xvfb() {
     let (w, h) = image_size(&shot);
     assert!(w >= 900 && h >= 600, "{w} x {h}");
 }
+
+/// The demo's cells have 1- and 2-digit depths: one curve per depth is
+/// listed in numeric order (L = 8 before L = 12), as the legend under the
+/// plot shows it.
+#[test]
+fn curves_per_depth_are_listed_in_numeric_order() {
+    let mut h = harness(Panel::Layers);
+    h.get_by_label("one curve per depth L").click();
+    h.run();
+    let depths: Vec<usize> = h
+        .query_all_by_label_contains(" layers (n = ")
+        .filter_map(|n| {
+            let text = format!("{n:?}");
+            let at = text.find("L = ")?;
+            text[at + 4..].split(' ').next()?.parse().ok()
+        })
+        .collect();
+    assert!(
+        depths.iter().any(|d| *d < 10) && depths.iter().any(|d| *d >= 10),
+        "{depths:?}"
+    );
+    assert!(depths.windows(2).all(|w| w[0] < w[1]), "{depths:?}");
+}
