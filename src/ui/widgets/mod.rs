@@ -170,7 +170,7 @@ fn legend_item(ui: &mut Ui, palette: &Palette, item: &LegendItem) {
     let size = egui::vec2(swatch.x + 4.0 + galley.size().x, swatch.y.max(galley.size().y));
     let (rect, resp) = ui.allocate_exact_size(size, egui::Sense::hover());
     // Readable by screen readers (and tests) like any label.
-    resp.widget_info(|| egui::WidgetInfo::labeled(egui::WidgetType::Label, true, &item.label));
+    resp.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Label, true, &item.label));
     let sw = egui::Rect::from_min_size(egui::pos2(rect.min.x, rect.center().y - swatch.y / 2.0), swatch);
     let painter = ui.painter();
     let (l, r, y) = (sw.left() + 1.0, sw.right() - 1.0, sw.center().y);
