@@ -57,12 +57,15 @@ fn keep_freed_memory() {
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
-    /// Open the app, wait until the demo is fully drawn, save a PNG of the
+    /// Archive or score file to open in the app (else the last one open).
+    #[arg(value_name = "FILE")]
+    file: Option<PathBuf>,
+    /// Open the app, wait until everything is drawn, save a PNG of the
     /// window to PATH and exit.
     #[arg(long, value_name = "PATH")]
     screenshot: Option<PathBuf>,
-    /// Panel to show for --screenshot: archive, layers, proxies, libra or search.
-    #[arg(long, value_name = "NAME", requires = "screenshot")]
+    /// Panel to start on: archive, layers, proxies, libra or search.
+    #[arg(long, value_name = "NAME")]
     panel: Option<String>,
 }
 
@@ -659,7 +662,16 @@ fn main() -> Result<()> {
                     format!("--panel {name}: expected one of archive, layers, proxies, libra, search")
                 })?),
             };
-            lswag_studio::ui::run_native(cli.screenshot.map(|path| (path, panel)))
+            if let Some(f) = &cli.file
+                && !f.is_file()
+            {
+                bail!("{}: no such file", f.display());
+            }
+            lswag_studio::ui::run_native(lswag_studio::ui::StartOptions {
+                file: cli.file,
+                panel,
+                screenshot: cli.screenshot,
+            })
         }
         Some(Command::Score(args)) => run_score(args),
         Some(Command::Bench(args)) => run_bench(args),

@@ -173,6 +173,14 @@ fn proxies_panel_shows_a_scatter_for_the_clicked_cell() {
     h.remove_cursor();
     h.run();
     h.snapshot("proxies");
+    // The colour scale fitted to the values: -0.357..0.655 here, so the
+    // strongest proxy is the darkest blue, not a mid blue of -1..1.
+    h.get_by_label("colour scale fitted to the data").click();
+    h.run();
+    assert!(h.state().state.proxies.fit_colours);
+    h.remove_cursor();
+    h.run();
+    h.snapshot("proxies-fitted");
 }
 
 #[test]
@@ -541,4 +549,443 @@ fn search_panel_evolves_vits_of_an_autoformer_archive() {
             .count()
             >= 1
     );
+}
+
+fn harness_sized(opts: AppOptions, panel: Panel, size: [f32; 2]) -> Harness<'static, StudioApp> {
+    let mut app = StudioApp::new(opts);
+    app.state.panel = panel;
+    let mut h = Harness::builder()
+        .with_size(size)
+        .with_options(snapshot_options())
+        .with_max_steps(24)
+        .wgpu()
+        .build_ui_state(|ui, app: &mut StudioApp| app.show(ui), app);
+    h.run();
+    h
+}
+
+/// Three NB201 cells of a CSV archive: CIFAR-10 accuracy, zico and params.
+const TINY_KEYS: [&str; 3] = [
+    "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|",
+    "|avg_pool_3x3~0|+|none~0|skip_connect~1|+|none~0|none~1|skip_connect~2|",
+    "|nor_conv_1x1~0|+|nor_conv_3x3~0|none~1|+|skip_connect~0|nor_conv_1x1~1|nor_conv_3x3~2|",
+];
+
+fn tiny_csv(dir: &std::path::Path, proxies: bool) -> PathBuf {
+    let path = dir.join("tiny.csv");
+    let mut text = String::from(if proxies {
+        "arch,cifar10,zico,params\n"
+    } else {
+        "arch,cifar10\n"
+    });
+    for (k, (acc, zico, params)) in TINY_KEYS
+        .iter()
+        .zip([(93.1, 5.0, 1.2), (55.0, 1.0, 0.2), (88.4, 3.0, 0.8)])
+    {
+        if proxies {
+            text.push_str(&format!("{k},{acc},{zico},{params}\n"));
+        } else {
+            text.push_str(&format!("{k},{acc}\n"));
+        }
+    }
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// A score file (as Score… writes) with a `synflow` value for each cell of
+/// [`tiny_csv`].
+fn tiny_scores(dir: &std::path::Path) -> PathBuf {
+    let path = dir.join("tiny-scores.jsonl");
+    let mut text = String::from(
+        "{\"provenance\": {\"app\": \"lswag-studio\", \"version\": \"0.1.0\", \"config\": {\"space\": \"nb201\", \
+         \"seed\": 0, \"backend\": \"cpu\"}, \"batch_source\": \"gaussian\", \"created\": \"2026-12-03T00:00:00Z\"}}\n",
+    );
+    for (k, v) in TINY_KEYS.iter().zip([30.0, 10.0, 20.0]) {
+        text.push_str(&format!(
+            "{{\"arch\": \"{k}\", \"proxies\": {{\"synflow\": {v}}}, \"profile\": null, \"seconds\": 0.1}}\n"
+        ));
+    }
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// Replaces the built-in dialog's path field with `text` and presses Enter.
+fn type_path(h: &mut Harness<'static, StudioApp>, text: &str) {
+    h.get_by_label("Path:").focus();
+    h.run();
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
+    h.run();
+    h.get_by_label("Path:").type_text(text);
+    h.run();
+    h.key_press(egui::Key::Enter);
+    h.run();
+}
+
+/// Without a desktop portal or zenity (a plain X server) "Open archive…"
+/// opens the built-in dialog, which says why, lists the folder filtered
+/// for archives and opens the file picked.
+#[test]
+fn builtin_file_dialog_opens_an_archive_when_no_system_dialog_exists() {
+    use lswag_studio::ui::files::{NO_SYSTEM_DIALOG, NoSystemDialogs, Purpose};
+    // A fixed folder: its name shows in the snapshot.
+    let dir = std::env::temp_dir().join("lswag-ui-file-dialog");
+    std::fs::create_dir_all(&dir).unwrap();
+    let csv = tiny_csv(&dir, true);
+    std::fs::write(dir.join("notes.txt"), "not an archive").unwrap();
+    let mut opts = AppOptions::for_tests(demo());
+    opts.dialogs = Box::new(NoSystemDialogs);
+    let mut h = harness_sized(opts, Panel::Archive, [1024.0, 700.0]);
+    h.get_all_by_label("Open archive…").next().unwrap().click();
+    h.run();
+    let (request, reason) = h.state().exporter.files.builtin().expect("the built-in dialog is open");
+    assert_eq!(request.purpose, Purpose::OpenArchive);
+    assert_eq!(reason, NO_SYSTEM_DIALOG);
+    h.get_by_label(NO_SYSTEM_DIALOG);
+    type_path(&mut h, &dir.display().to_string());
+    // The folder is listed, filtered for archives.
+    h.get_by_label("tiny.csv");
+    assert_eq!(h.query_all_by_label("notes.txt").count(), 0);
+    h.get_by_label("tiny.csv").click();
+    h.run();
+    h.remove_cursor();
+    h.run();
+    h.snapshot("file-dialog");
+    h.get_by_label("Open").click();
+    h.run();
+    assert!(h.state().exporter.files.builtin().is_none());
+    assert!(h.state().msgs.errors.is_empty(), "{:?}", h.state().msgs.errors);
+    assert_eq!(h.state().dataset().len(), 3);
+    assert_eq!(h.state().state.last_archive, Some(csv));
+}
+
+/// The CIFAR-10 picker shows `.bin` files (not archives) and sets the
+/// probe's images to the file picked.
+#[test]
+fn cifar10_picker_lists_bin_files() {
+    use lswag_studio::ui::files::NoSystemDialogs;
+    use lswag_studio::ui::scoring::DataChoice;
+    let dir = temp_dir("cifar-picker");
+    let bin = dir.join("data_batch_1.bin");
+    std::fs::write(&bin, [0u8; 3073]).unwrap();
+    std::fs::write(dir.join("other.lswag"), "x").unwrap();
+    let mut opts = AppOptions::for_tests(demo());
+    opts.dialogs = Box::new(NoSystemDialogs);
+    let mut h = harness_with(opts, Panel::Layers, false);
+    h.get_by_label("Score…").click();
+    h.run();
+    h.get_by_label("CIFAR-10 file…").click();
+    h.run();
+    type_path(&mut h, &dir.display().to_string());
+    h.get_by_label("data_batch_1.bin");
+    assert_eq!(h.query_all_by_label("other.lswag").count(), 0);
+    h.get_by_label("data_batch_1.bin").click();
+    h.run();
+    h.get_by_label("Open").click();
+    h.run();
+    assert_eq!(h.state().state.layers.score.data, DataChoice::Cifar10(bin));
+}
+
+/// `lswag-studio FILE` opens the file at start.
+#[test]
+fn a_file_given_at_start_is_opened() {
+    let dir = temp_dir("open-at-start");
+    let csv = tiny_csv(&dir, true);
+    let mut opts = AppOptions::for_tests(demo());
+    opts.dataset = None;
+    opts.open = Some(csv.clone());
+    let h = harness_with(opts, Panel::Archive, false);
+    assert_eq!(h.state().dataset().len(), 3);
+    assert_eq!(h.state().state.recent, vec![csv]);
+}
+
+#[test]
+fn file_argument_that_does_not_exist_is_refused() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_lswag-studio"))
+        .args(["/nonexistent/archive.csv", "--panel", "archive"])
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("/nonexistent/archive.csv: no such file"), "{err}");
+}
+
+/// A score file attached from the Archive panel stays attached: reopening
+/// the archive from Recent files brings its proxies back.
+#[test]
+fn attached_scores_come_back_when_the_archive_is_reopened() {
+    use lswag_studio::ui::files::NoSystemDialogs;
+    let dir = temp_dir("attach-reopen");
+    let csv = tiny_csv(&dir, true);
+    let scores = tiny_scores(&dir);
+    let mut opts = AppOptions::for_tests(demo());
+    opts.dataset = None;
+    opts.open = Some(csv.clone());
+    opts.dialogs = Box::new(NoSystemDialogs);
+    let mut h = harness_with(opts, Panel::Archive, false);
+    let has_synflow = |h: &Harness<'static, StudioApp>| {
+        h.state()
+            .dataset()
+            .proxy_columns("cifar10")
+            .iter()
+            .any(|(n, _, _)| n == "synflow")
+    };
+    assert!(!has_synflow(&h));
+    h.get_by_label("Attach scores…").click();
+    h.run();
+    type_path(&mut h, &scores.display().to_string());
+    assert!(h.state().msgs.errors.is_empty(), "{:?}", h.state().msgs.errors);
+    assert!(has_synflow(&h));
+    assert_eq!(h.state().attached_scores(), std::slice::from_ref(&scores));
+    // Another archive, then this one again from Recent files.
+    h.get_by_label("Demo archive").click();
+    h.run();
+    assert!(!has_synflow(&h));
+    h.get_by_label("Recent files").click();
+    h.run();
+    h.get_by_label(&csv.display().to_string()).click();
+    h.run();
+    assert!(has_synflow(&h), "the attached scores came back");
+    let info = h.state().msgs.info.clone().unwrap_or_default();
+    assert!(info.contains("1 attached score file"), "{info}");
+    // Detach: reopened without them.
+    h.get_by_label("Detach").click();
+    h.run();
+    assert!(!has_synflow(&h));
+    assert!(h.state().attached_scores().is_empty());
+}
+
+/// Results of one archive never stay on screen for another: the search
+/// result goes, and the status bar names the archive now open.
+#[test]
+fn switching_archives_clears_what_belonged_to_the_previous_one() {
+    let dir = temp_dir("switch");
+    let csv = tiny_csv(&dir, true);
+    let mut opts = AppOptions::for_tests(demo());
+    opts.state.search.out_dir = Some(temp_dir("switch-search"));
+    opts.state.search.budget = 20;
+    opts.dialogs = Box::new(FolderDialogs {
+        dir: dir.clone(),
+        open: Some(csv),
+    });
+    let mut h = harness_with(opts, Panel::Search, false);
+    h.get_by_label("Start search").click();
+    h.run();
+    assert!(h.state().search_result().is_some());
+    h.get_all_by_label("Open archive…").next().unwrap().click();
+    h.run();
+    assert_eq!(h.state().dataset().len(), 3);
+    assert!(h.state().search_result().is_none(), "the demo's search result is gone");
+    let info = h.state().msgs.info.clone().unwrap_or_default();
+    assert!(info.starts_with("Opened tiny.csv"), "{info}");
+}
+
+/// An accuracy table without proxies: LIBRA and the Proxies panel say "no
+/// proxies in this file"; a search from the archive says it has nothing to
+/// rank by, and live search offers the probe's proxies as fitness.
+#[test]
+fn an_archive_without_proxies_says_so_and_live_search_offers_the_probe() {
+    let dir = temp_dir("no-proxies");
+    let csv = tiny_csv(&dir, false);
+    let mut opts = AppOptions::for_tests(demo());
+    opts.dataset = None;
+    opts.open = Some(csv);
+    let mut h = harness_with(opts, Panel::Libra, false);
+    assert!(h.query_all_by_label_contains("No proxies in this file").count() >= 1);
+    h.get_by_label("Proxies").click();
+    h.run();
+    assert!(h.query_all_by_label_contains("No proxies in this file").count() >= 1);
+    h.get_by_label("Search").click();
+    h.run();
+    assert!(h.query_all_by_label_contains("nothing to rank candidates by").count() >= 1);
+    h.get_by_label("probe live").click();
+    h.run();
+    // The combo box (the grid's "Fitness" label comes first).
+    h.get_all_by_label("Fitness").last().unwrap().click();
+    h.run();
+    for proxy in ["synflow", "zico", "swap", "lswag"] {
+        assert!(h.query_all_by_label(proxy).count() >= 1, "{proxy} offered live");
+    }
+}
+
+/// Score… then Cancel: "Cancelling…" at once, then "Cancelled after N of M".
+#[test]
+fn cancelling_a_score_run_says_so_and_then_how_far_it_got() {
+    use lswag_studio::ui::scoring::{BackendChoice, ScoreSettings};
+    let dir = temp_dir("score-cancel");
+    let out = dir.join("scores.jsonl");
+    let _ = std::fs::remove_file(&out);
+    let ds = Dataset::synthetic_scores_only(40, 9);
+    let mut h = harness_with(AppOptions::for_tests(ds), Panel::Layers, false);
+    h.state_mut().state.layers.score = ScoreSettings {
+        all: true,
+        seed: 3,
+        backend: BackendChoice::Cpu,
+        batch: 8,
+        channels: 4,
+        cells: 1,
+        out: Some(out.clone()),
+        ..ScoreSettings::default()
+    };
+    h.get_by_label("Score…").click();
+    h.run();
+    h.get_by_label("Start scoring").click();
+    h.run_steps(2);
+    h.get_by_label("Cancel").click();
+    h.run_steps(2);
+    assert!(
+        h.query_all_by_label_contains("Cancelling…").count() >= 1,
+        "Cancelling… is shown while the job stops"
+    );
+    let start = std::time::Instant::now();
+    while h.state().is_busy() && start.elapsed() < std::time::Duration::from_secs(120) {
+        h.step();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    h.run();
+    assert!(!h.state().is_busy(), "the job stopped");
+    let done = std::fs::read_to_string(&out).map_or(0, |t| t.lines().count().saturating_sub(1));
+    assert!(done < 40, "cancelled before the end ({done})");
+    let shown = format!("Cancelled after {done} of 40");
+    assert!(h.query_all_by_label_contains(&shown).count() >= 1, "{shown}");
+}
+
+/// Every panel at the smallest and the largest supported window: nothing
+/// runs off the right edge (the export buttons of every figure are inside),
+/// the task picker does not overlap the top bar's buttons; one snapshot each.
+#[test]
+fn every_panel_fits_from_1024x700_to_1920x1080() {
+    let mut results = egui_kittest::SnapshotResults::new();
+    let mut problems = Vec::new();
+    for (size, tag) in [([1024.0, 700.0], "small"), ([1920.0, 1080.0], "large")] {
+        for panel in Panel::ALL {
+            let mut opts = AppOptions::for_tests(demo());
+            opts.state.search.out_dir = Some(temp_dir("sizes"));
+            let mut h = harness_sized(opts, panel, size);
+            if panel == Panel::Search {
+                h.get_by_label("Start search").click();
+                h.run();
+            }
+            let picker = h.get_by_label("Task").rect();
+            let open = h.get_all_by_label("Open archive…").next().unwrap().rect();
+            if picker.intersects(open) {
+                problems.push(format!("{tag} {panel:?}: the task picker {picker:?} overlaps {open:?}"));
+            }
+            let status_top = h.get_by_label_contains(" layer profiles · lswag-studio v").rect().min.y - 4.0;
+            let texts: Vec<(String, egui::Rect)> = h
+                .query_all_by_role(egui::accesskit::Role::Label)
+                .map(|n| (n.value().unwrap_or_default(), n.rect()))
+                .collect();
+            for label in ["PNG…", "CSV…", "Markdown…"] {
+                for node in h.query_all_by_label(label) {
+                    let r = node.rect();
+                    if r.max.x > size[0] + 0.5 {
+                        problems.push(format!("{tag} {panel:?}: {label} at {r:?}"));
+                    }
+                    // No title runs under an export button (one scrolled
+                    // under the status bar is hidden, not overlapped).
+                    if r.max.y > status_top {
+                        continue;
+                    }
+                    for (text, t) in &texts {
+                        if t.intersects(r.shrink(1.0)) {
+                            problems.push(format!("{tag} {panel:?}: \"{text}\" {t:?} under {label} {r:?}"));
+                        }
+                    }
+                }
+            }
+            h.remove_cursor();
+            h.run();
+            h.snapshot(format!("{tag}-{}", panel.label().to_ascii_lowercase()));
+            results.extend_harness(&mut h);
+        }
+    }
+    assert!(problems.is_empty(), "{problems:#?}");
+}
+
+/// The shared data folder (`LSWAG_DATA`, else `../shared/data`), if present.
+fn shared_data() -> Option<PathBuf> {
+    let dir = std::env::var_os("LSWAG_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data")));
+    dir.is_dir().then_some(dir)
+}
+
+/// NAS-Bench-Suite-Zero's NB201 file (3 tasks, 12 proxies) on the Proxies
+/// panel at 1400 x 900: every task's ρ and τ header is whole, and the IG
+/// matrix of all 12 proxies is there (it scrolls rather than stopping at
+/// the edge).
+#[test]
+fn proxies_panel_with_suite_zero_nb201() {
+    let Some(data) = shared_data() else {
+        eprintln!("skipped: no shared data (set LSWAG_DATA)");
+        return;
+    };
+    let ds = Dataset::open(&data.join("suite_zero/zc_nasbench201.json")).unwrap();
+    assert!(ds.task_names().iter().any(|t| t == "ImageNet16-120"));
+    let mut opts = AppOptions::for_tests(ds);
+    opts.state.task = Some("cifar10".to_string());
+    let mut h = harness_with(opts, Panel::Proxies, false);
+    for header in ["Sort by ImageNet16-120 ρ", "Sort by ImageNet16-120 τ"] {
+        h.get_by_label(header);
+    }
+    assert!(h.query_all_by_label_contains("IG(snip | ").count() >= 11);
+    assert!(h.query_all_by_label_contains(" | snip) = ").count() >= 11);
+    h.remove_cursor();
+    h.run();
+    h.snapshot("proxies-suite-zero");
+}
+
+/// `lswag-studio FILE --panel archive --screenshot PATH`: the window opens
+/// on FILE at the Archive panel and saves the PNG. Needs an X server: runs
+/// under `xvfb-run` when it is installed, else says so and passes.
+#[test]
+fn file_panel_and_screenshot_combine_under_xvfb() {
+    let has_xvfb = std::process::Command::new("sh")
+        .args(["-c", "command -v xvfb-run"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_xvfb {
+        eprintln!("skipped: xvfb-run is not installed (apt-get install xvfb)");
+        return;
+    }
+    let dir = temp_dir("cli-file-shot");
+    let csv = tiny_csv(&dir, true);
+    let shot = dir.join("archive.png");
+    let _ = std::fs::remove_file(&shot);
+    let status = std::process::Command::new("timeout")
+        .args(["300", "xvfb-run", "-a", "-s", "-screen 0 1600x1000x24"])
+        .arg(env!("CARGO_BIN_EXE_lswag-studio"))
+        .arg(&csv)
+        .args(["--panel", "archive", "--screenshot"])
+        .arg(&shot)
+        .env("XDG_RUNTIME_DIR", &dir)
+        .status()
+        .unwrap();
+    assert!(status.success(), "{status}");
+    let (w, h) = image_size(&shot);
+    assert!(w >= 900 && h >= 600, "{w} x {h}");
+}
+
+/// The demo's cells have 1- and 2-digit depths: one curve per depth is
+/// listed in numeric order (L = 8 before L = 12), as the legend under the
+/// plot shows it.
+#[test]
+fn curves_per_depth_are_listed_in_numeric_order() {
+    let mut h = harness(Panel::Layers);
+    h.get_by_label("one curve per depth L").click();
+    h.run();
+    let depths: Vec<usize> = h
+        .query_all_by_label_contains(" layers (n = ")
+        .filter_map(|n| {
+            let text = format!("{n:?}");
+            let at = text.find("L = ")?;
+            text[at + 4..].split(' ').next()?.parse().ok()
+        })
+        .collect();
+    assert!(
+        depths.iter().any(|d| *d < 10) && depths.iter().any(|d| *d >= 10),
+        "{depths:?}"
+    );
+    assert!(depths.windows(2).all(|w| w[0] < w[1]), "{depths:?}");
 }

@@ -4,7 +4,7 @@
 //! UI with the file and the reason.
 
 use eframe::egui;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, channel};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use super::Messages;
 use super::background::Exec;
 use super::export::{Dialogs, Exporter, NativeDialogs, NoDialogs, write_png};
+use super::files::{Purpose, Request};
 use super::model::{Dataset, LibraConfig, LoadError, Origin};
 use super::panels::PanelCtx;
 use super::panels::archive::{ArchiveAction, ArchivePanel, ArchiveSettings};
@@ -94,6 +95,51 @@ pub struct State {
     pub proxies: ProxiesSettings,
     pub libra: LibraConfig,
     pub search: SearchSettings,
+    /// Score files attached to archives (by the user or by Score…), attached
+    /// again whenever the archive is reopened.
+    pub attached: Vec<Attached>,
+}
+
+/// The score files attached to one archive (`None`: the demo).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Attached {
+    pub archive: Option<PathBuf>,
+    pub scores: Vec<PathBuf>,
+}
+
+impl State {
+    /// The score files attached to `archive` (`None`: the demo).
+    pub fn attached_to(&self, archive: Option<&Path>) -> &[PathBuf] {
+        self.attached
+            .iter()
+            .find(|a| a.archive.as_deref() == archive)
+            .map_or(&[], |a| a.scores.as_slice())
+    }
+
+    fn remember_attached(&mut self, archive: Option<&Path>, score: &Path) {
+        let i = match self.attached.iter().position(|a| a.archive.as_deref() == archive) {
+            Some(i) => i,
+            None => {
+                self.attached.push(Attached {
+                    archive: archive.map(Path::to_path_buf),
+                    scores: Vec::new(),
+                });
+                self.attached.len() - 1
+            }
+        };
+        let scores = &mut self.attached[i].scores;
+        scores.retain(|s| s != score);
+        scores.push(score.to_path_buf());
+    }
+
+    fn forget_attached(&mut self, archive: Option<&Path>, score: &Path) {
+        for a in &mut self.attached {
+            if a.archive.as_deref() == archive {
+                a.scores.retain(|s| s != score);
+            }
+        }
+        self.attached.retain(|a| !a.scores.is_empty());
+    }
 }
 
 impl Default for State {
@@ -109,11 +155,15 @@ impl Default for State {
             proxies: ProxiesSettings::default(),
             libra: LibraConfig::default(),
             search: SearchSettings::default(),
+            attached: Vec::new(),
         }
     }
 }
 
 const MAX_RECENT: usize = 8;
+
+/// Said when opening another archive stops a job of the previous one.
+const STOPPED: &str = "the job running on the previous archive was cancelled (its file keeps what was done)";
 
 /// A request to save a PNG of the whole window once everything is drawn
 /// (`lswag-studio --screenshot PATH`).
@@ -123,6 +173,27 @@ pub struct ScreenshotPlan {
     pub panel: Option<Panel>,
     /// Filled with the outcome before the window closes.
     pub outcome: Arc<Mutex<Option<Result<(), String>>>>,
+}
+
+/// Where the open dataset came from.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Source {
+    Demo,
+    File(PathBuf),
+    /// Handed over directly (tests): nothing to reopen.
+    Given,
+}
+
+impl Source {
+    /// The key of its attached score files: `Some(None)` for the demo,
+    /// `None` when nothing can be reopened.
+    fn attach_key(&self) -> Option<Option<&Path>> {
+        match self {
+            Source::Demo => Some(None),
+            Source::File(p) => Some(Some(p.as_path())),
+            Source::Given => None,
+        }
+    }
 }
 
 /// How the app starts.
@@ -135,6 +206,8 @@ pub struct AppOptions {
     pub screenshot: Option<ScreenshotPlan>,
     /// Reopen `state.last_archive` on start.
     pub reopen_last: bool,
+    /// Open this file on start (`lswag-studio FILE`).
+    pub open: Option<PathBuf>,
 }
 
 impl AppOptions {
@@ -147,15 +220,39 @@ impl AppOptions {
             state: State::default(),
             screenshot: None,
             reopen_last: false,
+            open: None,
         }
     }
 }
 
+/// A dataset with its score files attached again.
+struct Opened {
+    data: Dataset,
+    attached: usize,
+    /// Score files that no longer attach, with the reason.
+    failed: Vec<(PathBuf, LoadError)>,
+}
+
+/// Attaches `scores` in order; one that fails is reported, the rest attach.
+fn attach_all(mut data: Dataset, scores: &[PathBuf]) -> Opened {
+    let mut failed = Vec::new();
+    let mut attached = 0;
+    for s in scores {
+        match data.with_scores(s) {
+            Ok((d, _)) => {
+                data = d;
+                attached += 1;
+            }
+            Err(e) => failed.push((s.clone(), e)),
+        }
+    }
+    Opened { data, attached, failed }
+}
+
 struct Loading {
     what: String,
-    job: JobHandle<Result<Dataset, LoadError>>,
-    /// Remember in the recent files when it opens.
-    path: Option<PathBuf>,
+    job: JobHandle<Result<Opened, LoadError>>,
+    path: PathBuf,
 }
 
 struct Shot {
@@ -169,6 +266,7 @@ struct Shot {
 pub struct StudioApp {
     pub state: State,
     data: Dataset,
+    source: Source,
     loading: Option<Loading>,
     pub msgs: Messages,
     pub exporter: Exporter,
@@ -202,19 +300,20 @@ impl StudioApp {
     /// A new app; the theme is applied on the first frame.
     pub fn new(opts: AppOptions) -> StudioApp {
         let mut msgs = Messages::default();
-        let data = match opts.dataset {
-            Some(d) => d,
+        let (data, source) = match opts.dataset {
+            Some(d) => (d, Source::Given),
             None => {
                 let (d, note) = demo_dataset();
                 if let Some(n) = note {
                     msgs.info(n);
                 }
-                d
+                (d, Source::Demo)
             }
         };
         let mut app = StudioApp {
             state: opts.state,
             data,
+            source,
             loading: None,
             msgs,
             exporter: Exporter::new(opts.dialogs),
@@ -238,20 +337,26 @@ impl StudioApp {
             app.state.panel = p;
         }
         app.fix_task();
-        if opts.reopen_last
-            && let Some(path) = app.state.last_archive.clone()
-        {
-            if path.exists() {
-                app.open_path(path);
-            } else {
-                app.state.last_archive = None;
+        if let Some(path) = opts.open {
+            app.open_path(path);
+        } else if opts.reopen_last {
+            match app.state.last_archive.clone() {
+                Some(path) if path.exists() => app.open_path(path),
+                Some(_) => app.state.last_archive = None,
+                None if app.source == Source::Demo => app.open_demo(),
+                None => {}
             }
         }
         app
     }
 
     /// The eframe entry: restores the persisted state.
-    pub fn from_creation_context(cc: &eframe::CreationContext<'_>, screenshot: Option<ScreenshotPlan>) -> StudioApp {
+    pub fn from_creation_context(
+        cc: &eframe::CreationContext<'_>,
+        screenshot: Option<ScreenshotPlan>,
+        open: Option<PathBuf>,
+        panel: Option<Panel>,
+    ) -> StudioApp {
         let restore = screenshot.is_none();
         let state = if restore {
             cc.storage
@@ -260,14 +365,18 @@ impl StudioApp {
         } else {
             State::default()
         };
-        let app = StudioApp::new(AppOptions {
+        let mut app = StudioApp::new(AppOptions {
             exec: Exec::Threads,
             dialogs: Box::new(NativeDialogs::new()),
             dataset: None,
             state,
             screenshot,
-            reopen_last: restore,
+            reopen_last: restore && open.is_none(),
+            open,
         });
+        if let Some(p) = panel {
+            app.state.panel = p;
+        }
         theme::apply(&cc.egui_ctx, app.state.dark);
         app
     }
@@ -300,10 +409,85 @@ impl StudioApp {
             || self.exporter.png_pending()
     }
 
-    /// Switches to another dataset (keeps the task if it exists there).
+    /// Where the open dataset came from.
+    pub fn source(&self) -> &Source {
+        &self.source
+    }
+
+    /// The score files attached to the open archive (and attached again on
+    /// reopening it).
+    pub fn attached_scores(&self) -> &[PathBuf] {
+        match self.source.attach_key() {
+            Some(key) => self.state.attached_to(key),
+            None => &[],
+        }
+    }
+
+    /// Switches to another archive (keeps the task if it exists there):
+    /// everything computed for the previous one goes (a running search or
+    /// score run is cancelled; their logs keep what was done).
     pub fn set_dataset(&mut self, data: Dataset) {
+        let stopped = self.switch_to(data);
+        self.source = Source::Given;
+        let mut info = format!("Showing {}", self.data.label);
+        if stopped {
+            info.push_str(&format!("; {STOPPED}"));
+        }
+        self.msgs.info(info);
+    }
+
+    /// [`Self::set_dataset`]; true when a running job was cancelled.
+    fn switch_to(&mut self, data: Dataset) -> bool {
+        let stopped = self.layers.cancel_score() | self.search.cancel();
+        self.archive = ArchivePanel::default();
+        self.layers = LayersPanel::default();
+        self.proxies = ProxiesPanel::default();
+        self.libra = LibraPanel::default();
+        self.search = SearchPanel::default();
         self.data = data;
         self.fix_task();
+        stopped
+    }
+
+    /// The same archive with more scores: derived results are recomputed
+    /// (they follow the data's generation), the ablation grid is dropped,
+    /// a search's results stay (the archive is the same).
+    fn update_dataset(&mut self, data: Dataset) {
+        self.libra = LibraPanel::default();
+        self.data = data;
+        self.fix_task();
+    }
+
+    /// Attaches a score file to the open archive and remembers it for
+    /// reopening.
+    /// Returns whether it attached (else the error is shown).
+    pub fn attach_path(&mut self, path: &Path) -> bool {
+        match self.data.with_scores(path) {
+            Ok((d, report)) => {
+                self.msgs.info(format!("{}: {report}", path.display()));
+                self.update_dataset(d);
+                if let Some(key) = self.source.attach_key().map(|k| k.map(Path::to_path_buf)) {
+                    self.state.remember_attached(key.as_deref(), path);
+                }
+                true
+            }
+            Err(e) => {
+                self.msgs.error(e.file, e.reason);
+                false
+            }
+        }
+    }
+
+    /// Forgets an attached score file and reopens the archive without it.
+    fn detach(&mut self, score: &Path) {
+        let Some(key) = self.source.attach_key().map(|k| k.map(Path::to_path_buf)) else {
+            return;
+        };
+        self.state.forget_attached(key.as_deref(), score);
+        match key {
+            Some(p) => self.open_path(p),
+            None => self.open_demo(),
+        }
     }
 
     fn fix_task(&mut self) {
@@ -313,16 +497,16 @@ impl StudioApp {
         }
     }
 
-    /// Opens a file (in the background with threads).
+    /// Opens a file (in the background with threads), with the score
+    /// files attached to it before.
     pub fn open_path(&mut self, path: PathBuf) {
         let what = path.display().to_string();
         let p = path.clone();
-        let job = JobHandle::spawn("open-archive", move |send, _| send(Dataset::open(&p)));
-        self.loading = Some(Loading {
-            what,
-            job,
-            path: Some(path),
+        let scores = self.state.attached_to(Some(&path)).to_vec();
+        let job = JobHandle::spawn("open-archive", move |send, _| {
+            send(Dataset::open(&p).map(|d| attach_all(d, &scores)))
         });
+        self.loading = Some(Loading { what, job, path });
         if self.exec == Exec::Inline {
             // Tests: finish now.
             while self.loading.as_ref().is_some_and(|l| !l.job.is_finished()) {
@@ -344,26 +528,16 @@ impl StudioApp {
         };
         let Some(l) = self.loading.take() else { return };
         match result {
-            Ok(d) => {
-                if let Some(p) = l.path {
-                    self.state.recent.retain(|r| r != &p);
-                    self.state.recent.insert(0, p.clone());
-                    self.state.recent.truncate(MAX_RECENT);
-                    self.state.last_archive = Some(p);
-                }
-                self.msgs.info(format!(
-                    "Opened {}: {} architectures, {} tasks, {} layer profiles",
-                    d.label,
-                    d.len(),
-                    d.task_names().len(),
-                    d.profile_count()
-                ));
-                self.set_dataset(d);
+            Ok(opened) => {
+                let p = l.path;
+                self.state.recent.retain(|r| r != &p);
+                self.state.recent.insert(0, p.clone());
+                self.state.recent.truncate(MAX_RECENT);
+                self.state.last_archive = Some(p.clone());
+                self.show_opened(opened, Source::File(p));
             }
             Err(e) => {
-                if let Some(p) = &l.path
-                    && self.state.last_archive.as_ref() == Some(p)
-                {
+                if self.state.last_archive.as_ref() == Some(&l.path) {
                     self.state.last_archive = None;
                 }
                 self.msgs.error(e.file, e.reason);
@@ -371,13 +545,65 @@ impl StudioApp {
         }
     }
 
+    /// Shows a freshly opened archive and says what was opened.
+    fn show_opened(&mut self, opened: Opened, source: Source) {
+        let key = source.attach_key().map(|k| k.map(Path::to_path_buf));
+        for (score, e) in &opened.failed {
+            if let Some(k) = &key {
+                self.state.forget_attached(k.as_deref(), score);
+            }
+            self.msgs.error(
+                e.file.clone(),
+                format!("{}; no longer attached to this archive", e.reason),
+            );
+        }
+        let d = opened.data;
+        let reattached = match opened.attached {
+            0 => String::new(),
+            1 => ", 1 attached score file".to_string(),
+            n => format!(", {n} attached score files"),
+        };
+        let tasks = d.task_names().len();
+        let mut info = format!(
+            "Opened {}: {} architectures, {tasks} task{}, {} layer profiles{reattached}",
+            d.label,
+            d.len(),
+            if tasks == 1 { "" } else { "s" },
+            d.profile_count()
+        );
+        if self.switch_to(d) {
+            info.push_str(&format!("; {STOPPED}"));
+        }
+        self.source = source;
+        // The status bar names this archive, not the previous one.
+        self.msgs.info(info);
+    }
+
     fn open_demo(&mut self) {
         let (d, note) = demo_dataset();
+        self.state.last_archive = None;
+        let opened = attach_all(d, self.state.attached_to(None));
+        self.show_opened(opened, Source::Demo);
         if let Some(n) = note {
             self.msgs.info(n);
         }
-        self.state.last_archive = None;
-        self.set_dataset(d);
+    }
+
+    /// Takes the answers of the app's own file dialogs.
+    fn take_files(&mut self) {
+        if let Some(p) = self.exporter.files.take_path(&Purpose::OpenArchive) {
+            self.open_path(p);
+        }
+        if let Some(p) = self.exporter.files.take_path(&Purpose::AttachScores) {
+            let _ = self.attach_path(&p);
+        }
+    }
+
+    fn ask_file(&mut self, request: Request) {
+        if !self.exporter.files.ask(request) {
+            self.msgs.info("A file dialog is already open: finish it first");
+        }
+        self.take_files();
     }
 
     /// Draws the whole app into `ui` (eframe and tests call this).
@@ -389,15 +615,18 @@ impl StudioApp {
         }
         self.poll_loading();
         self.exporter.poll(&mut self.msgs);
-        if let Some(LayersAction::AttachScores(path)) = self.layers.poll() {
-            match self.data.with_scores(&path) {
-                Ok((d, report)) => {
-                    self.msgs.info(report);
-                    self.set_dataset(d);
-                    self.layers.scores_attached();
+        self.take_files();
+        match self.layers.poll() {
+            Some(LayersAction::AttachScores(path)) => {
+                let status = self.layers.score.as_ref().map(|r| r.status());
+                let attached = self.attach_path(&path);
+                self.layers.scores_attached();
+                if attached && let (Some(status), Some(info)) = (status, &self.msgs.info) {
+                    self.msgs.info(format!("{status}; {info}"));
                 }
-                Err(e) => self.msgs.error(e.file, e.reason),
             }
+            Some(LayersAction::Ended(status)) => self.msgs.info(status),
+            None => {}
         }
         self.handle_dropped_files(&ctx);
         let palette = theme::palette(self.state.dark);
@@ -427,16 +656,18 @@ impl StudioApp {
             }
             match self.state.panel {
                 Panel::Archive => {
+                    let attached = match self.source.attach_key() {
+                        Some(key) => self.state.attached_to(key).to_vec(),
+                        None => Vec::new(),
+                    };
                     let action = self
                         .archive
-                        .ui(ui, &mut pctx, &mut self.state.archive, &self.state.recent);
+                        .ui(ui, &mut pctx, &mut self.state.archive, &self.state.recent, &attached);
                     match action {
-                        Some(ArchiveAction::PickFile) => {
-                            if let Some(p) = self.exporter.dialogs.open_path() {
-                                self.open_path(p);
-                            }
-                        }
+                        Some(ArchiveAction::PickFile) => self.ask_file(Request::open_archive()),
+                        Some(ArchiveAction::PickScores) => self.ask_file(Request::attach_scores()),
                         Some(ArchiveAction::Open(p)) => self.open_path(p),
+                        Some(ArchiveAction::Detach(p)) => self.detach(&p),
                         Some(ArchiveAction::Demo) => self.open_demo(),
                         None => {}
                     }
@@ -450,6 +681,8 @@ impl StudioApp {
                 }
             }
         });
+        self.exporter.files.ui(&ctx, &palette);
+        self.take_files();
         if self.is_busy() {
             ctx.request_repaint_after(Duration::from_millis(100));
         }
@@ -458,43 +691,9 @@ impl StudioApp {
 
     fn top_bar_ui(&mut self, ui: &mut Ui) {
         let palette = theme::palette(self.state.dark);
+        // Right to left first: the buttons keep their place and the archive
+        // name takes what is left (cut with "…"), so nothing overlaps at 1024 px.
         ui.horizontal(|ui| {
-            ui.label(RichText::new("lswag-studio").strong().size(17.0).color(palette.accent));
-            ui.separator();
-            ui.label(RichText::new(&self.data.label).strong())
-                .on_hover_text(format!("{} · from {}", self.data.space_name(), self.data.sources()));
-            ui.label(
-                RichText::new(format!(
-                    "{} · {} architectures",
-                    self.data.space_name(),
-                    self.data.len()
-                ))
-                .color(palette.weak_text),
-            );
-            ui.separator();
-            ui.label("Task:");
-            let tasks = self.data.tasks();
-            let current = self.task().to_string();
-            let shown = tasks
-                .iter()
-                .find(|t| t.name == current)
-                .map_or(current.clone(), |t| task_label(&t.name, t.has_truth));
-            egui::ComboBox::from_id_salt("task_picker")
-                .selected_text(shown)
-                .width(220.0)
-                .show_ui(ui, |ui| {
-                    for t in &tasks {
-                        let mut sel = self.state.task.clone();
-                        if ui
-                            .selectable_value(&mut sel, Some(t.name.clone()), task_label(&t.name, t.has_truth))
-                            .clicked()
-                        {
-                            self.state.task = sel;
-                        }
-                    }
-                })
-                .response
-                .accessible_name("Task");
             ui.with_layout(Layout::right_to_left(Align::Center), |ui| {
                 if ui
                     .selectable_label(self.state.dark, "Dark")
@@ -512,11 +711,57 @@ impl StudioApp {
                 }
                 ui.label(RichText::new("Theme:").color(palette.weak_text));
                 ui.separator();
-                if ui.button("Open archive…").clicked()
-                    && let Some(p) = self.exporter.dialogs.open_path()
-                {
-                    self.open_path(p);
+                if ui.button("Open archive…").clicked() {
+                    self.ask_file(Request::open_archive());
                 }
+                ui.separator();
+                ui.with_layout(Layout::left_to_right(Align::Center), |ui| {
+                    ui.label(RichText::new("lswag-studio").strong().size(17.0).color(palette.accent));
+                    ui.separator();
+                    let tasks = self.data.tasks();
+                    let current = self.task().to_string();
+                    let shown = tasks
+                        .iter()
+                        .find(|t| t.name == current)
+                        .map_or(current.clone(), |t| task_label(&t.name, t.has_truth));
+                    let picker_w = (ui.available_width() * 0.4).clamp(140.0, 240.0);
+                    let room = (ui.available_width() - picker_w - 70.0).max(40.0);
+                    ui.scope(|ui| {
+                        ui.set_max_width(room);
+                        let text = format!(
+                            "{} · {} · {} architectures",
+                            self.data.label,
+                            self.data.space_name(),
+                            self.data.len()
+                        );
+                        ui.add(egui::Label::new(RichText::new(text).strong()).truncate())
+                            .on_hover_text(format!(
+                                "{} · {} · from {}",
+                                self.data.label,
+                                self.data.space_name(),
+                                self.data.sources()
+                            ));
+                    });
+                    ui.separator();
+                    ui.label("Task:");
+                    egui::ComboBox::from_id_salt("task_picker")
+                        .selected_text(shown)
+                        .width(picker_w)
+                        .truncate()
+                        .show_ui(ui, |ui| {
+                            for t in &tasks {
+                                let mut sel = self.state.task.clone();
+                                if ui
+                                    .selectable_value(&mut sel, Some(t.name.clone()), task_label(&t.name, t.has_truth))
+                                    .clicked()
+                                {
+                                    self.state.task = sel;
+                                }
+                            }
+                        })
+                        .response
+                        .accessible_name("Task");
+                });
             });
         });
     }
@@ -546,16 +791,7 @@ impl StudioApp {
                 ui.label(format!("Opening {}…", l.what));
             } else if let Some(run) = self.layers.score.as_ref().filter(|r| r.is_running()) {
                 ui.spinner();
-                let done = run.progress.as_ref().map_or(0, |p| p.done);
-                let eta = run
-                    .progress
-                    .as_ref()
-                    .and_then(crate::jobs::Progress::eta)
-                    .map_or(String::new(), |d| format!(", ETA {}", crate::jobs::format_duration(d)));
-                if ui
-                    .link(format!("Scoring {done} / {}{eta} (Layers panel)", run.total))
-                    .clicked()
-                {
+                if ui.link(format!("{} (Layers panel)", run.status())).clicked() {
                     self.state.panel = Panel::Layers;
                 }
             } else if let Some(info) = &self.msgs.info {
@@ -565,7 +801,7 @@ impl StudioApp {
                 ui.label(
                     RichText::new(format!(
                         "{} layer profiles · {} v{}",
-                        self.data.profile_count(),
+                        self.layers.profile_count(&self.data),
                         env!("CARGO_PKG_NAME"),
                         env!("CARGO_PKG_VERSION")
                     ))
@@ -679,11 +915,27 @@ impl eframe::App for StudioApp {
     }
 }
 
-/// Opens the app window. With `screenshot`, saves a PNG of the window once
-/// the demo is fully drawn and exits.
-pub fn run_native(screenshot: Option<(PathBuf, Option<Panel>)>) -> anyhow::Result<()> {
+/// How `lswag-studio` (no subcommand) starts the window.
+#[derive(Clone, Debug, Default)]
+pub struct StartOptions {
+    /// Open this file (else the archive open when the app was last closed).
+    pub file: Option<PathBuf>,
+    /// Start on this panel.
+    pub panel: Option<Panel>,
+    /// Save a PNG of the window here once everything is drawn, and exit.
+    pub screenshot: Option<PathBuf>,
+}
+
+/// Opens the app window. With a screenshot path, saves a PNG of the window
+/// once everything is drawn and exits.
+pub fn run_native(start: StartOptions) -> anyhow::Result<()> {
     let outcome: Arc<Mutex<Option<Result<(), String>>>> = Arc::new(Mutex::new(None));
-    let plan = screenshot.map(|(path, panel)| ScreenshotPlan {
+    let StartOptions {
+        file,
+        panel,
+        screenshot,
+    } = start;
+    let plan = screenshot.map(|path| ScreenshotPlan {
         path,
         panel,
         outcome: outcome.clone(),
@@ -701,7 +953,7 @@ pub fn run_native(screenshot: Option<(PathBuf, Option<Panel>)>) -> anyhow::Resul
     eframe::run_native(
         "lswag-studio",
         options,
-        Box::new(move |cc| Ok(Box::new(StudioApp::from_creation_context(cc, plan)))),
+        Box::new(move |cc| Ok(Box::new(StudioApp::from_creation_context(cc, plan, file, panel)))),
     )
     .map_err(|e| anyhow::anyhow!("the window could not be opened: {e}"))?;
     if is_shot {

@@ -1,6 +1,7 @@
 //! Exports: CSV and Markdown of tables, CSV of what a plot draws, and PNG
-//! of a figure (a screenshot of the window cropped to the figure). File
-//! dialogs sit behind [`Dialogs`] so that tests never open one.
+//! of a figure (a screenshot of the window cropped to the figure). The
+//! path comes from [`Files`] (a system or built-in dialog, answered on a
+//! later frame; tests answer at once); the contents wait for it.
 
 use eframe::egui;
 use std::path::{Path, PathBuf};
@@ -10,89 +11,10 @@ use std::sync::mpsc::{Receiver, channel};
 use egui::{ColorImage, Rect};
 
 use super::Messages;
+use super::files::{Files, Purpose, Request};
 use super::model::csv_field;
 
-/// Where files are opened from and saved to.
-pub trait Dialogs {
-    /// A path to save `default_name` (with extension `ext`) to; `None` if
-    /// the user cancelled.
-    fn save_path(&mut self, default_name: &str, ext: &str) -> Option<PathBuf>;
-    /// An archive to open; `None` if the user cancelled.
-    fn open_path(&mut self) -> Option<PathBuf>;
-}
-
-/// Native dialogs (rfd).
-pub struct NativeDialogs {
-    last_dir: Option<PathBuf>,
-}
-
-impl NativeDialogs {
-    pub fn new() -> NativeDialogs {
-        NativeDialogs { last_dir: None }
-    }
-}
-
-impl Default for NativeDialogs {
-    fn default() -> Self {
-        NativeDialogs::new()
-    }
-}
-
-impl Dialogs for NativeDialogs {
-    fn save_path(&mut self, default_name: &str, ext: &str) -> Option<PathBuf> {
-        let mut d = rfd::FileDialog::new()
-            .set_file_name(format!("{default_name}.{ext}"))
-            .add_filter(ext.to_uppercase(), &[ext]);
-        if let Some(dir) = &self.last_dir {
-            d = d.set_directory(dir);
-        }
-        let path = d.save_file()?;
-        self.last_dir = path.parent().map(Path::to_path_buf);
-        Some(path)
-    }
-
-    fn open_path(&mut self) -> Option<PathBuf> {
-        let mut d = rfd::FileDialog::new()
-            .set_title("Open archive")
-            .add_filter("Archives", &["lswag", "json", "jsonl", "csv", "tsv"])
-            .add_filter("All files", &["*"]);
-        if let Some(dir) = &self.last_dir {
-            d = d.set_directory(dir);
-        }
-        let path = d.pick_file()?;
-        self.last_dir = path.parent().map(Path::to_path_buf);
-        Some(path)
-    }
-}
-
-/// Saves into a fixed folder and opens a fixed file (tests, scripted runs).
-pub struct FolderDialogs {
-    pub dir: PathBuf,
-    pub open: Option<PathBuf>,
-}
-
-impl Dialogs for FolderDialogs {
-    fn save_path(&mut self, default_name: &str, ext: &str) -> Option<PathBuf> {
-        Some(self.dir.join(format!("{default_name}.{ext}")))
-    }
-
-    fn open_path(&mut self) -> Option<PathBuf> {
-        self.open.clone()
-    }
-}
-
-/// Dialogs that never return a path (the default in tests).
-pub struct NoDialogs;
-
-impl Dialogs for NoDialogs {
-    fn save_path(&mut self, _: &str, _: &str) -> Option<PathBuf> {
-        None
-    }
-
-    fn open_path(&mut self) -> Option<PathBuf> {
-        None
-    }
-}
+pub use super::files::{Dialogs, FolderDialogs, NativeDialogs, NoDialogs, NoSystemDialogs};
 
 struct PendingPng {
     name: String,
@@ -101,10 +23,20 @@ struct PendingPng {
     rx: Receiver<Arc<ColorImage>>,
 }
 
+/// What an export writes once its path is known.
+enum Payload {
+    Bytes(Vec<u8>),
+    Png(ColorImage),
+}
+
 /// Runs exports and reports what happened to [`Messages`].
 pub struct Exporter {
-    pub dialogs: Box<dyn Dialogs>,
+    /// Every file dialog of the app (exports, opening, the probe's files).
+    pub files: Files,
     pending: Option<PendingPng>,
+    /// Exports waiting for their path, by request number.
+    saves: Vec<(u64, Payload)>,
+    next_save: u64,
     /// Paths written, newest last (tests read it).
     pub written: Vec<PathBuf>,
 }
@@ -112,23 +44,59 @@ pub struct Exporter {
 impl Exporter {
     pub fn new(dialogs: Box<dyn Dialogs>) -> Exporter {
         Exporter {
-            dialogs,
+            files: Files::new(dialogs),
             pending: None,
+            saves: Vec::new(),
+            next_save: 0,
             written: Vec::new(),
         }
     }
 
     /// Asks where to save, then writes `contents`.
     pub fn save_text(&mut self, msgs: &mut Messages, name: &str, ext: &str, contents: &str) {
-        let Some(path) = self.dialogs.save_path(&file_stem(name), ext) else {
-            return;
-        };
-        match std::fs::write(&path, contents) {
-            Ok(()) => {
-                msgs.info(format!("Saved {}", path.display()));
-                self.written.push(path);
+        self.save_bytes(msgs, name, ext, contents.as_bytes().to_vec());
+    }
+
+    /// Asks where to save, then writes `bytes` (any export format).
+    pub fn save_bytes(&mut self, msgs: &mut Messages, name: &str, ext: &str, bytes: Vec<u8>) {
+        self.ask_save(msgs, name, ext, Payload::Bytes(bytes));
+    }
+
+    fn ask_save(&mut self, msgs: &mut Messages, name: &str, ext: &str, payload: Payload) {
+        let id = self.next_save;
+        self.next_save += 1;
+        if self
+            .files
+            .ask(Request::save(Purpose::Export(id), &file_stem(name), ext))
+        {
+            self.saves.push((id, payload));
+            self.finish_saves(msgs);
+        } else {
+            msgs.info("A file dialog is already open: finish it first");
+        }
+    }
+
+    /// Writes the exports whose path has come (drops the cancelled ones).
+    fn finish_saves(&mut self, msgs: &mut Messages) {
+        let mut i = 0;
+        while i < self.saves.len() {
+            let Some(answer) = self.files.take(&Purpose::Export(self.saves[i].0)) else {
+                i += 1;
+                continue;
+            };
+            let (_, payload) = self.saves.remove(i);
+            let Some(path) = answer else { continue };
+            let result = match &payload {
+                Payload::Bytes(b) => std::fs::write(&path, b).map_err(|e| format!("could not write: {e}")),
+                Payload::Png(image) => write_png(&path, image),
+            };
+            match result {
+                Ok(()) => {
+                    msgs.info(format!("Saved {}", path.display()));
+                    self.written.push(path);
+                }
+                Err(reason) => msgs.error(path.display().to_string(), reason),
             }
-            Err(e) => msgs.error(path.display().to_string(), format!("could not write: {e}")),
         }
     }
 
@@ -153,22 +121,17 @@ impl Exporter {
         self.pending.is_some()
     }
 
-    /// Finishes a PNG export whose screenshot has arrived.
+    /// Finishes exports: a PNG whose screenshot has arrived asks for its
+    /// path; exports whose path has come are written.
     pub fn poll(&mut self, msgs: &mut Messages) {
-        let Some(p) = &self.pending else { return };
-        let Ok(image) = p.rx.try_recv() else { return };
-        let Some(p) = self.pending.take() else { return };
-        let cropped = crop(&image, p.rect, p.pixels_per_point);
-        let Some(path) = self.dialogs.save_path(&p.name, "png") else {
-            return;
-        };
-        match write_png(&path, &cropped) {
-            Ok(()) => {
-                msgs.info(format!("Saved {}", path.display()));
-                self.written.push(path);
-            }
-            Err(reason) => msgs.error(path.display().to_string(), reason),
+        if let Some(p) = &self.pending
+            && let Ok(image) = p.rx.try_recv()
+            && let Some(p) = self.pending.take()
+        {
+            let cropped = crop(&image, p.rect, p.pixels_per_point);
+            self.ask_save(msgs, &p.name, "png", Payload::Png(cropped));
         }
+        self.finish_saves(msgs);
     }
 }
 

@@ -6,13 +6,14 @@
 pub mod app;
 pub mod background;
 pub mod export;
+pub mod files;
 pub use crate::figure::model;
 pub mod panels;
 pub mod scoring;
 pub mod theme;
 pub mod widgets;
 
-pub use app::{AppOptions, Panel, StudioApp, run_native};
+pub use app::{AppOptions, Panel, StartOptions, StudioApp, run_native};
 
 /// An error shown in the UI: the file (or the thing) and the reason.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -17,7 +17,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use super::Messages;
-use super::export::Dialogs;
+use super::files::{Files, Purpose, Request};
 use super::model::Dataset;
 use super::theme::Palette;
 use crate::engine::backend::{BackendKind, choose_backend};
@@ -182,6 +182,8 @@ pub struct ScoreRun {
     pub finished: Option<(usize, bool)>,
     pub failed: Option<String>,
     pub backend: String,
+    /// Cancel was clicked; the job stops after the architecture in flight.
+    pub cancelling: bool,
 }
 
 impl ScoreRun {
@@ -235,6 +237,7 @@ impl ScoreRun {
             finished: None,
             failed: None,
             backend: format!("{} ({})", backend.kind.name(), backend.reason),
+            cancelling: false,
         })
     }
 
@@ -242,8 +245,60 @@ impl ScoreRun {
         self.finished.is_none() && self.failed.is_none()
     }
 
-    pub fn cancel(&self) {
-        self.handle.cancel.cancel();
+    /// Asks the job to stop; it ends after the architecture being probed.
+    pub fn cancel(&mut self) {
+        if self.is_running() {
+            self.handle.cancel.cancel();
+            self.cancelling = true;
+        }
+    }
+
+    /// Drops the profiles laid over the archive (once they are attached).
+    pub fn clear_overlay(&mut self) {
+        if !self.overlay.is_empty() {
+            self.overlay = Arc::new(BTreeMap::new());
+            self.overlay_version += 1;
+        }
+    }
+
+    /// Architectures done, those already in the file included.
+    pub fn done(&self) -> usize {
+        self.already_done + self.progress.as_ref().map_or(0, |p| p.done)
+    }
+
+    /// The one-line state: progress, "Cancelling…", or how it ended.
+    pub fn status(&self) -> String {
+        let of = self.already_done + self.total;
+        if let Some(msg) = &self.failed {
+            format!("Scoring failed: {msg}")
+        } else if let Some((scored, cancelled)) = self.finished {
+            if cancelled {
+                format!(
+                    "Cancelled after {} of {of} architectures ({scored} scored in this run) · {}",
+                    self.already_done + scored,
+                    self.out.display()
+                )
+            } else {
+                format!("Scored {scored} architectures into {}", self.out.display())
+            }
+        } else if self.cancelling {
+            format!(
+                "Cancelling… (after {} of {of}: the architecture being probed finishes first)",
+                self.done()
+            )
+        } else {
+            let eta = self
+                .progress
+                .as_ref()
+                .and_then(Progress::eta)
+                .map_or("estimating…".to_string(), format_duration);
+            format!(
+                "Scoring {} / {of} · ETA {eta} · elapsed {} · {}",
+                self.done(),
+                format_duration(self.started.elapsed()),
+                self.current
+            )
+        }
     }
 
     /// Takes the job's events; returns true when it has just ended.
@@ -288,31 +343,18 @@ impl ScoreRun {
 
     /// Progress bar, ETA and cancel.
     pub fn ui(&self, ui: &mut Ui, palette: &Palette) {
-        let done = self.progress.as_ref().map_or(0, |p| p.done);
         let fraction = self.progress.as_ref().map_or(0.0, Progress::fraction);
-        let eta = self
-            .progress
-            .as_ref()
-            .and_then(Progress::eta)
-            .map_or("estimating…".to_string(), format_duration);
-        let text = if let Some(msg) = &self.failed {
-            RichText::new(format!("Scoring failed: {msg}")).color(palette.error)
-        } else if let Some((scored, cancelled)) = self.finished {
-            RichText::new(format!(
-                "{} {scored} architectures into {}",
-                if cancelled { "Cancelled after" } else { "Scored" },
-                self.out.display()
-            ))
+        let text = RichText::new(self.status());
+        let text = if self.failed.is_some() {
+            text.color(palette.error)
+        } else if self.cancelling && self.is_running() {
+            text.color(palette.warn)
         } else {
-            RichText::new(format!(
-                "Scoring {done} / {} · ETA {eta} · elapsed {} · {}",
-                self.total,
-                format_duration(self.started.elapsed()),
-                self.current
-            ))
+            text
         };
-        ui.add(ProgressBar::new(fraction).desired_width(320.0).show_percentage());
-        ui.label(text);
+        ui.add(ProgressBar::new(fraction).desired_width(240.0).show_percentage());
+        ui.add(egui::Label::new(text).truncate())
+            .on_hover_text(self.out.display().to_string());
         if self.already_done > 0 {
             ui.label(
                 RichText::new(format!("{} already in the file, skipped", self.already_done)).color(palette.weak_text),
@@ -326,7 +368,7 @@ pub fn settings_ui(
     ui: &mut Ui,
     s: &mut ScoreSettings,
     ds: &Dataset,
-    dialogs: &mut dyn Dialogs,
+    files: &mut Files,
     msgs: &mut Messages,
     palette: &Palette,
 ) -> bool {
@@ -359,7 +401,7 @@ pub fn settings_ui(
                 .accessible_name("Seed")
                 .on_hover_text("Seeds the sample and every network's initial weights");
             ui.end_row();
-            probe_rows_ui(ui, s, dialogs, false);
+            probe_rows_ui(ui, s, files, "score", false);
             ui.label("Output");
             ui.horizontal(|ui| {
                 let shown = s
@@ -369,9 +411,10 @@ pub fn settings_ui(
                         p.display().to_string()
                     });
                 ui.label(RichText::new(shown).monospace());
-                if ui.small_button("Change…").clicked()
-                    && let Some(p) = dialogs.save_path("scores", "jsonl")
-                {
+                if ui.small_button("Change…").clicked() {
+                    files.ask(Request::save(Purpose::ScoreOutput, "scores", "jsonl"));
+                }
+                if let Some(p) = files.take_path(&Purpose::ScoreOutput) {
                     s.out = Some(p);
                 }
                 if s.out.is_some() && ui.small_button("Default").clicked() {
@@ -395,8 +438,9 @@ pub fn settings_ui(
 }
 
 /// Grid rows for how the probe runs: backend, batch, images, skeleton.
-/// Shared by the score dialog and the search panel's live mode.
-pub fn probe_rows_ui(ui: &mut Ui, s: &mut ScoreSettings, dialogs: &mut dyn Dialogs, vit: bool) {
+/// Shared by the score dialog and the search panel's live mode (`slot`
+/// tells their CIFAR-10 pickers apart).
+pub fn probe_rows_ui(ui: &mut Ui, s: &mut ScoreSettings, files: &mut Files, slot: &'static str, vit: bool) {
     ui.label("Backend");
     ComboBox::from_id_salt("score_backend")
         .selected_text(match s.backend {
@@ -427,9 +471,10 @@ pub fn probe_rows_ui(ui: &mut Ui, s: &mut ScoreSettings, dialogs: &mut dyn Dialo
             DataChoice::Cifar10(p) => format!("CIFAR-10: {}", p.display()),
             DataChoice::Gaussian => "CIFAR-10 file…".to_string(),
         };
-        if ui.radio(!gaussian, label).clicked()
-            && let Some(p) = dialogs.open_path()
-        {
+        if ui.radio(!gaussian, label).clicked() {
+            files.ask(Request::cifar10(slot));
+        }
+        if let Some(p) = files.take_path(&Purpose::Cifar10(slot)) {
             s.data = DataChoice::Cifar10(p);
         }
     });

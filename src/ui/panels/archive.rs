@@ -27,7 +27,11 @@ pub struct ArchiveSettings {
 pub enum ArchiveAction {
     /// Show the open dialog.
     PickFile,
+    /// Ask for a score file to attach to the open archive.
+    PickScores,
     Open(PathBuf),
+    /// Forget an attached score file (the archive is reopened without it).
+    Detach(PathBuf),
     Demo,
 }
 
@@ -66,6 +70,7 @@ impl ArchivePanel {
         ctx: &mut PanelCtx<'_>,
         settings: &mut ArchiveSettings,
         recent: &[PathBuf],
+        attached: &[PathBuf],
     ) -> Option<ArchiveAction> {
         let mut action = None;
         let ds = ctx.data;
@@ -77,7 +82,7 @@ impl ArchivePanel {
             ds.profile_count(),
             ds.sources()
         ));
-        ui.horizontal(|ui| {
+        ui.horizontal_wrapped(|ui| {
             if ui.button("Open archive…").clicked() {
                 action = Some(ArchiveAction::PickFile);
             }
@@ -98,6 +103,37 @@ impl ArchivePanel {
                 RichText::new("or drop a file on the window (native .lswag, Suite-Zero JSON, CSV, score .jsonl)")
                     .color(ctx.palette.weak_text),
             );
+        });
+        ui.horizontal_wrapped(|ui| {
+            if ui
+                .button("Attach scores…")
+                .on_hover_text(
+                    "Add the proxies and layer profiles of a score file (written by Score…) to this archive; \
+                     attached again whenever the archive is reopened",
+                )
+                .clicked()
+            {
+                action = Some(ArchiveAction::PickScores);
+            }
+            if attached.is_empty() {
+                ui.label(RichText::new("no score files attached").color(ctx.palette.weak_text));
+            } else {
+                ui.label("Attached:");
+            }
+            for path in attached {
+                let name = path
+                    .file_name()
+                    .map_or(path.display().to_string(), |n| n.to_string_lossy().to_string());
+                ui.label(RichText::new(name).monospace())
+                    .on_hover_text(path.display().to_string());
+                if ui
+                    .small_button("Detach")
+                    .on_hover_text(format!("Reopen the archive without {}", path.display()))
+                    .clicked()
+                {
+                    action = Some(ArchiveAction::Detach(path.clone()));
+                }
+            }
         });
         ui.collapsing("Sources and provenance", |ui| {
             for (source, read_at, config) in ds.provenance() {

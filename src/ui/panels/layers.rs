@@ -7,9 +7,7 @@
 
 use eframe::egui;
 use egui::{Align, Color32, CursorIcon, Layout, RichText, Stroke, Ui, vec2};
-use egui_plot::{
-    Bar, BarChart, Corner, FilledArea, GridMark, Legend, Line, MarkerShape, Plot, PlotPoints, Points, Span, VLine,
-};
+use egui_plot::{Bar, BarChart, FilledArea, GridMark, Line, MarkerShape, Plot, PlotPoints, Points, Span, VLine};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -20,9 +18,9 @@ use crate::ui::background::Background;
 use crate::ui::model::{BINS, Intensity, ProfileSource, RankScatter, WindowModel, statistic_axis, statistic_label};
 use crate::ui::scoring::{ScoreRun, ScoreSettings};
 use crate::ui::theme::with_alpha;
-use crate::ui::widgets::matrix::Matrix;
+use crate::ui::widgets::matrix::{Matrix, Scale};
 use crate::ui::widgets::scatter::rank_scatter_ui;
-use crate::ui::widgets::{self, figure};
+use crate::ui::widgets::{self, LegendItem, Mark, figure};
 
 /// Persisted settings of the layers panel.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -33,6 +31,8 @@ pub struct LayersSettings {
     /// The window [a, b], 1 <= a <= b <= 10.
     pub window: (usize, usize),
     pub score: ScoreSettings,
+    /// The heatmap's colours span its values (else the full -1..1).
+    pub fit_colours: bool,
 }
 
 impl Default for LayersSettings {
@@ -42,6 +42,7 @@ impl Default for LayersSettings {
             by_depth: false,
             window: (1, BINS),
             score: ScoreSettings::default(),
+            fit_colours: false,
         }
     }
 }
@@ -49,8 +50,10 @@ impl Default for LayersSettings {
 /// What the panel asks the shell to do.
 #[derive(Clone, Debug, PartialEq)]
 pub enum LayersAction {
-    /// A score run ended: attach its file to the archive.
+    /// A score run ended with results: attach its file to the archive.
     AttachScores(std::path::PathBuf),
+    /// A score run ended without results (cancelled early, failed): its status.
+    Ended(String),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -84,11 +87,24 @@ impl LayersPanel {
     }
 
     fn source(&self, ctx: &PanelCtx<'_>) -> ProfileSource {
-        let mut src = ProfileSource::new(ctx.data.clone());
+        self.source_of(ctx.data)
+    }
+
+    fn source_of(&self, data: &crate::ui::model::Dataset) -> ProfileSource {
+        let mut src = ProfileSource::new(data.clone());
         if let Some(run) = &self.score {
             src.overlay = run.overlay.clone();
         }
         src
+    }
+
+    /// Layer profiles of `data` and of a score run in progress (the status
+    /// bar counts those arriving, not only the archive's).
+    pub fn profile_count(&self, data: &crate::ui::model::Dataset) -> usize {
+        match &self.score {
+            Some(run) if !run.overlay.is_empty() => self.source_of(data).count(),
+            _ => data.profile_count(),
+        }
     }
 
     /// The window model when ready (tests and the screenshot mode wait on it).
@@ -105,30 +121,55 @@ impl LayersPanel {
     pub fn poll(&mut self) -> Option<LayersAction> {
         self.windows.poll();
         let run = self.score.as_mut()?;
-        if run.poll() && run.finished.is_some_and(|(n, _)| n > 0) {
-            return Some(LayersAction::AttachScores(run.out.clone()));
+        if !run.poll() {
+            return None;
         }
-        None
+        Some(if run.finished.is_some_and(|(n, _)| n > 0) {
+            LayersAction::AttachScores(run.out.clone())
+        } else {
+            LayersAction::Ended(run.status())
+        })
     }
 
-    /// Forgets the scored overlay once it is part of the archive.
+    /// Cancels a running score run (another archive opens); true if one ran.
+    pub fn cancel_score(&mut self) -> bool {
+        match &mut self.score {
+            Some(run) if run.is_running() => {
+                run.cancel();
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Forgets the scored overlay once it is part of the archive (the
+    /// run's last status stays on screen).
     pub fn scores_attached(&mut self) {
         if let Some(run) = &mut self.score
             && !run.is_running()
         {
-            self.score = None;
+            run.clear_overlay();
         }
     }
 
     pub fn ui(&mut self, ui: &mut Ui, ctx: &mut PanelCtx<'_>, s: &mut LayersSettings) {
+        // Scrolls when the window is too small for the plots' minimum sizes.
+        egui::ScrollArea::vertical()
+            .id_salt("layers_scroll")
+            .auto_shrink([false, false])
+            .show(ui, |ui| self.content(ui, ctx, s));
+    }
+
+    fn content(&mut self, ui: &mut Ui, ctx: &mut PanelCtx<'_>, s: &mut LayersSettings) {
         let palette = ctx.palette;
+        let buildable = crate::space::NetConfig::default_for(ctx.data.space()).is_some();
         s.window = clamp_window(s.window);
         let src = self.source(ctx);
         let profile_count = src.count();
         let version = self.overlay_version();
 
         // Controls.
-        ui.horizontal(|ui| {
+        ui.horizontal_wrapped(|ui| {
             ui.label("Statistic:");
             egui::ComboBox::from_id_salt("layer_statistic")
                 .selected_text(statistic_label(s.statistic))
@@ -160,19 +201,29 @@ impl LayersPanel {
             ui.separator();
             let running = self.score.as_ref().is_some_and(ScoreRun::is_running);
             if ui
-                .add_enabled(!running, egui::Button::new("Score…"))
+                .add_enabled(!running && buildable, egui::Button::new("Score…"))
                 .on_hover_text("Run the probe on architectures of this archive (background job)")
+                .on_disabled_hover_text(if buildable {
+                    "A score run is in progress".to_string()
+                } else {
+                    crate::space::cannot_build(ctx.data.space())
+                })
                 .clicked()
             {
                 self.score_open = true;
             }
         });
-        if let Some(run) = &self.score {
+        if let Some(run) = &mut self.score {
             ui.horizontal(|ui| {
-                run.ui(ui, &palette);
-                if run.is_running() && ui.button("Cancel").clicked() {
+                if run.is_running()
+                    && ui
+                        .add_enabled(!run.cancelling, egui::Button::new("Cancel"))
+                        .on_hover_text("Stop after the architecture being probed; the file keeps every result")
+                        .clicked()
+                {
                     run.cancel();
                 }
+                run.ui(ui, &palette);
             });
             if run.is_running() {
                 ui.ctx().request_repaint_after(std::time::Duration::from_millis(200));
@@ -181,13 +232,19 @@ impl LayersPanel {
         self.score_window(ui, ctx, s);
 
         if profile_count == 0 {
-            widgets::note(
-                ui,
-                &palette,
+            let text = if buildable {
                 "This archive has no layer profiles, so there are no gradient-intensity curves yet. \
                  Use Score… to probe architectures of the archive (profiles appear here as they are computed), \
-                 or open an archive or score file that carries profiles.",
-            );
+                 or attach a score file that carries profiles (Archive panel)."
+                    .to_string()
+            } else {
+                format!(
+                    "This archive has no layer profiles, and the probe cannot make them: {}. \
+                     Open an archive, or attach a score file, that carries profiles (Archive panel).",
+                    crate::space::cannot_build(ctx.data.space())
+                )
+            };
+            widgets::note(ui, &palette, text);
             return;
         }
 
@@ -261,7 +318,7 @@ impl LayersPanel {
             let title = format!("Gradient intensity per depth bin: {}", statistic_label(s.statistic));
             let mut window = s.window;
             figure(ui, ctx.exporter, ctx.msgs, &title, csv, |ui| {
-                self.drag = curves_plot(ui, curves, &mut window, self.drag, &palette, curve_h, avail);
+                self.drag = curves_plot(ui, curves, &mut window, self.drag, &palette, curve_h - 24.0, avail);
             });
             s.window = clamp_window(window);
         }
@@ -292,10 +349,22 @@ impl LayersPanel {
         let bottom_h = ui.available_height().clamp(260.0, 420.0);
         let cell = vec2(34.0, ((bottom_h - 90.0) / BINS as f32).clamp(16.0, 26.0));
         let heat_w = 24.0 + 30.0 + cell.x * BINS as f32 + 14.0 + 78.0 + 16.0;
-        let rest = (avail - heat_w - 24.0).max(300.0);
+        // Three columns when the bars and the scatter get 260 px each; else
+        // the scatter goes under the bars and the heatmap.
+        let one_row = avail - heat_w - 24.0 >= 520.0;
+        let rest = if one_row {
+            avail - heat_w - 24.0
+        } else {
+            (avail - heat_w - 16.0).max(200.0) / 0.42
+        };
         let bars_w = rest * 0.42;
-        let scatter_w = rest - bars_w;
-        ui.horizontal_top(|ui| {
+        let scatter_w = if one_row { rest - bars_w } else { avail - 8.0 };
+        let layout = if one_row {
+            Layout::left_to_right(Align::Min)
+        } else {
+            Layout::left_to_right(Align::Min).with_main_wrap(true)
+        };
+        ui.with_layout(layout, |ui| {
             ui.allocate_ui_with_layout(vec2(bars_w, bottom_h), Layout::top_down(Align::Min), |ui| {
                 ui.set_width(bars_w);
                 figure(
@@ -305,7 +374,7 @@ impl LayersPanel {
                     "Spearman ρ per single bin",
                     || model.single_csv(),
                     |ui| {
-                        single_bins_plot(ui, model, s.window, &palette, bottom_h - 40.0);
+                        single_bins_plot(ui, model, s.window, &palette, bottom_h - 64.0);
                     },
                 );
             });
@@ -319,9 +388,11 @@ impl LayersPanel {
                     "Spearman ρ of every window [a, b]",
                     || model.grid_csv(),
                     |ui| {
-                        clicked = heatmap_ui(ui, model, s.window, &palette, cell);
+                        clicked = heatmap_ui(ui, model, s.window, &palette, cell, s.fit_colours);
                     },
                 );
+                ui.checkbox(&mut s.fit_colours, "colour scale fitted to the data")
+                    .on_hover_text("Spread the colours over the values shown instead of the full −1 to 1");
                 if let Some(w) = clicked {
                     s.window = w;
                 }
@@ -340,7 +411,7 @@ impl LayersPanel {
                         &title,
                         || l.csv(ds, &name),
                         |ui| {
-                            rank_scatter_ui(ui, "layers_scatter", &palette, ds, l, &name, bottom_h - 40.0);
+                            rank_scatter_ui(ui, "layers_scatter", &palette, ds, l, &name, bottom_h - 64.0);
                         },
                     );
                 }
@@ -364,7 +435,7 @@ impl LayersPanel {
                     ui,
                     &mut s.score,
                     ctx.data,
-                    ctx.exporter.dialogs.as_mut(),
+                    &mut ctx.exporter.files,
                     ctx.msgs,
                     &palette,
                 );
@@ -407,13 +478,40 @@ fn curves_plot(
         .filter_map(|p| Some((p.bin as f64, p.mean? - p.std?, p.mean? + p.std?)))
         .collect();
     let handle_stroke = Stroke::new(3.0, palette.handle);
+    // Shallow to deep along viridis, so the order of depths reads off the colour.
+    let depth_colour = |i: usize| {
+        let t = if curves.by_depth.len() > 1 {
+            i as f64 / (curves.by_depth.len() - 1) as f64
+        } else {
+            0.0
+        };
+        crate::ui::theme::sequential(if palette.dark { 0.25 + 0.75 * t } else { 0.85 * t })
+    };
+    let mean_name = format!("mean, {}", all.label);
+    let mean_color = if curves.by_depth.is_empty() {
+        palette.accent
+    } else {
+        palette.text
+    };
+    // The legend sits under the plot (off the data), depths in numeric order.
+    let mut legend = vec![
+        LegendItem::new(Mark::Fill, palette.window_fill, format!("window [{a}, {b}]")),
+        LegendItem::new(Mark::Fill, palette.band_fill, "± 1 std across architectures"),
+        LegendItem::new(Mark::Line, mean_color, mean_name.clone()),
+    ];
+    legend.extend(
+        curves
+            .by_depth
+            .iter()
+            .enumerate()
+            .map(|(i, c)| LegendItem::new(Mark::Line, depth_colour(i), c.label.clone())),
+    );
     let resp = Plot::new("intensity_plot")
         .height(height)
         .width(width)
         .custom_x_axes(vec![egui_plot::AxisHints::new_x().label_spacing(28.0..=44.0)])
         .x_axis_label("depth bin p (each bin = 10% of the network's weight layers, 1 = input side)")
         .y_axis_label(statistic_axis(curves.statistic))
-        .legend(Legend::default().position(Corner::LeftTop))
         .include_x(0.5)
         .include_x(BINS as f64 + 0.5)
         .x_grid_spacer(|_| {
@@ -446,21 +544,12 @@ fn curves_plot(
                     .iter()
                     .filter_map(|p| p.mean.map(|m| [p.bin as f64, m]))
                     .collect();
-                // Shallow to deep along viridis, so the order of depths reads off the colour.
-                let t = if curves.by_depth.len() > 1 {
-                    i as f64 / (curves.by_depth.len() - 1) as f64
-                } else {
-                    0.0
-                };
-                let color = crate::ui::theme::sequential(if palette.dark { 0.25 + 0.75 * t } else { 0.85 * t });
-                plot.line(Line::new(c.label.clone(), PlotPoints::new(pts)).color(color).width(1.5));
+                plot.line(
+                    Line::new(c.label.clone(), PlotPoints::new(pts))
+                        .color(depth_colour(i))
+                        .width(1.5),
+                );
             }
-            let mean_name = format!("mean, {}", all.label);
-            let mean_color = if curves.by_depth.is_empty() {
-                palette.accent
-            } else {
-                palette.text
-            };
             plot.line(
                 Line::new(mean_name.clone(), PlotPoints::new(mean.clone()))
                     .color(mean_color)
@@ -484,8 +573,9 @@ fn curves_plot(
         t.position_from_point_x(b as f64 + 0.5),
     ];
     // Grab knobs at the top of each handle.
+    let backdrop = with_alpha(ui.visuals().extreme_bg_color, 220);
     let painter = ui.painter_at(frame.expand(8.0));
-    for (x, label) in hx.iter().zip([format!("l-hat = {a}"), format!("L-hat = {b}")]) {
+    for x in &hx {
         let knob = egui::Rect::from_center_size(egui::pos2(*x, frame.min.y + 9.0), vec2(12.0, 18.0));
         painter.rect_filled(knob, 3.0, palette.handle);
         for dy in [-4.0, 0.0, 4.0] {
@@ -497,13 +587,24 @@ fn curves_plot(
                 Stroke::new(1.0, Color32::WHITE),
             );
         }
-        painter.text(
-            egui::pos2(*x, frame.max.y - 4.0),
-            egui::Align2::CENTER_BOTTOM,
-            label,
-            egui::FontId::proportional(13.0),
-            palette.handle,
-        );
+    }
+    // Labels beside their handle, inside the window, on a backdrop: the
+    // handle line never runs through them.
+    for (i, (x, label)) in hx
+        .iter()
+        .zip([format!("l-hat = {a}"), format!("L-hat = {b}")])
+        .enumerate()
+    {
+        let (pos, anchor) = if i == 0 {
+            (egui::pos2(x + 5.0, frame.max.y - 4.0), egui::Align2::LEFT_BOTTOM)
+        } else {
+            (egui::pos2(x - 5.0, frame.max.y - 4.0), egui::Align2::RIGHT_BOTTOM)
+        };
+        let font = egui::FontId::proportional(13.0);
+        let galley = painter.layout_no_wrap(label, font, palette.handle);
+        let rect = anchor.anchor_size(pos, galley.size());
+        painter.rect_filled(rect.expand(2.0), 2.0, backdrop);
+        painter.galley(rect.min, galley, palette.handle);
     }
     // Accessible handles (keyboard users and tests find them by label).
     for (i, x) in hx.iter().enumerate() {
@@ -536,6 +637,7 @@ fn curves_plot(
             drag = None;
         }
     }
+    widgets::legend_row(ui, palette, &legend);
     drag
 }
 
@@ -562,7 +664,6 @@ fn single_bins_plot(ui: &mut Ui, m: &WindowModel, window: (usize, usize), palett
         .custom_x_axes(vec![egui_plot::AxisHints::new_x().label_spacing(12.0..=20.0)])
         .x_axis_label("depth bin p")
         .y_axis_label(format!("Spearman ρ of L-SWAG[p..p] (n = {})", m.n))
-        .legend(Legend::default().position(Corner::LeftTop))
         .include_x(0.5)
         .include_x(BINS as f64 + 0.5)
         .include_y(0.0)
@@ -585,6 +686,14 @@ fn single_bins_plot(ui: &mut Ui, m: &WindowModel, window: (usize, usize), palett
                 plot.bar_chart(BarChart::new("bin outside the window", outside).color(palette.accent));
             }
         });
+    widgets::legend_row(
+        ui,
+        palette,
+        &[
+            LegendItem::new(Mark::Fill, with_alpha(palette.handle, 210), "bin inside the window"),
+            LegendItem::new(Mark::Fill, with_alpha(palette.accent, 210), "bin outside"),
+        ],
+    );
 }
 
 fn heatmap_ui(
@@ -593,9 +702,11 @@ fn heatmap_ui(
     window: (usize, usize),
     palette: &crate::ui::theme::Palette,
     cell: egui::Vec2,
+    fit: bool,
 ) -> Option<(usize, usize)> {
     let labels: Vec<String> = (1..=BINS).map(|p| p.to_string()).collect();
     let values: Vec<Vec<Option<f64>>> = m.grid.iter().map(|row| row.to_vec()).collect();
+    let scale = if fit { Scale::fitted(&values) } else { Scale::Diverging };
     let label = |r: usize, c: usize| {
         format!(
             "Window [{}, {}]: ρ = {}",
@@ -609,6 +720,7 @@ fn heatmap_ui(
             Matrix::new("window_heatmap", &labels, &labels, &values)
                 .cell_size(cell)
                 .decimals(2)
+                .scale(scale)
                 .titles("window start a (l-hat)", "window end b (L-hat)")
                 .legend("Spearman ρ")
                 .selected(Some((window.0 - 1, window.1 - 1)))

@@ -8,7 +8,7 @@ use eframe::egui;
 use egui::{Align, Color32, Frame, Layout, Margin, RichText, ScrollArea, Ui, vec2};
 use egui_plot::{Bar, BarChart, Plot};
 
-use super::{PanelCtx, no_truth_text};
+use super::{PanelCtx, no_proxies_text, no_truth_text};
 use crate::ui::background::Background;
 use crate::ui::model::{
     AblationView, BinChoice, CombineChoice, LibraConfig, LibraView, libra_candidates, opt_fixed, run_ablations,
@@ -54,6 +54,14 @@ impl LibraPanel {
             return;
         }
         let names = libra_candidates(ds, &task);
+        if names.is_empty() {
+            widgets::note(
+                ui,
+                &palette,
+                no_proxies_text(ds, &task, "LIBRA has nothing to pick from"),
+            );
+            return;
+        }
         if !names.contains(&cfg.bias_column)
             && let Some(first) = names.iter().find(|n| *n == "params").or(names.first())
         {
@@ -282,7 +290,7 @@ fn result_ui(ui: &mut Ui, ctx: &mut PanelCtx<'_>, view: &LibraView) {
     let palette = ctx.palette;
     let avail = ui.available_width() - 18.0;
     ui.set_max_width(avail);
-    ui.horizontal(|ui| {
+    ui.horizontal_wrapped(|ui| {
         ui.heading(format!("LIBRA on \"{}\"", view.task));
         ui.label(
             RichText::new(format!(
@@ -292,9 +300,10 @@ fn result_ui(ui: &mut Ui, ctx: &mut PanelCtx<'_>, view: &LibraView) {
             .color(palette.weak_text),
         );
     });
-    // z1, z2, z3.
-    let card_w = ((avail - 60.0) / 3.0).clamp(180.0, 320.0);
-    ui.horizontal_top(|ui| {
+    // z1, z2, z3 (wrapping onto a second line in a narrow window).
+    // Three cards with their frames (margins, stroke, spacing: ~30 px each).
+    let card_w = ((avail - 90.0) / 3.0).clamp(140.0, 320.0);
+    ui.horizontal_wrapped(|ui| {
         for (i, p) in view.picks.iter().enumerate() {
             Frame::new()
                 .fill(with_alpha(palette.series[i % palette.series.len()], 28))
@@ -343,9 +352,16 @@ fn result_ui(ui: &mut Ui, ctx: &mut PanelCtx<'_>, view: &LibraView) {
     let _ = best_ens;
 
     let h = 300.0;
-    ui.horizontal_top(|ui| {
-        let w = (avail * 0.45).max(300.0);
-        ui.allocate_ui_with_layout(vec2(w, h + 30.0), Layout::top_down(Align::Min), |ui| {
+    // Side by side when both fit, else one above the other.
+    let side_by_side = avail >= 640.0;
+    let layout = if side_by_side {
+        Layout::left_to_right(Align::Min)
+    } else {
+        Layout::top_down(Align::Min)
+    };
+    ui.with_layout(layout, |ui| {
+        let w = if side_by_side { avail * 0.45 } else { avail };
+        ui.allocate_ui_with_layout(vec2(w, h + 54.0), Layout::top_down(Align::Min), |ui| {
             ui.set_width(w);
             figure(
                 ui,
@@ -358,8 +374,8 @@ fn result_ui(ui: &mut Ui, ctx: &mut PanelCtx<'_>, view: &LibraView) {
                 },
             );
         });
-        let w2 = (avail - w - 16.0).max(300.0);
-        ui.allocate_ui_with_layout(vec2(w2, h + 30.0), Layout::top_down(Align::Min), |ui| {
+        let w2 = if side_by_side { avail - w - 16.0 } else { avail };
+        ui.allocate_ui_with_layout(vec2(w2, h + 54.0), Layout::top_down(Align::Min), |ui| {
             ui.set_width(w2);
             let name = "LIBRA".to_string();
             let title = format!(
@@ -456,11 +472,14 @@ fn bars_ui(ui: &mut Ui, view: &LibraView, palette: &Palette, h: f32) {
         })
         .collect();
     let n = labels.len();
+    // Room left of zero for a negative bar and its label.
+    let lowest = bars.iter().filter_map(|(_, r)| *r).fold(0.0f64, f64::min).min(0.0);
+    let lowest = if lowest < 0.0 { lowest - 0.2 } else { 0.0 };
     Plot::new("libra_bars")
         .height(h)
         .custom_x_axes(vec![egui_plot::AxisHints::new_x().label_spacing(18.0..=30.0)])
         .x_axis_label("Spearman ρ with the ground truth")
-        .include_x(0.0)
+        .include_x(lowest.min(0.0))
         .include_x(1.0)
         .include_y(-0.6)
         .include_y(n as f64 - 0.4)
@@ -488,17 +507,31 @@ fn bars_ui(ui: &mut Ui, view: &LibraView, palette: &Palette, h: f32) {
             plot.bar_chart(BarChart::new("Spearman ρ", items).horizontal().color(palette.accent));
             for (i, (_, r)) in bars.iter().enumerate() {
                 if let Some(r) = r {
+                    let (x, anchor, color) = bar_label(*r, palette);
                     plot.text(
                         egui_plot::Text::new(
                             format!("value {i}"),
-                            egui_plot::PlotPoint::new(*r - 0.01, i as f64),
-                            RichText::new(format!("{r:.3}")).strong().color(Color32::WHITE),
+                            egui_plot::PlotPoint::new(x, i as f64),
+                            RichText::new(format!("{r:.3}")).strong().color(color),
                         )
-                        .anchor(egui::Align2::RIGHT_CENTER),
+                        .anchor(anchor),
                     );
                 }
             }
         });
+}
+
+/// Where a bar's value goes: inside the end of a long bar in white, past
+/// the end of a short one (at 0.086 the text is wider than the bar, and its
+/// leading "0" fell off the plot) in the text colour.
+fn bar_label(r: f64, palette: &Palette) -> (f64, egui::Align2, Color32) {
+    if r >= 0.2 {
+        (r - 0.01, egui::Align2::RIGHT_CENTER, Color32::WHITE)
+    } else if r >= 0.0 {
+        (r + 0.01, egui::Align2::LEFT_CENTER, palette.text)
+    } else {
+        (r - 0.01, egui::Align2::RIGHT_CENTER, palette.text)
+    }
 }
 
 fn short(label: &str) -> String {
@@ -507,4 +540,22 @@ fn short(label: &str) -> String {
         .replace(" (TE-NAS)", "")
         .replace(" (AZ-NAS)", "")
         .replace("product of min-max scores", "min-max product")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A short bar's value goes past its end in the text colour (inside,
+    /// "0.086" lost its leading "0" off the plot); a long one's inside it.
+    #[test]
+    fn short_bars_get_their_value_beside_them() {
+        let p = crate::ui::theme::palette(false);
+        let (x, anchor, color) = bar_label(0.086, &p);
+        assert!((x - 0.096).abs() < 1e-12 && anchor == egui::Align2::LEFT_CENTER && color == p.text);
+        let (x, anchor, color) = bar_label(0.655, &p);
+        assert!((x - 0.645).abs() < 1e-12 && anchor == egui::Align2::RIGHT_CENTER && color == Color32::WHITE);
+        let (x, anchor, _) = bar_label(-0.3, &p);
+        assert!(x < -0.3 && anchor == egui::Align2::RIGHT_CENTER);
+    }
 }

@@ -32,3 +32,19 @@ pub fn no_truth_text(task: &str, what: &str) -> String {
          Pick a task with accuracies in the top bar, or open an archive that has them (Archive panel)."
     )
 }
+
+/// The sentence shown where proxies are needed and the task has none (an
+/// accuracy table): what to do depends on whether the probe can build the
+/// archive's networks.
+pub fn no_proxies_text(data: &Dataset, task: &str, what: &str) -> String {
+    let fix = match crate::space::NetConfig::default_for(data.space()) {
+        Some(_) => {
+            "Score… (Layers panel) probes its architectures, or attach a score file (Archive panel).".to_string()
+        }
+        None => format!(
+            "Attach a score file (Archive panel); the probe cannot score these: {}.",
+            crate::space::cannot_build(data.space())
+        ),
+    };
+    format!("No proxies in this file for task \"{task}\" (only ground truth): {what}. {fix}")
+}

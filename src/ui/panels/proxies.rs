@@ -25,6 +25,8 @@ pub struct ProxiesSettings {
     /// (proxy, task) whose scatter is shown.
     pub selected: Option<(String, String)>,
     pub ig_bins: BinChoice,
+    /// The correlation table's colours span its values (else -1..1).
+    pub fit_colours: bool,
 }
 
 type ScatterKey = (u64, String, String);
@@ -64,6 +66,14 @@ impl ProxiesPanel {
                     &palette,
                     "No task of this archive has ground truth, so no proxy can be correlated with accuracy. \
                      Open an archive with accuracies (Archive panel) to fill this panel.",
+                );
+                return;
+            }
+            if corr.proxies.is_empty() {
+                widgets::note(
+                    ui,
+                    &palette,
+                    super::no_proxies_text(ds, ctx.task, "there is nothing to correlate"),
                 );
                 return;
             }
@@ -143,15 +153,26 @@ impl ProxiesPanel {
                 || corr.cells(&order),
                 |ui| {
                     let cell_w = if corr.tasks.len() > 4 { 52.0 } else { 64.0 };
-                    let r = Matrix::new("correlation_table", &rows, &cols, &values)
-                        .cell_size(vec2(cell_w, 22.0))
-                        .decimals(3)
-                        .scale(Scale::Diverging)
-                        .legend("rank correlation")
-                        .cell_label(&label)
-                        .selected(selected_cell)
-                        .sortable(sort_col.map(|c| (c, !s.ascending)))
-                        .ui(ui, &palette);
+                    let scale = if s.fit_colours {
+                        Scale::fitted(&values)
+                    } else {
+                        Scale::Diverging
+                    };
+                    // Many tasks: the table scrolls sideways rather than being cut.
+                    let r = ScrollArea::horizontal()
+                        .id_salt("correlation_h")
+                        .show(ui, |ui| {
+                            Matrix::new("correlation_table", &rows, &cols, &values)
+                                .cell_size(vec2(cell_w, 22.0))
+                                .decimals(3)
+                                .scale(scale)
+                                .legend("rank correlation")
+                                .cell_label(&label)
+                                .selected(selected_cell)
+                                .sortable(sort_col.map(|c| (c, !s.ascending)))
+                                .ui(ui, &palette)
+                        })
+                        .inner;
                     clicked = r.clicked;
                     header = r.header_clicked;
                 },
@@ -184,13 +205,15 @@ impl ProxiesPanel {
                 ));
             }
             ui.label(RichText::new(notes.join(" ")).color(palette.weak_text));
+            ui.checkbox(&mut s.fit_colours, "colour scale fitted to the data")
+                .on_hover_text("Spread the colours over the values shown instead of the full −1 to 1");
             ui.separator();
 
             let avail = ui.available_width();
             ui.horizontal_top(|ui| {
                 // Scatter of the selected cell.
                 let left_w = (avail * 0.42).max(320.0);
-                ui.allocate_ui_with_layout(vec2(left_w, 440.0), Layout::top_down(Align::Min), |ui| {
+                ui.allocate_ui_with_layout(vec2(left_w, 464.0), Layout::top_down(Align::Min), |ui| {
                     ui.set_width(left_w);
                     if let Some((proxy, task)) = s.selected.clone() {
                         let key = (ds.generation, task.clone(), proxy.clone());
@@ -233,12 +256,16 @@ impl ProxiesPanel {
                 let title = format!("Bias: correlation with the parameter count ({task})");
                 table_heading(ui, ctx.exporter, ctx.msgs, &title, || bias.cells());
                 let (header, rows) = bias.cells();
-                widgets::text_grid(ui, "bias_grid", &header, &rows, |i, _, cell| {
-                    if i == 0 {
-                        RichText::new(cell)
-                    } else {
-                        RichText::new(cell).monospace()
-                    }
+                // The tables scroll sideways when wider than what is left (13
+                // proxies at 1400 px); their headings stay in view.
+                ScrollArea::horizontal().id_salt("bias_h").show(ui, |ui| {
+                    widgets::text_grid(ui, "bias_grid", &header, &rows, |i, _, cell| {
+                        if i == 0 {
+                            RichText::new(cell)
+                        } else {
+                            RichText::new(cell).monospace()
+                        }
+                    });
                 });
                 ui.label(
                     RichText::new("b_h: Pearson correlation of rank(proxy) and rank(params), as LIBRA's bias.")
@@ -279,14 +306,16 @@ impl ProxiesPanel {
                     &title,
                     || ig.cells(),
                     |ui| {
-                        Matrix::new("ig_matrix", &ig.names, &ig.names, &values)
-                            .cell_size(vec2(44.0, 20.0))
-                            .decimals(2)
-                            .scale(Scale::Sequential { min: 0.0, max })
-                            .titles("given z_i", "added z_j")
-                            .legend("IG (nats)")
-                            .cell_label(&label)
-                            .ui(ui, &palette);
+                        ScrollArea::horizontal().id_salt("ig_h").show(ui, |ui| {
+                            Matrix::new("ig_matrix", &ig.names, &ig.names, &values)
+                                .cell_size(vec2(44.0, 20.0))
+                                .decimals(2)
+                                .scale(Scale::Sequential { min: 0.0, max })
+                                .titles("given z_i", "added z_j")
+                                .legend("IG (nats)")
+                                .cell_label(&label)
+                                .ui(ui, &palette);
+                        });
                     },
                 );
                 ui.horizontal(|ui| {

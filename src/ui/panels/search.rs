@@ -7,10 +7,11 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use eframe::egui;
 use egui::{Align, Color32, DragValue, Layout, ProgressBar, RichText, ScrollArea, Ui, vec2};
-use egui_plot::{Corner, Legend, Line, LineStyle, MarkerShape, Plot, PlotPoints, Points, Polygon};
+use egui_plot::{FilledArea, Line, LineStyle, MarkerShape, Plot, PlotPoints, Points};
 use serde::{Deserialize, Serialize};
 
 use super::PanelCtx;
@@ -29,7 +30,7 @@ use crate::ui::export::table_csv;
 use crate::ui::model::format_value;
 use crate::ui::scoring::{ScoreSettings, probe_rows_ui};
 use crate::ui::theme::{Palette, with_alpha};
-use crate::ui::widgets::{self, figure, table_heading, text_grid};
+use crate::ui::widgets::{self, LegendItem, Mark, figure, table_heading, text_grid};
 
 /// What the search maximises, as picked in the panel.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -96,6 +97,8 @@ struct SearchRun {
     out: PathBuf,
     fitness: Option<Fitness>,
     band: Option<Band>,
+    /// Evaluations replayed from the log on Resume.
+    resumed: usize,
     evaluations: Vec<Evaluation>,
     progress: Option<Progress>,
     result: Option<SearchResult>,
@@ -113,6 +116,7 @@ impl SearchRun {
             out,
             fitness: None,
             band: None,
+            resumed: 0,
             evaluations: Vec::new(),
             progress: None,
             result: None,
@@ -159,9 +163,10 @@ impl SearchRun {
 
     fn take(&mut self, e: SearchEvent) {
         match e {
-            SearchEvent::Started { fitness, band, .. } => {
+            SearchEvent::Started { fitness, band, resumed } => {
                 self.fitness = Some(fitness);
                 self.band = band;
+                self.resumed = resumed;
             }
             SearchEvent::Evaluated { evaluation, progress } => {
                 self.evaluations.push(evaluation);
@@ -208,6 +213,14 @@ impl SearchRun {
         }
         self.pause.set(false);
     }
+}
+
+/// Time left, from the evaluations made since the job started only: those
+/// replayed from the log on Resume come back at once and say nothing about
+/// the pace.
+pub fn eta_after_resume(p: &Progress, resumed: usize) -> Option<Duration> {
+    let new = p.done.checked_sub(resumed).filter(|n| *n > 0)?;
+    (p.done <= p.total).then(|| p.elapsed.mul_f64((p.total - p.done) as f64 / new as f64))
 }
 
 /// Plot-ready series of a search (query here, draw in the panel).
@@ -288,6 +301,17 @@ impl SearchPanel {
         self.run.as_ref().is_some_and(SearchRun::is_running)
     }
 
+    /// Cancels a running search (another archive opens); true if one ran.
+    pub fn cancel(&mut self) -> bool {
+        match &self.run {
+            Some(run) if run.is_running() => {
+                run.cancel();
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// The search's current pick and its true accuracy (tests, status).
     pub fn result(&self) -> Option<&SearchResult> {
         self.run.as_ref().and_then(|r| r.result.as_ref())
@@ -322,6 +346,8 @@ impl SearchPanel {
             });
             ui.separator();
             ui.vertical(|ui| {
+                // Nothing below may widen the column past the window.
+                ui.set_max_width(ui.available_width());
                 ScrollArea::vertical().id_salt("search_result").show(ui, |ui| match &self.run {
                     Some(run) => run_ui(ui, ctx, run),
                     None => widgets::note(
@@ -338,8 +364,14 @@ impl SearchPanel {
     fn settings_ui(&mut self, ui: &mut Ui, ctx: &mut PanelCtx<'_>, s: &mut SearchSettings, window: (usize, usize)) {
         let palette = ctx.palette;
         let task = ctx.task.to_string();
-        let proxies: Vec<String> = ctx.data.proxy_columns(&task).into_iter().map(|(n, _, _)| n).collect();
-        let has_profiles = ctx.data.profile_count() > 0;
+        let columns: Vec<String> = ctx.data.proxy_columns(&task).into_iter().map(|(n, _, _)| n).collect();
+        // Live, the probe computes the candidates' scores: offer its proxies.
+        let proxies: Vec<String> = if s.tabular {
+            columns.clone()
+        } else {
+            crate::proxy::all_names().into_iter().map(String::from).collect()
+        };
+        let has_profiles = ctx.data.profile_count() > 0 || !s.tabular;
         ui.heading("Search");
         egui::Grid::new("search_grid")
             .num_columns(2)
@@ -417,7 +449,7 @@ impl SearchPanel {
                 ui.end_row();
                 if !s.tabular {
                     let vit = is_vit(ctx);
-                    probe_rows_ui(ui, &mut s.probe, ctx.exporter.dialogs.as_mut(), vit);
+                    probe_rows_ui(ui, &mut s.probe, &mut ctx.exporter.files, "search", vit);
                 }
             });
         if s.algo == Algo::Evolution {
@@ -445,6 +477,15 @@ impl SearchPanel {
                         *e = EvolutionSettings::default();
                     }
                 });
+        }
+        if s.tabular && columns.is_empty() && ctx.data.profile_count() == 0 {
+            widgets::note(
+                ui,
+                &palette,
+                "This archive has no proxies and no layer profiles in this task, so a search from the archive has \
+                 nothing to rank candidates by. Pick \"probe live\" (the probe scores every candidate), or attach a \
+                 score file in the Archive panel.",
+            );
         }
         ui.add_space(6.0);
         let running = self.is_busy();
@@ -563,13 +604,17 @@ fn run_ui(ui: &mut Ui, ctx: &mut PanelCtx<'_>, run: &SearchRun) {
     if let Some(msg) = &run.failed {
         ui.label(RichText::new(format!("Search failed: {msg}")).color(palette.error));
     }
-    ui.horizontal(|ui| {
+    ui.horizontal_wrapped(|ui| {
         ui.add(
             ProgressBar::new(done as f32 / budget.max(1) as f32)
                 .desired_width(220.0)
                 .show_percentage(),
         );
-        let eta = run.progress.as_ref().and_then(Progress::eta).map(format_duration);
+        let eta = run
+            .progress
+            .as_ref()
+            .and_then(|p| eta_after_resume(p, run.resumed))
+            .map(format_duration);
         let state = match (&run.result, run.is_running(), run.pause.is_paused()) {
             (Some(r), _, _) if r.cancelled => "cancelled".to_string(),
             (Some(_), _, _) => "finished".to_string(),
@@ -596,7 +641,8 @@ fn run_ui(ui: &mut Ui, ctx: &mut PanelCtx<'_>, run: &SearchRun) {
             "This task has no ground truth for the scored candidates, so the rank scatter and the accuracy curve stay empty.",
         );
     }
-    let half = ((ui.available_width() - 16.0) / 2.0).max(260.0);
+    // Two plots side by side within the width (at 1024 px they were cut).
+    let half = ((ui.available_width() - 24.0) / 2.0).max(180.0);
     ui.horizontal_top(|ui| {
         ui.vertical(|ui| {
             ui.set_width(half);
@@ -630,13 +676,16 @@ fn run_ui(ui: &mut Ui, ctx: &mut PanelCtx<'_>, run: &SearchRun) {
     let cells = || top_cells(run, 10);
     table_heading(ui, ctx.exporter, ctx.msgs, "Top 10 by fitness", cells);
     let (header, rows) = top_cells(run, 10);
-    text_grid(ui, "search_top", &header, &rows, |col, _, text| {
-        // The architecture column in monospace, so cells line up.
-        if col == 5 {
-            RichText::new(text).monospace()
-        } else {
-            RichText::new(text)
-        }
+    // Long architecture strings scroll sideways instead of running off.
+    ScrollArea::horizontal().id_salt("search_top_h").show(ui, |ui| {
+        text_grid(ui, "search_top", &header, &rows, |col, _, text| {
+            // The architecture column in monospace, so cells line up.
+            if col == 5 {
+                RichText::new(text).monospace()
+            } else {
+                RichText::new(text)
+            }
+        });
     });
     ui.horizontal(|ui| {
         if ui.small_button("Export log as CSV…").clicked() {
@@ -666,10 +715,9 @@ fn scatter_ui(ui: &mut Ui, palette: &Palette, v: &SearchView, width: f32) {
     let count = v.scatter.last().map_or(1, |(g, _)| g + 1);
     Plot::new("search_scatter")
         .width(width)
-        .height(width * 0.8)
+        .height((width * 0.8).min(420.0))
         .x_axis_label("true rank (1 = best)")
         .y_axis_label("fitness rank (1 = best)")
-        .legend(Legend::default().position(Corner::LeftTop))
         .include_x(0.0)
         .include_x(n + 1.0)
         .include_y(0.0)
@@ -691,30 +739,48 @@ fn scatter_ui(ui: &mut Ui, palette: &Palette, v: &SearchView, width: f32) {
                 );
             }
         });
+    // Under the plot, off the points; many generations: the first and the last.
+    let mut legend = vec![LegendItem::new(Mark::Dashed, palette.diagonal, "perfect ranking")];
+    let gens: Vec<usize> = v.scatter.iter().map(|(g, _)| *g).collect();
+    let shown: Vec<usize> = if gens.len() > 6 {
+        vec![gens[0], gens[gens.len() - 1]]
+    } else {
+        gens.clone()
+    };
+    for (i, g) in shown.iter().enumerate() {
+        let label = if gens.len() > 6 && i == 1 {
+            format!("… generation {g}")
+        } else {
+            format!("generation {g}")
+        };
+        legend.push(LegendItem::new(Mark::Dot, generation_colour(palette, *g, count), label));
+    }
+    widgets::legend_row(ui, palette, &legend);
 }
 
 fn curve_ui(ui: &mut Ui, palette: &Palette, v: &SearchView, budget: usize, width: f32) {
     Plot::new("search_curve")
         .width(width)
-        .height(width * 0.8)
+        .height((width * 0.8).min(420.0))
         .x_axis_label("evaluations")
         .y_axis_label("true accuracy (%)")
-        .legend(Legend::default().position(Corner::RightBottom))
         .include_x(0.0)
         .include_x(budget as f64)
         .show(ui, |plot| {
             if let Some(b) = &v.band {
                 let k = b.median.len();
-                let mut poly: Vec<[f64; 2]> = (0..k).map(|i| [(i + 1) as f64, b.p90[i]]).collect();
-                poly.extend((0..k).rev().map(|i| [(i + 1) as f64, b.p10[i]]));
-                plot.polygon(
-                    Polygon::new(
+                // A filled area between the two percentile lines: the band is
+                // not convex, so a polygon fill of its outline draws a fan.
+                let xs: Vec<f64> = (1..=k).map(|i| i as f64).collect();
+                plot.add(
+                    FilledArea::new(
                         format!("random search, 10–90% of {} runs", b.runs),
-                        PlotPoints::new(poly),
+                        &xs,
+                        &b.p10[..k],
+                        &b.p90[..k],
                     )
                     .fill_color(with_alpha(palette.series[7], 40))
-                    .stroke(egui::Stroke::new(0.5, with_alpha(palette.series[7], 90)))
-                    .allow_hover(false),
+                    .stroke(egui::Stroke::new(0.5, with_alpha(palette.series[7], 90))),
                 );
                 plot.line(
                     Line::new(
@@ -736,6 +802,23 @@ fn curve_ui(ui: &mut Ui, palette: &Palette, v: &SearchView, budget: usize, width
                     .width(2.2),
             );
         });
+    let mut legend = vec![
+        LegendItem::new(Mark::Line, palette.accent, "search's pick"),
+        LegendItem::new(Mark::Dotted, palette.series[2], "best evaluated (oracle)"),
+    ];
+    if let Some(b) = &v.band {
+        legend.push(LegendItem::new(
+            Mark::Dashed,
+            palette.series[7],
+            "random search, median",
+        ));
+        legend.push(LegendItem::new(
+            Mark::Fill,
+            with_alpha(palette.series[7], 60),
+            format!("random search, 10–90% of {} runs", b.runs),
+        ));
+    }
+    widgets::legend_row(ui, palette, &legend);
 }
 
 fn scatter_csv(v: &SearchView) -> String {
@@ -834,4 +917,25 @@ fn log_cells(run: &SearchRun) -> (Vec<String>, Vec<Vec<String>>) {
         })
         .collect();
     (header, rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// 50 evaluations replayed from the log, then 10 new ones in 10 s: 40
+    /// left take 40 s, not the 6.7 s that counting the replayed ones gives.
+    #[test]
+    fn the_eta_after_resume_counts_only_new_evaluations() {
+        let p = Progress {
+            done: 60,
+            total: 100,
+            elapsed: Duration::from_secs(10),
+        };
+        assert_eq!(eta_after_resume(&p, 50), Some(Duration::from_secs(40)));
+        assert!(p.eta().unwrap() < Duration::from_secs(7));
+        assert_eq!(eta_after_resume(&p, 0), p.eta());
+        // Only replayed so far: no pace yet.
+        assert_eq!(eta_after_resume(&p, 60), None);
+    }
 }

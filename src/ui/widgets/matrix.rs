@@ -16,14 +16,34 @@ use crate::ui::theme::{self, Palette};
 pub enum Scale {
     /// Signed, [-1, 1] (correlations).
     Diverging,
+    /// Signed, [-limit, limit]: a diverging scale fitted to the data.
+    DivergingTo(f64),
     /// [min, max] (information gain, ...).
     Sequential { min: f64, max: f64 },
 }
 
 impl Scale {
+    /// The scale fitted to `values`: sequential over [min, max] when they
+    /// share a sign (0.25..0.45 then spans the whole ramp), else diverging
+    /// over +-max|v| (zero stays neutral); the full [-1, 1] when there are
+    /// fewer than two distinct values.
+    pub fn fitted(values: &[Vec<Option<f64>>]) -> Scale {
+        let all = values.iter().flatten().flatten().copied().filter(|v| v.is_finite());
+        let (lo, hi) = all.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)));
+        // hi <= lo also covers "no finite value" (lo = +inf, hi = -inf).
+        if hi <= lo {
+            Scale::Diverging
+        } else if lo >= 0.0 || hi <= 0.0 {
+            Scale::Sequential { min: lo, max: hi }
+        } else {
+            Scale::DivergingTo(lo.abs().max(hi.abs()))
+        }
+    }
+
     pub fn color(self, v: f64) -> Color32 {
         match self {
             Scale::Diverging => theme::diverging(v),
+            Scale::DivergingTo(limit) => theme::diverging((v / limit).clamp(-1.0, 1.0)),
             Scale::Sequential { min, max } => {
                 let span = if max > min { max - min } else { 1.0 };
                 theme::sequential((v - min) / span)
@@ -34,8 +54,23 @@ impl Scale {
     fn range(self) -> (f64, f64) {
         match self {
             Scale::Diverging => (-1.0, 1.0),
+            Scale::DivergingTo(limit) => (-limit, limit),
             Scale::Sequential { min, max } => (min, max),
         }
+    }
+}
+
+/// `font`, made smaller when `text` would not fit in `width` (a cell's
+/// "-0.20" stays inside it); never below 8 points.
+pub fn fit_font(painter: &egui::Painter, text: &str, font: &FontId, width: f32) -> FontId {
+    let w = painter
+        .layout_no_wrap(text.to_string(), font.clone(), Color32::WHITE)
+        .size()
+        .x;
+    if w <= width || w <= 0.0 {
+        font.clone()
+    } else {
+        FontId::new((font.size * width / w).max(8.0), font.family.clone())
     }
 }
 
@@ -272,11 +307,13 @@ impl<'a> Matrix<'a> {
                 if self.show_values
                     && let Some(v) = v
                 {
+                    let text = format!("{v:.*}", self.decimals);
+                    let font = fit_font(&painter, &text, &value_font, self.cell.x - 4.0);
                     painter.text(
                         cell.center(),
                         Align2::CENTER_CENTER,
-                        format!("{v:.*}", self.decimals),
-                        value_font.clone(),
+                        text,
+                        font,
                         theme::contrast_text(fill),
                     );
                 }
@@ -363,5 +400,25 @@ impl<'a> Matrix<'a> {
                 TextShape::new(pos, g, palette.weak_text).with_angle(-FRAC_PI_2),
             ));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fitted_scale_spans_the_values() {
+        let same_sign = vec![vec![Some(0.25), Some(0.45)], vec![None, Some(0.3)]];
+        assert_eq!(Scale::fitted(&same_sign), Scale::Sequential { min: 0.25, max: 0.45 });
+        // 0.25 and 0.45 are the two ends of the ramp, not two near-equal blues.
+        let s = Scale::fitted(&same_sign);
+        assert_eq!(s.color(0.25), theme::sequential(0.0));
+        assert_eq!(s.color(0.45), theme::sequential(1.0));
+        let mixed = vec![vec![Some(-0.2), Some(0.5)]];
+        assert_eq!(Scale::fitted(&mixed), Scale::DivergingTo(0.5));
+        assert_eq!(Scale::fitted(&mixed).color(0.5), theme::diverging(1.0));
+        assert_eq!(Scale::fitted(&mixed).color(0.0), theme::diverging(0.0));
+        assert_eq!(Scale::fitted(&[vec![Some(0.3)]]), Scale::Diverging);
     }
 }

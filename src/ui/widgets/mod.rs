@@ -24,18 +24,15 @@ pub fn figure<R>(
 ) -> R {
     let mut png = false;
     let mut want_csv = false;
-    ui.horizontal(|ui| {
-        ui.label(RichText::new(title).strong());
-        ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
-            want_csv = ui
-                .small_button("CSV…")
-                .on_hover_text(format!("Save the numbers of \"{title}\" as CSV"))
-                .clicked();
-            png = ui
-                .small_button("PNG…")
-                .on_hover_text(format!("Save \"{title}\" as a PNG image"))
-                .clicked();
-        });
+    title_row(ui, title, |ui| {
+        want_csv = ui
+            .small_button("CSV…")
+            .on_hover_text(format!("Save the numbers of \"{title}\" as CSV"))
+            .clicked();
+        png = ui
+            .small_button("PNG…")
+            .on_hover_text(format!("Save \"{title}\" as a PNG image"))
+            .clicked();
     });
     let inner = ui.scope(add);
     if png {
@@ -58,15 +55,12 @@ pub fn table_figure<R>(
     add: impl FnOnce(&mut Ui) -> R,
 ) -> R {
     let mut png = false;
-    ui.horizontal(|ui| {
-        ui.label(RichText::new(title).strong());
-        ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
-            table_exports(ui, exporter, msgs, title, cells);
-            png = ui
-                .small_button("PNG…")
-                .on_hover_text(format!("Save \"{title}\" as a PNG image"))
-                .clicked();
-        });
+    title_row(ui, title, |ui| {
+        table_exports(ui, exporter, msgs, title, cells);
+        png = ui
+            .small_button("PNG…")
+            .on_hover_text(format!("Save \"{title}\" as a PNG image"))
+            .clicked();
     });
     let inner = ui.scope(add);
     if png {
@@ -110,13 +104,103 @@ pub fn table_heading(
     title: &str,
     cells: impl FnOnce() -> (Vec<String>, Vec<Vec<String>>),
 ) {
+    // Right-to-left: the last button added sits leftmost.
+    title_row(ui, title, |ui| table_exports(ui, exporter, msgs, title, cells));
+}
+
+/// A title line with buttons on the right (added right to left): the title
+/// takes the space left of them, cut with "…" (full on hover) rather than
+/// running under them.
+pub fn title_row(ui: &mut Ui, title: &str, buttons: impl FnOnce(&mut Ui)) {
     ui.horizontal(|ui| {
-        ui.label(RichText::new(title).strong());
         ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
-            // Right-to-left: the last button added sits leftmost.
-            table_exports(ui, exporter, msgs, title, cells);
+            buttons(ui);
+            ui.with_layout(egui::Layout::left_to_right(egui::Align::Center), |ui| {
+                ui.add(egui::Label::new(RichText::new(title).strong()).truncate())
+                    .on_hover_text(title);
+            });
         });
     });
+}
+
+/// How a legend entry is drawn.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Mark {
+    Line,
+    Dashed,
+    Dotted,
+    Dot,
+    Fill,
+}
+
+/// One legend entry.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LegendItem {
+    pub mark: Mark,
+    pub color: egui::Color32,
+    pub label: String,
+}
+
+impl LegendItem {
+    pub fn new(mark: Mark, color: egui::Color32, label: impl Into<String>) -> LegendItem {
+        LegendItem {
+            mark,
+            color,
+            label: label.into(),
+        }
+    }
+}
+
+/// A legend under a plot, off the data: entries in the order given,
+/// wrapped to the width.
+pub fn legend_row(ui: &mut Ui, palette: &Palette, items: &[LegendItem]) {
+    ui.horizontal_wrapped(|ui| {
+        ui.spacing_mut().item_spacing.x = 12.0;
+        for item in items {
+            legend_item(ui, palette, item);
+        }
+    });
+}
+
+/// Swatch and label as one allocation, so that they wrap together.
+fn legend_item(ui: &mut Ui, palette: &Palette, item: &LegendItem) {
+    let font = egui::TextStyle::Small.resolve(ui.style());
+    let galley = ui.painter().layout_no_wrap(item.label.clone(), font, palette.text);
+    let swatch = egui::vec2(22.0, 14.0);
+    let size = egui::vec2(swatch.x + 4.0 + galley.size().x, swatch.y.max(galley.size().y));
+    let (rect, resp) = ui.allocate_exact_size(size, egui::Sense::hover());
+    // Readable by screen readers (and tests) like any label.
+    resp.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Label, true, &item.label));
+    let sw = egui::Rect::from_min_size(egui::pos2(rect.min.x, rect.center().y - swatch.y / 2.0), swatch);
+    let painter = ui.painter();
+    let (l, r, y) = (sw.left() + 1.0, sw.right() - 1.0, sw.center().y);
+    let stroke = |w: f32| egui::Stroke::new(w, item.color);
+    match item.mark {
+        Mark::Line => {
+            painter.line_segment([egui::pos2(l, y), egui::pos2(r, y)], stroke(2.2));
+        }
+        Mark::Dashed | Mark::Dotted => {
+            let (dash, gap) = if item.mark == Mark::Dashed {
+                (5.0, 3.0)
+            } else {
+                (2.0, 2.0)
+            };
+            painter.extend(egui::Shape::dashed_line(
+                &[egui::pos2(l, y), egui::pos2(r, y)],
+                stroke(1.8),
+                dash,
+                gap,
+            ));
+        }
+        Mark::Dot => {
+            painter.circle_filled(sw.center(), 4.0, item.color);
+        }
+        Mark::Fill => {
+            painter.rect_filled(sw.shrink2(egui::vec2(1.0, 2.0)), 2.0, item.color);
+        }
+    }
+    let text_pos = egui::pos2(sw.right() + 4.0, rect.center().y - galley.size().y / 2.0);
+    painter.galley(text_pos, galley, palette.text);
 }
 
 /// A plain-language note in a tinted box (missing ground truth, missing

@@ -3,10 +3,11 @@
 
 use eframe::egui;
 use egui::{Response, Ui};
-use egui_plot::{Corner, HoverPosition, Legend, Line, LineStyle, MarkerShape, Plot, PlotPoints, Points};
+use egui_plot::{HoverPosition, Line, LineStyle, MarkerShape, Plot, PlotPoints, Points};
 
 use crate::ui::model::{Dataset, RankScatter};
 use crate::ui::theme::Palette;
+use crate::ui::widgets::{LegendItem, Mark, legend_row};
 
 /// Draws a rank scatter of `score` (its name) on `task`.
 pub fn rank_scatter_ui(
@@ -32,14 +33,17 @@ pub fn rank_scatter_ui(
         2.6
     };
     let hover_name = points_name.clone();
+    let legend = [
+        LegendItem::new(Mark::Dot, palette.scatter, points_name.clone()),
+        LegendItem::new(Mark::Dashed, palette.diagonal, "perfect ranking (y = x)"),
+    ];
     let rows = &s.rows;
     let pts = &s.points;
-    Plot::new(id)
+    let response = Plot::new(id)
         .height(height)
         .custom_x_axes(vec![egui_plot::AxisHints::new_x().label_spacing(28.0..=44.0)])
         .x_axis_label("true rank (1 = best)")
         .y_axis_label(format!("rank by {score} (1 = best)"))
-        .legend(Legend::default().position(Corner::LeftTop))
         .include_x(0.0)
         .include_x(n + 1.0)
         .include_y(0.0)
@@ -74,5 +78,8 @@ pub fn rank_scatter_ui(
                     .color(palette.scatter),
             );
         })
-        .response
+        .response;
+    // Under the plot: a legend in a corner would hide the points there.
+    legend_row(ui, palette, &legend);
+    response
 }
