@@ -1,16 +1,23 @@
-//! Exports: CSV and Markdown of tables, CSV of what a plot draws, and PNG
-//! of a figure (a screenshot of the window cropped to the figure). File
-//! dialogs sit behind [`Dialogs`] so that tests never open one.
+//! Exports: CSV and Markdown of tables, CSV of what a plot draws, PNG of a
+//! figure (a screenshot of the window cropped to the figure), and the
+//! figure itself as SVG, PDF or PNG at a chosen size, drawn by `figure`
+//! as `lswag-studio figure` draws it. File dialogs sit behind [`Dialogs`]
+//! so that tests never open one.
 
 use eframe::egui;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, channel};
 
-use egui::{ColorImage, Rect};
+use egui::containers::menu::{MenuButton, MenuConfig};
+use egui::{ColorImage, DragValue, PopupCloseBehavior, Rect, Ui};
+use serde::{Deserialize, Serialize};
 
 use super::Messages;
 use super::model::csv_field;
+use crate::figure::output::{DPI_RANGE, pixels};
+use crate::figure::svg::{Page, Theme};
+use crate::figure::{self, Format};
 
 /// Where files are opened from and saved to.
 pub trait Dialogs {
@@ -101,10 +108,14 @@ struct PendingPng {
     rx: Receiver<Arc<ColorImage>>,
 }
 
+/// A figure file being rendered and written off the UI thread.
+type PendingFigure = Receiver<(PathBuf, Result<(), String>)>;
+
 /// Runs exports and reports what happened to [`Messages`].
 pub struct Exporter {
     pub dialogs: Box<dyn Dialogs>,
     pending: Option<PendingPng>,
+    figures: Vec<PendingFigure>,
     /// Paths written, newest last (tests read it).
     pub written: Vec<PathBuf>,
 }
@@ -114,6 +125,7 @@ impl Exporter {
         Exporter {
             dialogs,
             pending: None,
+            figures: Vec::new(),
             written: Vec::new(),
         }
     }
@@ -153,8 +165,58 @@ impl Exporter {
         self.pending.is_some()
     }
 
-    /// Finishes a PNG export whose screenshot has arrived.
+    /// Asks where to save, then renders the figure `draw` returns for the
+    /// chosen page in the chosen format on a worker thread (a PDF of 15k
+    /// points or a 600 dpi PNG takes a moment); [`Exporter::poll`] reports.
+    pub fn save_figure(
+        &mut self,
+        ctx: &egui::Context,
+        name: &str,
+        settings: &FigureSettings,
+        draw: impl FnOnce(&Page) -> String,
+    ) {
+        let format = settings.format();
+        let Some(path) = self.dialogs.save_path(&file_stem(name), format.extension()) else {
+            return;
+        };
+        let svg = draw(&settings.page());
+        let (tx, rx) = channel();
+        let repaint = ctx.clone();
+        std::thread::spawn(move || {
+            let result = figure::write(&svg, format, &path);
+            let _ = tx.send((path, result));
+            repaint.request_repaint();
+        });
+        self.figures.push(rx);
+    }
+
+    /// Whether a figure file is still being written.
+    pub fn figure_pending(&self) -> bool {
+        !self.figures.is_empty()
+    }
+
+    /// Reports finished figure files and PNG screenshots.
     pub fn poll(&mut self, msgs: &mut Messages) {
+        let mut still = Vec::new();
+        for rx in std::mem::take(&mut self.figures) {
+            match rx.try_recv() {
+                Ok((path, Ok(()))) => {
+                    msgs.info(format!("Saved {}", path.display()));
+                    self.written.push(path);
+                }
+                Ok((path, Err(reason))) => msgs.error(path.display().to_string(), reason),
+                Err(std::sync::mpsc::TryRecvError::Empty) => still.push(rx),
+                Err(std::sync::mpsc::TryRecvError::Disconnected) => {
+                    msgs.error("figure export", "the thread writing the figure stopped unexpectedly")
+                }
+            }
+        }
+        self.figures = still;
+        self.poll_png(msgs);
+    }
+
+    /// Finishes a PNG export whose screenshot has arrived.
+    fn poll_png(&mut self, msgs: &mut Messages) {
         let Some(p) = &self.pending else { return };
         let Ok(image) = p.rx.try_recv() else { return };
         let Some(p) = self.pending.take() else { return };
@@ -169,6 +231,127 @@ impl Exporter {
             }
             Err(reason) => msgs.error(path.display().to_string(), reason),
         }
+    }
+}
+
+/// The file format offered by a figure's "Figure…" menu.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FigureFormat {
+    Svg,
+    #[default]
+    Pdf,
+    Png,
+}
+
+/// Size, format and theme of the figures saved from the app; one set for
+/// every figure (a paper's figures share a size), kept between runs.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct FigureSettings {
+    pub format: FigureFormat,
+    pub width_mm: f64,
+    pub height_mm: f64,
+    /// PNG only.
+    pub dpi: f64,
+    pub dark: bool,
+}
+
+impl Default for FigureSettings {
+    fn default() -> Self {
+        FigureSettings {
+            format: FigureFormat::Pdf,
+            width_mm: 120.0,
+            height_mm: 80.0,
+            dpi: 300.0,
+            dark: false,
+        }
+    }
+}
+
+impl FigureSettings {
+    pub fn page(&self) -> Page {
+        let clamp = |v: f64| v.clamp(Page::MIN_MM, Page::MAX_MM);
+        Page::new(
+            clamp(self.width_mm),
+            clamp(self.height_mm),
+            if self.dark { Theme::Dark } else { Theme::Light },
+        )
+    }
+
+    pub fn format(&self) -> Format {
+        match self.format {
+            FigureFormat::Svg => Format::Svg,
+            FigureFormat::Pdf => Format::Pdf,
+            FigureFormat::Png => Format::Png { dpi: self.dpi },
+        }
+    }
+}
+
+/// Where the figure settings live in egui's persisted memory.
+fn figure_settings_id() -> egui::Id {
+    egui::Id::unique("lswag_figure_export_settings")
+}
+
+/// The figure settings as last chosen.
+pub fn figure_settings(ctx: &egui::Context) -> FigureSettings {
+    ctx.data_mut(|d| *d.get_persisted_mut_or_default::<FigureSettings>(figure_settings_id()))
+}
+
+/// The "Figure…" button of a figure's title row: a menu with the format,
+/// the size in millimetres (and the resolution of a PNG) and "Save…",
+/// which saves what `draw` draws for that page.
+pub fn figure_menu(ui: &mut Ui, exporter: &mut Exporter, title: &str, draw: impl FnOnce(&Page) -> String) {
+    let mut s = figure_settings(ui.ctx());
+    let mut save = false;
+    let config = MenuConfig::new().close_behavior(PopupCloseBehavior::CloseOnClickOutside);
+    let (button, _) = MenuButton::from_button(egui::Button::new("Figure…").small())
+        .config(config)
+        .ui(ui, |ui| {
+            ui.horizontal(|ui| {
+                ui.label("Format");
+                ui.selectable_value(&mut s.format, FigureFormat::Pdf, "PDF");
+                ui.selectable_value(&mut s.format, FigureFormat::Svg, "SVG");
+                ui.selectable_value(&mut s.format, FigureFormat::Png, "PNG");
+            });
+            egui::Grid::new("figure_export_size").num_columns(2).show(ui, |ui| {
+                let range = Page::MIN_MM..=Page::MAX_MM;
+                ui.label("Width");
+                ui.add(DragValue::new(&mut s.width_mm).range(range.clone()).suffix(" mm"));
+                ui.end_row();
+                ui.label("Height");
+                ui.add(DragValue::new(&mut s.height_mm).range(range).suffix(" mm"));
+                ui.end_row();
+                if s.format == FigureFormat::Png {
+                    ui.label("Resolution");
+                    ui.add(DragValue::new(&mut s.dpi).range(DPI_RANGE).suffix(" dpi"));
+                    ui.end_row();
+                    ui.label("");
+                    ui.label(format!(
+                        "{} × {} pixels",
+                        pixels(s.width_mm, s.dpi),
+                        pixels(s.height_mm, s.dpi)
+                    ));
+                    ui.end_row();
+                }
+            });
+            ui.checkbox(&mut s.dark, "Dark background");
+            let what = match s.format {
+                FigureFormat::Svg => "SVG",
+                FigureFormat::Pdf => "PDF",
+                FigureFormat::Png => "PNG",
+            };
+            if ui.button(format!("Save {what}…")).clicked() {
+                save = true;
+                ui.close();
+            }
+        });
+    button.on_hover_text(format!(
+        "Save \"{title}\" as a figure file: SVG or PDF (vector, text stays text) or PNG, at a size you choose"
+    ));
+    ui.ctx().data_mut(|d| d.insert_persisted(figure_settings_id(), s));
+    if save {
+        let ctx = ui.ctx().clone();
+        exporter.save_figure(&ctx, title, &s, draw);
     }
 }
 

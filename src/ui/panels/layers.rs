@@ -16,13 +16,14 @@ use serde::{Deserialize, Serialize};
 
 use super::{PanelCtx, no_truth_text};
 use crate::engine::profile::LayerStatistic;
+use crate::figure::{self, svg::Page};
 use crate::ui::background::Background;
 use crate::ui::model::{BINS, Intensity, ProfileSource, RankScatter, WindowModel, statistic_axis, statistic_label};
 use crate::ui::scoring::{ScoreRun, ScoreSettings};
 use crate::ui::theme::with_alpha;
 use crate::ui::widgets::matrix::Matrix;
 use crate::ui::widgets::scatter::rank_scatter_ui;
-use crate::ui::widgets::{self, figure};
+use crate::ui::widgets::{self, vector_figure};
 
 /// Persisted settings of the layers panel.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -260,7 +261,10 @@ impl LayersPanel {
             let csv = || curves.csv();
             let title = format!("Gradient intensity per depth bin: {}", statistic_label(s.statistic));
             let mut window = s.window;
-            figure(ui, ctx.exporter, ctx.msgs, &title, csv, |ui| {
+            let shown = s.window;
+            let rho = model.and_then(|m| m.grid[shown.0 - 1][shown.1 - 1]);
+            let draw = |page: &Page| figure::curves_svg(page, curves, Some((shown, rho)));
+            vector_figure(ui, ctx.exporter, ctx.msgs, &title, csv, draw, |ui| {
                 self.drag = curves_plot(ui, curves, &mut window, self.drag, &palette, curve_h, avail);
             });
             s.window = clamp_window(window);
@@ -298,12 +302,13 @@ impl LayersPanel {
         ui.horizontal_top(|ui| {
             ui.allocate_ui_with_layout(vec2(bars_w, bottom_h), Layout::top_down(Align::Min), |ui| {
                 ui.set_width(bars_w);
-                figure(
+                vector_figure(
                     ui,
                     ctx.exporter,
                     ctx.msgs,
                     "Spearman ρ per single bin",
                     || model.single_csv(),
+                    |page| figure::bins_svg(page, model, ctx.task, s.window),
                     |ui| {
                         single_bins_plot(ui, model, s.window, &palette, bottom_h - 40.0);
                     },
@@ -312,12 +317,14 @@ impl LayersPanel {
             ui.allocate_ui_with_layout(vec2(heat_w, bottom_h), Layout::top_down(Align::Min), |ui| {
                 ui.set_width(heat_w);
                 let mut clicked = None;
-                figure(
+                let (task, window) = (ctx.task, s.window);
+                vector_figure(
                     ui,
                     ctx.exporter,
                     ctx.msgs,
                     "Spearman ρ of every window [a, b]",
                     || model.grid_csv(),
+                    |page| figure::windows_svg(page, model, task, window),
                     |ui| {
                         clicked = heatmap_ui(ui, model, s.window, &palette, cell);
                     },
@@ -333,12 +340,13 @@ impl LayersPanel {
                     let name = format!("L-SWAG[{a}..{b}]");
                     let title = format!("{name}: predicted vs true rank ({})", ctx.task);
                     let ds = ctx.data;
-                    figure(
+                    vector_figure(
                         ui,
                         ctx.exporter,
                         ctx.msgs,
                         &title,
                         || l.csv(ds, &name),
+                        |page| figure::scatter_svg(page, &title, l, &name),
                         |ui| {
                             rank_scatter_ui(ui, "layers_scatter", &palette, ds, l, &name, bottom_h - 40.0);
                         },
@@ -413,7 +421,8 @@ fn curves_plot(
         .custom_x_axes(vec![egui_plot::AxisHints::new_x().label_spacing(28.0..=44.0)])
         .x_axis_label("depth bin p (each bin = 10% of the network's weight layers, 1 = input side)")
         .y_axis_label(statistic_axis(curves.statistic))
-        .legend(Legend::default().position(Corner::LeftTop))
+        // Insertion order: shallow to deep (L = 8 before L = 23), not as text.
+        .legend(Legend::default().position(Corner::LeftTop).follow_insertion_order(true))
         .include_x(0.5)
         .include_x(BINS as f64 + 0.5)
         .x_grid_spacer(|_| {
