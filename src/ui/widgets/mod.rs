@@ -84,6 +84,8 @@ pub fn vector_table_figure<R>(
 }
 
 type Cells<'a> = Box<dyn FnOnce() -> (Vec<String>, Vec<Vec<String>>) + 'a>;
+/// Draws a figure for a page (see [`crate::figure`]).
+type Draw<'a> = Box<dyn FnOnce(&Page) -> String + 'a>;
 
 /// The numbers a figure's title line exports.
 enum Exports<'a> {
@@ -99,7 +101,7 @@ fn figure_row<'a, R>(
     msgs: &mut Messages,
     title: &str,
     numbers: Exports<'a>,
-    draw: Option<Box<dyn FnOnce(&Page) -> String + 'a>>,
+    draw: Option<Draw<'a>>,
     add: impl FnOnce(&mut Ui) -> R,
 ) -> R {
     let mut png = false;
