@@ -353,8 +353,9 @@ fn cli(args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
-/// A tabular evolution search on the demo, logged to `dir/search.jsonl`.
-fn search_log(dir: &Path) -> PathBuf {
+/// A tabular evolution search on the demo, logged to `dir/search.jsonl`,
+/// and what it reported on stderr.
+fn search_log(dir: &Path) -> (PathBuf, String) {
     let log = dir.join("search.jsonl");
     let _ = std::fs::remove_file(&log);
     let out = cli(&[
@@ -373,18 +374,26 @@ fn search_log(dir: &Path) -> PathBuf {
         "--out",
         log.to_str().unwrap(),
     ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    log
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{err}");
+    (log, err)
 }
 
 #[test]
 fn search_log_figure_draws_the_band_as_one_area_between_two_lines() {
     let dir = temp_dir("search");
-    let log = search_log(&dir);
+    let (log, reported) = search_log(&dir);
     let f = model::search_from_log(&log, None, |p| Dataset::open(p).map_err(|e| e.to_string())).unwrap();
     assert!(f.no_band.is_none(), "{:?}", f.no_band);
     let band = f.view.band.as_ref().unwrap();
     assert_eq!(band.median.len(), 60);
+    // The band drawn from the log is the one the search itself reported.
+    let k = band.median.len() - 1;
+    let line = format!(
+        "random search with this fitness and budget returns {:.2} (median; 10-90%: {:.2}-{:.2}, 1000 simulated runs)",
+        band.median[k], band.p10[k], band.p90[k]
+    );
+    assert!(reported.contains(&line), "{line}\n{reported}");
     let page = Page::new(170.0, 70.0, Theme::Light);
     let svg = figure::search_svg(&page, &f).unwrap();
     let texts = svg_texts(&svg);

@@ -190,11 +190,6 @@ impl Exporter {
         self.figures.push(rx);
     }
 
-    /// Whether a figure file is still being written.
-    pub fn figure_pending(&self) -> bool {
-        !self.figures.is_empty()
-    }
-
     /// Reports finished figure files and PNG screenshots.
     pub fn poll(&mut self, msgs: &mut Messages) {
         let mut still = Vec::new();
