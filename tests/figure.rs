@@ -507,6 +507,20 @@ fn cli_refuses_each_bad_option_by_name() {
             vec!["figure", "bins", DEMO, "--out", "x.pdf", "--dpi", "300"],
             "PNG output only",
         ),
+        (
+            vec![
+                "figure",
+                "bins",
+                DEMO,
+                "--out",
+                "x.png",
+                "--dpi",
+                "2400",
+                "--width-mm",
+                "1000",
+            ],
+            "94488 x 7559 pixels is more than the 20000",
+        ),
         (vec!["figure", "bins", DEMO, "--out", "x.eps"], ".svg, .pdf or .png"),
         (vec!["figure", "bins", DEMO, "--out", DEMO], "--out"),
         (
