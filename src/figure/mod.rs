@@ -181,10 +181,11 @@ pub fn render(ds: &Dataset, spec: &FigureSpec) -> Result<String, String> {
     }
 }
 
-/// Renders `svg` as `format` and writes it to `out`.
+/// Renders `svg` as `format` and writes it to `out` atomically (a reader
+/// never sees half a figure).
 pub fn write(svg: &str, format: Format, out: &Path) -> Result<(), String> {
     let bytes = output::encode(svg, format)?;
-    std::fs::write(out, bytes).map_err(|e| format!("{}: {e}", out.display()))
+    crate::archive::write_atomic(out, &bytes).map_err(|e| e.to_string())
 }
 
 /// One figure filling the page under its title.
