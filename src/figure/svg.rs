@@ -389,6 +389,9 @@ pub struct Canvas {
     pub colors: Colors,
     body: String,
     clip_ids: usize,
+    /// The figure's title, also its SVG `<title>` (what a browser's tab and
+    /// a screen reader name it by).
+    name: Option<String>,
 }
 
 /// Where the legend of a plot goes.
@@ -416,6 +419,7 @@ impl Canvas {
             colors,
             body,
             clip_ids: 0,
+            name: None,
         }
     }
 
@@ -431,6 +435,7 @@ impl Canvas {
 
     /// Writes the figure's title at the top of `r`; returns the rest of `r`.
     pub fn title(&mut self, r: Rect, title: &str) -> Rect {
+        self.name.get_or_insert_with(|| title.to_string());
         let size = fit_size(title, TITLE, r.w());
         self.text(
             r.x0 + r.w() / 2.0,
@@ -954,8 +959,11 @@ impl Canvas {
     }
 
     pub fn finish(self) -> String {
+        let name = self
+            .name
+            .map_or(String::new(), |n| format!("<title>{}</title>\n", esc(&n)));
         format!(
-            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}mm\" height=\"{h}mm\" viewBox=\"0 0 {w} {h}\" font-family=\"Ubuntu, 'Ubuntu Light', 'DejaVu Sans', Helvetica, Arial, sans-serif\" font-weight=\"300\">\n{}</svg>\n",
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}mm\" height=\"{h}mm\" viewBox=\"0 0 {w} {h}\" font-family=\"Ubuntu, 'Ubuntu Light', 'DejaVu Sans', Helvetica, Arial, sans-serif\" font-weight=\"300\">\n{name}{}</svg>\n",
             self.body,
             w = self.w,
             h = self.h
