@@ -90,15 +90,19 @@ enum Command {
     /// Train a sample of architectures briefly and write a native archive
     /// with their validation accuracy as ground truth (resumable).
     BuildBenchmark(BuildBenchArgs),
-    /// A publication figure of an archive as SVG: curves, windows, scatter, proxies.
+    /// A publication figure as SVG, PDF or PNG: curves, windows, bins,
+    /// scatter, proxies, libra, or a search log.
     Figure(FigureArgs),
 }
 
 #[derive(Args)]
 struct FigureArgs {
-    /// curves (gradient intensity, best window shaded), windows (heatmap),
-    /// scatter (needs --proxy), proxies (correlation matrix).
+    /// curves (gradient intensity, the window shaded), windows (the window
+    /// heatmap), bins (rho per single bin), scatter (needs --proxy), proxies
+    /// (the correlation matrix), libra (the ensemble against the best single
+    /// proxy), search (a search log: rank scatter and best-so-far).
     kind: String,
+    /// The archive; for `search`, the search log (`search --out LOG`).
     archive: PathBuf,
     #[arg(long)]
     task: Option<String>,
@@ -107,13 +111,23 @@ struct FigureArgs {
     /// curves: one curve per depth L as well.
     #[arg(long)]
     by_depth: bool,
-    /// FILE.svg
+    /// curves, windows and bins: the window A,B (default: the best one).
+    #[arg(long, value_delimiter = ',')]
+    window: Option<Vec<usize>>,
+    /// search: the archive of the random-search band (default: the one the
+    /// log names).
+    #[arg(long = "archive")]
+    band_archive: Option<PathBuf>,
+    /// FILE.svg, FILE.pdf or FILE.png: the extension chooses the format.
     #[arg(long)]
     out: PathBuf,
     #[arg(long, default_value_t = 120.0)]
     width_mm: f64,
     #[arg(long, default_value_t = 80.0)]
     height_mm: f64,
+    /// PNG: dots per inch (default 300); pixels = mm * dpi / 25.4.
+    #[arg(long)]
+    dpi: Option<f64>,
     /// light or dark.
     #[arg(long, default_value = "light")]
     theme: String,
@@ -122,28 +136,62 @@ struct FigureArgs {
 }
 
 fn run_figure(a: FigureArgs) -> Result<()> {
-    use lswag_studio::figure::{self, FigureSpec, model::Dataset, svg::Theme};
-    let theme = match a.theme.as_str() {
-        "light" => Theme::Light,
-        "dark" => Theme::Dark,
-        t => bail!("--theme: {t} is not light or dark"),
+    use lswag_studio::figure::svg::{Page, Theme};
+    use lswag_studio::figure::{self, FigureSpec, Format, Kind, model};
+    let msg = anyhow::Error::msg;
+    let kind = Kind::parse(&a.kind).map_err(msg)?;
+    let page = Page::new(a.width_mm, a.height_mm, Theme::parse(&a.theme).map_err(msg)?);
+    page.check().map_err(msg)?;
+    let format = Format::from_path(&a.out, a.dpi).map_err(msg)?;
+    let window = match a.window.as_deref() {
+        None => None,
+        Some(&[x, y]) => Some((x, y)),
+        Some(_) => bail!("--window: expected two bins A,B (as in --window 3,7)"),
     };
-    if !(a.width_mm > 20.0 && a.height_mm > 20.0) {
-        bail!("--width-mm/--height-mm: a figure needs at least 20 x 20 mm");
+    // An option the kind does not use is an error, not silently ignored.
+    let given = [
+        ("--task", a.task.is_some(), kind != Kind::Search),
+        ("--proxy", a.proxy.is_some(), kind == Kind::Scatter),
+        ("--by-depth", a.by_depth, kind == Kind::Curves),
+        (
+            "--window",
+            window.is_some(),
+            matches!(kind, Kind::Curves | Kind::Windows | Kind::Bins),
+        ),
+        ("--archive", a.band_archive.is_some(), kind == Kind::Search),
+    ];
+    if let Some((flag, _, _)) = given.iter().find(|(_, given, used)| *given && !*used) {
+        bail!("{flag} does not apply to a {} figure", kind.name());
     }
-    refuse_output_as_input("--out", &a.out, &[("the archive", &a.archive)])?;
-    let archive = a.read.open(&a.archive, a.task.as_deref())?;
-    let ds = Dataset::from_file(&a.archive, archive);
-    let spec = FigureSpec {
-        kind: a.kind,
-        task: a.task,
-        proxy: a.proxy,
-        by_depth: a.by_depth,
-        width_mm: a.width_mm,
-        height_mm: a.height_mm,
-        theme,
+    let mut inputs = vec![("the input", a.archive.as_path())];
+    inputs.extend(a.band_archive.as_deref().map(|p| ("the archive", p)));
+    refuse_output_as_input("--out", &a.out, &inputs)?;
+    let task = a.task.clone();
+    let open = |path: &std::path::Path| {
+        a.read
+            .open(path, task.as_deref())
+            .map(|archive| model::Dataset::from_file(path, archive))
+            .map_err(|e| e.to_string())
     };
-    figure::write(&ds, &spec, &a.out).map_err(|e| anyhow::anyhow!(e))?;
+    let svg = if kind == Kind::Search {
+        let f = model::search_from_log(&a.archive, a.band_archive.as_deref(), open).map_err(msg)?;
+        if let Some(why) = &f.no_band {
+            eprintln!("no random-search band: {why}");
+        }
+        figure::search_svg(&page, &f).map_err(msg)?
+    } else {
+        let ds = open(&a.archive).map_err(msg)?;
+        let spec = FigureSpec {
+            kind,
+            task: a.task,
+            proxy: a.proxy,
+            by_depth: a.by_depth,
+            window,
+            page,
+        };
+        figure::render(&ds, &spec).map_err(msg)?
+    };
+    figure::write(&svg, format, &a.out).map_err(msg)?;
     eprintln!("wrote {}", a.out.display());
     Ok(())
 }

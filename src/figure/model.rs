@@ -26,6 +26,9 @@ use crate::analysis::ranks::{average_ranks, kendall_tau_b, pearson, spearman};
 use crate::analysis::windows::{WindowData, intensity_by_depth, intensity_series, synthetic_profiles};
 use crate::archive::{self, Archive, ArchiveBuilder, AttachOptions, Prefer, Provenance, Space};
 use crate::engine::profile::{LayerProfile, LayerStatistic, PERC_BINS};
+use crate::search::band::Band;
+use crate::search::tabular::TabularEvaluator;
+use crate::search::{Evaluation, Fitness, ranked};
 use crate::space::nb201::Nb201Arch;
 use crate::space::{NetConfig, cannot_build};
 
@@ -890,6 +893,60 @@ impl CorrelationTable {
         t
     }
 
+    /// The matrix columns: per task, Spearman rho then Kendall tau.
+    pub fn matrix_columns(&self) -> Vec<String> {
+        self.tasks
+            .iter()
+            .flat_map(|t| [format!("{t} ρ"), format!("{t} τ")])
+            .collect()
+    }
+
+    /// Proxies sorted by matrix column `col` (highest first, or lowest
+    /// first when `ascending`); the table's order without a column.
+    pub fn order_by(&self, col: Option<usize>, ascending: bool) -> Vec<usize> {
+        let mut order: Vec<usize> = (0..self.proxies.len()).collect();
+        if let Some(c) = col {
+            let (task, tau) = (c / 2, c % 2 == 1);
+            let value = |i: usize| {
+                if tau {
+                    self.kendall[i][task]
+                } else {
+                    self.spearman[i][task]
+                }
+                .unwrap_or(f64::NEG_INFINITY)
+            };
+            order.sort_by(|&i, &j| {
+                let o = value(j).total_cmp(&value(i));
+                if ascending { o.reverse() } else { o }
+            });
+        }
+        order
+    }
+
+    /// What the correlation matrix shows for the proxies in `order`: row
+    /// labels, column labels ([`Self::matrix_columns`]) and `[row][column]`.
+    pub fn matrix(&self, order: &[usize]) -> (Vec<String>, Vec<String>, Vec<Vec<Option<f64>>>) {
+        let rows = order
+            .iter()
+            .map(|&i| {
+                if self.negated[i] {
+                    format!("{} (negated)", self.proxies[i])
+                } else {
+                    self.proxies[i].clone()
+                }
+            })
+            .collect();
+        let values = order
+            .iter()
+            .map(|&i| {
+                (0..self.tasks.len())
+                    .flat_map(|t| [self.spearman[i][t], self.kendall[i][t]])
+                    .collect()
+            })
+            .collect();
+        (rows, self.matrix_columns(), values)
+    }
+
     /// The table as rows of cells: header then one row per proxy, in `order`.
     pub fn cells(&self, order: &[usize]) -> (Vec<String>, Vec<Vec<String>>) {
         let mut header = vec!["proxy".to_string()];
@@ -1522,6 +1579,199 @@ impl AblationView {
             .collect();
         (header, rows)
     }
+}
+
+/// The short name of a bar of [`LibraView::bars`], for an axis.
+pub fn short_bar_label(label: &str) -> String {
+    label
+        .replace("LIBRA, ", "")
+        .replace(" (TE-NAS)", "")
+        .replace(" (AZ-NAS)", "")
+        .replace("product of min-max scores", "min-max product")
+}
+
+// ---------------------------------------------------------------------------
+// Search: rank scatter and best-so-far curve
+// ---------------------------------------------------------------------------
+
+/// Plot-ready series of a search (query here, draw in the panel or the
+/// figure).
+#[derive(Clone, Debug, Default)]
+pub struct SearchView {
+    /// Per generation: `[true rank, fitness rank]`, 1 = best, among the
+    /// evaluations with ground truth.
+    pub scatter: Vec<(usize, Vec<[f64; 2]>)>,
+    /// The architecture of each point of `scatter`, in the same order.
+    pub scatter_archs: Vec<Vec<String>>,
+    pub with_truth: usize,
+    pub rho: Option<f64>,
+    /// `[evaluations, true accuracy of the current pick]`.
+    pub best: Vec<[f64; 2]>,
+    /// `[evaluations, best true accuracy evaluated so far]` (an oracle).
+    pub oracle: Vec<[f64; 2]>,
+    pub band: Option<Band>,
+    /// Evaluation indices, best fitness first.
+    pub order: Vec<usize>,
+    pub fitness: Vec<f64>,
+}
+
+impl SearchView {
+    pub fn build(evals: &[Evaluation], fitness: &Fitness, band: Option<&Band>) -> SearchView {
+        let raw: Vec<Vec<f64>> = evals
+            .iter()
+            .map(|e| e.components.iter().map(|v| v.unwrap_or(f64::NAN)).collect())
+            .collect();
+        let values = fitness.values(&raw);
+        let keep: Vec<usize> = (0..evals.len())
+            .filter(|&i| evals[i].truth.is_some() && values[i].is_finite())
+            .collect();
+        let f: Vec<f64> = keep.iter().map(|&i| values[i]).collect();
+        let t: Vec<f64> = keep.iter().filter_map(|&i| evals[i].truth).collect();
+        let n = keep.len() as f64;
+        let (rf, rt) = (average_ranks(&f), average_ranks(&t));
+        let mut scatter: Vec<(usize, Vec<[f64; 2]>, Vec<String>)> = Vec::new();
+        for (k, &i) in keep.iter().enumerate() {
+            let g = evals[i].generation;
+            let point = [n + 1.0 - rt[k], n + 1.0 - rf[k]];
+            let arch = evals[i].arch.clone();
+            match scatter.iter_mut().find(|(gen_, _, _)| *gen_ == g) {
+                Some((_, pts, archs)) => {
+                    pts.push(point);
+                    archs.push(arch);
+                }
+                None => scatter.push((g, vec![point], vec![arch])),
+            }
+        }
+        scatter.sort_by_key(|(g, _, _)| *g);
+        let mut oracle = Vec::new();
+        let mut top = f64::NEG_INFINITY;
+        for e in evals {
+            if let Some(t) = e.truth {
+                top = top.max(t);
+            }
+            if top.is_finite() {
+                oracle.push([(e.index + 1) as f64, top]);
+            }
+        }
+        let (scatter, scatter_archs): (Vec<_>, Vec<_>) = scatter.into_iter().map(|(g, p, a)| ((g, p), a)).unzip();
+        SearchView {
+            scatter,
+            scatter_archs,
+            with_truth: keep.len(),
+            rho: spearman(&f, &t).ok().and_then(|c| c.value),
+            best: evals
+                .iter()
+                .filter_map(|e| e.best_truth.map(|t| [(e.index + 1) as f64, t]))
+                .collect(),
+            oracle,
+            band: band.cloned(),
+            order: ranked(&values),
+            fitness: values,
+        }
+    }
+
+    /// CSV of the rank scatter, one row per architecture.
+    pub fn scatter_csv(&self) -> String {
+        let mut out = String::from("arch,generation,true_rank,fitness_rank\n");
+        for ((g, pts), archs) in self.scatter.iter().zip(&self.scatter_archs) {
+            for (p, arch) in pts.iter().zip(archs) {
+                out.push_str(&format!("{},{g},{},{}\n", csv_field(arch), p[0], p[1]));
+            }
+        }
+        out
+    }
+
+    /// CSV of the best-so-far curve and the random-search band.
+    pub fn curve_csv(&self) -> String {
+        let mut out = String::from("evaluations,pick_truth,best_evaluated_truth,random_p10,random_median,random_p90\n");
+        for p in &self.best {
+            let k = p[0] as usize;
+            let oracle = self
+                .oracle
+                .iter()
+                .find(|o| o[0] as usize == k)
+                .map_or(String::new(), |o| o[1].to_string());
+            let band = self
+                .band
+                .as_ref()
+                .filter(|b| k >= 1 && k <= b.median.len())
+                .map_or(",,".to_string(), |b| {
+                    format!("{},{},{}", b.p10[k - 1], b.median[k - 1], b.p90[k - 1])
+                });
+            out.push_str(&format!("{k},{},{oracle},{band}\n", p[1]));
+        }
+        out
+    }
+}
+
+/// A search read back from its log, ready to draw.
+#[derive(Clone, Debug)]
+pub struct SearchFigure {
+    pub view: SearchView,
+    pub budget: usize,
+    /// "evolution · zico · cifar10".
+    pub description: String,
+    /// Why there is no random-search band, when there is none.
+    pub no_band: Option<String>,
+}
+
+/// Random searches behind a figure's band (as many as `lswag-studio search`
+/// draws when it reports its band).
+pub const BAND_RUNS: usize = 1000;
+
+/// Reads a search log (`lswag-studio search --out LOG`). The band is drawn
+/// from `archive`, else from the archive the log names, opened by `open`;
+/// a log without either has no band (and says why).
+pub fn search_from_log(
+    log: &Path,
+    archive: Option<&Path>,
+    open: impl FnOnce(&Path) -> Result<Dataset, String>,
+) -> Result<SearchFigure, String> {
+    let read = crate::jobs::search::read_log(log)
+        .map_err(|e| format!("{e} (a search figure reads the log `lswag-studio search --out LOG` writes)"))?;
+    if read.evaluations.is_empty() {
+        return Err(format!("{}: the search log holds no evaluations yet", log.display()));
+    }
+    let archive = match (archive, &read.config.archive) {
+        (Some(path), _) => Some(open(path)?),
+        (None, Some(path)) => Some(
+            open(path)
+                .map_err(|e| format!("{e} (the archive {} names; give another with --archive)", log.display()))?,
+        ),
+        (None, None) => None,
+    };
+    let archive = archive.as_ref();
+    let task = read
+        .config
+        .task
+        .clone()
+        .or_else(|| archive.and_then(Dataset::default_task));
+    let band = match (archive, &task) {
+        (None, _) => Err("the log names no archive to draw random searches from (--archive)".to_string()),
+        (Some(ds), None) => Err(format!("{} has no task", ds.label)),
+        (Some(ds), Some(task)) => {
+            let a = ds.archive_arc();
+            TabularEvaluator::new(&a, task, &read.fitness)
+                .map_err(|e| format!("{}: {e}", ds.label))
+                .and_then(|table| {
+                    crate::jobs::search::random_search_band(&read.config, &table, &a, task, &read.fitness, BAND_RUNS)
+                        .map_err(|e| e.to_string())
+                })
+                .and_then(|b| b.ok_or_else(|| format!("{} has no random counterpart", read.config.algo.name())))
+        }
+    };
+    let (band, no_band) = match band {
+        Ok(b) => (Some(b), None),
+        Err(why) => (None, Some(why)),
+    };
+    let mut description = vec![read.config.algo.name().to_string(), read.fitness.label()];
+    description.extend(task);
+    Ok(SearchFigure {
+        view: SearchView::build(&read.evaluations, &read.fitness, band.as_ref()),
+        budget: read.config.budget.evaluations,
+        description: description.join(" · "),
+        no_band,
+    })
 }
 
 // ---------------------------------------------------------------------------

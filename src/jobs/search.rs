@@ -166,6 +166,8 @@ struct ResultLine {
 #[derive(Clone, Debug)]
 pub struct SearchLog {
     pub config: SearchConfig,
+    /// The fitness as the search resolved it (LIBRA's picks included).
+    pub fitness: Fitness,
     pub evaluations: Vec<Evaluation>,
     pub result: Option<SearchResult>,
     /// Byte length of the complete lines (a killed run may leave half a line).
@@ -190,6 +192,7 @@ pub fn read_log(path: &Path) -> Result<SearchLog, SearchJobError> {
     let h: Header = serde_json::from_str(header).map_err(|e| bad(1, format!("expected the search header: {e}")))?;
     let mut log = SearchLog {
         config: h.search.config,
+        fitness: h.search.fitness,
         evaluations: Vec::new(),
         result: None,
         valid_len: read.valid_len,
@@ -204,6 +207,46 @@ pub fn read_log(path: &Path) -> Result<SearchLog, SearchJobError> {
         }
     }
     Ok(log)
+}
+
+/// The band drawn behind a search's best-so-far curve: `runs` random
+/// searches with the same fitness, budget and parameter limits on the
+/// archive's scored pool (`table`). `None` for pruning, which has no
+/// random counterpart, and for `runs = 0`.
+pub fn random_search_band(
+    config: &SearchConfig,
+    table: &TabularEvaluator,
+    archive: &Archive,
+    task: &str,
+    fitness: &Fitness,
+    runs: usize,
+) -> Result<Option<Band>, SearchJobError> {
+    if runs == 0 || config.algo == Algo::Prune {
+        return Ok(None);
+    }
+    let key_params: ParamCounter = config.net().param_counter();
+    let truth_col = archive.require_task(task)?.truth();
+    let rows: Vec<usize> = table
+        .rows()
+        .iter()
+        .copied()
+        .filter(|&r| truth_col[r].is_finite())
+        .filter(|&r| {
+            config
+                .param_limits
+                .is_none_or(|l| archive.key(r).and_then(&key_params).is_some_and(|p| l.contains(p)))
+        })
+        .collect();
+    let raw: Vec<Vec<f64>> = rows.iter().map(|&r| table.values(r)).collect();
+    let truth_v: Vec<f64> = rows.iter().map(|&r| truth_col[r]).collect();
+    Ok(random_band(
+        &raw,
+        &truth_v,
+        fitness,
+        config.budget.evaluations,
+        runs,
+        config.seed ^ 0xBA4D,
+    ))
 }
 
 /// Live evaluation: the probe scores each new candidate (an NB201 cell or a
@@ -384,7 +427,6 @@ pub fn run_on(
     report: &dyn Fn(SearchEvent),
 ) -> Result<SearchResult, SearchJobError> {
     config.validate()?;
-    let key_params: ParamCounter = config.net().param_counter();
     if config.algo == Algo::Prune && !matches!(config.net(), NetConfig::Nb201(_)) {
         return Err(SearchError::Setting(format!(
             "pruning needs a cell space with a supernet (nb201); `{}` searches by evolution or random search",
@@ -486,30 +528,7 @@ pub fn run_on(
         };
 
     let band = match (&table, bench) {
-        (Some(t), Some((a, task))) if options.band_runs > 0 && config.algo != Algo::Prune => {
-            let truth_col = a.require_task(task)?.truth();
-            let rows: Vec<usize> = t
-                .rows()
-                .iter()
-                .copied()
-                .filter(|&r| truth_col[r].is_finite())
-                .filter(|&r| {
-                    config
-                        .param_limits
-                        .is_none_or(|l| a.key(r).and_then(&key_params).is_some_and(|p| l.contains(p)))
-                })
-                .collect();
-            let raw: Vec<Vec<f64>> = rows.iter().map(|&r| t.values(r)).collect();
-            let truth_v: Vec<f64> = rows.iter().map(|&r| truth_col[r]).collect();
-            random_band(
-                &raw,
-                &truth_v,
-                &fitness,
-                config.budget.evaluations,
-                options.band_runs,
-                config.seed ^ 0xBA4D,
-            )
-        }
+        (Some(t), Some((a, task))) => random_search_band(config, t, a, task, &fitness, options.band_runs)?,
         _ => None,
     };
     report(SearchEvent::Started {

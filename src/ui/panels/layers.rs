@@ -14,13 +14,14 @@ use serde::{Deserialize, Serialize};
 
 use super::{PanelCtx, no_truth_text};
 use crate::engine::profile::LayerStatistic;
+use crate::figure::{self, svg::Page};
 use crate::ui::background::Background;
 use crate::ui::model::{BINS, Intensity, ProfileSource, RankScatter, WindowModel, statistic_axis, statistic_label};
 use crate::ui::scoring::{ScoreRun, ScoreSettings};
 use crate::ui::theme::with_alpha;
 use crate::ui::widgets::matrix::{Matrix, Scale};
 use crate::ui::widgets::scatter::rank_scatter_ui;
-use crate::ui::widgets::{self, LegendItem, Mark, figure};
+use crate::ui::widgets::{self, LegendItem, Mark, vector_figure};
 
 /// Persisted settings of the layers panel.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -317,7 +318,10 @@ impl LayersPanel {
             let csv = || curves.csv();
             let title = format!("Gradient intensity per depth bin: {}", statistic_label(s.statistic));
             let mut window = s.window;
-            figure(ui, ctx.exporter, ctx.msgs, &title, csv, |ui| {
+            let shown = s.window;
+            let rho = model.and_then(|m| m.grid[shown.0 - 1][shown.1 - 1]);
+            let draw = |page: &Page| figure::curves_svg(page, curves, Some((shown, rho)));
+            vector_figure(ui, ctx.exporter, ctx.msgs, &title, csv, draw, |ui| {
                 self.drag = curves_plot(ui, curves, &mut window, self.drag, &palette, curve_h - 24.0, avail);
             });
             s.window = clamp_window(window);
@@ -367,12 +371,13 @@ impl LayersPanel {
         ui.with_layout(layout, |ui| {
             ui.allocate_ui_with_layout(vec2(bars_w, bottom_h), Layout::top_down(Align::Min), |ui| {
                 ui.set_width(bars_w);
-                figure(
+                vector_figure(
                     ui,
                     ctx.exporter,
                     ctx.msgs,
                     "Spearman ρ per single bin",
                     || model.single_csv(),
+                    |page| figure::bins_svg(page, model, ctx.task, s.window),
                     |ui| {
                         single_bins_plot(ui, model, s.window, &palette, bottom_h - 64.0);
                     },
@@ -381,12 +386,14 @@ impl LayersPanel {
             ui.allocate_ui_with_layout(vec2(heat_w, bottom_h), Layout::top_down(Align::Min), |ui| {
                 ui.set_width(heat_w);
                 let mut clicked = None;
-                figure(
+                let (task, window) = (ctx.task, s.window);
+                vector_figure(
                     ui,
                     ctx.exporter,
                     ctx.msgs,
                     "Spearman ρ of every window [a, b]",
                     || model.grid_csv(),
+                    |page| figure::windows_svg(page, model, task, window),
                     |ui| {
                         clicked = heatmap_ui(ui, model, s.window, &palette, cell, s.fit_colours);
                     },
@@ -404,12 +411,13 @@ impl LayersPanel {
                     let name = format!("L-SWAG[{a}..{b}]");
                     let title = format!("{name}: predicted vs true rank ({})", ctx.task);
                     let ds = ctx.data;
-                    figure(
+                    vector_figure(
                         ui,
                         ctx.exporter,
                         ctx.msgs,
                         &title,
                         || l.csv(ds, &name),
+                        |page| figure::scatter_svg(page, &title, l, &name),
                         |ui| {
                             rank_scatter_ui(ui, "layers_scatter", &palette, ds, l, &name, bottom_h - 64.0);
                         },

@@ -9,15 +9,16 @@ use egui::{Align, Color32, Frame, Layout, Margin, RichText, ScrollArea, Ui, vec2
 use egui_plot::{Bar, BarChart, Plot};
 
 use super::{PanelCtx, no_proxies_text, no_truth_text};
+use crate::figure;
 use crate::ui::background::Background;
 use crate::ui::model::{
     AblationView, BinChoice, CombineChoice, LibraConfig, LibraView, libra_candidates, opt_fixed, run_ablations,
-    run_libra,
+    run_libra, short_bar_label,
 };
 use crate::ui::theme::{Palette, with_alpha};
 use crate::ui::widgets::matrix::{Matrix, Scale};
 use crate::ui::widgets::scatter::rank_scatter_ui;
-use crate::ui::widgets::{self, figure, table_figure, table_heading};
+use crate::ui::widgets::{self, table_figure, table_heading, vector_figure};
 
 type Key = (u64, String, LibraConfig);
 
@@ -363,12 +364,13 @@ fn result_ui(ui: &mut Ui, ctx: &mut PanelCtx<'_>, view: &LibraView) {
         let w = if side_by_side { avail * 0.45 } else { avail };
         ui.allocate_ui_with_layout(vec2(w, h + 54.0), Layout::top_down(Align::Min), |ui| {
             ui.set_width(w);
-            figure(
+            vector_figure(
                 ui,
                 ctx.exporter,
                 ctx.msgs,
                 "Ensemble against the best single proxy",
                 || view.bars_csv(),
+                |page| figure::libra_svg(page, view),
                 |ui| {
                     bars_ui(ui, view, &palette, h);
                 },
@@ -384,12 +386,13 @@ fn result_ui(ui: &mut Ui, ctx: &mut PanelCtx<'_>, view: &LibraView) {
                 view.task
             );
             let ds = ctx.data;
-            figure(
+            vector_figure(
                 ui,
                 ctx.exporter,
                 ctx.msgs,
                 &title,
                 || view.scatter.csv(ds, "libra"),
+                |page| figure::scatter_svg(page, &title, &view.scatter, &name),
                 |ui| {
                     rank_scatter_ui(ui, "libra_scatter", &palette, ds, &view.scatter, &name, h);
                 },
@@ -486,7 +489,7 @@ fn bars_ui(ui: &mut Ui, view: &LibraView, palette: &Palette, h: f32) {
         .y_axis_formatter(move |mark, _| {
             let i = mark.value.round();
             if (mark.value - i).abs() < 1e-6 && i >= 0.0 && (i as usize) < labels.len() {
-                short(&labels[i as usize])
+                short_bar_label(&labels[i as usize])
             } else {
                 String::new()
             }
@@ -532,14 +535,6 @@ fn bar_label(r: f64, palette: &Palette) -> (f64, egui::Align2, Color32) {
     } else {
         (r - 0.01, egui::Align2::RIGHT_CENTER, palette.text)
     }
-}
-
-fn short(label: &str) -> String {
-    label
-        .replace("LIBRA, ", "")
-        .replace(" (TE-NAS)", "")
-        .replace(" (AZ-NAS)", "")
-        .replace("product of min-max scores", "min-max product")
 }
 
 #[cfg(test)]

@@ -9,11 +9,12 @@ use egui::{Align, Layout, RichText, ScrollArea, Ui, vec2};
 use serde::{Deserialize, Serialize};
 
 use super::{PanelCtx, no_truth_text};
+use crate::figure;
 use crate::ui::background::Background;
 use crate::ui::model::{BiasTable, BinChoice, CorrelationTable, IgModel, RankScatter, opt_fixed, proxy_scatter};
 use crate::ui::widgets::matrix::{Matrix, Scale};
 use crate::ui::widgets::scatter::rank_scatter_ui;
-use crate::ui::widgets::{self, figure, table_figure, table_heading};
+use crate::ui::widgets::{self, table_figure, table_heading, vector_figure, vector_table_figure};
 
 /// Persisted settings of the proxies panel.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -78,46 +79,10 @@ impl ProxiesPanel {
                 return;
             }
             // Columns: per task, rho and tau.
-            let cols: Vec<String> = corr
-                .tasks
-                .iter()
-                .flat_map(|t| [format!("{t} ρ"), format!("{t} τ")])
-                .collect();
+            let cols = corr.matrix_columns();
             let sort_col = s.sort.as_ref().and_then(|name| cols.iter().position(|c| c == name));
-            let mut order: Vec<usize> = (0..corr.proxies.len()).collect();
-            if let Some(c) = sort_col {
-                let (task, tau) = (c / 2, c % 2 == 1);
-                let value = |i: usize| {
-                    if tau {
-                        corr.kendall[i][task]
-                    } else {
-                        corr.spearman[i][task]
-                    }
-                    .unwrap_or(f64::NEG_INFINITY)
-                };
-                order.sort_by(|&i, &j| {
-                    let o = value(j).total_cmp(&value(i));
-                    if s.ascending { o.reverse() } else { o }
-                });
-            }
-            let rows: Vec<String> = order
-                .iter()
-                .map(|&i| {
-                    if corr.negated[i] {
-                        format!("{} (negated)", corr.proxies[i])
-                    } else {
-                        corr.proxies[i].clone()
-                    }
-                })
-                .collect();
-            let values: Vec<Vec<Option<f64>>> = order
-                .iter()
-                .map(|&i| {
-                    (0..corr.tasks.len())
-                        .flat_map(|t| [corr.spearman[i][t], corr.kendall[i][t]])
-                        .collect()
-                })
-                .collect();
+            let order = corr.order_by(sort_col, s.ascending);
+            let (rows, _, values) = corr.matrix(&order);
             if s.selected
                 .as_ref()
                 .is_none_or(|(p, t)| !corr.proxies.contains(p) || !corr.tasks.contains(t))
@@ -145,12 +110,13 @@ impl ProxiesPanel {
             let title = "Rank correlation with the ground truth (signed; click a cell for its scatter)";
             let mut clicked = None;
             let mut header = None;
-            table_figure(
+            vector_table_figure(
                 ui,
                 ctx.exporter,
                 ctx.msgs,
                 title,
                 || corr.cells(&order),
+                |page| figure::proxies_svg(page, corr, &order),
                 |ui| {
                     let cell_w = if corr.tasks.len() > 4 { 52.0 } else { 64.0 };
                     let scale = if s.fit_colours {
@@ -222,12 +188,13 @@ impl ProxiesPanel {
                         }
                         if let Some((_, Some(sc))) = &self.scatter {
                             let title = format!("Rank of {proxy} against the true rank ({task})");
-                            figure(
+                            vector_figure(
                                 ui,
                                 ctx.exporter,
                                 ctx.msgs,
                                 &title,
                                 || sc.csv(ds, &proxy),
+                                |page| figure::scatter_svg(page, &title, sc, &proxy),
                                 |ui| {
                                     rank_scatter_ui(ui, "proxy_scatter", &palette, ds, sc, &proxy, 400.0);
                                 },

@@ -10,27 +10,24 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use eframe::egui;
-use egui::{Align, Color32, DragValue, Layout, ProgressBar, RichText, ScrollArea, Ui, vec2};
+use egui::{Align, DragValue, Layout, ProgressBar, RichText, ScrollArea, Ui, vec2};
 use egui_plot::{FilledArea, Line, LineStyle, MarkerShape, Plot, PlotPoints, Points};
 use serde::{Deserialize, Serialize};
 
 use super::PanelCtx;
-use crate::analysis::ranks::average_ranks;
-use crate::analysis::spearman;
 use crate::archive::Archive;
+use crate::figure::{self, generation_colour};
 use crate::jobs::search::{RunOptions, SearchConfig, SearchEvent, run_on};
 use crate::jobs::{CancelToken, JobHandle, Progress, format_duration};
 use crate::search::band::Band;
-use crate::search::{
-    Algo, Budget, Evaluation, EvolutionSettings, Fitness, ParamLimits, PauseToken, SearchResult, ranked,
-};
+use crate::search::{Algo, Budget, Evaluation, EvolutionSettings, Fitness, ParamLimits, PauseToken, SearchResult};
 use crate::space::{NetConfig, Space};
 use crate::ui::background::Exec;
 use crate::ui::export::table_csv;
-use crate::ui::model::format_value;
+use crate::ui::model::{SearchView, format_value};
 use crate::ui::scoring::{ScoreSettings, probe_rows_ui};
 use crate::ui::theme::{Palette, with_alpha};
-use crate::ui::widgets::{self, LegendItem, Mark, figure, table_heading, text_grid};
+use crate::ui::widgets::{self, LegendItem, Mark, table_heading, text_grid, vector_figure};
 
 /// What the search maximises, as picked in the panel.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -221,74 +218,6 @@ impl SearchRun {
 pub fn eta_after_resume(p: &Progress, resumed: usize) -> Option<Duration> {
     let new = p.done.checked_sub(resumed).filter(|n| *n > 0)?;
     (p.done <= p.total).then(|| p.elapsed.mul_f64((p.total - p.done) as f64 / new as f64))
-}
-
-/// Plot-ready series of a search (query here, draw in the panel).
-#[derive(Clone, Debug, Default)]
-pub struct SearchView {
-    /// Per generation: `[true rank, fitness rank]`, 1 = best, among the
-    /// evaluations with ground truth.
-    pub scatter: Vec<(usize, Vec<[f64; 2]>)>,
-    pub with_truth: usize,
-    pub rho: Option<f64>,
-    /// `[evaluations, true accuracy of the current pick]`.
-    pub best: Vec<[f64; 2]>,
-    /// `[evaluations, best true accuracy evaluated so far]` (an oracle).
-    pub oracle: Vec<[f64; 2]>,
-    pub band: Option<Band>,
-    /// Evaluation indices, best fitness first.
-    pub order: Vec<usize>,
-    pub fitness: Vec<f64>,
-}
-
-impl SearchView {
-    pub fn build(evals: &[Evaluation], fitness: &Fitness, band: Option<&Band>) -> SearchView {
-        let raw: Vec<Vec<f64>> = evals
-            .iter()
-            .map(|e| e.components.iter().map(|v| v.unwrap_or(f64::NAN)).collect())
-            .collect();
-        let values = fitness.values(&raw);
-        let keep: Vec<usize> = (0..evals.len())
-            .filter(|&i| evals[i].truth.is_some() && values[i].is_finite())
-            .collect();
-        let f: Vec<f64> = keep.iter().map(|&i| values[i]).collect();
-        let t: Vec<f64> = keep.iter().filter_map(|&i| evals[i].truth).collect();
-        let n = keep.len() as f64;
-        let (rf, rt) = (average_ranks(&f), average_ranks(&t));
-        let mut scatter: Vec<(usize, Vec<[f64; 2]>)> = Vec::new();
-        for (k, &i) in keep.iter().enumerate() {
-            let g = evals[i].generation;
-            let point = [n + 1.0 - rt[k], n + 1.0 - rf[k]];
-            match scatter.iter_mut().find(|(gen_, _)| *gen_ == g) {
-                Some((_, pts)) => pts.push(point),
-                None => scatter.push((g, vec![point])),
-            }
-        }
-        scatter.sort_by_key(|(g, _)| *g);
-        let mut oracle = Vec::new();
-        let mut top = f64::NEG_INFINITY;
-        for e in evals {
-            if let Some(t) = e.truth {
-                top = top.max(t);
-            }
-            if top.is_finite() {
-                oracle.push([(e.index + 1) as f64, top]);
-            }
-        }
-        SearchView {
-            scatter,
-            with_truth: keep.len(),
-            rho: spearman(&f, &t).ok().and_then(|c| c.value),
-            best: evals
-                .iter()
-                .filter_map(|e| e.best_truth.map(|t| [(e.index + 1) as f64, t]))
-                .collect(),
-            oracle,
-            band: band.cloned(),
-            order: ranked(&values),
-            fitness: values,
-        }
-    }
 }
 
 #[derive(Default)]
@@ -588,13 +517,6 @@ fn fitness_label(f: &FitnessChoice, window: (usize, usize)) -> String {
 }
 
 /// Colour of generation `g` of `count`: early generations light, late dark.
-fn generation_colour(palette: &Palette, g: usize, count: usize) -> Color32 {
-    let t = if count <= 1 { 1.0 } else { g as f32 / (count - 1) as f32 };
-    let (a, b) = (palette.series[4], palette.series[5]);
-    let mix = |x: u8, y: u8| (x as f32 + (y as f32 - x as f32) * t).round() as u8;
-    Color32::from_rgb(mix(a.r(), b.r()), mix(a.g(), b.g()), mix(a.b(), b.b()))
-}
-
 fn run_ui(ui: &mut Ui, ctx: &mut PanelCtx<'_>, run: &SearchRun) {
     let palette = ctx.palette;
     let v = &run.view;
@@ -651,23 +573,25 @@ fn run_ui(ui: &mut Ui, ctx: &mut PanelCtx<'_>, run: &SearchRun) {
                 v.with_truth,
                 v.rho.map_or("–".into(), |r| format!("{r:.3}"))
             );
-            figure(
+            vector_figure(
                 ui,
                 ctx.exporter,
                 ctx.msgs,
                 &title,
-                || scatter_csv(v),
+                || v.scatter_csv(),
+                |page| figure::search_scatter_svg(page, v),
                 |ui| scatter_ui(ui, &palette, v, half),
             );
         });
         ui.vertical(|ui| {
             ui.set_width(half);
-            figure(
+            vector_figure(
                 ui,
                 ctx.exporter,
                 ctx.msgs,
                 "Best-so-far true accuracy",
-                || curve_csv(v),
+                || v.curve_csv(),
+                |page| figure::search_curve_svg(page, v, budget),
                 |ui| curve_ui(ui, &palette, v, budget, half),
             );
         });
@@ -819,37 +743,6 @@ fn curve_ui(ui: &mut Ui, palette: &Palette, v: &SearchView, budget: usize, width
         ));
     }
     widgets::legend_row(ui, palette, &legend);
-}
-
-fn scatter_csv(v: &SearchView) -> String {
-    let mut out = String::from("generation,true_rank,fitness_rank\n");
-    for (g, pts) in &v.scatter {
-        for p in pts {
-            out.push_str(&format!("{g},{},{}\n", p[0], p[1]));
-        }
-    }
-    out
-}
-
-fn curve_csv(v: &SearchView) -> String {
-    let mut out = String::from("evaluations,pick_truth,best_evaluated_truth,random_p10,random_median,random_p90\n");
-    for p in &v.best {
-        let k = p[0] as usize;
-        let oracle = v
-            .oracle
-            .iter()
-            .find(|o| o[0] as usize == k)
-            .map_or(String::new(), |o| o[1].to_string());
-        let band = v
-            .band
-            .as_ref()
-            .filter(|b| k >= 1 && k <= b.median.len())
-            .map_or(",,".to_string(), |b| {
-                format!("{},{},{}", b.p10[k - 1], b.median[k - 1], b.p90[k - 1])
-            });
-        out.push_str(&format!("{k},{},{oracle},{band}\n", p[1]));
-    }
-    out
 }
 
 fn opt(v: Option<f64>, decimals: usize) -> String {

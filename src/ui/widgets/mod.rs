@@ -8,8 +8,9 @@ use eframe::egui;
 use egui::{Frame, Margin, RichText, Ui};
 
 use super::Messages;
-use super::export::{Exporter, table_csv, table_markdown};
+use super::export::{Exporter, figure_menu, table_csv, table_markdown};
 use super::theme::Palette;
+use crate::figure::svg::Page;
 
 /// A figure: a title line with "PNG…" and "CSV…" buttons, then the content
 /// drawn by `add`. The PNG is the content's rectangle as drawn; the CSV is
@@ -22,26 +23,30 @@ pub fn figure<R>(
     csv: impl FnOnce() -> String,
     add: impl FnOnce(&mut Ui) -> R,
 ) -> R {
-    let mut png = false;
-    let mut want_csv = false;
-    title_row(ui, title, |ui| {
-        want_csv = ui
-            .small_button("CSV…")
-            .on_hover_text(format!("Save the numbers of \"{title}\" as CSV"))
-            .clicked();
-        png = ui
-            .small_button("PNG…")
-            .on_hover_text(format!("Save \"{title}\" as a PNG image"))
-            .clicked();
-    });
-    let inner = ui.scope(add);
-    if png {
-        exporter.request_png(ui.ctx(), title, inner.response.rect);
-    }
-    if want_csv {
-        exporter.save_text(msgs, title, "csv", &csv());
-    }
-    inner.inner
+    figure_row(ui, exporter, msgs, title, Exports::Csv(Box::new(csv)), None, add)
+}
+
+/// A [`figure`] that `draw` also draws as a figure file: its title line
+/// adds "Figure…" (SVG, PDF or PNG at a chosen size, see
+/// [`crate::ui::export::figure_menu`]).
+pub fn vector_figure<R>(
+    ui: &mut Ui,
+    exporter: &mut Exporter,
+    msgs: &mut Messages,
+    title: &str,
+    csv: impl FnOnce() -> String,
+    draw: impl FnOnce(&Page) -> String,
+    add: impl FnOnce(&mut Ui) -> R,
+) -> R {
+    figure_row(
+        ui,
+        exporter,
+        msgs,
+        title,
+        Exports::Csv(Box::new(csv)),
+        Some(Box::new(draw)),
+        add,
+    )
 }
 
 /// A figure that is also a table (a colour matrix): "PNG…", "CSV…" and
@@ -54,13 +59,72 @@ pub fn table_figure<R>(
     cells: impl FnOnce() -> (Vec<String>, Vec<Vec<String>>),
     add: impl FnOnce(&mut Ui) -> R,
 ) -> R {
+    figure_row(ui, exporter, msgs, title, Exports::Table(Box::new(cells)), None, add)
+}
+
+/// A [`table_figure`] that `draw` also draws as a figure file.
+pub fn vector_table_figure<R>(
+    ui: &mut Ui,
+    exporter: &mut Exporter,
+    msgs: &mut Messages,
+    title: &str,
+    cells: impl FnOnce() -> (Vec<String>, Vec<Vec<String>>),
+    draw: impl FnOnce(&Page) -> String,
+    add: impl FnOnce(&mut Ui) -> R,
+) -> R {
+    figure_row(
+        ui,
+        exporter,
+        msgs,
+        title,
+        Exports::Table(Box::new(cells)),
+        Some(Box::new(draw)),
+        add,
+    )
+}
+
+type Cells<'a> = Box<dyn FnOnce() -> (Vec<String>, Vec<Vec<String>>) + 'a>;
+/// Draws a figure for a page (see [`crate::figure`]).
+type Draw<'a> = Box<dyn FnOnce(&Page) -> String + 'a>;
+
+/// The numbers a figure's title line exports.
+enum Exports<'a> {
+    Csv(Box<dyn FnOnce() -> String + 'a>),
+    Table(Cells<'a>),
+}
+
+/// The one title line of every figure: title, then (right to left) the
+/// number exports, "PNG…" and, with `draw`, "Figure…".
+fn figure_row<'a, R>(
+    ui: &mut Ui,
+    exporter: &mut Exporter,
+    msgs: &mut Messages,
+    title: &str,
+    numbers: Exports<'a>,
+    draw: Option<Draw<'a>>,
+    add: impl FnOnce(&mut Ui) -> R,
+) -> R {
     let mut png = false;
     title_row(ui, title, |ui| {
-        table_exports(ui, exporter, msgs, title, cells);
+        match numbers {
+            Exports::Csv(csv) => {
+                if ui
+                    .small_button("CSV…")
+                    .on_hover_text(format!("Save the numbers of \"{title}\" as CSV"))
+                    .clicked()
+                {
+                    exporter.save_text(msgs, title, "csv", &csv());
+                }
+            }
+            Exports::Table(cells) => table_exports(ui, exporter, msgs, title, cells),
+        }
         png = ui
             .small_button("PNG…")
-            .on_hover_text(format!("Save \"{title}\" as a PNG image"))
+            .on_hover_text(format!("Save \"{title}\" as a PNG image, as on screen"))
             .clicked();
+        if let Some(draw) = draw {
+            figure_menu(ui, exporter, title, draw);
+        }
     });
     let inner = ui.scope(add);
     if png {
