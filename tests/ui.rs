@@ -12,7 +12,7 @@
 //! comparison leaves `NAME.new.png` and `NAME.diff.png` next to the
 //! snapshot.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use eframe::egui;
 use egui_kittest::kittest::Queryable;
@@ -465,29 +465,38 @@ fn frame_time_with_15625_architectures() {
 /// passes.
 #[test]
 fn screenshot_cli_under_xvfb() {
+    let dir = temp_dir("cli-shot");
+    let shot = dir.join("proxies.png");
+    let Some((w, h)) = screenshot_under_xvfb(&dir, &["--panel", "proxies"], &shot) else {
+        return;
+    };
+    assert!(w >= 900 && h >= 600, "{w} x {h}");
+}
+
+/// Runs the app with `args` and `--screenshot shot` under `xvfb-run` and
+/// returns the PNG's size; `None` (said on stderr) where xvfb-run is not
+/// installed.
+fn screenshot_under_xvfb(dir: &Path, args: &[&str], shot: &Path) -> Option<(u32, u32)> {
     let has_xvfb = std::process::Command::new("sh")
         .args(["-c", "command -v xvfb-run"])
         .output()
         .is_ok_and(|o| o.status.success());
     if !has_xvfb {
         eprintln!("skipped: xvfb-run is not installed (apt-get install xvfb)");
-        return;
+        return None;
     }
-    let dir = temp_dir("cli-shot");
-    let shot = dir.join("proxies.png");
-    let _ = std::fs::remove_file(&shot);
+    let _ = std::fs::remove_file(shot);
     let status = std::process::Command::new("timeout")
         .args(["300", "xvfb-run", "-a", "-s", "-screen 0 1600x1000x24"])
         .arg(env!("CARGO_BIN_EXE_lswag-studio"))
+        .args(args)
         .arg("--screenshot")
-        .arg(&shot)
-        .args(["--panel", "proxies"])
-        .env("XDG_RUNTIME_DIR", &dir)
+        .arg(shot)
+        .env("XDG_RUNTIME_DIR", dir)
         .status()
         .unwrap();
     assert!(status.success(), "{status}");
-    let (w, h) = image_size(&shot);
-    assert!(w >= 900 && h >= 600, "{w} x {h}");
+    Some(image_size(shot))
 }
 
 #[test]
@@ -941,29 +950,12 @@ fn proxies_panel_with_suite_zero_nb201() {
 /// under `xvfb-run` when it is installed, else says so and passes.
 #[test]
 fn file_panel_and_screenshot_combine_under_xvfb() {
-    let has_xvfb = std::process::Command::new("sh")
-        .args(["-c", "command -v xvfb-run"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !has_xvfb {
-        eprintln!("skipped: xvfb-run is not installed (apt-get install xvfb)");
-        return;
-    }
     let dir = temp_dir("cli-file-shot");
     let csv = tiny_csv(&dir, true);
     let shot = dir.join("archive.png");
-    let _ = std::fs::remove_file(&shot);
-    let status = std::process::Command::new("timeout")
-        .args(["300", "xvfb-run", "-a", "-s", "-screen 0 1600x1000x24"])
-        .arg(env!("CARGO_BIN_EXE_lswag-studio"))
-        .arg(&csv)
-        .args(["--panel", "archive", "--screenshot"])
-        .arg(&shot)
-        .env("XDG_RUNTIME_DIR", &dir)
-        .status()
-        .unwrap();
-    assert!(status.success(), "{status}");
-    let (w, h) = image_size(&shot);
+    let Some((w, h)) = screenshot_under_xvfb(&dir, &[csv.to_str().unwrap(), "--panel", "archive"], &shot) else {
+        return;
+    };
     assert!(w >= 900 && h >= 600, "{w} x {h}");
 }
 
