@@ -981,3 +981,25 @@ fn curves_per_depth_are_listed_in_numeric_order() {
     );
     assert!(depths.windows(2).all(|w| w[0] < w[1]), "{depths:?}");
 }
+
+/// The demo says what it is where it opens, and the Layers panel says why
+/// its all-layers ρ (all 200 profiles) differs from the Proxies panel's
+/// lswag column (undefined on the 2 cells whose every layer is dead).
+#[test]
+fn the_demo_explains_itself_and_the_two_all_layers_values() {
+    let h = harness(Panel::Archive);
+    h.get_by_label_contains("trained for 2 epochs on 5,000 procedural 16 x 16 images");
+    let h = harness(Panel::Layers);
+    h.get_by_label_contains("2 with every layer dead count as L-SWAG 0 here");
+    let dead = demo().profiles().iter().flatten().filter(|p| p.all_dead()).count();
+    let missing = demo()
+        .archive_arc()
+        .task(DEMO_TASK)
+        .unwrap()
+        .proxy("lswag")
+        .unwrap()
+        .iter()
+        .filter(|v| v.is_nan())
+        .count();
+    assert_eq!((dead, missing), (2, 2));
+}

@@ -109,6 +109,12 @@ impl LayerProfile {
     pub fn dead_layers(&self) -> usize {
         self.layers.iter().filter(|l| l.lambda.is_none()).count()
     }
+
+    /// Every layer dead (a cell cut off from its input): the `lswag` proxy
+    /// is then undefined, while a window over the profile sums to 0.
+    pub fn all_dead(&self) -> bool {
+        self.dead_layers() == self.depth()
+    }
 }
 
 #[cfg(test)]

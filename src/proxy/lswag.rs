@@ -32,5 +32,5 @@ pub const DOT_INFO: ProxyInfo = ProxyInfo {
 /// L-SWAG over the window [a, b] of depth bins.
 pub fn window(rec: &ProbeRecord, a: usize, b: usize) -> Option<f64> {
     let profile = rec.profile()?;
-    (profile.dead_layers() < profile.depth()).then(|| profile.lswag(a, b))
+    (!profile.all_dead()).then(|| profile.lswag(a, b))
 }

@@ -9,6 +9,7 @@ use egui::{Align, Layout, RichText, ScrollArea, TextEdit, Ui, vec2};
 use serde::{Deserialize, Serialize};
 
 use super::PanelCtx;
+use crate::figure::model::Origin;
 use crate::ui::model::{ColumnKind, TaskTable, format_value};
 use crate::ui::widgets;
 
@@ -48,6 +49,14 @@ const INDEX_W: f32 = 56.0;
 const KEY_W: f32 = 520.0;
 const NUM_W: f32 = 96.0;
 
+/// What the built-in demo is, said where it opens.
+pub const DEMO_NOTE: &str = "The built-in demo is a benchmark of our own, made with build-benchmark: 200 NB201 cells \
+(seed 0) in a reduced skeleton (C = 8 channels, N = 1 cell per stage), each trained for 2 epochs on 5,000 \
+procedural 16 x 16 images; its ground truth, procedural_valid_2ep, is the validation accuracy on 1,000 other \
+procedural images. Every proxy and layer profile was computed on the first 64 training images, from the \
+initial weights that were trained. It opens without a download and shows how a benchmark of your own \
+works; for the paper's numbers open a NAS-Bench-Suite-Zero file (zc_nasbench201.json).";
+
 impl ArchivePanel {
     fn refresh(&mut self, ctx: &PanelCtx<'_>) {
         let stale = self
@@ -75,6 +84,9 @@ impl ArchivePanel {
         let mut action = None;
         let ds = ctx.data;
         ui.heading(&ds.label);
+        if ds.origin == Origin::Demo {
+            widgets::note(ui, &ctx.palette, DEMO_NOTE);
+        }
         ui.label(format!(
             "Space {} · {} architectures · {} with layer profiles · from {}",
             ds.space_name(),

@@ -304,6 +304,23 @@ impl LayersPanel {
                     if let Some(all) = m.grid[0][BINS - 1] {
                         ui.label(RichText::new(format!("· all layers [1, 10]: ρ = {all:.3}")).color(palette.weak_text));
                     }
+                    // The stored `lswag` proxy is undefined on these cells, so
+                    // the Proxies panel's ρ is over fewer architectures.
+                    let dead = ctx.data.profiles().iter().flatten().filter(|p| p.all_dead()).count();
+                    if dead > 0 {
+                        ui.label(
+                            RichText::new(format!(
+                                "· {dead} with every layer dead count as L-SWAG 0 here; the lswag proxy column \
+                                 (Proxies panel) leaves them out"
+                            ))
+                            .color(palette.weak_text),
+                        )
+                        .on_hover_text(
+                            "A cell cut off from its input has no gradient spread in any layer: windows over its \
+                             profile sum to 0, while the stored lswag value is undefined (missing), so the two \
+                             all-layers ρ differ by these architectures",
+                        );
+                    }
                 }
                 _ => {
                     ui.label(format!("{profile_count} architectures with layer profiles"));
