@@ -44,6 +44,27 @@ fn gemm_acc(
     }
 }
 
+/// This machine's f32 GEMM throughput now, in GFLOP/s (2 n^3 per product):
+/// `threads` products of `n` x `n` matrices at once, each on its own
+/// thread as the probes of `score` run, best of `reps`. The peak the
+/// probe's arithmetic is measured against (`bench`).
+pub fn gemm_gflops(n: usize, threads: usize, reps: usize) -> f64 {
+    let a: Vec<f32> = (0..n * n).map(|i| (i % 7) as f32 * 0.25).collect();
+    let b: Vec<f32> = (0..n * n).map(|i| (i % 5) as f32 * 0.5).collect();
+    let mut best = 0.0f64;
+    for _ in 0..reps.max(1) {
+        let t = std::time::Instant::now();
+        (0..threads.max(1)).into_par_iter().for_each(|_| {
+            let mut c = vec![0.0f32; n * n];
+            gemm_acc(&mut c, (n, n, n), &a, (n, 1), &b, (n, 1), false);
+            std::hint::black_box(&c);
+        });
+        let seconds = t.elapsed().as_secs_f64().max(1e-9);
+        best = best.max(threads.max(1) as f64 * 2.0 * (n as f64).powi(3) / seconds / 1e9);
+    }
+    best
+}
+
 /// im2col of one sample: x [cin, h, w] -> cols [cin*k*k, ho*wo]. Each
 /// output row is zeros, then the in-image run of its input row (a plain
 /// copy at stride 1), then zeros.
@@ -280,6 +301,14 @@ mod tests {
             }
         }
         g
+    }
+
+    #[test]
+    fn the_gemm_peak_is_a_real_rate() {
+        // 2 * 128^3 flops per product: even an unoptimised core does well
+        // over 0.1 GFLOP/s, and a zero time would give infinity.
+        let one = gemm_gflops(128, 1, 2);
+        assert!(one.is_finite() && one > 0.1, "{one}");
     }
 
     #[test]

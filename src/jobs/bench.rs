@@ -29,7 +29,17 @@ pub struct ProbeBench {
     /// Arithmetic of the probe's passes (forward + backward ~ 3x forward,
     /// per image, per gradient pass) over its wall time.
     pub gflops_per_s: f64,
+    /// The same arithmetic over the wall time with `workers` probes at once.
+    pub concurrent_gflops_per_s: f64,
+    /// f32 GEMM peak measured in the same run: one core, and `workers`
+    /// cores at once (GFLOP/s).
+    pub gemm_peak_one: f64,
+    pub gemm_peak_all: f64,
 }
+
+/// Side of the square products of the GEMM peak: large enough for gemm's
+/// packed kernels to reach their rate, small enough to take milliseconds.
+const PEAK_GEMM_SIDE: usize = 512;
 
 /// The proxies the independent PyTorch implementation (the speed anchor)
 /// computes from its probe: the engine's set, without the rest of the
@@ -103,6 +113,9 @@ pub fn bench_probe(kind: BackendKind, n: usize, batch: usize, proxies: &[&ProxyI
         },
         median_mflops: median(&mut mflops),
         gflops_per_s: work / total.max(1e-9) / 1e9,
+        concurrent_gflops_per_s: work / (concurrent_seconds * n.max(1) as f64).max(1e-9) / 1e9,
+        gemm_peak_one: crate::engine::host_grads::gemm_gflops(PEAK_GEMM_SIDE, 1, 5),
+        gemm_peak_all: crate::engine::host_grads::gemm_gflops(PEAK_GEMM_SIDE, workers, 5),
     }
 }
 
@@ -146,15 +159,26 @@ impl std::fmt::Display for ProbeBench {
         )?;
         writeln!(
             f,
-            "  achieved {:.1} GFLOP/s of network arithmetic, one probe at a time",
-            self.gflops_per_s
+            "  f32 GEMM peak now ({PEAK_GEMM_SIDE}^3 products): {:.1} GFLOP/s on one core, {:.1} on {} at once",
+            self.gemm_peak_one, self.gemm_peak_all, self.workers
         )?;
+        writeln!(
+            f,
+            "  achieved {:.1} GFLOP/s of network arithmetic, one probe at a time: {:.0}% of one core's peak",
+            self.gflops_per_s,
+            100.0 * self.gflops_per_s / self.gemm_peak_one
+        )?;
+        let concurrent = self.concurrent_gflops_per_s;
         write!(
             f,
-            "  throughput with {} probes at once: {:.3} s/arch ({:.2} arch/s)",
+            "  throughput with {} probes at once: {:.3} s/arch ({:.2} arch/s), about {:.1} GFLOP/s: {:.0}% of the \
+             {}-core peak",
             self.workers,
             self.concurrent_seconds,
-            1.0 / self.concurrent_seconds
+            1.0 / self.concurrent_seconds,
+            concurrent,
+            100.0 * concurrent / self.gemm_peak_all,
+            self.workers
         )
     }
 }
