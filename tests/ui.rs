@@ -336,8 +336,12 @@ fn exports_write_exactly_what_is_drawn() {
     );
     assert_eq!(text.lines().count(), 11);
 
-    // A PNG of the same figure: the window as rendered, cropped to the plot.
-    h.get_all_by_label("PNG…").next().unwrap().click();
+    // A PNG of the same figure: the window as rendered, cropped to the plot
+    // (the Screenshot… item of its Figure… menu).
+    h.get_all_by_label("Figure…").next().unwrap().click();
+    h.run();
+    h.get_by_label("Screenshot…").click();
+    h.run();
     h.run();
     h.run();
     let png = h.state().exporter.written.last().cloned().unwrap();
@@ -885,7 +889,7 @@ fn every_panel_fits_from_1024x700_to_1920x1080() {
                 .query_all_by_role(egui::accesskit::Role::Label)
                 .map(|n| (n.value().unwrap_or_default(), n.rect()))
                 .collect();
-            for label in ["PNG…", "CSV…", "Markdown…"] {
+            for label in ["Figure…", "PNG…", "CSV…", "Markdown…"] {
                 for node in h.query_all_by_label(label) {
                     let r = node.rect();
                     if r.max.x > size[0] + 0.5 {

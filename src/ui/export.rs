@@ -262,10 +262,12 @@ pub fn figure_settings(ctx: &egui::Context) -> FigureSettings {
 
 /// The "Figure…" button of a figure's title row: a menu with the format,
 /// the size in millimetres (and the resolution of a PNG) and "Save…",
-/// which saves what `draw` draws for that page.
-pub fn figure_menu(ui: &mut Ui, exporter: &mut Exporter, title: &str, draw: impl FnOnce(&Page) -> String) {
+/// which saves what `draw` draws for that page, and "Screenshot…": the
+/// figure as on screen (returns true; the caller knows its rectangle).
+pub fn figure_menu(ui: &mut Ui, exporter: &mut Exporter, title: &str, draw: impl FnOnce(&Page) -> String) -> bool {
     let mut s = figure_settings(ui.ctx());
     let mut save = false;
+    let mut screenshot = false;
     let config = MenuConfig::new().close_behavior(PopupCloseBehavior::CloseOnClickOutside);
     let (button, _) = MenuButton::from_button(egui::Button::new("Figure…").small())
         .config(config)
@@ -307,15 +309,26 @@ pub fn figure_menu(ui: &mut Ui, exporter: &mut Exporter, title: &str, draw: impl
                 save = true;
                 ui.close();
             }
+            ui.separator();
+            if ui
+                .button("Screenshot…")
+                .on_hover_text("Save the figure as a PNG image exactly as on screen")
+                .clicked()
+            {
+                screenshot = true;
+                ui.close();
+            }
         });
     button.on_hover_text(format!(
-        "Save \"{title}\" as a figure file: SVG or PDF (vector, text stays text) or PNG, at a size you choose"
+        "Save \"{title}\" as a figure file: SVG or PDF (vector, text stays text) or PNG, at a size you choose; \
+         or a screenshot of it"
     ));
     ui.ctx().data_mut(|d| d.insert_persisted(figure_settings_id(), s));
     if save {
         let ctx = ui.ctx().clone();
         exporter.save_figure(&ctx, title, &s, draw);
     }
+    screenshot
 }
 
 /// A file name from a figure title: lowercase, `-` for anything odd.

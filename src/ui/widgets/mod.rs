@@ -94,7 +94,8 @@ enum Exports<'a> {
 }
 
 /// The one title line of every figure: title, then (right to left) the
-/// number exports, "PNG…" and, with `draw`, "Figure…".
+/// number exports and "Figure…" (with `draw`: figure files and the
+/// screenshot), else "PNG…" (the screenshot).
 fn figure_row<'a, R>(
     ui: &mut Ui,
     exporter: &mut Exporter,
@@ -118,13 +119,15 @@ fn figure_row<'a, R>(
             }
             Exports::Table(cells) => table_exports(ui, exporter, msgs, title, cells),
         }
-        png = ui
-            .small_button("PNG…")
-            .on_hover_text(format!("Save \"{title}\" as a PNG image, as on screen"))
-            .clicked();
-        if let Some(draw) = draw {
-            figure_menu(ui, exporter, title, draw);
-        }
+        // A figure file's menu holds the screenshot too: one button fewer
+        // keeps titles readable at 1024 px.
+        png = match draw {
+            Some(draw) => figure_menu(ui, exporter, title, draw),
+            None => ui
+                .small_button("PNG…")
+                .on_hover_text(format!("Save \"{title}\" as a PNG image, as on screen"))
+                .clicked(),
+        };
     });
     let inner = ui.scope(add);
     if png {
