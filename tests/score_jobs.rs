@@ -226,6 +226,34 @@ fn a_score_file_of_the_format_before_net_configs_resumes() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// A run resumed from another folder names its images by another path to
+/// the same file: it continues; another file of images is refused.
+#[test]
+fn a_score_file_resumes_when_its_images_are_named_by_another_path() {
+    let dir = std::env::temp_dir().join(format!("lswag-datapath-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("sub")).unwrap();
+    for name in ["images.bin", "other.bin"] {
+        std::fs::write(dir.join(name), [0u8; 3073]).unwrap();
+    }
+    let out = dir.join("s.jsonl");
+    let with = |p: std::path::PathBuf| ScoreConfig {
+        data: DataSource::Cifar10(p),
+        ..config()
+    };
+    score::open_score_file(&out, &with(dir.join("images.bin")), "first 8").unwrap();
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&out)
+        .map(|mut f| std::io::Write::write_all(&mut f, b"{\"arch\":\"x\",\"proxies\":{},\"profile\":null,\"seconds\":1.0}\n"))
+        .unwrap()
+        .unwrap();
+    let same = dir.join("sub").join("..").join("images.bin");
+    assert!(score::open_score_file(&out, &with(same), "first 8").is_ok());
+    let err = score::open_score_file(&out, &with(dir.join("other.bin")), "first 8").unwrap_err();
+    assert!(matches!(err, score::ScoreError::ConfigMismatch { .. }), "{err}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 #[test]
 fn every_out_of_range_probe_setting_is_refused_by_name_before_the_output_is_created() {
     let dir = std::env::temp_dir().join(format!("lswag-validate-{}", std::process::id()));

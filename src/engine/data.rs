@@ -81,6 +81,19 @@ impl FromStr for DataSource {
     }
 }
 
+impl DataSource {
+    /// The same source with its path made absolute and resolved (when the
+    /// file exists), so that one file named two ways compares equal.
+    pub fn canonical(&self) -> DataSource {
+        let resolve = |p: &PathBuf| std::fs::canonicalize(p).unwrap_or_else(|_| p.clone());
+        match self {
+            DataSource::Cifar10(p) => DataSource::Cifar10(resolve(p)),
+            DataSource::Folder(p) => DataSource::Folder(resolve(p)),
+            other => other.clone(),
+        }
+    }
+}
+
 impl std::fmt::Display for DataSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

@@ -440,6 +440,18 @@ pub fn config_proxies(config: &ScoreConfig) -> Result<Vec<&'static ProxyInfo>, S
         .collect())
 }
 
+/// Whether a file written with `file` can be continued with `now`: the
+/// same settings, the images named by any path to the same file (a run
+/// resumed from another folder).
+fn same_run(file: &ScoreConfig, now: &ScoreConfig) -> bool {
+    file == now || {
+        let (mut a, mut b) = (file.clone(), now.clone());
+        a.data = a.data.canonical();
+        b.data = b.data.canonical();
+        a == b
+    }
+}
+
 /// Opens a score file for appending: an existing one must have been
 /// written with `config` (its complete lines are returned and a half-written
 /// last line is cut off); a new one gets the provenance header.
@@ -454,7 +466,7 @@ pub fn open_score_file(
     };
     if out.exists() && std::fs::metadata(out).map_err(io)?.len() > 0 && holds_work(out)? {
         let (prov, lines, valid_len) = read_score_file(out)?;
-        if prov.config != *config {
+        if !same_run(&prov.config, config) {
             return Err(ScoreError::ConfigMismatch {
                 path: out.to_path_buf(),
                 file: serde_json::to_string(&prov.config).unwrap_or_default(),
