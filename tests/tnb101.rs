@@ -340,6 +340,13 @@ fn net_configs_take_tasks_and_name_bad_settings() {
     assert_eq!(micro.num_classes(), 100);
     let scene = micro.with_task("class_scene").unwrap();
     assert_eq!(scene.num_classes(), 63);
+    // The jigsaw takes the benchmark's 255 x 255 (three 85-pixel cells), the pixel
+    // tasks 256 again; a size of one's own stays.
+    let jigsaw = micro.with_task("jigsaw").unwrap();
+    assert_eq!((jigsaw.num_classes(), jigsaw.image_size()), (1000, 255));
+    assert_eq!(jigsaw.with_task("autoencoder").unwrap().image_size(), 256);
+    let own = micro.with_input(384, 100).unwrap().with_task("jigsaw").unwrap();
+    assert_eq!(own.image_size(), 384);
     let e = micro.with_task("depth").unwrap_err();
     assert!(e.contains("\"depth\"") && e.contains("class_object"), "{e}");
     let e = NetConfig::default_for(&Space::Nb201)
@@ -374,4 +381,49 @@ fn net_configs_take_tasks_and_name_bad_settings() {
         Tnb101MicroSpace::new(Tnb101Config::default()).all().unwrap().len(),
         4096
     );
+}
+
+/// The jigsaw sees puzzles of the loaded images, as the benchmark's data
+/// loader makes them: tile n of image i is the image's cell perm[n] for the
+/// permutation its label names (one of 1000); the other tasks see the images.
+#[test]
+fn the_jigsaw_batch_is_a_puzzle_of_the_loaded_images() {
+    use lswag_studio::engine::data::DataSource;
+    use lswag_studio::jobs::score::{ScoreConfig, config_batch};
+    use lswag_studio::space::NetConfig;
+    use lswag_studio::space::tnb101::jigsaw::permutation_set;
+    let config = |task: &str| {
+        let net = NetConfig::default_for_task(&lswag_studio::archive::Space::TransNasMicro, task).unwrap();
+        ScoreConfig {
+            net: net.with_input(192, net.num_classes()).unwrap(),
+            seed: 0,
+            init: lswag_studio::engine::params::InitScheme::KaimingNormal,
+            backend: lswag_studio::engine::backend::BackendKind::Cpu,
+            data: DataSource::Gaussian,
+            batch: 4,
+            batch_seed: None,
+            proxies: vec!["lswag".into()],
+            probe: lswag_studio::engine::probe::ProbeSettings::default(),
+        }
+    };
+    let images = config_batch(&config("class_object")).unwrap();
+    let puzzle = config_batch(&config("jigsaw")).unwrap();
+    assert_eq!(puzzle.num_classes, 1000);
+    assert!(puzzle.source.contains("jigsaw"), "{}", puzzle.source);
+    assert_eq!(images.shape, puzzle.shape);
+    let [n, c, s, _] = puzzle.shape;
+    let t = s / 3;
+    let set = permutation_set();
+    for i in 0..n {
+        let perm = set[puzzle.labels[i]];
+        for (tile, &cell) in perm.iter().enumerate() {
+            let at = |ty: usize, tx: usize, y: usize, x: usize| ((i * c + 1) * s + ty * t + y) * s + tx * t + x;
+            let (y, x) = (t / 2, t / 3);
+            assert_eq!(
+                puzzle.images[at(tile / 3, tile % 3, y, x)],
+                images.images[at(usize::from(cell) / 3, usize::from(cell) % 3, y, x)],
+                "image {i} tile {tile}"
+            );
+        }
+    }
 }

@@ -324,7 +324,7 @@ pub fn config_batch(config: &ScoreConfig) -> Result<Batch, ScoreError> {
         _ => resize_batch(&load_batch(&config.data, config.batch, selection, num_classes)?, size),
     };
     batch.check_shape([3, size, size])?;
-    Ok(batch)
+    Ok(config.net.settings().task_batch(batch, config.batch_seed.unwrap_or(0)))
 }
 
 /// Bilinear resize of every image to `size` x `size` (half-pixel centres,

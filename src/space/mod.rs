@@ -150,6 +150,13 @@ pub trait NetSettings {
     fn takes_procedural_as_is(&self) -> bool {
         false
     }
+    /// The batch the task sees, made from the loaded images (`seed` picks
+    /// any random part of it): the images themselves for most tasks;
+    /// TransNAS-Bench-101's jigsaw shuffles their tiles and labels each with
+    /// its permutation.
+    fn task_batch(&self, batch: crate::engine::data::Batch, _seed: u64) -> crate::engine::data::Batch {
+        batch
+    }
 }
 
 /// The error for an override a space does not have.
@@ -252,7 +259,14 @@ impl NetConfig {
     pub fn with_task(&self, task: &str) -> Result<NetConfig, String> {
         let mut out = *self;
         match &mut out {
-            NetConfig::Tnb101Micro(c) | NetConfig::Tnb101Macro(c) => c.task = tnb101::Task::parse(task)?,
+            NetConfig::Tnb101Micro(c) | NetConfig::Tnb101Macro(c) => {
+                let new = tnb101::Task::parse(task)?;
+                // The benchmark's input for the new task, unless a size of one's own was set.
+                if c.image_size == c.task.default_image_size() {
+                    c.image_size = new.default_image_size();
+                }
+                c.task = new;
+            }
             _ => return Err(format!("--task {task}: the {} space has no tasks", self.space())),
         }
         out.validate()?;

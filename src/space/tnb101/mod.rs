@@ -9,6 +9,7 @@
 //! Micro space: the macro code is fixed to 41414 and every block is the cell
 //! `['', a, bc, def]`; macro space: every block is a ResNet basic block.
 
+pub mod jigsaw;
 pub mod net;
 
 pub use net::{Skeleton, Tnb101Config, Tnb101Net};
@@ -35,6 +36,15 @@ pub enum Task {
 }
 
 impl Task {
+    /// The benchmark's input side for the task: Taskonomy's 256, the jigsaw's 255
+    /// (`input_dim` of its config: three 85-pixel cells a side).
+    pub fn default_image_size(self) -> usize {
+        match self {
+            Task::Jigsaw => 255,
+            _ => 256,
+        }
+    }
+
     pub const ALL: [Task; 7] = [
         Task::ClassObject,
         Task::ClassScene,

@@ -5,7 +5,8 @@
 //!
 //! Inputs and targets (Taskonomy's images are not here): the class heads take the batch's
 //! labels (CIFAR-10's ten land on the first ten of the 100 / 63 classes); the autoencoder's
-//! target is its input; the other pixel and regression targets are synthetic, computed from
+//! target is its input; the jigsaw's batch is a puzzle made from the images
+//! (`super::jigsaw`, applied by `NetSettings::task_batch`); the other pixel and regression targets are synthetic, computed from
 //! the input image itself (see [`synthetic_layout`], [`synthetic_normals`],
 //! [`synthetic_segments`]), so every probe path sees the same target for a sample.
 
@@ -44,6 +45,7 @@ impl Tnb101Config {
     pub fn new(task: Task) -> Tnb101Config {
         Tnb101Config {
             task,
+            image_size: task.default_image_size(),
             ..Tnb101Config::default()
         }
     }
@@ -128,6 +130,13 @@ impl crate::space::NetSettings for Tnb101Config {
 
     fn validate(&self) -> Result<(), String> {
         Tnb101Config::validate(self)
+    }
+
+    fn task_batch(&self, batch: crate::engine::data::Batch, seed: u64) -> crate::engine::data::Batch {
+        match self.task {
+            Task::Jigsaw => super::jigsaw::puzzle_batch(&batch, seed),
+            _ => batch,
+        }
     }
 }
 
