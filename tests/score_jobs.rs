@@ -244,7 +244,12 @@ fn a_score_file_resumes_when_its_images_are_named_by_another_path() {
     std::fs::OpenOptions::new()
         .append(true)
         .open(&out)
-        .map(|mut f| std::io::Write::write_all(&mut f, b"{\"arch\":\"x\",\"proxies\":{},\"profile\":null,\"seconds\":1.0}\n"))
+        .map(|mut f| {
+            std::io::Write::write_all(
+                &mut f,
+                b"{\"arch\":\"x\",\"proxies\":{},\"profile\":null,\"seconds\":1.0}\n",
+            )
+        })
         .unwrap()
         .unwrap();
     let same = dir.join("sub").join("..").join("images.bin");
