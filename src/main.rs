@@ -67,6 +67,10 @@ struct Cli {
     /// Panel to start on: archive, layers, proxies, libra or search.
     #[arg(long, value_name = "NAME")]
     panel: Option<String>,
+    /// Built-in archive to open: demo (procedural mini-benchmark) or
+    /// suite-zero-nb201 (NAS-Bench-Suite-Zero's NB201 cells, real accuracy).
+    #[arg(long, value_name = "NAME", conflicts_with = "file")]
+    builtin: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -715,8 +719,16 @@ fn main() -> Result<()> {
             {
                 bail!("{}: no such file", f.display());
             }
+            let builtin = match cli.builtin.as_deref() {
+                None => None,
+                Some(name) => Some(
+                    lswag_studio::figure::builtin::Builtin::from_name(name)
+                        .with_context(|| format!("--builtin {name}: expected demo or suite-zero-nb201"))?,
+                ),
+            };
             lswag_studio::ui::run_native(lswag_studio::ui::StartOptions {
                 file: cli.file,
+                builtin,
                 panel,
                 screenshot: cli.screenshot,
             })

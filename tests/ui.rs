@@ -1007,3 +1007,114 @@ fn the_demo_explains_itself_and_the_two_all_layers_values() {
         .count();
     assert_eq!((dead, missing), (2, 2));
 }
+
+/// The built-in Suite-Zero archive holds NAS-Bench-Suite-Zero's NB201 file
+/// exactly (every task's ground truth and every one of its proxies, read by
+/// the JSON reader from the shared file as a second path) plus the studio's
+/// layer profiles and its own proxies on every cell.
+#[test]
+fn the_suite_zero_builtin_is_the_benchmark_file_plus_the_studios_scores() {
+    use lswag_studio::ui::app::{Builtin, builtin_dataset};
+    let t = std::time::Instant::now();
+    let (ds, note) = builtin_dataset(Builtin::SuiteZeroNb201);
+    assert!(note.is_none(), "{note:?}");
+    assert!(t.elapsed().as_secs_f64() < 2.0, "{:?}", t.elapsed());
+    assert_eq!(ds.len(), 725);
+    assert_eq!(ds.task_names(), ["cifar10", "cifar100", "ImageNet16-120"]);
+    assert_eq!(ds.profile_count(), 725);
+    let a = ds.archive_arc();
+    for task in ["cifar10", "cifar100", "ImageNet16-120"] {
+        for proxy in ["lswag", "lswag_dot", "swap", "zico", "zen"] {
+            let v = a
+                .task(task)
+                .unwrap()
+                .proxy(proxy)
+                .unwrap_or_else(|| panic!("{task}/{proxy}"));
+            assert!(v.iter().filter(|x| x.is_finite()).count() >= 700, "{task}/{proxy}");
+        }
+    }
+    let Some(data) = shared_data() else {
+        eprintln!("skipped the comparison with the shared file: no shared data (set LSWAG_DATA)");
+        return;
+    };
+    let file = Dataset::open(&data.join("suite_zero/zc_nasbench201.json")).unwrap();
+    let f = file.archive_arc();
+    let mut filled = 0;
+    for task in f.task_names() {
+        let (ft, bt) = (f.task(task).unwrap(), a.task(task).unwrap());
+        for (row, key) in f.keys().iter().enumerate() {
+            let b = a.index_of(key).unwrap_or_else(|| panic!("{key} not built in"));
+            let same = |x: f64, y: f64| x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan());
+            assert!(same(ft.truth()[row], bt.truth()[b]), "{task} {key} truth");
+            for name in ft.proxy_names() {
+                let (x, y) = (ft.proxy(name).unwrap()[row], bt.proxy(name).unwrap()[b]);
+                // Where the file's evaluation failed (missing), the studio's value fills in.
+                if !x.is_nan() {
+                    assert!(same(x, y), "{task} {key} {name}: file {x}, built in {y}");
+                } else {
+                    filled += 1;
+                }
+            }
+        }
+    }
+    // The file's failed evaluations (-1e8, read as missing) on the 12 proxies, 3 tasks.
+    assert_eq!(filled, 30, "values filled in");
+}
+
+/// The Archive panel offers the Suite-Zero archive beside the demo; it
+/// opens with its note and its licence, and is open again on the next start.
+#[test]
+fn the_suite_zero_builtin_opens_beside_the_demo_with_its_licence() {
+    use lswag_studio::ui::app::Builtin;
+    let mut h = harness(Panel::Archive);
+    h.get_by_label("Suite-Zero NB201 (real data)").click();
+    h.run();
+    assert_eq!(h.state().dataset().len(), 725);
+    assert_eq!(h.state().state.last_builtin, Builtin::SuiteZeroNb201);
+    assert_eq!(h.state().state.last_archive, None);
+    h.get_by_label_contains("NAS-Bench-Suite-Zero's NB201 file (725 cells");
+    h.remove_cursor();
+    h.run();
+    h.snapshot("suite-zero-archive");
+    h.get_by_label("Licence of the data (Apache-2.0)").click();
+    h.run();
+    h.get_by_label_contains("Apache License");
+
+    // The next start reopens it.
+    let mut opts = AppOptions::for_tests(demo());
+    opts.dataset = None;
+    opts.state = h.state().state.clone();
+    opts.reopen_last = true;
+    let again = StudioApp::new(opts);
+    assert_eq!(again.dataset().len(), 725);
+    assert!(again.dataset().label.starts_with("NAS-Bench-Suite-Zero NB201"));
+
+    // And the demo comes back from its button.
+    h.get_by_label("Demo archive").click();
+    h.run();
+    assert_eq!(h.state().dataset().len(), 200);
+    assert_eq!(h.state().state.last_builtin, Builtin::Demo);
+}
+
+/// Spearman ρ of the all-layers L-SWAG window against Suite-Zero's cifar10
+/// val_accuracy on the built-in archive: `rho.py` in
+/// assets/evidence/nb201-suite-zero (average ranks, no code of ours).
+const SUITE_ZERO_CIFAR10_LSWAG_RHO: f64 = 0.7404;
+
+/// The paper's curves on real ground truth: the Layers panel on the
+/// Suite-Zero archive's cifar10 task, its all-layers ρ being the Spearman
+/// correlation of the studio's lswag column with val_accuracy (the cells
+/// with a finite lswag), computed independently in Python (average ranks)
+/// from scores.jsonl and zc_nasbench201.json.
+#[test]
+fn the_suite_zero_builtin_on_the_layers_panel() {
+    use lswag_studio::ui::app::{Builtin, builtin_dataset};
+    let mut opts = AppOptions::for_tests(builtin_dataset(Builtin::SuiteZeroNb201).0);
+    opts.state.task = Some("cifar10".to_string());
+    let mut h = harness_with(opts, Panel::Layers, false);
+    let rho = h.state().live_window_rho().expect("a live rho");
+    assert!((rho - SUITE_ZERO_CIFAR10_LSWAG_RHO).abs() < 5e-4, "{rho}");
+    h.remove_cursor();
+    h.run();
+    h.snapshot("suite-zero-layers");
+}

@@ -5,6 +5,7 @@
 //! resolution. The panels' export buttons call the same `*_svg` functions
 //! with what they show.
 
+pub mod builtin;
 pub mod model;
 pub mod output;
 pub mod svg;

@@ -46,8 +46,8 @@ pub const MAX_MISSING_FRACTION: f64 = 0.1;
 /// Where a dataset came from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Origin {
-    /// The demo embedded in the binary.
-    Demo,
+    /// An archive built into the binary.
+    Builtin(super::builtin::Builtin),
     /// Generated in code (tests, or when the demo asset is missing).
     Synthetic,
     File(PathBuf),

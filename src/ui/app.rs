@@ -16,7 +16,7 @@ use super::Messages;
 use super::background::Exec;
 use super::export::{Dialogs, Exporter, NativeDialogs, NoDialogs, write_png};
 use super::files::{Purpose, Request};
-use super::model::{Dataset, LibraConfig, LoadError, Origin};
+use super::model::{Dataset, LibraConfig, LoadError};
 use super::panels::PanelCtx;
 use super::panels::archive::{ArchiveAction, ArchivePanel, ArchiveSettings};
 use super::panels::layers::{LayersAction, LayersPanel, LayersSettings};
@@ -26,12 +26,7 @@ use super::panels::search::{SearchPanel, SearchSettings};
 use super::theme;
 use crate::jobs::JobHandle;
 
-/// The demo archive built into the binary (native `.lswag`): a
-/// mini-benchmark of 200 NB201 cells (C = 8, N = 1) trained briefly on the
-/// procedural images (`engine::procedural`, 16 x 16) with their validation
-/// accuracy as ground truth, every proxy and the layer profiles computed on
-/// a batch of the same images; README.md has the commands that made it.
-pub const DEMO_BYTES: &[u8] = include_bytes!("../../assets/demo.lswag");
+pub use crate::figure::builtin::{Builtin, DEMO_BYTES};
 
 /// The panels, in tab order.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -88,8 +83,10 @@ pub struct State {
     pub panel: Panel,
     pub task: Option<String>,
     pub recent: Vec<PathBuf>,
-    /// The archive open when the app was closed (`None`: the demo).
+    /// The archive open when the app was closed (`None`: `last_builtin`).
     pub last_archive: Option<PathBuf>,
+    /// The built-in archive open when the app was closed.
+    pub last_builtin: Builtin,
     pub archive: ArchiveSettings,
     pub layers: LayersSettings,
     pub proxies: ProxiesSettings,
@@ -100,28 +97,52 @@ pub struct State {
     pub attached: Vec<Attached>,
 }
 
-/// The score files attached to one archive (`None`: the demo).
+/// The score files attached to one archive: a file, or (`archive` is
+/// `None`) the built-in `builtin`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Attached {
     pub archive: Option<PathBuf>,
+    #[serde(default)]
+    pub builtin: Builtin,
     pub scores: Vec<PathBuf>,
 }
 
+/// An archive that score files can be attached to and that can be reopened.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ArchiveId {
+    Builtin(Builtin),
+    File(PathBuf),
+}
+
+impl Attached {
+    fn is(&self, id: &ArchiveId) -> bool {
+        match id {
+            ArchiveId::File(p) => self.archive.as_ref() == Some(p),
+            ArchiveId::Builtin(b) => self.archive.is_none() && self.builtin == *b,
+        }
+    }
+}
+
 impl State {
-    /// The score files attached to `archive` (`None`: the demo).
-    pub fn attached_to(&self, archive: Option<&Path>) -> &[PathBuf] {
+    /// The score files attached to `archive`.
+    pub fn attached_to(&self, archive: &ArchiveId) -> &[PathBuf] {
         self.attached
             .iter()
-            .find(|a| a.archive.as_deref() == archive)
+            .find(|a| a.is(archive))
             .map_or(&[], |a| a.scores.as_slice())
     }
 
-    fn remember_attached(&mut self, archive: Option<&Path>, score: &Path) {
-        let i = match self.attached.iter().position(|a| a.archive.as_deref() == archive) {
+    fn remember_attached(&mut self, archive: &ArchiveId, score: &Path) {
+        let i = match self.attached.iter().position(|a| a.is(archive)) {
             Some(i) => i,
             None => {
+                let (file, builtin) = match archive {
+                    ArchiveId::File(p) => (Some(p.clone()), Builtin::default()),
+                    ArchiveId::Builtin(b) => (None, *b),
+                };
                 self.attached.push(Attached {
-                    archive: archive.map(Path::to_path_buf),
+                    archive: file,
+                    builtin,
                     scores: Vec::new(),
                 });
                 self.attached.len() - 1
@@ -132,9 +153,9 @@ impl State {
         scores.push(score.to_path_buf());
     }
 
-    fn forget_attached(&mut self, archive: Option<&Path>, score: &Path) {
+    fn forget_attached(&mut self, archive: &ArchiveId, score: &Path) {
         for a in &mut self.attached {
-            if a.archive.as_deref() == archive {
+            if a.is(archive) {
                 a.scores.retain(|s| s != score);
             }
         }
@@ -150,6 +171,7 @@ impl Default for State {
             task: None,
             recent: Vec::new(),
             last_archive: None,
+            last_builtin: Builtin::Demo,
             archive: ArchiveSettings::default(),
             layers: LayersSettings::default(),
             proxies: ProxiesSettings::default(),
@@ -178,19 +200,19 @@ pub struct ScreenshotPlan {
 /// Where the open dataset came from.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Source {
-    Demo,
+    Builtin(Builtin),
     File(PathBuf),
     /// Handed over directly (tests): nothing to reopen.
     Given,
 }
 
 impl Source {
-    /// The key of its attached score files: `Some(None)` for the demo,
-    /// `None` when nothing can be reopened.
-    fn attach_key(&self) -> Option<Option<&Path>> {
+    /// The key of its attached score files; `None` when nothing can be
+    /// reopened.
+    fn attach_key(&self) -> Option<ArchiveId> {
         match self {
-            Source::Demo => Some(None),
-            Source::File(p) => Some(Some(p.as_path())),
+            Source::Builtin(b) => Some(ArchiveId::Builtin(*b)),
+            Source::File(p) => Some(ArchiveId::File(p.clone())),
             Source::Given => None,
         }
     }
@@ -208,6 +230,8 @@ pub struct AppOptions {
     pub reopen_last: bool,
     /// Open this file on start (`lswag-studio FILE`).
     pub open: Option<PathBuf>,
+    /// Open this built-in archive on start (`lswag-studio --builtin NAME`).
+    pub builtin: Option<Builtin>,
 }
 
 impl AppOptions {
@@ -221,6 +245,7 @@ impl AppOptions {
             screenshot: None,
             reopen_last: false,
             open: None,
+            builtin: None,
         }
     }
 }
@@ -282,15 +307,20 @@ pub struct StudioApp {
 
 /// The demo dataset, and a note when it had to fall back.
 pub fn demo_dataset() -> (Dataset, Option<String>) {
-    let title = "Demo: NB201 mini-benchmark, procedural images";
-    match Dataset::from_bytes(DEMO_BYTES, "demo.lswag (built in)", title, Origin::Demo) {
+    builtin_dataset(Builtin::Demo)
+}
+
+/// A built-in archive, and a note when it had to fall back.
+pub fn builtin_dataset(builtin: Builtin) -> (Dataset, Option<String>) {
+    match builtin.dataset() {
         Ok(d) => (d, None),
-        // Only a broken build gets here (a test opens the demo); say so and
-        // show the synthetic example rather than nothing.
+        // Only a broken build gets here (a test opens every built-in); say
+        // so and show the synthetic example rather than nothing.
         Err(e) => (
             Dataset::synthetic(600, 0),
             Some(format!(
-                "The built-in demo archive is unreadable ({e}); showing a synthetic example instead"
+                "The built-in archive {} is unreadable ({e}); showing a synthetic example instead",
+                builtin.name()
             )),
         ),
     }
@@ -307,7 +337,7 @@ impl StudioApp {
                 if let Some(n) = note {
                     msgs.info(n);
                 }
-                (d, Source::Demo)
+                (d, Source::Builtin(Builtin::Demo))
             }
         };
         let mut app = StudioApp {
@@ -339,11 +369,13 @@ impl StudioApp {
         app.fix_task();
         if let Some(path) = opts.open {
             app.open_path(path);
+        } else if let Some(b) = opts.builtin {
+            app.open_builtin(b);
         } else if opts.reopen_last {
             match app.state.last_archive.clone() {
                 Some(path) if path.exists() => app.open_path(path),
                 Some(_) => app.state.last_archive = None,
-                None if app.source == Source::Demo => app.open_demo(),
+                None if matches!(app.source, Source::Builtin(_)) => app.open_builtin(app.state.last_builtin),
                 None => {}
             }
         }
@@ -355,6 +387,7 @@ impl StudioApp {
         cc: &eframe::CreationContext<'_>,
         screenshot: Option<ScreenshotPlan>,
         open: Option<PathBuf>,
+        builtin: Option<Builtin>,
         panel: Option<Panel>,
     ) -> StudioApp {
         let restore = screenshot.is_none();
@@ -371,8 +404,9 @@ impl StudioApp {
             dataset: None,
             state,
             screenshot,
-            reopen_last: restore && open.is_none(),
+            reopen_last: restore && open.is_none() && builtin.is_none(),
             open,
+            builtin,
         });
         if let Some(p) = panel {
             app.state.panel = p;
@@ -418,7 +452,7 @@ impl StudioApp {
     /// reopening it).
     pub fn attached_scores(&self) -> &[PathBuf] {
         match self.source.attach_key() {
-            Some(key) => self.state.attached_to(key),
+            Some(key) => self.state.attached_to(&key),
             None => &[],
         }
     }
@@ -466,8 +500,8 @@ impl StudioApp {
             Ok((d, report)) => {
                 self.msgs.info(format!("{}: {report}", path.display()));
                 self.update_dataset(d);
-                if let Some(key) = self.source.attach_key().map(|k| k.map(Path::to_path_buf)) {
-                    self.state.remember_attached(key.as_deref(), path);
+                if let Some(key) = self.source.attach_key() {
+                    self.state.remember_attached(&key, path);
                 }
                 true
             }
@@ -480,13 +514,13 @@ impl StudioApp {
 
     /// Forgets an attached score file and reopens the archive without it.
     fn detach(&mut self, score: &Path) {
-        let Some(key) = self.source.attach_key().map(|k| k.map(Path::to_path_buf)) else {
+        let Some(key) = self.source.attach_key() else {
             return;
         };
-        self.state.forget_attached(key.as_deref(), score);
+        self.state.forget_attached(&key, score);
         match key {
-            Some(p) => self.open_path(p),
-            None => self.open_demo(),
+            ArchiveId::File(p) => self.open_path(p),
+            ArchiveId::Builtin(b) => self.open_builtin(b),
         }
     }
 
@@ -502,7 +536,7 @@ impl StudioApp {
     pub fn open_path(&mut self, path: PathBuf) {
         let what = path.display().to_string();
         let p = path.clone();
-        let scores = self.state.attached_to(Some(&path)).to_vec();
+        let scores = self.state.attached_to(&ArchiveId::File(path.clone())).to_vec();
         let job = JobHandle::spawn("open-archive", move |send, _| {
             send(Dataset::open(&p).map(|d| attach_all(d, &scores)))
         });
@@ -547,10 +581,10 @@ impl StudioApp {
 
     /// Shows a freshly opened archive and says what was opened.
     fn show_opened(&mut self, opened: Opened, source: Source) {
-        let key = source.attach_key().map(|k| k.map(Path::to_path_buf));
+        let key = source.attach_key();
         for (score, e) in &opened.failed {
             if let Some(k) = &key {
-                self.state.forget_attached(k.as_deref(), score);
+                self.state.forget_attached(k, score);
             }
             self.msgs.error(
                 e.file.clone(),
@@ -579,11 +613,13 @@ impl StudioApp {
         self.msgs.info(info);
     }
 
-    fn open_demo(&mut self) {
-        let (d, note) = demo_dataset();
+    /// Opens a built-in archive, with the score files attached to it before.
+    pub fn open_builtin(&mut self, builtin: Builtin) {
+        let (d, note) = builtin_dataset(builtin);
         self.state.last_archive = None;
-        let opened = attach_all(d, self.state.attached_to(None));
-        self.show_opened(opened, Source::Demo);
+        self.state.last_builtin = builtin;
+        let opened = attach_all(d, self.state.attached_to(&ArchiveId::Builtin(builtin)));
+        self.show_opened(opened, Source::Builtin(builtin));
         if let Some(n) = note {
             self.msgs.info(n);
         }
@@ -657,7 +693,7 @@ impl StudioApp {
             match self.state.panel {
                 Panel::Archive => {
                     let attached = match self.source.attach_key() {
-                        Some(key) => self.state.attached_to(key).to_vec(),
+                        Some(key) => self.state.attached_to(&key).to_vec(),
                         None => Vec::new(),
                     };
                     let action = self
@@ -668,7 +704,7 @@ impl StudioApp {
                         Some(ArchiveAction::PickScores) => self.ask_file(Request::attach_scores()),
                         Some(ArchiveAction::Open(p)) => self.open_path(p),
                         Some(ArchiveAction::Detach(p)) => self.detach(&p),
-                        Some(ArchiveAction::Demo) => self.open_demo(),
+                        Some(ArchiveAction::Builtin(b)) => self.open_builtin(b),
                         None => {}
                     }
                 }
@@ -920,6 +956,8 @@ impl eframe::App for StudioApp {
 pub struct StartOptions {
     /// Open this file (else the archive open when the app was last closed).
     pub file: Option<PathBuf>,
+    /// Open this built-in archive.
+    pub builtin: Option<Builtin>,
     /// Start on this panel.
     pub panel: Option<Panel>,
     /// Save a PNG of the window here once everything is drawn, and exit.
@@ -932,6 +970,7 @@ pub fn run_native(start: StartOptions) -> anyhow::Result<()> {
     let outcome: Arc<Mutex<Option<Result<(), String>>>> = Arc::new(Mutex::new(None));
     let StartOptions {
         file,
+        builtin,
         panel,
         screenshot,
     } = start;
@@ -953,7 +992,11 @@ pub fn run_native(start: StartOptions) -> anyhow::Result<()> {
     eframe::run_native(
         "lswag-studio",
         options,
-        Box::new(move |cc| Ok(Box::new(StudioApp::from_creation_context(cc, plan, file, panel)))),
+        Box::new(move |cc| {
+            Ok(Box::new(StudioApp::from_creation_context(
+                cc, plan, file, builtin, panel,
+            )))
+        }),
     )
     .map_err(|e| anyhow::anyhow!("the window could not be opened: {e}"))?;
     if is_shot {

@@ -9,6 +9,7 @@ use egui::{Align, Layout, RichText, ScrollArea, TextEdit, Ui, vec2};
 use serde::{Deserialize, Serialize};
 
 use super::PanelCtx;
+use crate::figure::builtin::Builtin;
 use crate::figure::model::Origin;
 use crate::ui::model::{ColumnKind, TaskTable, format_value};
 use crate::ui::widgets;
@@ -33,7 +34,7 @@ pub enum ArchiveAction {
     Open(PathBuf),
     /// Forget an attached score file (the archive is reopened without it).
     Detach(PathBuf),
-    Demo,
+    Builtin(Builtin),
 }
 
 type OrderKey = (u64, String, String, Option<String>, bool);
@@ -48,14 +49,6 @@ const ROW_H: f32 = 20.0;
 const INDEX_W: f32 = 56.0;
 const KEY_W: f32 = 520.0;
 const NUM_W: f32 = 96.0;
-
-/// What the built-in demo is, said where it opens.
-pub const DEMO_NOTE: &str = "The built-in demo is a benchmark of our own, made with build-benchmark: 200 NB201 cells \
-(seed 0) in a reduced skeleton (C = 8 channels, N = 1 cell per stage), each trained for 2 epochs on 5,000 \
-procedural 16 x 16 images; its ground truth, procedural_valid_2ep, is the validation accuracy on 1,000 other \
-procedural images. Every proxy and layer profile was computed on the first 64 training images, from the \
-initial weights that were trained. It opens without a download and shows how a benchmark of your own \
-works; for the paper's numbers open a NAS-Bench-Suite-Zero file (zc_nasbench201.json).";
 
 impl ArchivePanel {
     fn refresh(&mut self, ctx: &PanelCtx<'_>) {
@@ -84,8 +77,17 @@ impl ArchivePanel {
         let mut action = None;
         let ds = ctx.data;
         ui.heading(&ds.label);
-        if ds.origin == Origin::Demo {
-            widgets::note(ui, &ctx.palette, DEMO_NOTE);
+        if let Origin::Builtin(b) = ds.origin {
+            widgets::note(ui, &ctx.palette, b.note());
+            if let Some(licence) = b.licence() {
+                egui::CollapsingHeader::new("Licence of the data (Apache-2.0)")
+                    .id_salt("builtin-licence")
+                    .show(ui, |ui| {
+                        ScrollArea::vertical().max_height(240.0).show(ui, |ui| {
+                            ui.label(RichText::new(licence).monospace().size(11.0));
+                        });
+                    });
+            }
         }
         ui.label(format!(
             "Space {} · {} architectures · {} with layer profiles · from {}",
@@ -108,8 +110,10 @@ impl ArchivePanel {
                     }
                 });
             });
-            if ui.button("Demo archive").clicked() {
-                action = Some(ArchiveAction::Demo);
+            for b in Builtin::ALL {
+                if ui.button(b.button()).on_hover_text(b.hint()).clicked() {
+                    action = Some(ArchiveAction::Builtin(b));
+                }
             }
             ui.label(
                 RichText::new("or drop a file on the window (native .lswag, Suite-Zero JSON, CSV, score .jsonl)")
