@@ -380,18 +380,20 @@ fn image_size(path: &std::path::Path) -> (u32, u32) {
     (be(16), be(20))
 }
 
-#[test]
-fn score_job_runs_in_the_background_and_fills_the_archive() {
+/// Starts Score… on a 40-cell archive without profiles, with a tiny CPU
+/// network (C = 4, N = 1, batch 8) writing a fresh score file in the test
+/// folder `name`: `sample` cells, or (`None`) all of them. Returns the
+/// harness, the score file and the archive's generation.
+fn start_tiny_score_run(name: &str, sample: Option<usize>) -> (Harness<'static, StudioApp>, PathBuf, u64) {
     use lswag_studio::ui::scoring::{BackendChoice, ScoreSettings};
-    let dir = temp_dir("score");
-    let out = dir.join("scores.jsonl");
+    let out = temp_dir(name).join("scores.jsonl");
     let _ = std::fs::remove_file(&out);
     let ds = Dataset::synthetic_scores_only(40, 9);
     let generation = ds.generation;
     let mut h = harness_with(AppOptions::for_tests(ds), Panel::Layers, false);
     h.state_mut().state.layers.score = ScoreSettings {
-        all: false,
-        sample: 2,
+        all: sample.is_none(),
+        sample: sample.unwrap_or(ScoreSettings::default().sample),
         seed: 3,
         backend: BackendChoice::Cpu,
         batch: 8,
@@ -403,6 +405,12 @@ fn score_job_runs_in_the_background_and_fills_the_archive() {
     h.get_by_label("Score…").click();
     h.run();
     h.get_by_label("Start scoring").click();
+    (h, out, generation)
+}
+
+#[test]
+fn score_job_runs_in_the_background_and_fills_the_archive() {
+    let (mut h, out, generation) = start_tiny_score_run("score", Some(2));
     // A spinner repaints continuously while the job runs: step, not run.
     h.run_steps(2);
     assert!(h.state().is_busy(), "the job started");
@@ -824,25 +832,7 @@ fn an_archive_without_proxies_says_so_and_live_search_offers_the_probe() {
 /// Score… then Cancel: "Cancelling…" at once, then "Cancelled after N of M".
 #[test]
 fn cancelling_a_score_run_says_so_and_then_how_far_it_got() {
-    use lswag_studio::ui::scoring::{BackendChoice, ScoreSettings};
-    let dir = temp_dir("score-cancel");
-    let out = dir.join("scores.jsonl");
-    let _ = std::fs::remove_file(&out);
-    let ds = Dataset::synthetic_scores_only(40, 9);
-    let mut h = harness_with(AppOptions::for_tests(ds), Panel::Layers, false);
-    h.state_mut().state.layers.score = ScoreSettings {
-        all: true,
-        seed: 3,
-        backend: BackendChoice::Cpu,
-        batch: 8,
-        channels: 4,
-        cells: 1,
-        out: Some(out.clone()),
-        ..ScoreSettings::default()
-    };
-    h.get_by_label("Score…").click();
-    h.run();
-    h.get_by_label("Start scoring").click();
+    let (mut h, out, _) = start_tiny_score_run("score-cancel", None);
     h.run_steps(2);
     h.get_by_label("Cancel").click();
     h.run_steps(2);
