@@ -479,6 +479,14 @@ struct BenchArgs {
     /// memory.
     #[arg(long)]
     space: Option<String>,
+    /// With --space: the benchmark task whose head and loss the network
+    /// takes (TransNAS-Bench-101's seven).
+    #[arg(long, requires = "space")]
+    task: Option<String>,
+    /// With --space: the input side in pixels (default: the space's or the
+    /// task's benchmark input).
+    #[arg(long, requires = "space")]
+    image_size: Option<usize>,
 }
 
 #[derive(Args)]
@@ -618,9 +626,10 @@ struct ProbeArgs {
     /// wgpu or cpu; default: wgpu on a hardware GPU, else cpu.
     #[arg(long, value_enum)]
     backend: Option<BackendKind>,
-    /// Weight initialisation.
-    #[arg(long, value_enum, default_value = "kaiming-normal")]
-    init: InitScheme,
+    /// Weight initialisation (default: `source`, the benchmark builder's
+    /// own, for TransNAS-Bench-101; kaiming-normal for the other spaces).
+    #[arg(long, value_enum)]
+    init: Option<InitScheme>,
     /// Channels of the network's skeleton (default: the space's benchmark
     /// value; NB201's C = 16).
     #[arg(long)]
@@ -676,10 +685,11 @@ impl ProbeArgs {
                 TaskArg::Network(None) | TaskArg::Archive(None) => Ok(net),
             })
             .map_err(|e| anyhow::anyhow!("--space {space}: {e}"))?;
+        let init = self.init.unwrap_or_else(|| net.settings().default_init());
         Ok(ScoreConfig {
             net,
             seed,
-            init: self.init,
+            init,
             backend: choice.kind,
             data: self.data.parse::<DataSource>()?,
             batch: self.batch,
@@ -924,8 +934,16 @@ fn run_bench(a: BenchArgs) -> Result<()> {
         let proxies = lswag_studio::proxy::parse_list(&a.proxies)?;
         if let Some(space) = &a.space {
             let space = lswag_studio::space::Space::from_name(space);
-            let net = lswag_studio::space::NetConfig::default_for(&space)
-                .ok_or_else(|| anyhow::anyhow!("--space {space}: {}", lswag_studio::space::cannot_build(&space)))?;
+            let overrides = NetOverrides {
+                image_size: a.image_size,
+                ..NetOverrides::default()
+            };
+            let net = NetConfig::from_overrides(&space, &overrides)
+                .and_then(|net| match &a.task {
+                    Some(t) => net.with_task(t),
+                    None => Ok(net),
+                })
+                .map_err(|e| anyhow::anyhow!("--space {space}: {e}"))?;
             for kind in kinds {
                 let b = lswag_studio::jobs::bench::bench_space(&net, kind, a.archs, a.batch, &proxies)
                     .map_err(|e| anyhow::anyhow!("--space {space}: {e}"))?;

@@ -472,3 +472,21 @@ fn an_image_folder_feeds_the_probe_at_the_networks_size() {
     assert!(lines.iter().all(|l| l.proxies["lswag"].is_some()));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `--init source` is the benchmark builder's own initialisation: the default for
+/// TransNAS-Bench-101, whose builder the studio follows, and refused by name elsewhere.
+#[test]
+fn init_source_is_taken_only_where_the_builders_init_is_recorded() {
+    let mut nb201 = config();
+    nb201.init = InitScheme::Source;
+    let err = nb201.validate().unwrap_err().to_string();
+    assert!(err.contains("init source") && err.contains("nb201"), "{err}");
+    let tnb = NetConfig::default_for(&lswag_studio::space::Space::from_name("tnb101-micro")).unwrap();
+    assert_eq!(tnb.settings().default_init(), InitScheme::Source);
+    assert_eq!(nb201.net.settings().default_init(), InitScheme::KaimingNormal);
+    let ok = ScoreConfig {
+        net: tnb.with_input(64, tnb.num_classes()).unwrap(),
+        ..nb201
+    };
+    ok.validate().unwrap();
+}

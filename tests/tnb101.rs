@@ -427,3 +427,138 @@ fn the_jigsaw_batch_is_a_puzzle_of_the_loaded_images() {
         }
     }
 }
+
+/// Sample standard deviation of a parameter's values.
+fn std_of(v: &[f32]) -> f64 {
+    let n = v.len() as f64;
+    let mean = v.iter().map(|&x| x as f64).sum::<f64>() / n;
+    (v.iter().map(|&x| (x as f64 - mean).powi(2)).sum::<f64>() / n).sqrt()
+}
+
+fn entry<'a>(store: &'a ParamStore, name: &str) -> &'a lswag_studio::engine::params::ParamEntry {
+    store
+        .entries
+        .iter()
+        .find(|e| e.name == name)
+        .unwrap_or_else(|| panic!("no parameter {name}"))
+}
+
+/// `--init source` draws as the benchmark's builder: the encoder's convolutions N(0, 2 / fan_out)
+/// (`MacroNet._kaiming_init`), the decoders and heads PyTorch's U(-1/sqrt(fan_in), +) with
+/// PyTorch's fan-in of a transposed convolution (dim 1 of [in, out, k, k], times k * k).
+/// The bounds are worked out by hand from the shapes.
+#[test]
+fn source_init_follows_the_benchmark_builder() {
+    let micro = Tnb101MicroSpace::new(Tnb101Config::new(Task::ClassObject));
+    let (_, mut store) = micro.build(&micro.parse("(3, 1, 0, 2, 1, 3)").unwrap());
+    // stem.2: ReLUConvBN 32 -> 64, 3 x 3: fan-out 64 * 9 = 576, fan-in 32 * 9 = 288.
+    let stem2 = "stem.2.ops.conv.weight";
+    store.init(InitScheme::Source, 1);
+    let source_std = std_of(&entry(&store, stem2).data);
+    assert!(
+        (source_std / (2.0f64 / 576.0).sqrt() - 1.0).abs() < 0.03,
+        "{source_std}"
+    );
+    // The head: Linear(512, 100) (64 channels doubled by each of 41414's three 4s), bound
+    // 1 / sqrt(512), and its bias the same.
+    let bound = 1.0 / 512f64.sqrt();
+    assert_eq!(entry(&store, "decoder.fc.weight").shape, [100, 512]);
+    let fc = &entry(&store, "decoder.fc.weight").data;
+    let max = fc.iter().fold(0f32, |m, &x| m.max(x.abs())) as f64;
+    assert!(max <= bound && max > 0.99 * bound, "{max}");
+    let bias = &entry(&store, "decoder.fc.bias").data;
+    assert!(bias.iter().all(|&b| (b as f64).abs() <= bound) && bias.iter().any(|&b| b != 0.0));
+    // kaiming-normal (the paper's default elsewhere) is fan-in mode.
+    store.init(InitScheme::KaimingNormal, 1);
+    let fan_in_std = std_of(&entry(&store, stem2).data);
+    assert!(
+        (fan_in_std / (2.0f64 / 288.0).sqrt() - 1.0).abs() < 0.03,
+        "{fan_in_std}"
+    );
+
+    let ae = Tnb101MicroSpace::new(Tnb101Config::new(Task::Autoencoder));
+    let (_, mut store) = ae.build(&ae.parse("(3, 1, 0, 2, 1, 3)").unwrap());
+    store.init(InitScheme::Source, 2);
+    // The last DeconvLayer(32, 16): weight [32, 16, 3, 3], PyTorch's fan-in 16 * 9 = 144.
+    let last_deconv = store
+        .entries
+        .iter()
+        .rfind(|e| e.shape == [32, 16, 3, 3] && e.name.starts_with("decoder."))
+        .expect("the generative decoder's last transposed convolution");
+    let max = last_deconv.data.iter().fold(0f32, |m, &x| m.max(x.abs())) as f64;
+    assert!(max <= 1.0 / 12.0 && max > 0.99 / 12.0, "{}: {max}", last_deconv.name);
+    // Its BatchNorm starts at 1 and 0.
+    let i = store.entries.iter().position(|e| e.name == last_deconv.name).unwrap();
+    assert!(
+        store.entries[i + 2].data.iter().all(|&g| g == 1.0),
+        "{}",
+        store.entries[i + 2].name
+    );
+    assert!(
+        store.entries[i + 3].data.iter().all(|&b| b == 0.0),
+        "{}",
+        store.entries[i + 3].name
+    );
+}
+
+/// A TransNAS-Bench-101 network that does not offer per-sample chunks: the probe then runs
+/// the per-sample pass on the whole batch at once.
+struct Unchunked<'a>(&'a dyn lswag_studio::engine::probe::Network);
+
+impl lswag_studio::engine::probe::Network for Unchunked<'_> {
+    fn input_chw(&self) -> [usize; 3] {
+        self.0.input_chw()
+    }
+
+    fn forward(&self, exec: &mut Exec, x: Tensor<4>) -> Tensor<2> {
+        self.0.forward(exec, x)
+    }
+
+    fn sample_losses(&self, out: Tensor<2>, input: Tensor<4>, labels: &[usize]) -> Tensor<1> {
+        self.0.sample_losses(out, input, labels)
+    }
+}
+
+/// The per-sample pass runs in chunks of 8 samples (10 here: chunks of 8 and 2) and gives the
+/// whole-batch pass's sigma_w, for a class head, the generative decoder and the jigsaw's nine
+/// tiles per sample (which share one sample's BatchNorm group).
+#[test]
+fn chunked_per_sample_pass_equals_the_whole_batch() {
+    use lswag_studio::engine::probe::{Needs, SIGMA_CHUNK};
+    let backend = Backend::new(BackendKind::Cpu);
+    let needs = Needs {
+        sigma: true,
+        ..Needs::default()
+    };
+    for (task, size) in [(Task::ClassObject, 64), (Task::Autoencoder, 64), (Task::Jigsaw, 192)] {
+        let config = Tnb101Config {
+            task,
+            image_size: size,
+            channels: 8,
+        };
+        let space = Tnb101MicroSpace::new(config);
+        let (net, mut params) = space.build(&space.parse("(3, 1, 0, 2, 1, 3)").unwrap());
+        params.init(InitScheme::Source, 3);
+        let batch = gaussian_batch(10, [3, size, size], config.head_outputs(), 4);
+        assert!(batch.len() > SIGMA_CHUNK);
+        let settings = ProbeSettings::default();
+        let chunked = probe(net.as_ref(), &params, &batch, &backend, &settings, needs)
+            .sigma
+            .unwrap();
+        let whole = probe(&Unchunked(net.as_ref()), &params, &batch, &backend, &settings, needs)
+            .sigma
+            .unwrap();
+        assert_eq!(chunked.len(), whole.len());
+        for (l, (a, b)) in chunked.iter().zip(&whole).enumerate() {
+            match (a.lambda, b.lambda) {
+                (Some(x), Some(y)) => assert!(
+                    (x - y).abs() <= 1e-4 * y.abs().max(1.0),
+                    "{} layer {l}: chunked {x} vs whole {y}",
+                    task.name()
+                ),
+                (None, None) => {}
+                other => panic!("{} layer {l}: dead in one path only: {other:?}", task.name()),
+            }
+        }
+    }
+}

@@ -28,6 +28,17 @@ pub struct ParamEntry {
     pub shape: Vec<usize>,
     pub role: ParamRole,
     pub data: Vec<f32>,
+    /// How the benchmark's own builder initialises this weight under
+    /// [`InitScheme::Source`], where it has code for it (`None`: PyTorch's
+    /// default, what a module without such code gets).
+    pub source_init: Option<SourceInit>,
+}
+
+/// A weight rule of a benchmark's own builder (see [`InitScheme::Source`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SourceInit {
+    /// `kaiming_normal_(mode='fan_out', nonlinearity='relu')`: N(0, 2 / fan_out).
+    KaimingNormalFanOut,
 }
 
 impl ParamEntry {
@@ -53,6 +64,11 @@ pub enum InitScheme {
     /// the bias that follows a weight; what NAS-Bench-Suite-Zero's networks
     /// (and the golden case) were initialised with.
     TorchDefault,
+    /// As the benchmark's own model builder initialises, for spaces that
+    /// record it (`NetSettings::source_init`): TransNAS-Bench-101's encoder
+    /// convolutions kaiming-normal in fan-out mode, its decoders and heads
+    /// PyTorch's default (the builder has no init code for them).
+    Source,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -96,8 +112,23 @@ impl ParamStore {
             shape,
             role,
             data: vec![fill; numel],
+            source_init: None,
         });
         self.entries.len() - 1
+    }
+
+    /// [`Self::push`] for a weight the benchmark's builder initialises by
+    /// `rule` (used under [`InitScheme::Source`]).
+    pub fn push_source(
+        &mut self,
+        name: impl Into<String>,
+        shape: Vec<usize>,
+        role: ParamRole,
+        rule: SourceInit,
+    ) -> usize {
+        let i = self.push(name, shape, role);
+        self.entries[i].source_init = Some(rule);
+        i
     }
 
     pub fn num_params(&self) -> usize {
@@ -116,17 +147,20 @@ impl ParamStore {
                     let fan_in: usize = e.shape[1..].iter().product();
                     let fan_out = e.shape[0] * e.shape[2..].iter().product::<usize>();
                     last_fan_in = fan_in;
-                    match scheme {
-                        InitScheme::KaimingNormal => (2.0 / fan_in as f64).sqrt(),
-                        InitScheme::XavierNormal => (2.0 / (fan_in + fan_out) as f64).sqrt(),
-                        InitScheme::Gaussian => 1.0,
-                        InitScheme::TorchDefault => {
+                    match (scheme, e.source_init) {
+                        (InitScheme::KaimingNormal, _) => (2.0 / fan_in as f64).sqrt(),
+                        (InitScheme::XavierNormal, _) => (2.0 / (fan_in + fan_out) as f64).sqrt(),
+                        (InitScheme::Gaussian, _) => 1.0,
+                        (InitScheme::Source, Some(SourceInit::KaimingNormalFanOut)) => (2.0 / fan_out as f64).sqrt(),
+                        // PyTorch's fan-in is dim 1 times the kernel: for a transposed
+                        // convolution ([in, out, k, k]) that is out * k * k, as here.
+                        (InitScheme::TorchDefault | InitScheme::Source, _) => {
                             uniform_fill(&mut e.data, 1.0 / (fan_in as f64).sqrt(), &mut rng);
                             continue;
                         }
                     }
                 }
-                ParamRole::Bias if scheme == InitScheme::TorchDefault => {
+                ParamRole::Bias if matches!(scheme, InitScheme::TorchDefault | InitScheme::Source) => {
                     uniform_fill(&mut e.data, 1.0 / (last_fan_in as f64).sqrt(), &mut rng);
                     continue;
                 }

@@ -444,9 +444,9 @@ fn chunked_split_grads<T>(
     (layers, out)
 }
 
-/// Column statistics of a row-major [k, n] matrix in f64, two-pass:
-/// (mean, population standard deviation) of `f(g)` per column.
-fn column_stats(g: &[f32], k: usize, f: impl Fn(f32) -> f64) -> (Vec<f64>, Vec<f64>) {
+/// Column moments of a row-major [k, n] matrix in f64, two-pass: per
+/// column the mean of `f(g)` and the sum of its squared deviations.
+fn column_moments(g: &[f32], k: usize, f: impl Fn(f32) -> f64) -> (Vec<f64>, Vec<f64>) {
     let n = g.len() / k;
     let mut mean = vec![0f64; n];
     for row in g.chunks_exact(n) {
@@ -455,33 +455,30 @@ fn column_stats(g: &[f32], k: usize, f: impl Fn(f32) -> f64) -> (Vec<f64>, Vec<f
         }
     }
     mean.iter_mut().for_each(|m| *m /= k as f64);
-    let mut var = vec![0f64; n];
+    let mut m2 = vec![0f64; n];
     for row in g.chunks_exact(n) {
-        for ((q, m), &v) in var.iter_mut().zip(&mean).zip(row) {
+        for ((q, m), &v) in m2.iter_mut().zip(&mean).zip(row) {
             let d = f(v) - m;
             *q += d * d;
         }
     }
-    (mean, var.into_iter().map(|q| (q / k as f64).sqrt()).collect())
+    (mean, m2)
+}
+
+/// (mean, population standard deviation) of `f(g)` per column of a
+/// row-major [k, n] matrix (see `column_moments`).
+fn column_stats(g: &[f32], k: usize, f: impl Fn(f32) -> f64) -> (Vec<f64>, Vec<f64>) {
+    let (mean, m2) = column_moments(g, k, f);
+    (mean, m2.into_iter().map(|q| (q / k as f64).sqrt()).collect())
 }
 
 /// sigma_w = std over splits of |g| (ddof 0) -> Lambda_l, mean log sigma.
-/// The same two-pass f64 statistics as `column_stats`, run as burn-flex
-/// tensor ops, which are optimised even in debug builds (a ViT has 64 x 23 M
-/// per-sample gradients; the host loop cost ~10 s of its probe there).
+/// Host loops in f64 over the f32 gradients: no f64 copy of the [k, n]
+/// matrix exists (tensor ops made three, 2.4 GB for one 1024-channel
+/// decoder layer of TransNAS-Bench-101 at 8 samples).
 fn sigma_of_abs(g: &[f32], k: usize) -> SigmaStat {
-    let n = g.len() / k;
-    let device = Device::flex();
-    let t = Tensor::<2>::from_data(TensorData::new(g.to_vec(), [k, n]), &device)
-        .cast(burn::tensor::DType::F64)
-        .abs();
-    let mean = t.clone().mean_dim(0);
-    let sigma = (t - mean).square().mean_dim(0).sqrt();
-    match sigma.into_data().try_to_vec::<f64>() {
-        Ok(sigma) => sigma_summary(sigma.into_iter()),
-        // Not reached (flex computes in f64): the host loop instead.
-        Err(_) => sigma_summary(column_stats(g, k, |v| v.abs() as f64).1.into_iter()),
-    }
+    let (_, m2) = column_moments(g, k, |v| v.abs() as f64);
+    sigma_summary(m2.into_iter().map(|q| (q / k as f64).sqrt()))
 }
 
 /// Samples per backward pass of `chunked_sigma`.
@@ -491,7 +488,7 @@ pub const SIGMA_CHUNK: usize = 8;
 /// of `SIGMA_CHUNK` samples: each chunk's per-sample gradients are exactly
 /// those of the whole batch, and per weight the mean and the sum of squared
 /// deviations of |g| merge across chunks (Chan, Golub and LeVeque's pairwise
-/// update), in f64 on burn-flex. The backward pass keeps the activations of
+/// update), in f64 on the host. The backward pass keeps the activations of
 /// one chunk instead of the batch (a 22 M ViT at 224 x 224: ~145 MiB per
 /// sample), at the price of 2 x 8 bytes per weight of accumulators.
 fn chunked_sigma(
@@ -501,23 +498,16 @@ fn chunked_sigma(
     backend: &Backend,
     times: &mut PhaseTimes,
 ) -> (Vec<LayerMeta>, Vec<SigmaStat>) {
-    let flex = Device::flex();
     // Per layer: (mean of |g|, sum of squared deviations), `None` where no
     // gradient reaches the layer (structural, so the same in every chunk).
-    let mut acc: Vec<Option<(Tensor<1>, Tensor<1>)>> = Vec::new();
+    let mut acc: Vec<Option<(Vec<f64>, Vec<f64>)>> = Vec::new();
     let mut layers = Vec::new();
     let mut count = 0usize;
     for start in (0..batch.len()).step_by(SIGMA_CHUNK) {
         let part = batch.select(&(start..(start + SIGMA_CHUNK).min(batch.len())).collect::<Vec<_>>());
         let c = part.len();
         let (metas, stats) = split_pass(net, params, &part, backend, c, times, |g| {
-            let n = g.len() / c;
-            let t = Tensor::<2>::from_data(TensorData::new(g.to_vec(), [c, n]), &flex)
-                .cast(burn::tensor::DType::F64)
-                .abs();
-            let mean = t.clone().mean_dim(0);
-            let m2 = (t - mean.clone()).square().sum_dim(0);
-            (mean.reshape([n]), m2.reshape([n]))
+            column_moments(g, c, |v| v.abs() as f64)
         });
         let t = Instant::now();
         let (na, nb) = (count as f64, c as f64);
@@ -527,10 +517,14 @@ fn chunked_sigma(
             acc.into_iter()
                 .zip(stats)
                 .map(|pair| match pair {
-                    (Some((ma, qa)), Some((mb, qb))) => {
-                        let delta = mb - ma.clone();
+                    (Some((mut ma, mut qa)), Some((mb, qb))) => {
                         let n = na + nb;
-                        Some((ma + delta.clone() * (nb / n), qa + qb + delta.square() * (na * nb / n)))
+                        for (((ma, qa), mb), qb) in ma.iter_mut().zip(qa.iter_mut()).zip(&mb).zip(&qb) {
+                            let delta = mb - *ma;
+                            *ma += delta * (nb / n);
+                            *qa += qb + delta * delta * (na * nb / n);
+                        }
+                        Some((ma, qa))
                     }
                     (x, None) | (None, x) => x,
                 })
@@ -543,12 +537,10 @@ fn chunked_sigma(
     let t = Instant::now();
     let sigma = acc
         .into_iter()
-        .map(
-            |a| match a.map(|(_, q)| (q / count as f64).sqrt().into_data().try_to_vec::<f64>()) {
-                Some(Ok(sigma)) => sigma_summary(sigma.into_iter()),
-                _ => DEAD,
-            },
-        )
+        .map(|a| match a {
+            Some((_, q)) => sigma_summary(q.into_iter().map(|q| (q / count as f64).sqrt())),
+            None => DEAD,
+        })
         .collect();
     times.statistics += t.elapsed();
     (layers, sigma)

@@ -226,7 +226,7 @@ pub fn bench_space(
             let mut sum = PhaseTimes::default();
             for (i, arch) in space.sample_distinct(self.n + 1, 0, None)?.iter().enumerate() {
                 let (net, mut params) = space.build(arch);
-                params.init(InitScheme::KaimingNormal, arch_seed(0, &arch.to_string()));
+                params.init(settings.settings().default_init(), arch_seed(0, &arch.to_string()));
                 let t = Instant::now();
                 let rec = probe(net.as_ref(), &params, &data, &backend, &ProbeSettings::default(), needs);
                 if i == 0 {

@@ -101,6 +101,13 @@ impl ScoreConfig {
     pub fn validate(&self) -> Result<(), ScoreError> {
         let bad = |s: String| Err(ScoreError::Setting(s));
         self.net.validate().map_err(ScoreError::Setting)?;
+        if self.init == InitScheme::Source && self.net.settings().source_init().is_none() {
+            return bad(format!(
+                "init source: the studio records no initialisation of the {} benchmark's own builder; \
+                 use kaiming-normal, xavier-normal, gaussian or torch-default",
+                self.net.space()
+            ));
+        }
         let b = self.batch;
         if !(2..=MAX_BATCH).contains(&b) {
             return bad(format!(

@@ -157,6 +157,21 @@ pub trait NetSettings {
     fn task_batch(&self, batch: crate::engine::data::Batch, _seed: u64) -> crate::engine::data::Batch {
         batch
     }
+    /// How the benchmark's own builder initialises its weights, where the
+    /// space records it (`InitScheme::Source`); `None`: `--init source` is
+    /// refused for this space.
+    fn source_init(&self) -> Option<&'static str> {
+        None
+    }
+    /// The initialisation a score run takes when none is given: the
+    /// builder's own where the space records it, else kaiming-normal (the
+    /// paper's).
+    fn default_init(&self) -> crate::engine::params::InitScheme {
+        match self.source_init() {
+            Some(_) => crate::engine::params::InitScheme::Source,
+            None => crate::engine::params::InitScheme::KaimingNormal,
+        }
+    }
 }
 
 /// The error for an override a space does not have.

@@ -22,7 +22,6 @@ use super::model::Dataset;
 use super::theme::Palette;
 use crate::engine::backend::{BackendKind, choose_backend};
 use crate::engine::data::DataSource;
-use crate::engine::params::InitScheme;
 use crate::engine::probe::ProbeSettings;
 use crate::engine::profile::LayerProfile;
 use crate::jobs::score::{self, ScoreConfig, ScoreEvent};
@@ -140,9 +139,9 @@ impl ScoreSettings {
             net.for_archive_task(task)?
         };
         let config = ScoreConfig {
+            init: net.settings().default_init(),
             net,
             seed: self.seed,
-            init: InitScheme::KaimingNormal,
             backend: backend.kind,
             data,
             batch: self.batch.clamp(2, 64),
