@@ -614,6 +614,8 @@ struct ScoreArgs {
 struct ProbeArgs {
     /// Images: `cifar10:PATH`, `folder:DIR` (PNG/JPEG, one class per
     /// subfolder; centre-cropped and resized to the network's side),
+    /// `folder:DIR,targets:DIR` (and a parallel folder of target images for
+    /// TransNAS-Bench-101's segmentsemantic label maps or normal maps),
     /// `procedural[:SEED[:SIZE]]` or `gaussian`.
     #[arg(long, default_value = "gaussian")]
     data: String,

@@ -327,6 +327,7 @@ fn resize_is_bilinear_with_half_pixel_centres() {
         shape: [1, 1, 2, 2],
         num_classes: 10,
         source: "t".into(),
+        targets: None,
     };
     let r = resize_batch(&b, 4);
     assert_eq!(r.shape, [1, 1, 4, 4]);

@@ -76,6 +76,7 @@ fn batch() -> Batch {
         shape: [S, CIN, 2, 2],
         num_classes: K,
         source: "tiny".into(),
+        targets: None,
     }
 }
 

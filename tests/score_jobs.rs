@@ -490,3 +490,79 @@ fn init_source_is_taken_only_where_the_builders_init_is_recorded() {
     };
     ok.validate().unwrap();
 }
+
+/// `folder:DIR,targets:DIR` gives TransNAS-Bench-101's segmentation its label maps: the
+/// batch carries them at the network's side, the score file says so, and L-SWAG differs from
+/// the run on the synthetic targets. A task that takes no target images refuses the folder.
+#[test]
+fn target_folders_feed_the_pixel_tasks() {
+    use lswag_studio::space::tnb101::{Task, Tnb101Config};
+    let dir = std::env::temp_dir().join(format!("lswag-targets-score-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let (images, targets) = (dir.join("images"), dir.join("labels"));
+    std::fs::create_dir_all(&images).unwrap();
+    std::fs::create_dir_all(&targets).unwrap();
+    for i in 0..2u32 {
+        image::RgbImage::from_fn(80, 64, |x, y| {
+            image::Rgb([(x * 3) as u8, (y * 4) as u8, (i * 90) as u8])
+        })
+        .save(images.join(format!("{i}.jpg")))
+        .unwrap();
+        // Left half class 2 + i, right half class 16.
+        image::GrayImage::from_fn(80, 64, |x, _| image::Luma([if x < 40 { 2 + i as u8 } else { 16 }]))
+            .save(targets.join(format!("{i}.png")))
+            .unwrap();
+    }
+    let seg = Tnb101Config {
+        task: Task::Segmentsemantic,
+        image_size: 64,
+        channels: 8,
+    };
+    let config = ScoreConfig {
+        net: NetConfig::Tnb101Micro(seg),
+        init: InitScheme::Source,
+        data: format!("folder:{},targets:{}", images.display(), targets.display())
+            .parse()
+            .unwrap(),
+        batch: 2,
+        proxies: vec!["lswag".into()],
+        ..config()
+    };
+    let batch = score::config_batch(&config).unwrap();
+    let t = batch.targets.as_ref().unwrap();
+    assert_eq!((t.channels, t.values.len()), (1, 2 * 64 * 64));
+    // The 80 x 64 map is centre-cropped to columns 8..72: the first 32 columns of a row are
+    // class 2 (image 0), the last 32 class 16.
+    assert_eq!(&t.values[..64], [[2.0f32; 32], [16.0; 32]].concat());
+    let archs = ["(3, 1, 0, 2, 1, 3)".to_string()];
+    let score_with = |config: &ScoreConfig, name: &str| {
+        let out = dir.join(name);
+        score::run(&archs, config, &out, &CancelToken::default(), &|_| {}).unwrap();
+        let (prov, lines, _) = score::read_score_file(&out).unwrap();
+        (prov.batch_source, lines[0].proxies["lswag"].unwrap())
+    };
+    let (source, with_targets) = score_with(&config, "targets.jsonl");
+    assert!(
+        source.contains("targets:") && source.contains("label maps, 17 classes"),
+        "{source}"
+    );
+    let synthetic = ScoreConfig {
+        data: DataSource::Folder(images.clone()),
+        ..config.clone()
+    };
+    let (_, without) = score_with(&synthetic, "synthetic.jsonl");
+    assert!(with_targets.is_finite() && (with_targets - without).abs() > 1e-6 * without.abs());
+    let class_object = ScoreConfig {
+        net: NetConfig::Tnb101Micro(Tnb101Config {
+            task: Task::ClassObject,
+            ..seg
+        }),
+        ..config
+    };
+    let err = score::config_batch(&class_object).unwrap_err().to_string();
+    assert!(
+        err.contains("takes no target images") && err.contains("segmentsemantic"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

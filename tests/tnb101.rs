@@ -101,7 +101,7 @@ fn sample_mutate_cross_stay_valid() {
 
 use burn::tensor::{Device, Tensor, TensorData};
 use lswag_studio::engine::backend::{Backend, BackendKind};
-use lswag_studio::engine::data::gaussian_batch;
+use lswag_studio::engine::data::{Batch, PixelTargets, gaussian_batch};
 use lswag_studio::engine::exec::{Exec, NormMode, PassConfig, WeightLeaf, layer_split_grads, split_weight_grads};
 use lswag_studio::engine::params::{InitScheme, ParamRole, ParamStore};
 use lswag_studio::engine::probe::{GradPath, ProbeSettings, probe};
@@ -514,8 +514,8 @@ impl lswag_studio::engine::probe::Network for Unchunked<'_> {
         self.0.forward(exec, x)
     }
 
-    fn sample_losses(&self, out: Tensor<2>, input: Tensor<4>, labels: &[usize]) -> Tensor<1> {
-        self.0.sample_losses(out, input, labels)
+    fn sample_losses(&self, out: Tensor<2>, input: Tensor<4>, batch: &Batch) -> Tensor<1> {
+        self.0.sample_losses(out, input, batch)
     }
 }
 
@@ -560,5 +560,83 @@ fn chunked_per_sample_pass_equals_the_whole_batch() {
                 other => panic!("{} layer {l}: dead in one path only: {other:?}", task.name()),
             }
         }
+    }
+}
+
+/// With target images (`folder:DIR,targets:DIR`) segmentsemantic's loss is the per-pixel
+/// cross-entropy against the loaded label maps and normal's the mean L1 distance to the loaded
+/// normal maps: both computed again here on the host from the same outputs.
+#[test]
+fn pixel_losses_use_the_loaded_targets() {
+    let (s, h, w) = (2usize, 4usize, 4usize);
+    let p = h * w;
+    let device = Device::flex();
+    let input = Tensor::<4>::from_data(TensorData::new(vec![0.5f32; s * 3 * p], [s, 3, h, w]), &device);
+    let batch_with = |values: Vec<f32>, channels: usize| Batch {
+        images: vec![0.5; s * 3 * p],
+        labels: vec![0; s],
+        shape: [s, 3, h, w],
+        num_classes: 17,
+        source: "t".into(),
+        targets: Some(PixelTargets { values, channels }),
+    };
+    let net_for = |task| {
+        let space = Tnb101MicroSpace::new(Tnb101Config {
+            task,
+            image_size: 64,
+            channels: 8,
+        });
+        space.build(&space.parse("(3, 1, 0, 2, 1, 3)").unwrap()).0
+    };
+    let wave = |i: usize| ((i * 37 % 101) as f32 / 101.0 - 0.5) * 3.0;
+
+    let k = 17;
+    let out: Vec<f32> = (0..s * k * p).map(wave).collect();
+    let classes: Vec<f32> = (0..s * p).map(|i| ((i * 7) % k) as f32).collect();
+    let got = net_for(Task::Segmentsemantic)
+        .sample_losses(
+            Tensor::<2>::from_data(TensorData::new(out.clone(), [s, k * p]), &device),
+            input.clone(),
+            &batch_with(classes.clone(), 1),
+        )
+        .into_data()
+        .try_to_vec::<f32>()
+        .unwrap();
+    for n in 0..s {
+        let mut loss = 0f64;
+        for j in 0..p {
+            let logit = |c: usize| out[(n * k + c) * p + j] as f64;
+            let lse = (0..k).map(|c| logit(c).exp()).sum::<f64>().ln();
+            loss -= logit(classes[n * p + j] as usize) - lse;
+        }
+        let want = loss / p as f64;
+        assert!(
+            (got[n] as f64 - want).abs() < 1e-5 * want,
+            "sample {n}: {} vs {want}",
+            got[n]
+        );
+    }
+
+    let out: Vec<f32> = (0..s * 3 * p).map(wave).collect();
+    let normals: Vec<f32> = (0..s * 3 * p).map(|i| wave(i + 5) / 1.5).collect();
+    let got = net_for(Task::Normal)
+        .sample_losses(
+            Tensor::<2>::from_data(TensorData::new(out.clone(), [s, 3 * p]), &device),
+            input,
+            &batch_with(normals.clone(), 3),
+        )
+        .into_data()
+        .try_to_vec::<f32>()
+        .unwrap();
+    for n in 0..s {
+        let want = (0..3 * p)
+            .map(|i| (out[n * 3 * p + i] as f64 - normals[n * 3 * p + i] as f64).abs())
+            .sum::<f64>()
+            / (3 * p) as f64;
+        assert!(
+            (got[n] as f64 - want).abs() < 1e-5 * want,
+            "sample {n}: {} vs {want}",
+            got[n]
+        );
     }
 }

@@ -22,7 +22,9 @@ pub enum DataError {
     Io { path: PathBuf, source: std::io::Error },
     #[error("{path}: {reason}")]
     Malformed { path: PathBuf, reason: String },
-    #[error("data source `{0}`: expected `cifar10:PATH`, `folder:DIR`, `procedural[:SEED[:SIZE]]` or `gaussian`")]
+    #[error(
+        "data source `{0}`: expected `cifar10:PATH`, `folder:DIR`, `folder:DIR,targets:DIR`, `procedural[:SEED[:SIZE]]` or `gaussian`"
+    )]
     UnknownSource(String),
     #[error("data source `{data}`: {reason}")]
     Unsuitable { data: String, reason: String },
@@ -45,6 +47,10 @@ pub enum DataSource {
     /// A folder of PNG/JPEG images, one class per subfolder
     /// (`engine::folder`), read at the network's image size.
     Folder(PathBuf),
+    /// An image folder and a parallel folder of per-pixel targets (the same
+    /// relative paths, any of the image extensions): label maps or normal
+    /// maps for TransNAS-Bench-101's pixel tasks (`folder:DIR,targets:DIR`).
+    FolderTargets { images: PathBuf, targets: PathBuf },
 }
 
 impl FromStr for DataSource {
@@ -56,7 +62,13 @@ impl FromStr for DataSource {
         } else if let Some(path) = s.strip_prefix("cifar10:") {
             Ok(DataSource::Cifar10(PathBuf::from(path)))
         } else if let Some(path) = s.strip_prefix("folder:") {
-            Ok(DataSource::Folder(PathBuf::from(path)))
+            Ok(match path.split_once(",targets:") {
+                Some((images, targets)) => DataSource::FolderTargets {
+                    images: PathBuf::from(images),
+                    targets: PathBuf::from(targets),
+                },
+                None => DataSource::Folder(PathBuf::from(path)),
+            })
         } else if s == "procedural" || s.starts_with("procedural:") {
             let mut parts = s.split(':').skip(1);
             let bad = || DataError::UnknownSource(s.to_string());
@@ -89,6 +101,10 @@ impl DataSource {
         match self {
             DataSource::Cifar10(p) => DataSource::Cifar10(resolve(p)),
             DataSource::Folder(p) => DataSource::Folder(resolve(p)),
+            DataSource::FolderTargets { images, targets } => DataSource::FolderTargets {
+                images: resolve(images),
+                targets: resolve(targets),
+            },
             other => other.clone(),
         }
     }
@@ -101,6 +117,9 @@ impl std::fmt::Display for DataSource {
             DataSource::Gaussian => write!(f, "gaussian"),
             DataSource::Procedural { seed, size } => write!(f, "procedural:{seed}:{size}"),
             DataSource::Folder(p) => write!(f, "folder:{}", p.display()),
+            DataSource::FolderTargets { images, targets } => {
+                write!(f, "folder:{},targets:{}", images.display(), targets.display())
+            }
         }
     }
 }
@@ -123,6 +142,35 @@ pub struct Batch {
     pub num_classes: usize,
     /// Human-readable description for provenance.
     pub source: String,
+    /// Per-pixel targets of the images, where the data has them.
+    pub targets: Option<PixelTargets>,
+}
+
+/// Per-pixel targets of a batch, [S, channels, H, W] at the images' side.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PixelTargets {
+    pub values: Vec<f32>,
+    pub channels: usize,
+}
+
+/// How a task reads its target images.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TargetKind {
+    /// A label map: each pixel's value (the first channel) is its class, below
+    /// `classes`; resized by nearest neighbour. One channel.
+    Classes(usize),
+    /// A normal map: RGB in 0..=255 encodes each component in [-1, 1]
+    /// (`v / 255 * 2 - 1`); resized bilinearly. Three channels.
+    Normals,
+}
+
+impl TargetKind {
+    pub fn channels(self) -> usize {
+        match self {
+            TargetKind::Classes(_) => 1,
+            TargetKind::Normals => 3,
+        }
+    }
 }
 
 impl Batch {
@@ -159,6 +207,7 @@ impl Batch {
             shape: [1, chw[0], chw[1], chw[2]],
             num_classes: 1,
             source: "ones".into(),
+            targets: None,
         }
     }
 
@@ -175,6 +224,16 @@ impl Batch {
             shape: [indices.len(), self.shape[1], self.shape[2], self.shape[3]],
             num_classes: self.num_classes,
             source: self.source.clone(),
+            targets: self.targets.as_ref().map(|t| {
+                let per = t.channels * self.shape[2] * self.shape[3];
+                PixelTargets {
+                    values: indices
+                        .iter()
+                        .flat_map(|&i| t.values[i * per..(i + 1) * per].iter().copied())
+                        .collect(),
+                    channels: t.channels,
+                }
+            }),
         }
     }
 
@@ -272,6 +331,7 @@ impl Cifar10File {
             shape: [indices.len(), 3, 32, 32],
             num_classes: 10,
             source: format!("cifar10:{} records {:?}", self.path.display(), summarize(indices)),
+            targets: None,
         }
     }
 }
@@ -296,6 +356,7 @@ pub fn gaussian_batch(count: usize, chw: [usize; 3], num_classes: usize, seed: u
         shape: [count, chw[0], chw[1], chw[2]],
         num_classes,
         source: format!("gaussian seed {seed}"),
+        targets: None,
     }
 }
 
@@ -345,6 +406,12 @@ pub fn load_batch(
         // At CIFAR's side here; the probe's `config_batch` reads a folder
         // straight at the network's side.
         DataSource::Folder(path) => super::folder::ImageFolder::read(path)?.batch(count, selection, 32, num_classes),
+        // Targets belong to a task: the probe's `config_batch` reads them with the kind its
+        // network's task takes.
+        DataSource::FolderTargets { .. } => Err(DataError::Unsuitable {
+            data: source.to_string(),
+            reason: "target images are read for a network's task, by a score run or a search".into(),
+        }),
     }
 }
 
@@ -389,7 +456,7 @@ pub fn load_split(source: &DataSource, train: usize, val: usize) -> Result<(Batc
             reason: "Gaussian noise has random labels, there is nothing to learn; use procedural or cifar10:PATH"
                 .to_string(),
         }),
-        DataSource::Folder(_) => Err(DataError::Unsuitable {
+        DataSource::Folder(_) | DataSource::FolderTargets { .. } => Err(DataError::Unsuitable {
             data: source.to_string(),
             reason: "an image folder is a probe batch, with no training and validation split; \
                      use procedural or cifar10:PATH"

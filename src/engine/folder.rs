@@ -11,7 +11,7 @@ use rand::SeedableRng;
 use rand::seq::index::sample;
 use rand_chacha::ChaCha8Rng;
 
-use super::data::{Batch, DataError, Selection};
+use super::data::{Batch, DataError, PixelTargets, Selection, TargetKind};
 
 /// ImageNet's channel statistics: photographs, as Taskonomy's are.
 pub const IMAGENET_MEAN: [f32; 3] = [0.485, 0.456, 0.406];
@@ -103,6 +103,21 @@ impl ImageFolder {
         size: usize,
         num_classes: usize,
     ) -> Result<Batch, DataError> {
+        self.batch_with_targets(count, selection, size, num_classes, None)
+    }
+
+    /// [`Self::batch`], and with `targets` = (folder, kind) each image's
+    /// target image too: the file of the same relative path (any of the
+    /// image extensions) in the targets folder, cropped and resized as its
+    /// image (label maps by nearest neighbour).
+    pub fn batch_with_targets(
+        &self,
+        count: usize,
+        selection: Selection,
+        size: usize,
+        num_classes: usize,
+        targets: Option<(&Path, TargetKind)>,
+    ) -> Result<Batch, DataError> {
         if count > self.len() {
             return Err(DataError::TooFew {
                 got: count,
@@ -124,22 +139,20 @@ impl ImageFolder {
         };
         let plane = size * size;
         let mut images = Vec::with_capacity(count * 3 * plane);
+        let mut target_values = Vec::new();
         for &i in &indices {
             let path = &self.files[i].0;
-            let img = image::open(path).map_err(|e| DataError::Malformed {
-                path: path.clone(),
-                reason: format!("not a readable PNG or JPEG image: {e}"),
-            })?;
-            let (w, h) = (img.width(), img.height());
-            let side = w.min(h);
-            let square = img.crop_imm((w - side) / 2, (h - side) / 2, side, side).to_rgb8();
-            let resized = image::imageops::resize(&square, size as u32, size as u32, image::imageops::Triangle);
+            let resized = square_resized(path, size, image::imageops::Triangle)?;
             for c in 0..3 {
                 images.extend(
                     resized
                         .pixels()
                         .map(|p| (p.0[c] as f32 / 255.0 - IMAGENET_MEAN[c]) / IMAGENET_STD[c]),
                 );
+            }
+            if let Some((dir, kind)) = targets {
+                let target = self.target_path(path, dir)?;
+                read_target(&target, size, kind, &mut target_values)?;
             }
         }
         Ok(Batch {
@@ -148,17 +161,89 @@ impl ImageFolder {
             shape: [count, 3, size, size],
             num_classes,
             source: format!(
-                "folder:{} ({} images, {} classes), {count} {}, centre-cropped and resized to {size}x{size}",
+                "folder:{} ({} images, {} classes){}, {count} {}, centre-cropped and resized to {size}x{size}",
                 self.path.display(),
                 self.len(),
                 self.class_count(),
+                targets.map_or(String::new(), |(dir, kind)| format!(
+                    ", targets:{} ({})",
+                    dir.display(),
+                    match kind {
+                        TargetKind::Classes(k) => format!("label maps, {k} classes"),
+                        TargetKind::Normals => "normal maps".to_string(),
+                    }
+                )),
                 match selection {
                     Selection::First => "first".to_string(),
                     Selection::Random(s) => format!("drawn with seed {s}"),
                 }
             ),
+            targets: targets.map(|(_, kind)| PixelTargets {
+                values: target_values,
+                channels: kind.channels(),
+            }),
         })
     }
+
+    /// The target of `image`: the same path relative to this folder, under
+    /// `dir`, with any of the image extensions (PNG first: label maps must
+    /// be lossless).
+    fn target_path(&self, image: &Path, dir: &Path) -> Result<PathBuf, DataError> {
+        let rel = image.strip_prefix(&self.path).unwrap_or(image);
+        let base = dir.join(rel).with_extension("");
+        ["png", "PNG", "jpg", "jpeg", "JPG", "JPEG"]
+            .iter()
+            .map(|e| base.with_extension(e))
+            .find(|p| p.is_file())
+            .ok_or_else(|| DataError::Malformed {
+                path: image.to_path_buf(),
+                reason: format!(
+                    "no target image for it in the targets folder (expected {}.png or .jpg)",
+                    base.display()
+                ),
+            })
+    }
+}
+
+/// The image at `path`, centre-cropped to a square and resized to `size`.
+fn square_resized(path: &Path, size: usize, filter: image::imageops::FilterType) -> Result<image::RgbImage, DataError> {
+    let img = image::open(path).map_err(|e| DataError::Malformed {
+        path: path.to_path_buf(),
+        reason: format!("not a readable PNG or JPEG image: {e}"),
+    })?;
+    let (w, h) = (img.width(), img.height());
+    let side = w.min(h);
+    let square = img.crop_imm((w - side) / 2, (h - side) / 2, side, side).to_rgb8();
+    Ok(image::imageops::resize(&square, size as u32, size as u32, filter))
+}
+
+/// Appends the target at `path` ([channels, size, size]) to `out`.
+fn read_target(path: &Path, size: usize, kind: TargetKind, out: &mut Vec<f32>) -> Result<(), DataError> {
+    match kind {
+        TargetKind::Classes(k) => {
+            let map = square_resized(path, size, image::imageops::Nearest)?;
+            for p in map.pixels() {
+                let class = p.0[0];
+                if usize::from(class) >= k {
+                    return Err(DataError::Malformed {
+                        path: path.to_path_buf(),
+                        reason: format!(
+                            "label map pixel value {class}: the head has {k} classes, so labels are 0 to {}",
+                            k - 1
+                        ),
+                    });
+                }
+                out.push(f32::from(class));
+            }
+        }
+        TargetKind::Normals => {
+            let map = square_resized(path, size, image::imageops::Triangle)?;
+            for c in 0..3 {
+                out.extend(map.pixels().map(|p| f32::from(p.0[c]) / 255.0 * 2.0 - 1.0));
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -226,5 +311,71 @@ mod tests {
         let e = ImageFolder::read(&empty).err().unwrap().to_string();
         assert!(e.contains("no .png, .jpg or .jpeg images"), "{e}");
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Label maps and normal maps in a parallel folder: nearest-neighbour
+    /// labels (a 2 x 2 map of classes 0, 1 / 2, 3 read at 4 x 4 is each
+    /// class on a 2 x 2 block), normals mapped from 0..=255 to [-1, 1].
+    #[test]
+    fn target_images_follow_their_images() {
+        let dir = fixture("targets");
+        let f = ImageFolder::read(&dir).unwrap();
+        let targets = dir.with_extension("targets");
+        let _ = std::fs::remove_dir_all(&targets);
+        for (class, name) in [("cat", "a.png"), ("cat", "b.png"), ("dog", "c.png")] {
+            std::fs::create_dir_all(targets.join(class)).unwrap();
+            let map = image::GrayImage::from_fn(2, 2, |x, y| image::Luma([(2 * y + x) as u8]));
+            map.save(targets.join(class).join(name)).unwrap();
+        }
+        let b = f
+            .batch_with_targets(3, Selection::First, 4, 17, Some((&targets, TargetKind::Classes(17))))
+            .unwrap();
+        let t = b.targets.as_ref().unwrap();
+        assert_eq!((t.channels, t.values.len()), (1, 3 * 16));
+        let first: Vec<f32> = t.values[..16].to_vec();
+        #[rustfmt::skip]
+        assert_eq!(first, [0., 0., 1., 1., 0., 0., 1., 1., 2., 2., 3., 3., 2., 2., 3., 3.]);
+        assert!(
+            b.source.contains("targets:") && b.source.contains("label maps, 17 classes"),
+            "{}",
+            b.source
+        );
+        // Three classes are too many for labels 0..=2 only where a pixel says 3.
+        let e = f
+            .batch_with_targets(1, Selection::First, 4, 17, Some((&targets, TargetKind::Classes(3))))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            e.contains("a.png") && e.contains("pixel value 3") && e.contains("0 to 2"),
+            "{e}"
+        );
+        // Normal maps: RGB (255, 0, 128) is (1, -1, 0.0039).
+        let rgb = image::RgbImage::from_pixel(3, 3, image::Rgb([255, 0, 128]));
+        rgb.save(targets.join("cat").join("a.png")).unwrap();
+        let b = f
+            .batch_with_targets(1, Selection::First, 4, 17, Some((&targets, TargetKind::Normals)))
+            .unwrap();
+        let t = b.targets.unwrap();
+        assert_eq!((t.channels, t.values.len()), (3, 48));
+        assert!(t.values[..16].iter().all(|&v| v == 1.0) && t.values[16..32].iter().all(|&v| v == -1.0));
+        assert!(
+            t.values[32..]
+                .iter()
+                .all(|&v| (v - (128.0 / 255.0 * 2.0 - 1.0)).abs() < 1e-6)
+        );
+        // A missing target names the image and where its target was looked for.
+        std::fs::remove_file(targets.join("cat").join("b.png")).unwrap();
+        let e = f
+            .batch_with_targets(2, Selection::First, 4, 17, Some((&targets, TargetKind::Normals)))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            e.contains("b.jpg") && e.contains("no target image") && e.contains("cat/b.png"),
+            "{e}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+        std::fs::remove_dir_all(&targets).unwrap();
     }
 }

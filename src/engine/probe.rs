@@ -57,12 +57,13 @@ pub trait Network {
     fn per_sample_pass_chunks(&self) -> bool {
         self.samples_independent()
     }
-    /// The loss of each sample, [S], for `out = forward(input)`: the task's
+    /// The loss of each sample, [S], for `out = forward(input)` on `batch`
+    /// (its labels, and its pixel targets where it has them): the task's
     /// loss (TransNAS-Bench-101's pixel and regression heads); default the
-    /// cross-entropy of the logits against `labels`.
-    fn sample_losses(&self, out: Tensor<2>, input: Tensor<4>, labels: &[usize]) -> Tensor<1> {
+    /// cross-entropy of the logits against the labels.
+    fn sample_losses(&self, out: Tensor<2>, input: Tensor<4>, batch: &Batch) -> Tensor<1> {
         let _ = input;
-        cross_entropy(out, labels)
+        cross_entropy(out, &batch.labels)
     }
 }
 
@@ -336,9 +337,9 @@ fn input_tensor(batch: &Batch, device: &Device) -> Tensor<4> {
 
 /// The network's per-sample losses, weighted so that each of `groups`
 /// groups contributes its mean: groups = S gives the sum of per-sample losses.
-fn grouped_loss(net: &dyn Network, out: Tensor<2>, input: Tensor<4>, labels: &[usize], groups: usize) -> Tensor<1> {
+fn grouped_loss(net: &dyn Network, out: Tensor<2>, input: Tensor<4>, batch: &Batch, groups: usize) -> Tensor<1> {
     let s = out.dims()[0];
-    net.sample_losses(out, input.detach(), labels).sum() * (groups as f64 / s as f64)
+    net.sample_losses(out, input.detach(), batch).sum() * (groups as f64 / s as f64)
 }
 
 fn metas(layers: &[LayerRecord]) -> Vec<LayerMeta> {
@@ -377,7 +378,7 @@ fn split_pass<T>(
     let mut exec = Exec::new(params, device.clone(), config);
     let x = input_tensor(batch, device);
     let logits = net.forward(&mut exec, x.clone());
-    let loss = grouped_loss(net, logits, x, &batch.labels, splits);
+    let loss = grouped_loss(net, logits, x, batch, splits);
     times.forward += t.elapsed();
     let t = Instant::now();
     let grads = loss.backward();
@@ -586,17 +587,10 @@ fn naive_sigma(
     device: &Device,
     times: &mut PhaseTimes,
 ) -> Vec<SigmaStat> {
-    let per_image = batch.images.len() / batch.len();
     let mut mean: Vec<Vec<f64>> = Vec::new();
     let mut m2: Vec<Vec<f64>> = Vec::new();
     for s in 0..batch.len() {
-        let one = Batch {
-            images: batch.images[s * per_image..(s + 1) * per_image].to_vec(),
-            labels: vec![batch.labels[s]],
-            shape: [1, batch.shape[1], batch.shape[2], batch.shape[3]],
-            num_classes: batch.num_classes,
-            source: String::new(),
-        };
+        let one = batch.select(&[s]);
         let t = Instant::now();
         let config = PassConfig {
             weight_grads: true,
@@ -605,7 +599,7 @@ fn naive_sigma(
         let mut exec = Exec::new(params, device.clone(), config);
         let x = input_tensor(&one, device);
         let logits = net.forward(&mut exec, x.clone());
-        let loss = grouped_loss(net, logits, x, &one.labels, 1);
+        let loss = grouped_loss(net, logits, x, &one, 1);
         times.forward += t.elapsed();
         let t = Instant::now();
         let grads = loss.backward();
@@ -676,7 +670,7 @@ fn batch_pass(
     let mut kept = None;
     if grads_needed {
         let t = Instant::now();
-        let grads = grouped_loss(net, logits, x, &batch.labels, 1).backward();
+        let grads = grouped_loss(net, logits, x, batch, 1).backward();
         rec.times.backward += t.elapsed();
         let t = Instant::now();
         if needs.fisher {

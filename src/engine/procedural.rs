@@ -256,6 +256,7 @@ pub fn batch(seed: u64, size: usize, indices: &[u64]) -> Batch {
         shape: [indices.len(), 3, size, size],
         num_classes: NUM_CLASSES,
         source: format!("procedural seed {seed} size {size} images {range}"),
+        targets: None,
     }
 }
 

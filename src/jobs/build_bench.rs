@@ -90,7 +90,7 @@ impl BuildConfig {
             DataSource::Procedural { .. } => "procedural",
             DataSource::Cifar10(_) => "cifar10",
             DataSource::Gaussian => "gaussian",
-            DataSource::Folder(_) => "folder",
+            DataSource::Folder(_) | DataSource::FolderTargets { .. } => "folder",
         };
         format!("{dataset}_valid_{}ep", self.train.epochs)
     }

@@ -325,6 +325,23 @@ pub fn config_batch(config: &ScoreConfig) -> Result<Batch, ScoreError> {
         DataSource::Folder(path) => {
             crate::engine::folder::ImageFolder::read(path)?.batch(config.batch, selection, size, num_classes)?
         }
+        DataSource::FolderTargets { images, targets } => {
+            let kind = config.net.settings().pixel_targets().ok_or_else(|| {
+                ScoreError::Setting(format!(
+                    "data {}: the {} network's task takes no target images (TransNAS-Bench-101's \
+                     segmentsemantic and normal do); give folder:DIR alone",
+                    config.data,
+                    config.net.space()
+                ))
+            })?;
+            crate::engine::folder::ImageFolder::read(images)?.batch_with_targets(
+                config.batch,
+                selection,
+                size,
+                num_classes,
+                Some((targets, kind)),
+            )?
+        }
         DataSource::Procedural { .. } if config.net.settings().takes_procedural_as_is() => {
             return Ok(load_batch(&config.data, config.batch, selection, num_classes)?);
         }
@@ -372,6 +389,8 @@ pub fn resize_batch(batch: &Batch, size: usize) -> Batch {
         shape: [n, c, size, size],
         num_classes: batch.num_classes,
         source: format!("{} resized to {size}x{size}", batch.source),
+        // Sources with targets (folders) are read at the network's side, never resized.
+        targets: None,
     }
 }
 

@@ -157,6 +157,11 @@ pub trait NetSettings {
     fn task_batch(&self, batch: crate::engine::data::Batch, _seed: u64) -> crate::engine::data::Batch {
         batch
     }
+    /// How the task reads per-pixel target images (`folder:DIR,targets:DIR`);
+    /// `None`: the task takes none.
+    fn pixel_targets(&self) -> Option<crate::engine::data::TargetKind> {
+        None
+    }
     /// How the benchmark's own builder initialises its weights, where the
     /// space records it (`InitScheme::Source`); `None`: `--init source` is
     /// refused for this space.

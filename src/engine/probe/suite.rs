@@ -307,7 +307,7 @@ fn grads_at(
     let x: Vec<f64> = batch.images.iter().map(|&v| v as f64).collect();
     let x = Tensor::<4>::from_data(TensorData::new(x, batch.shape), exec.options());
     let logits = net.forward(&mut exec, x.clone());
-    let loss = grouped_loss(net, logits, x, &batch.labels, 1);
+    let loss = grouped_loss(net, logits, x, batch, 1);
     times.forward += t.elapsed();
     let t = Instant::now();
     let grads = loss.backward();

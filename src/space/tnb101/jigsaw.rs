@@ -118,6 +118,7 @@ pub fn puzzle_batch(batch: &Batch, seed: u64) -> Batch {
             batch.source,
             set.len()
         ),
+        targets: None,
     }
 }
 
@@ -208,6 +209,7 @@ mod tests {
             shape: [n, c, s, s],
             num_classes: 10,
             source: "cells".into(),
+            targets: None,
         };
         let puzzle = puzzle_batch(&batch, 3);
         assert_eq!(puzzle.num_classes, 1000);

@@ -15,6 +15,7 @@ use burn::tensor::{Tensor, TensorCreationOptions, TensorData, activation};
 use serde::{Deserialize, Serialize};
 
 use super::{Task, num_upsample};
+use crate::engine::data::{Batch, TargetKind};
 use crate::engine::exec::Exec;
 use crate::engine::params::{ParamRole, ParamStore, SourceInit};
 use crate::engine::probe::cross_entropy;
@@ -130,6 +131,14 @@ impl crate::space::NetSettings for Tnb101Config {
 
     fn validate(&self) -> Result<(), String> {
         Tnb101Config::validate(self)
+    }
+
+    fn pixel_targets(&self) -> Option<TargetKind> {
+        match self.task {
+            Task::Segmentsemantic => Some(TargetKind::Classes(17)),
+            Task::Normal => Some(TargetKind::Normals),
+            _ => None,
+        }
     }
 
     fn source_init(&self) -> Option<&'static str> {
@@ -566,10 +575,21 @@ impl Tnb101Net {
         }
     }
 
-    /// The task's loss per sample (see the module docs for the targets).
-    pub fn sample_losses(&self, out: Tensor<2>, input: Tensor<4>, labels: &[usize]) -> Tensor<1> {
+    /// The task's loss per sample: against the batch's target images where it has them
+    /// (`folder:DIR,targets:DIR`), else the targets of the module docs.
+    pub fn sample_losses(&self, out: Tensor<2>, input: Tensor<4>, batch: &Batch) -> Tensor<1> {
+        let labels = &batch.labels;
         let s = out.dims()[0];
         let [_, _, h, w] = input.dims();
+        // The loaded targets, [S, channels, H, W], where they fit this input (the probe
+        // passes the batch its input was made from).
+        let targets = |channels: usize| {
+            batch
+                .targets
+                .as_ref()
+                .filter(|t| t.channels == channels && t.values.len() == s * channels * h * w)
+                .map(|t| &t.values)
+        };
         match self.config.task {
             // SoftmaxCrossEntropyWithLogits: -sum t log(softmax + 1e-5), t one-hot.
             Task::ClassObject | Task::ClassScene => {
@@ -586,15 +606,21 @@ impl Tnb101Net {
             Task::RoomLayout => (out - synthetic_layout(input)).square().mean_dim(1).reshape([s]),
             // L1Loss.
             Task::Autoencoder => (out - input.reshape([s, 3 * h * w])).abs().mean_dim(1).reshape([s]),
-            Task::Normal => (out - synthetic_normals(input).reshape([s, 3 * h * w]))
-                .abs()
-                .mean_dim(1)
-                .reshape([s]),
+            Task::Normal => {
+                let t = match targets(3) {
+                    Some(v) => Tensor::<2>::from_data(TensorData::new(v.clone(), [s, 3 * h * w]), options_of(&out)),
+                    None => synthetic_normals(input).reshape([s, 3 * h * w]),
+                };
+                (out - t).abs().mean_dim(1).reshape([s])
+            }
             // Per-pixel cross-entropy, the mean over pixels.
             Task::Segmentsemantic => {
                 let k = 17;
                 let logp = activation::log_softmax(out.reshape([s, k, h * w]), 1);
-                let t = synthetic_segments(&input, k);
+                let t = match targets(1) {
+                    Some(classes) => one_hot_pixels(classes, s, k, h * w, options_of(&logp)),
+                    None => synthetic_segments(&input, k),
+                };
                 (logp * t).sum_dim(1).mean_dim(2).neg().reshape([s])
             }
         }
@@ -637,6 +663,16 @@ pub fn synthetic_normals(x: Tensor<4>) -> Tensor<4> {
     Tensor::cat(vec![dx.neg() / norm.clone(), dy.neg() / norm.clone(), norm.recip()], 1)
 }
 
+/// One-hot [S, k, P] of per-pixel class indices [S, P].
+fn one_hot_pixels(classes: &[f32], s: usize, k: usize, p: usize, options: TensorCreationOptions) -> Tensor<3> {
+    let mut onehot = vec![0f32; s * k * p];
+    for (i, &c) in classes.iter().enumerate() {
+        let (n, j) = (i / p, i % p);
+        onehot[(n * k + (c as usize).min(k - 1)) * p + j] = 1.0;
+    }
+    Tensor::<3>::from_data(TensorData::new(onehot, [s, k, p]), options)
+}
+
 /// Synthetic segmentation (one-hot [S, k, H * W]): each pixel's intensity quantised into `k`
 /// equal bins between the image's own minimum and maximum, in place of Taskonomy's labels.
 pub fn synthetic_segments(x: &Tensor<4>, k: usize) -> Tensor<3> {
@@ -666,8 +702,8 @@ impl crate::engine::probe::Network for Tnb101Net {
         Tnb101Net::forward(self, exec, x)
     }
 
-    fn sample_losses(&self, out: Tensor<2>, input: Tensor<4>, labels: &[usize]) -> Tensor<1> {
-        Tnb101Net::sample_losses(self, out, input, labels)
+    fn sample_losses(&self, out: Tensor<2>, input: Tensor<4>, batch: &Batch) -> Tensor<1> {
+        Tnb101Net::sample_losses(self, out, input, batch)
     }
 
     /// Samples (a jigsaw sample: its nine tiles) meet only in BatchNorm, so the per-sample
