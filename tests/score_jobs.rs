@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use lswag_studio::engine::backend::BackendKind;
-use lswag_studio::engine::data::DataSource;
+use lswag_studio::engine::data::{DataSource, TargetKind};
 use lswag_studio::engine::params::InitScheme;
 use lswag_studio::engine::probe::ProbeSettings;
 use lswag_studio::jobs::CancelToken;
@@ -530,7 +530,7 @@ fn target_folders_feed_the_pixel_tasks() {
     };
     let batch = score::config_batch(&config).unwrap();
     let t = batch.targets.as_ref().unwrap();
-    assert_eq!((t.channels, t.values.len()), (1, 2 * 64 * 64));
+    assert_eq!((t.kind, t.values.len()), (TargetKind::Classes(17), 2 * 64 * 64));
     // The 80 x 64 map is centre-cropped to columns 8..72: the first 32 columns of a row are
     // class 2 (image 0), the last 32 class 16.
     assert_eq!(&t.values[..64], [[2.0f32; 32], [16.0; 32]].concat());
@@ -565,4 +565,44 @@ fn target_folders_feed_the_pixel_tasks() {
         "{err}"
     );
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Procedural images bring their scenes' targets to the pixel and layout tasks, resized with
+/// the images (class maps by nearest neighbour, so they stay classes): a 32-pixel scene at the
+/// network's 64 is each target pixel doubled.
+#[test]
+fn procedural_scenes_give_the_tasks_their_targets() {
+    use lswag_studio::engine::procedural;
+    use lswag_studio::space::tnb101::{Task, Tnb101Config};
+    let with_task = |task| ScoreConfig {
+        net: NetConfig::Tnb101Micro(Tnb101Config {
+            task,
+            image_size: 64,
+            channels: 8,
+        }),
+        init: InitScheme::Source,
+        data: "procedural:3:32".parse().unwrap(),
+        batch: 2,
+        ..config()
+    };
+    let seg = score::config_batch(&with_task(Task::Segmentsemantic)).unwrap();
+    let t = seg.targets.unwrap();
+    assert_eq!((t.kind, t.values.len()), (TargetKind::Classes(17), 2 * 64 * 64));
+    let scene = procedural::render_scene(3, 1, 32);
+    for (y, x) in [(0, 0), (17, 40), (63, 63), (31, 9)] {
+        assert_eq!(
+            t.values[64 * 64 + y * 64 + x],
+            scene.segments[(y / 2) * 32 + x / 2],
+            "({y}, {x})"
+        );
+    }
+    let layout = score::config_batch(&with_task(Task::RoomLayout)).unwrap();
+    assert_eq!(layout.targets.unwrap().values[9..], scene.layout);
+    assert!(seg.source.contains("the scenes' label maps"), "{}", seg.source);
+    assert!(
+        score::config_batch(&with_task(Task::ClassObject))
+            .unwrap()
+            .targets
+            .is_none()
+    );
 }

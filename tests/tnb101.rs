@@ -101,7 +101,7 @@ fn sample_mutate_cross_stay_valid() {
 
 use burn::tensor::{Device, Tensor, TensorData};
 use lswag_studio::engine::backend::{Backend, BackendKind};
-use lswag_studio::engine::data::{Batch, PixelTargets, gaussian_batch};
+use lswag_studio::engine::data::{Batch, TargetKind, Targets, gaussian_batch};
 use lswag_studio::engine::exec::{Exec, NormMode, PassConfig, WeightLeaf, layer_split_grads, split_weight_grads};
 use lswag_studio::engine::params::{InitScheme, ParamRole, ParamStore};
 use lswag_studio::engine::probe::{GradPath, ProbeSettings, probe};
@@ -572,13 +572,13 @@ fn pixel_losses_use_the_loaded_targets() {
     let p = h * w;
     let device = Device::flex();
     let input = Tensor::<4>::from_data(TensorData::new(vec![0.5f32; s * 3 * p], [s, 3, h, w]), &device);
-    let batch_with = |values: Vec<f32>, channels: usize| Batch {
+    let batch_with = |values: Vec<f32>, kind: TargetKind| Batch {
         images: vec![0.5; s * 3 * p],
         labels: vec![0; s],
         shape: [s, 3, h, w],
         num_classes: 17,
         source: "t".into(),
-        targets: Some(PixelTargets { values, channels }),
+        targets: Some(Targets { kind, values }),
     };
     let net_for = |task| {
         let space = Tnb101MicroSpace::new(Tnb101Config {
@@ -597,7 +597,7 @@ fn pixel_losses_use_the_loaded_targets() {
         .sample_losses(
             Tensor::<2>::from_data(TensorData::new(out.clone(), [s, k * p]), &device),
             input.clone(),
-            &batch_with(classes.clone(), 1),
+            &batch_with(classes.clone(), TargetKind::Classes(17)),
         )
         .into_data()
         .try_to_vec::<f32>()
@@ -623,7 +623,7 @@ fn pixel_losses_use_the_loaded_targets() {
         .sample_losses(
             Tensor::<2>::from_data(TensorData::new(out.clone(), [s, 3 * p]), &device),
             input,
-            &batch_with(normals.clone(), 3),
+            &batch_with(normals.clone(), TargetKind::Normals),
         )
         .into_data()
         .try_to_vec::<f32>()

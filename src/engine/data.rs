@@ -142,33 +142,47 @@ pub struct Batch {
     pub num_classes: usize,
     /// Human-readable description for provenance.
     pub source: String,
-    /// Per-pixel targets of the images, where the data has them.
-    pub targets: Option<PixelTargets>,
+    /// The task targets of the images, where the data has them (target
+    /// images, the procedural scene's own).
+    pub targets: Option<Targets>,
 }
 
-/// Per-pixel targets of a batch, [S, channels, H, W] at the images' side.
+/// Task targets of a batch, sample-major: per sample
+/// [`TargetKind::per_sample`] values at the images' side.
 #[derive(Clone, Debug, PartialEq)]
-pub struct PixelTargets {
+pub struct Targets {
+    pub kind: TargetKind,
     pub values: Vec<f32>,
-    pub channels: usize,
 }
 
-/// How a task reads its target images.
+/// What a task's targets are.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TargetKind {
-    /// A label map: each pixel's value (the first channel) is its class, below
-    /// `classes`; resized by nearest neighbour. One channel.
+    /// A class per pixel, below `classes` ([1, H, W]; a label map's pixel
+    /// value, resized by nearest neighbour).
     Classes(usize),
-    /// A normal map: RGB in 0..=255 encodes each component in [-1, 1]
-    /// (`v / 255 * 2 - 1`); resized bilinearly. Three channels.
+    /// A unit normal per pixel in [-1, 1] ([3, H, W]; a normal map's RGB in
+    /// 0..=255 as `v / 255 * 2 - 1`, resized bilinearly).
     Normals,
+    /// Nine numbers per image (TransNAS-Bench-101's room layout).
+    Layout,
 }
 
 impl TargetKind {
-    pub fn channels(self) -> usize {
+    /// Values per sample at an `h` x `w` image side.
+    pub fn per_sample(self, h: usize, w: usize) -> usize {
         match self {
-            TargetKind::Classes(_) => 1,
-            TargetKind::Normals => 3,
+            TargetKind::Classes(_) => h * w,
+            TargetKind::Normals => 3 * h * w,
+            TargetKind::Layout => 9,
+        }
+    }
+
+    pub fn describe(self) -> String {
+        match self {
+            TargetKind::Classes(k) => format!("label maps, {k} classes"),
+            TargetKind::Normals => "normal maps".into(),
+            TargetKind::Layout => "9-value layouts".into(),
         }
     }
 }
@@ -225,13 +239,13 @@ impl Batch {
             num_classes: self.num_classes,
             source: self.source.clone(),
             targets: self.targets.as_ref().map(|t| {
-                let per = t.channels * self.shape[2] * self.shape[3];
-                PixelTargets {
+                let per = t.kind.per_sample(self.shape[2], self.shape[3]);
+                Targets {
+                    kind: t.kind,
                     values: indices
                         .iter()
                         .flat_map(|&i| t.values[i * per..(i + 1) * per].iter().copied())
                         .collect(),
-                    channels: t.channels,
                 }
             }),
         }
@@ -392,16 +406,7 @@ pub fn load_batch(
             Ok(gaussian_batch(count, [3, 32, 32], num_classes, seed))
         }
         DataSource::Procedural { seed, size } => {
-            // The probe's batch comes from the training range (indices below
-            // PROCEDURAL_VAL_START), like a CIFAR-10 batch from its file.
-            let indices: Vec<u64> = match selection {
-                Selection::First => (0..count as u64).collect(),
-                Selection::Random(s) => sample(&mut ChaCha8Rng::seed_from_u64(s), PROCEDURAL_POOL, count)
-                    .into_iter()
-                    .map(|i| i as u64)
-                    .collect(),
-            };
-            Ok(procedural::batch(*seed, *size, &indices))
+            Ok(procedural::batch(*seed, *size, &procedural_indices(count, selection)))
         }
         // At CIFAR's side here; the probe's `config_batch` reads a folder
         // straight at the network's side.
@@ -412,6 +417,18 @@ pub fn load_batch(
             data: source.to_string(),
             reason: "target images are read for a network's task, by a score run or a search".into(),
         }),
+    }
+}
+
+/// The procedural images of a probe batch: from the training range (indices
+/// below `PROCEDURAL_VAL_START`), like a CIFAR-10 batch from its file.
+pub fn procedural_indices(count: usize, selection: Selection) -> Vec<u64> {
+    match selection {
+        Selection::First => (0..count as u64).collect(),
+        Selection::Random(s) => sample(&mut ChaCha8Rng::seed_from_u64(s), PROCEDURAL_POOL, count)
+            .into_iter()
+            .map(|i| i as u64)
+            .collect(),
     }
 }
 

@@ -11,7 +11,7 @@ use rand::SeedableRng;
 use rand::seq::index::sample;
 use rand_chacha::ChaCha8Rng;
 
-use super::data::{Batch, DataError, PixelTargets, Selection, TargetKind};
+use super::data::{Batch, DataError, Selection, TargetKind, Targets};
 
 /// ImageNet's channel statistics: photographs, as Taskonomy's are.
 pub const IMAGENET_MEAN: [f32; 3] = [0.485, 0.456, 0.406];
@@ -168,19 +168,16 @@ impl ImageFolder {
                 targets.map_or(String::new(), |(dir, kind)| format!(
                     ", targets:{} ({})",
                     dir.display(),
-                    match kind {
-                        TargetKind::Classes(k) => format!("label maps, {k} classes"),
-                        TargetKind::Normals => "normal maps".to_string(),
-                    }
+                    kind.describe()
                 )),
                 match selection {
                     Selection::First => "first".to_string(),
                     Selection::Random(s) => format!("drawn with seed {s}"),
                 }
             ),
-            targets: targets.map(|(_, kind)| PixelTargets {
+            targets: targets.map(|(_, kind)| Targets {
+                kind,
                 values: target_values,
-                channels: kind.channels(),
             }),
         })
     }
@@ -241,6 +238,12 @@ fn read_target(path: &Path, size: usize, kind: TargetKind, out: &mut Vec<f32>) -
             for c in 0..3 {
                 out.extend(map.pixels().map(|p| f32::from(p.0[c]) / 255.0 * 2.0 - 1.0));
             }
+        }
+        TargetKind::Layout => {
+            return Err(DataError::Malformed {
+                path: path.to_path_buf(),
+                reason: "a room layout is nine numbers per image, not an image: no targets folder for it".into(),
+            });
         }
     }
     Ok(())
@@ -331,7 +334,7 @@ mod tests {
             .batch_with_targets(3, Selection::First, 4, 17, Some((&targets, TargetKind::Classes(17))))
             .unwrap();
         let t = b.targets.as_ref().unwrap();
-        assert_eq!((t.channels, t.values.len()), (1, 3 * 16));
+        assert_eq!((t.kind, t.values.len()), (TargetKind::Classes(17), 3 * 16));
         let first: Vec<f32> = t.values[..16].to_vec();
         #[rustfmt::skip]
         assert_eq!(first, [0., 0., 1., 1., 0., 0., 1., 1., 2., 2., 3., 3., 2., 2., 3., 3.]);
@@ -357,7 +360,7 @@ mod tests {
             .batch_with_targets(1, Selection::First, 4, 17, Some((&targets, TargetKind::Normals)))
             .unwrap();
         let t = b.targets.unwrap();
-        assert_eq!((t.channels, t.values.len()), (3, 48));
+        assert_eq!((t.kind, t.values.len()), (TargetKind::Normals, 48));
         assert!(t.values[..16].iter().all(|&v| v == 1.0) && t.values[16..32].iter().all(|&v| v == -1.0));
         assert!(
             t.values[32..]

@@ -45,7 +45,7 @@ use std::f32::consts::PI;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::data::{Batch, standard_normal};
+use super::data::{Batch, TargetKind, Targets, standard_normal};
 
 /// Number of classes.
 pub const NUM_CLASSES: usize = 10;
@@ -169,6 +169,33 @@ fn segment_distance(p: (f32, f32), a: (f32, f32), b: (f32, f32)) -> f32 {
 
 /// Renders image `index` as RGB planes in [0, 1] (`3 * size * size`).
 pub fn render(seed: u64, index: u64, size: usize) -> Vec<f32> {
+    render_scene(seed, index, size).rgb
+}
+
+/// Segment classes of the scene's targets: background, distractor lines,
+/// then the object's class (`OBJECT_SEGMENT + label`), 12 in all.
+pub const BACKGROUND_SEGMENT: usize = 0;
+pub const LINE_SEGMENT: usize = 1;
+pub const OBJECT_SEGMENT: usize = 2;
+
+/// An image with the targets the scene defines exactly (TransNAS-Bench-101's
+/// pixel and layout tasks on procedural images):
+/// - `segments` [size * size]: the segment class at each pixel's centre;
+/// - `normals` [3, size, size]: the background is a plane whose height is its
+///   shading ramp, so its normal is `(-gx, -gy, 1) / norm` for shading
+///   direction (gx, gy); lines and the object face the camera, (0, 0, 1);
+/// - `layout` (9): object centre x and y and radius (fractions of the side),
+///   the cosine and sine of its rotation, the shading direction (gx, gy),
+///   and the mean of the background's and of the object's colour.
+pub struct Scene {
+    pub rgb: Vec<f32>,
+    pub segments: Vec<f32>,
+    pub normals: Vec<f32>,
+    pub layout: [f32; 9],
+}
+
+/// Renders image `index` with its scene targets (the pixels of [`render`]).
+pub fn render_scene(seed: u64, index: u64, size: usize) -> Scene {
     let mut rng = image_rng(seed, index);
     let class = label_of(index);
     let s = size as f32;
@@ -203,6 +230,39 @@ pub fn render(seed: u64, index: u64, size: usize) -> Vec<f32> {
 
     let plane = size * size;
     let mut out = vec![0f32; 3 * plane];
+    let mut segments = vec![BACKGROUND_SEGMENT as f32; plane];
+    let mut normals = vec![0f32; 3 * plane];
+    let tilt = (gx * gx + gy * gy + 1.0).sqrt();
+    let background_normal = [-gx / tilt, -gy / tilt, 1.0 / tilt];
+    // What covers a point (pixels, unsupersampled): the object, a line, or the background.
+    let segment_at = |x: f32, y: f32| {
+        let (dx, dy) = ((x - cx) / radius, (y - cy) / radius);
+        let (ux, uy) = (rc * dx + rs * dy, -rs * dx + rc * dy);
+        if class_paint(class, ux, uy, detail).is_some() {
+            OBJECT_SEGMENT + class
+        } else if lines
+            .iter()
+            .any(|(a, b, _)| segment_distance((x, y), *a, *b) <= line_half_width)
+        {
+            LINE_SEGMENT
+        } else {
+            BACKGROUND_SEGMENT
+        }
+    };
+    for py in 0..size {
+        for px in 0..size {
+            let seg = segment_at(px as f32 + 0.5, py as f32 + 0.5);
+            let n = if seg == BACKGROUND_SEGMENT {
+                background_normal
+            } else {
+                [0.0, 0.0, 1.0]
+            };
+            segments[py * size + px] = seg as f32;
+            for k in 0..3 {
+                normals[k * plane + py * size + px] = n[k];
+            }
+        }
+    }
     const SUB: [f32; 2] = [0.25, 0.75];
     for py in 0..size {
         for px in 0..size {
@@ -236,15 +296,39 @@ pub fn render(seed: u64, index: u64, size: usize) -> Vec<f32> {
         }
     }
     out.iter_mut().for_each(|v| *v = v.clamp(0.0, 1.0));
-    out
+    let mean = |c: [f32; 3]| c.iter().sum::<f32>() / 3.0;
+    Scene {
+        rgb: out,
+        segments,
+        normals,
+        layout: [cx / s, cy / s, radius / s, rc, rs, gx, gy, mean(bg0), mean(fg)],
+    }
 }
 
 /// The normalised batch of the given image indices.
 pub fn batch(seed: u64, size: usize, indices: &[u64]) -> Batch {
+    scene_batch(seed, size, indices, None)
+}
+
+/// [`batch`] with the scenes' targets of `kind` (see [`Scene`]); a class map
+/// with fewer classes than the scene's 12 segments clamps to the last class.
+pub fn batch_with_targets(seed: u64, size: usize, indices: &[u64], kind: TargetKind) -> Batch {
+    scene_batch(seed, size, indices, Some(kind))
+}
+
+fn scene_batch(seed: u64, size: usize, indices: &[u64], kind: Option<TargetKind>) -> Batch {
     let plane = size * size;
     let mut images = Vec::with_capacity(indices.len() * 3 * plane);
+    let mut targets = Vec::new();
     for &i in indices {
-        images.extend(render(seed, i, size).into_iter().map(|v| (v - MEAN) / STD));
+        let scene = render_scene(seed, i, size);
+        images.extend(scene.rgb.into_iter().map(|v| (v - MEAN) / STD));
+        match kind {
+            Some(TargetKind::Classes(k)) => targets.extend(scene.segments.iter().map(|&c| c.min((k - 1) as f32))),
+            Some(TargetKind::Normals) => targets.extend(scene.normals),
+            Some(TargetKind::Layout) => targets.extend(scene.layout),
+            None => {}
+        }
     }
     let range = match (indices.first(), indices.last()) {
         (Some(a), Some(b)) if indices.windows(2).all(|w| w[1] == w[0] + 1) => format!("{a}..{}", b + 1),
@@ -255,8 +339,11 @@ pub fn batch(seed: u64, size: usize, indices: &[u64]) -> Batch {
         labels: indices.iter().map(|&i| label_of(i)).collect(),
         shape: [indices.len(), 3, size, size],
         num_classes: NUM_CLASSES,
-        source: format!("procedural seed {seed} size {size} images {range}"),
-        targets: None,
+        source: format!(
+            "procedural seed {seed} size {size} images {range}{}",
+            kind.map_or(String::new(), |k| format!(", the scenes' {}", k.describe()))
+        ),
+        targets: kind.map(|kind| Targets { kind, values: targets }),
     }
 }
 
@@ -331,5 +418,73 @@ mod tests {
         // Stripes alternate along x with the period.
         assert_eq!(class_paint(6, 0.1, 0.0, 0.5), Some(true));
         assert_eq!(class_paint(6, 0.35, 0.0, 0.5), Some(false));
+    }
+
+    /// The scene's targets agree with its pixels: a disc (class 0) covers
+    /// about pi r^2 pixels of segment 2, its interior pixels have the mean
+    /// colour the layout records, the background's normals are the unit
+    /// normal of the shading direction the layout records, and the object's
+    /// face the camera.
+    #[test]
+    fn scene_targets_agree_with_the_image() {
+        let size = 64;
+        let plane = size * size;
+        for index in [0u64, 10, 20, 30] {
+            let scene = render_scene(5, index, size);
+            let [_, _, r, _, _, gx, gy, _, fg] = scene.layout;
+            let r = r * size as f32;
+            let object: Vec<usize> = (0..plane)
+                .filter(|&p| scene.segments[p] == OBJECT_SEGMENT as f32)
+                .collect();
+            let area = PI * r * r;
+            let ratio = object.len() as f32 / area;
+            assert!(
+                (0.8..1.05).contains(&ratio),
+                "image {index}: {} pixels, pi r^2 = {area}",
+                object.len()
+            );
+            // Interior: the pixel and its four neighbours are object.
+            let inside = |p: usize| scene.segments.get(p) == Some(&(OBJECT_SEGMENT as f32));
+            let interior: Vec<usize> = object
+                .iter()
+                .copied()
+                .filter(|&p| p > size && inside(p - 1) && inside(p + 1) && inside(p - size) && inside(p + size))
+                .collect();
+            let mean = interior
+                .iter()
+                .map(|&p| (0..3).map(|k| scene.rgb[k * plane + p]).sum::<f32>() / 3.0)
+                .sum::<f32>()
+                / interior.len() as f32;
+            assert!(
+                (mean - fg).abs() < 0.02,
+                "image {index}: interior mean {mean}, layout {fg}"
+            );
+            let norm = (gx * gx + gy * gy + 1.0).sqrt();
+            for p in 0..plane {
+                let n = [0, 1, 2].map(|k| scene.normals[k * plane + p]);
+                let want = if scene.segments[p] == BACKGROUND_SEGMENT as f32 {
+                    [-gx / norm, -gy / norm, 1.0 / norm]
+                } else {
+                    [0.0, 0.0, 1.0]
+                };
+                assert!(
+                    n.iter().zip(&want).all(|(a, b)| (a - b).abs() < 1e-6),
+                    "pixel {p}: {n:?}"
+                );
+            }
+            assert_eq!(render(5, index, size), scene.rgb);
+        }
+        // A 17-class head sees the 12 segments as they are; a batch carries nine layout values
+        // per image.
+        let b = batch_with_targets(5, 32, &[0, 1, 2], TargetKind::Classes(17));
+        let t = b.targets.unwrap();
+        assert_eq!(t.values.len(), 3 * 32 * 32);
+        assert!(t.values.iter().all(|&c| c.fract() == 0.0 && c < 12.0));
+        assert!(
+            t.values.contains(&((OBJECT_SEGMENT + 2) as f32)),
+            "image 2 is a triangle"
+        );
+        let l = batch_with_targets(5, 32, &[0, 1], TargetKind::Layout).targets.unwrap();
+        assert_eq!(l.values[9..], render_scene(5, 1, 32).layout);
     }
 }

@@ -16,7 +16,9 @@ use serde::{Deserialize, Serialize};
 use super::output::OutputLock;
 use super::{CancelToken, Progress, jsonl};
 use crate::engine::backend::{Backend, BackendKind};
-use crate::engine::data::{Batch, DataSource, Selection, gaussian_batch, load_batch};
+use crate::engine::data::{
+    Batch, DataSource, Selection, TargetKind, Targets, gaussian_batch, load_batch, procedural_indices,
+};
 use crate::engine::params::{InitScheme, ParamStore, arch_seed};
 use crate::engine::probe::{Network, ProbeSettings, probe};
 use crate::engine::profile::LayerProfile;
@@ -326,14 +328,19 @@ pub fn config_batch(config: &ScoreConfig) -> Result<Batch, ScoreError> {
             crate::engine::folder::ImageFolder::read(path)?.batch(config.batch, selection, size, num_classes)?
         }
         DataSource::FolderTargets { images, targets } => {
-            let kind = config.net.settings().pixel_targets().ok_or_else(|| {
-                ScoreError::Setting(format!(
-                    "data {}: the {} network's task takes no target images (TransNAS-Bench-101's \
-                     segmentsemantic and normal do); give folder:DIR alone",
-                    config.data,
-                    config.net.space()
-                ))
-            })?;
+            let kind = config
+                .net
+                .settings()
+                .task_targets()
+                .filter(|k| *k != TargetKind::Layout)
+                .ok_or_else(|| {
+                    ScoreError::Setting(format!(
+                        "data {}: the {} network's task takes no target images (TransNAS-Bench-101's \
+                         segmentsemantic and normal do); give folder:DIR alone",
+                        config.data,
+                        config.net.space()
+                    ))
+                })?;
             crate::engine::folder::ImageFolder::read(images)?.batch_with_targets(
                 config.batch,
                 selection,
@@ -344,6 +351,14 @@ pub fn config_batch(config: &ScoreConfig) -> Result<Batch, ScoreError> {
         }
         DataSource::Procedural { .. } if config.net.settings().takes_procedural_as_is() => {
             return Ok(load_batch(&config.data, config.batch, selection, num_classes)?);
+        }
+        // The scene's own targets for the tasks that compare with some.
+        DataSource::Procedural { seed, size: side } if let Some(kind) = config.net.settings().task_targets() => {
+            let indices = procedural_indices(config.batch, selection);
+            resize_batch(
+                &crate::engine::procedural::batch_with_targets(*seed, *side, &indices, kind),
+                size,
+            )
         }
         _ => resize_batch(&load_batch(&config.data, config.batch, selection, num_classes)?, size),
     };
@@ -372,25 +387,45 @@ pub fn resize_batch(batch: &Batch, size: usize) -> Batch {
             .collect()
     };
     let (ys, xs) = (axis(h), axis(w));
-    let mut images = Vec::with_capacity(n * c * size * size);
-    for plane in batch.images.chunks_exact(h * w) {
-        for &(y0, y1, fy) in &ys {
-            for &(x0, x1, fx) in &xs {
-                let p = |y: usize, x: usize| plane[y * w + x];
-                let top = p(y0, x0) * (1.0 - fx) + p(y0, x1) * fx;
-                let bottom = p(y1, x0) * (1.0 - fx) + p(y1, x1) * fx;
-                images.push(top * (1.0 - fy) + bottom * fy);
+    let bilinear = |values: &[f32]| {
+        let mut out = Vec::with_capacity(values.len() / (h * w) * size * size);
+        for plane in values.chunks_exact(h * w) {
+            for &(y0, y1, fy) in &ys {
+                for &(x0, x1, fx) in &xs {
+                    let p = |y: usize, x: usize| plane[y * w + x];
+                    let top = p(y0, x0) * (1.0 - fx) + p(y0, x1) * fx;
+                    let bottom = p(y1, x0) * (1.0 - fx) + p(y1, x1) * fx;
+                    out.push(top * (1.0 - fy) + bottom * fy);
+                }
             }
         }
-    }
+        out
+    };
+    // Class maps take the nearest source pixel (the same half-pixel centres).
+    let nearest = |values: &[f32]| {
+        let near = |src: usize, o: usize| (((o as f64 + 0.5) * src as f64 / size as f64) as usize).min(src - 1);
+        let mut out = Vec::with_capacity(values.len() / (h * w) * size * size);
+        for plane in values.chunks_exact(h * w) {
+            for y in 0..size {
+                out.extend((0..size).map(|x| plane[near(h, y) * w + near(w, x)]));
+            }
+        }
+        out
+    };
     Batch {
-        images,
+        images: bilinear(&batch.images),
         labels: batch.labels.clone(),
         shape: [n, c, size, size],
         num_classes: batch.num_classes,
         source: format!("{} resized to {size}x{size}", batch.source),
-        // Sources with targets (folders) are read at the network's side, never resized.
-        targets: None,
+        targets: batch.targets.as_ref().map(|t| Targets {
+            kind: t.kind,
+            values: match t.kind {
+                TargetKind::Classes(_) => nearest(&t.values),
+                TargetKind::Normals => bilinear(&t.values),
+                TargetKind::Layout => t.values.clone(),
+            },
+        }),
     }
 }
 

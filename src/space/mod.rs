@@ -157,9 +157,10 @@ pub trait NetSettings {
     fn task_batch(&self, batch: crate::engine::data::Batch, _seed: u64) -> crate::engine::data::Batch {
         batch
     }
-    /// How the task reads per-pixel target images (`folder:DIR,targets:DIR`);
-    /// `None`: the task takes none.
-    fn pixel_targets(&self) -> Option<crate::engine::data::TargetKind> {
+    /// The targets the task's loss compares with, where they are not the
+    /// labels (TransNAS-Bench-101's pixel and layout tasks): read from
+    /// target images (`folder:DIR,targets:DIR`) or the procedural scene.
+    fn task_targets(&self) -> Option<crate::engine::data::TargetKind> {
         None
     }
     /// How the benchmark's own builder initialises its weights, where the

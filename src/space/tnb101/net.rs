@@ -6,8 +6,10 @@
 //! Inputs and targets (Taskonomy's images are not here): the class heads take the batch's
 //! labels (CIFAR-10's ten land on the first ten of the 100 / 63 classes); the autoencoder's
 //! target is its input; the jigsaw's batch is a puzzle made from the images
-//! (`super::jigsaw`, applied by `NetSettings::task_batch`); the other pixel and regression targets are synthetic, computed from
-//! the input image itself (see [`synthetic_layout`], [`synthetic_normals`],
+//! (`super::jigsaw`, applied by `NetSettings::task_batch`). Segmentation, normals and the
+//! room layout compare with the batch's own targets where it has them (target images beside
+//! an image folder, or the procedural scene's segments, normals and layout); otherwise with
+//! targets computed from the input image itself ([`synthetic_layout`], [`synthetic_normals`],
 //! [`synthetic_segments`]), so every probe path sees the same target for a sample.
 
 use burn::tensor::ops::PadMode;
@@ -133,10 +135,11 @@ impl crate::space::NetSettings for Tnb101Config {
         Tnb101Config::validate(self)
     }
 
-    fn pixel_targets(&self) -> Option<TargetKind> {
+    fn task_targets(&self) -> Option<TargetKind> {
         match self.task {
             Task::Segmentsemantic => Some(TargetKind::Classes(17)),
             Task::Normal => Some(TargetKind::Normals),
+            Task::RoomLayout => Some(TargetKind::Layout),
             _ => None,
         }
     }
@@ -581,14 +584,14 @@ impl Tnb101Net {
         let labels = &batch.labels;
         let s = out.dims()[0];
         let [_, _, h, w] = input.dims();
-        // The loaded targets, [S, channels, H, W], where they fit this input (the probe
-        // passes the batch its input was made from).
-        let targets = |channels: usize| {
+        // The loaded targets where the batch has them (the probe passes the batch its input
+        // was made from).
+        let targets = |kind: TargetKind| {
             batch
                 .targets
                 .as_ref()
-                .filter(|t| t.channels == channels && t.values.len() == s * channels * h * w)
-                .map(|t| &t.values)
+                .filter(|t| t.kind == kind && t.values.len() == s * kind.per_sample(h, w))
+                .map(|t| t.values.clone())
         };
         match self.config.task {
             // SoftmaxCrossEntropyWithLogits: -sum t log(softmax + 1e-5), t one-hot.
@@ -603,12 +606,18 @@ impl Tnb101Net {
             }
             Task::Jigsaw => cross_entropy(out, labels),
             // MSELoss (mean over the batch's 9-vectors).
-            Task::RoomLayout => (out - synthetic_layout(input)).square().mean_dim(1).reshape([s]),
+            Task::RoomLayout => {
+                let t = match targets(TargetKind::Layout) {
+                    Some(v) => Tensor::<2>::from_data(TensorData::new(v, [s, 9]), options_of(&out)),
+                    None => synthetic_layout(input),
+                };
+                (out - t).square().mean_dim(1).reshape([s])
+            }
             // L1Loss.
             Task::Autoencoder => (out - input.reshape([s, 3 * h * w])).abs().mean_dim(1).reshape([s]),
             Task::Normal => {
-                let t = match targets(3) {
-                    Some(v) => Tensor::<2>::from_data(TensorData::new(v.clone(), [s, 3 * h * w]), options_of(&out)),
+                let t = match targets(TargetKind::Normals) {
+                    Some(v) => Tensor::<2>::from_data(TensorData::new(v, [s, 3 * h * w]), options_of(&out)),
                     None => synthetic_normals(input).reshape([s, 3 * h * w]),
                 };
                 (out - t).abs().mean_dim(1).reshape([s])
@@ -617,8 +626,8 @@ impl Tnb101Net {
             Task::Segmentsemantic => {
                 let k = 17;
                 let logp = activation::log_softmax(out.reshape([s, k, h * w]), 1);
-                let t = match targets(1) {
-                    Some(classes) => one_hot_pixels(classes, s, k, h * w, options_of(&logp)),
+                let t = match targets(TargetKind::Classes(k)) {
+                    Some(classes) => one_hot_pixels(&classes, s, k, h * w, options_of(&logp)),
                     None => synthetic_segments(&input, k),
                 };
                 (logp * t).sum_dim(1).mean_dim(2).neg().reshape([s])
