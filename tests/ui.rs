@@ -706,6 +706,66 @@ fn cifar10_picker_lists_bin_files() {
     assert_eq!(h.state().state.layers.score.data, DataChoice::Cifar10(bin));
 }
 
+/// Score…'s image folder and its target folder are picked as folders (here in the built-in
+/// dialog, as on a plain X server) and reach the probe as `folder:DIR,targets:DIR`.
+#[test]
+fn image_and_target_folders_are_picked_for_the_probe() {
+    use lswag_studio::engine::data::DataSource;
+    use lswag_studio::space::Space;
+    use lswag_studio::ui::files::Mode;
+    use lswag_studio::ui::files::NoSystemDialogs;
+    use lswag_studio::ui::scoring::DataChoice;
+    // A fixed path: the snapshot shows it.
+    let dir = std::env::temp_dir().join("lswag-ui-folder-picker");
+    let _ = std::fs::remove_dir_all(&dir);
+    let (images, labels) = (dir.join("images"), dir.join("labels"));
+    std::fs::create_dir_all(images.join("a")).unwrap();
+    std::fs::create_dir_all(&labels).unwrap();
+    let mut opts = AppOptions::for_tests(demo());
+    opts.dialogs = Box::new(NoSystemDialogs);
+    let mut h = harness_with(opts, Panel::Layers, false);
+    h.get_by_label("Score…").click();
+    h.run();
+    h.get_by_label("Image folder…").click();
+    h.run();
+    assert_eq!(
+        h.state().exporter.files.builtin().map(|(r, _)| r.mode.clone()),
+        Some(Mode::Folder)
+    );
+    type_path(&mut h, &images.display().to_string());
+    h.get_by_label("Target images…").click();
+    h.run();
+    type_path(&mut h, &labels.display().to_string());
+    assert!(h.state().exporter.files.builtin().is_none());
+    let score = h.state().state.layers.score.clone();
+    assert_eq!(
+        score.data,
+        DataChoice::Folder {
+            images: images.clone(),
+            targets: Some(labels.clone())
+        }
+    );
+    let (config, _) = score
+        .score_config(&Space::from_name("tnb101-micro"), "normal", "lswag")
+        .unwrap();
+    assert_eq!(
+        config.data,
+        DataSource::FolderTargets {
+            images,
+            targets: labels
+        }
+    );
+    h.remove_cursor();
+    h.run();
+    h.snapshot("score-folders");
+    h.get_by_label("no targets").click();
+    h.run();
+    assert!(matches!(
+        h.state().state.layers.score.data,
+        DataChoice::Folder { targets: None, .. }
+    ));
+}
+
 /// `lswag-studio FILE` opens the file at start.
 #[test]
 fn a_file_given_at_start_is_opened() {

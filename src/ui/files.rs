@@ -21,6 +21,9 @@ pub enum Purpose {
     AttachScores,
     /// The CIFAR-10 file of a probe setting (the slot names which one).
     Cifar10(&'static str),
+    /// The image folder of a probe setting, and its folder of target images.
+    ImageFolder(&'static str),
+    TargetFolder(&'static str),
     /// Where Score… writes its results.
     ScoreOutput,
     /// An export waiting for its path (the exporter's number).
@@ -70,7 +73,11 @@ impl Filter {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Mode {
     Open,
-    Save { file_name: String },
+    Save {
+        file_name: String,
+    },
+    /// A folder, not a file.
+    Folder,
 }
 
 /// One question for a file.
@@ -111,6 +118,24 @@ impl Request {
             title: "CIFAR-10 binary batch (e.g. data_batch_1.bin)".to_string(),
             mode: Mode::Open,
             filters: vec![Filter::new("CIFAR-10 binary", &["bin"]), Filter::all()],
+        }
+    }
+
+    pub fn image_folder(slot: &'static str) -> Request {
+        Request {
+            purpose: Purpose::ImageFolder(slot),
+            title: "Folder of PNG/JPEG images (one class per subfolder)".to_string(),
+            mode: Mode::Folder,
+            filters: vec![Filter::new("Images", &["png", "jpg", "jpeg"]), Filter::all()],
+        }
+    }
+
+    pub fn target_folder(slot: &'static str) -> Request {
+        Request {
+            purpose: Purpose::TargetFolder(slot),
+            title: "Folder of target images (label or normal maps, the image folder's layout)".to_string(),
+            mode: Mode::Folder,
+            filters: vec![Filter::new("Images", &["png", "jpg", "jpeg"]), Filter::all()],
         }
     }
 
@@ -219,6 +244,7 @@ fn rfd_pick(request: &Request, dir: Option<&Path>) -> Option<PathBuf> {
     match request.mode {
         Mode::Open => dialog.pick_file(),
         Mode::Save { .. } => dialog.save_file(),
+        Mode::Folder => dialog.pick_folder(),
     }
 }
 
@@ -296,8 +322,8 @@ impl Dialogs for FolderDialogs {
     fn ask(&mut self, request: &Request) -> Reply {
         match (&request.mode, &self.open) {
             (Mode::Save { file_name }, _) => Reply::Chosen(self.dir.join(file_name)),
-            (Mode::Open, Some(p)) => Reply::Chosen(p.clone()),
-            (Mode::Open, None) => Reply::Cancelled,
+            (Mode::Open | Mode::Folder, Some(p)) => Reply::Chosen(p.clone()),
+            (Mode::Open | Mode::Folder, None) => Reply::Cancelled,
         }
     }
 }
@@ -483,7 +509,7 @@ impl Builtin {
 
     fn file_name(&self) -> Option<String> {
         match &self.request.mode {
-            Mode::Open => None,
+            Mode::Open | Mode::Folder => None,
             Mode::Save { file_name } => Some(
                 Path::new(self.path.trim())
                     .file_name()
@@ -497,7 +523,7 @@ impl Builtin {
     fn enter(&mut self, dir: PathBuf) {
         let name = if self.path.is_empty() {
             match &self.request.mode {
-                Mode::Open => None,
+                Mode::Open | Mode::Folder => None,
                 Mode::Save { file_name } => Some(file_name.clone()),
             }
         } else {
@@ -524,13 +550,21 @@ impl Builtin {
             self.error = Some("type a path or pick a file".to_string());
             return None;
         }
+        // Folder mode: the folder shown (or typed) is the answer.
+        if self.request.mode == Mode::Folder {
+            if path.is_dir() {
+                return Some(path);
+            }
+            self.error = Some(format!("{}: no such folder", path.display()));
+            return None;
+        }
         if path.is_dir() {
             self.enter(path);
             return None;
         }
         match &self.request.mode {
             Mode::Open if path.is_file() => Some(path),
-            Mode::Open => {
+            Mode::Open | Mode::Folder => {
                 self.error = Some(format!("{}: no such file", path.display()));
                 None
             }
@@ -658,6 +692,7 @@ impl Builtin {
                 let ok = match self.request.mode {
                     Mode::Open => "Open",
                     Mode::Save { .. } => "Save",
+                    Mode::Folder => "Choose this folder",
                 };
                 if (ui.button(ok).clicked() || enter)
                     && let Some(p) = self.accept()
@@ -729,7 +764,7 @@ mod tests {
 
         let mut d = NativeDialogs::with_picker(|r, _| match &r.mode {
             Mode::Save { file_name } => Some(PathBuf::from("/tmp/out").join(file_name)),
-            Mode::Open => None,
+            Mode::Open | Mode::Folder => None,
         });
         d.ask(&Request::save(Purpose::Export(0), "curves", "csv"));
         assert_eq!(wait(&mut d), Reply::Chosen(PathBuf::from("/tmp/out/curves.csv")));

@@ -46,6 +46,9 @@ pub enum DataChoice {
     Gaussian,
     /// A CIFAR-10 binary file.
     Cifar10(PathBuf),
+    /// A folder of PNG/JPEG images (one class per subfolder), with a folder
+    /// of target images for TransNAS-Bench-101's pixel tasks.
+    Folder { images: PathBuf, targets: Option<PathBuf> },
 }
 
 /// Persisted settings of the score dialog.
@@ -115,6 +118,14 @@ impl ScoreSettings {
         let data = match &self.data {
             DataChoice::Gaussian => DataSource::Gaussian,
             DataChoice::Cifar10(p) => DataSource::Cifar10(p.clone()),
+            DataChoice::Folder { images, targets: None } => DataSource::Folder(images.clone()),
+            DataChoice::Folder {
+                images,
+                targets: Some(targets),
+            } => DataSource::FolderTargets {
+                images: images.clone(),
+                targets: targets.clone(),
+            },
         };
         // ViTs take the large image size (224 in the paper); the
         // convolutional spaces their own (32 for CIFAR, 16 for ImageNet16-120).
@@ -461,20 +472,65 @@ pub fn probe_rows_ui(ui: &mut Ui, s: &mut ScoreSettings, files: &mut Files, slot
         .accessible_name("Batch size");
     ui.end_row();
     ui.label("Images");
-    ui.horizontal(|ui| {
-        let gaussian = matches!(s.data, DataChoice::Gaussian);
-        if ui.radio(gaussian, "Gaussian noise").clicked() {
-            s.data = DataChoice::Gaussian;
-        }
-        let label = match &s.data {
-            DataChoice::Cifar10(p) => format!("CIFAR-10: {}", p.display()),
-            DataChoice::Gaussian => "CIFAR-10 file…".to_string(),
-        };
-        if ui.radio(!gaussian, label).clicked() {
-            files.ask(Request::cifar10(slot));
-        }
+    // Two lines in one grid cell: a wrapped row would overlap the next row.
+    ui.vertical(|ui| {
+        ui.horizontal(|ui| {
+            if ui.radio(s.data == DataChoice::Gaussian, "Gaussian noise").clicked() {
+                s.data = DataChoice::Gaussian;
+            }
+            let (label, on) = match &s.data {
+                DataChoice::Cifar10(p) => (format!("CIFAR-10: {}", p.display()), true),
+                _ => ("CIFAR-10 file…".to_string(), false),
+            };
+            if ui.radio(on, label).clicked() {
+                files.ask(Request::cifar10(slot));
+            }
+        });
+        ui.horizontal(|ui| {
+            let (label, on) = match &s.data {
+                DataChoice::Folder { images, .. } => (format!("folder: {}", images.display()), true),
+                _ => ("Image folder…".to_string(), false),
+            };
+            if ui
+                .radio(on, label)
+                .on_hover_text("PNG/JPEG images, one class per subfolder (a flat folder is one class)")
+                .clicked()
+            {
+                files.ask(Request::image_folder(slot));
+            }
+            if let DataChoice::Folder { targets, .. } = &mut s.data {
+                let label = match targets {
+                    Some(t) => format!("targets: {}", t.display()),
+                    None => "Target images…".to_string(),
+                };
+                if ui
+                    .button(label)
+                    .on_hover_text(
+                        "A folder of label maps (segmentsemantic) or normal maps (normal) with the image folder's \
+                         file names; the other tasks take none",
+                    )
+                    .clicked()
+                {
+                    files.ask(Request::target_folder(slot));
+                }
+                if targets.is_some() && ui.small_button("no targets").clicked() {
+                    *targets = None;
+                }
+            }
+        });
         if let Some(p) = files.take_path(&Purpose::Cifar10(slot)) {
             s.data = DataChoice::Cifar10(p);
+        }
+        if let Some(p) = files.take_path(&Purpose::ImageFolder(slot)) {
+            s.data = DataChoice::Folder {
+                images: p,
+                targets: None,
+            };
+        }
+        if let Some(p) = files.take_path(&Purpose::TargetFolder(slot))
+            && let DataChoice::Folder { targets, .. } = &mut s.data
+        {
+            *targets = Some(p);
         }
     });
     ui.end_row();
