@@ -640,3 +640,67 @@ fn pixel_losses_use_the_loaded_targets() {
         );
     }
 }
+
+/// NASLib's layer-metric proxies (snip, grad_norm, plain, fisher, grasp, synflow, l2_norm)
+/// take `nn.Conv2d` and `nn.Linear` modules only, so Suite-Zero's values leave out the
+/// decoders' `nn.ConvTranspose2d` layers; ours do too. The micro skeleton ends at width 7 in
+/// the builder (224 / 4 / 2^3), so the generative decoder upsamples 5 times: its conv5, conv7,
+/// conv9, conv11 and conv13 (`decoder.4, 6, 8, 10, 12`) are the transposed ones (decoder.py).
+#[test]
+fn layer_metric_proxies_leave_out_transposed_convolutions() {
+    let space = Tnb101MicroSpace::new(Tnb101Config {
+        task: Task::Autoencoder,
+        image_size: 64,
+        channels: 8,
+    });
+    let (net, mut params) = space.build(&space.parse("(3, 1, 0, 2, 1, 3)").unwrap());
+    params.init(InitScheme::Source, 4);
+    let transposed: Vec<String> = [4, 6, 8, 10, 12].iter().map(|i| format!("decoder.{i}.conv")).collect();
+    let proxies = proxy::parse_list("snip,grad_norm,fisher,l2_norm,grasp").unwrap();
+    let batch = gaussian_batch(4, [3, 64, 64], 3, 2);
+    let rec = probe(
+        net.as_ref(),
+        &params,
+        &batch,
+        &Backend::new(BackendKind::Cpu),
+        &ProbeSettings::default(),
+        proxy::needs_of(&proxies),
+    );
+    let names: Vec<&str> = rec.layers.iter().map(|l| l.name.as_str()).collect();
+    let left_out: Vec<&str> = rec
+        .layers
+        .iter()
+        .filter(|l| !l.in_layer_metrics)
+        .map(|l| l.name.as_str())
+        .collect();
+    assert_eq!(left_out, transposed, "{names:?}");
+    let (snip, fisher) = (rec.batch_grads.as_ref().unwrap(), rec.fisher.as_ref().unwrap());
+    for (i, name) in names.iter().enumerate() {
+        let out = transposed.iter().any(|t| t == name);
+        assert_eq!(
+            snip[i].snip == 0.0 && snip[i].grad_l2 == 0.0,
+            out,
+            "{name}: snip {}",
+            snip[i].snip
+        );
+        if out {
+            assert_eq!(fisher[i], 0.0, "{name}");
+        }
+    }
+    // l2_norm: the norms of every conv and linear weight but the five transposed ones.
+    let want: f64 = params
+        .entries
+        .iter()
+        .filter(|e| matches!(e.role, ParamRole::ConvWeight | ParamRole::LinearWeight))
+        .filter(|e| !transposed.iter().any(|t| e.name == format!("{t}.weight")))
+        .map(|e| e.data.iter().map(|&v| (v as f64).powi(2)).sum::<f64>().sqrt())
+        .sum();
+    let l2 = proxies
+        .iter()
+        .find(|p| p.name == "l2_norm")
+        .unwrap()
+        .compute(&rec)
+        .unwrap();
+    assert!((l2 - want).abs() < 1e-9 * want, "{l2} vs {want}");
+    assert!(proxies.iter().all(|p| p.compute(&rec).is_some_and(f64::is_finite)));
+}

@@ -82,6 +82,17 @@ pub enum LayerGeometry {
     TokenLinear,
 }
 
+impl LayerGeometry {
+    /// Whether the layer-metric proxies of NASLib (snip, grasp, fisher,
+    /// grad_norm, synflow, plain, l2_norm: `get_layer_metric_array`) count
+    /// it: they take `nn.Conv2d` and `nn.Linear` modules, and
+    /// `nn.ConvTranspose2d` is neither, so the decoders' transposed
+    /// convolutions are left out as Suite-Zero's values leave them out.
+    pub fn in_layer_metrics(&self) -> bool {
+        !matches!(self, LayerGeometry::Deconv { .. })
+    }
+}
+
 /// Recorded tensors of one weight layer (present when `taps` is on).
 #[derive(Clone, Debug)]
 pub enum Taps {

@@ -173,6 +173,10 @@ pub struct LayerMeta {
     pub name: String,
     pub shape: Vec<usize>,
     pub macs: u64,
+    /// Index of the weight in the ParamStore.
+    pub param: usize,
+    /// Counted by NASLib's layer-metric proxies (`LayerGeometry::in_layer_metrics`).
+    pub in_layer_metrics: bool,
 }
 
 /// sigma_w summary of one layer.
@@ -253,7 +257,7 @@ pub fn probe(
     let mut rec = ProbeRecord {
         params: params.num_params() as u64,
         labels: batch.labels.clone(),
-        weight_l2: suite::weight_norms(params),
+        weight_l2: suite::weight_norms(params, &HashSet::new()),
         ..ProbeRecord::default()
     };
     let s = batch.len();
@@ -309,6 +313,15 @@ pub fn probe(
         // single image gives the layer list FLOPs are counted from.
         rec.layers = suite::shape_pass(net, params, device);
     }
+    if rec.layers.iter().any(|l| !l.in_layer_metrics) {
+        let left_out: HashSet<usize> = rec
+            .layers
+            .iter()
+            .filter(|l| !l.in_layer_metrics)
+            .map(|l| l.param)
+            .collect();
+        rec.weight_l2 = suite::weight_norms(params, &left_out);
+    }
     rec
 }
 
@@ -349,6 +362,8 @@ fn metas(layers: &[LayerRecord]) -> Vec<LayerMeta> {
             name: l.name.clone(),
             shape: l.shape.clone(),
             macs: l.macs,
+            param: l.param,
+            in_layer_metrics: l.geometry.in_layer_metrics(),
         })
         .collect()
 }
@@ -695,13 +710,22 @@ fn batch_pass(
                     .layers
                     .iter()
                     .zip(&g)
-                    .map(|(layer, g)| batch_grad_stat(&params.entries[layer.param].data, g))
+                    .map(|(layer, g)| match layer.geometry.in_layer_metrics() {
+                        true => batch_grad_stat(&params.entries[layer.param].data, g),
+                        false => BatchGradStat::default(),
+                    })
                     .collect();
                 rec.batch_grads = Some(stats);
             }
-            kept = needs
-                .grasp
-                .then(|| exec.layers.iter().map(|l| l.param).zip(g).collect());
+            // grasp's Hessian-vector product runs along the counted layers' gradients only.
+            kept = needs.grasp.then(|| {
+                exec.layers
+                    .iter()
+                    .zip(g)
+                    .filter(|(l, _)| l.geometry.in_layer_metrics())
+                    .map(|(l, g)| (l.param, g))
+                    .collect()
+            });
         }
         rec.times.statistics += t.elapsed();
     }
@@ -815,6 +839,7 @@ fn synflow_pass(net: &dyn Network, params: &ParamStore, rec: &mut ProbeRecord) -
     let total = exec
         .layers
         .iter()
+        .filter(|layer| layer.geometry.in_layer_metrics())
         .map(|layer| {
             let w = &params.entries[layer.param].data;
             weight_grad(layer, &grads)
@@ -930,11 +955,15 @@ mod tests {
             name: "stem".into(),
             shape: vec![16, 3, 3, 3],
             macs: 1024 * 16 * 27,
+            param: 0,
+            in_layer_metrics: true,
         };
         let dense = LayerMeta {
             name: "head".into(),
             shape: vec![10, 64],
             macs: 640,
+            param: 1,
+            in_layer_metrics: true,
         };
         assert_eq!(output_floats_per_image(&[conv, dense]), 16 * 1024 + 10);
     }

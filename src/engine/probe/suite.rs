@@ -3,6 +3,7 @@
 //! Conventions follow NASLib's `predictors/utils/pruners/measures`, which
 //! produced the Suite-Zero values.
 
+use std::collections::HashSet;
 use std::time::Instant;
 
 use burn::tensor::{Device, Gradients, Tensor, TensorData};
@@ -42,11 +43,13 @@ const ZEN_MIXUP: f32 = 1e-2;
 const BN_MOMENTUM: f64 = 0.1;
 
 /// L2 norm of every conv and linear weight, in execution order.
-pub(super) fn weight_norms(params: &ParamStore) -> Vec<f64> {
+pub(super) fn weight_norms(params: &ParamStore, left_out: &HashSet<usize>) -> Vec<f64> {
     params
         .entries
         .iter()
-        .filter(|e| matches!(e.role, ParamRole::ConvWeight | ParamRole::LinearWeight))
+        .enumerate()
+        .filter(|(i, e)| matches!(e.role, ParamRole::ConvWeight | ParamRole::LinearWeight) && !left_out.contains(i))
+        .map(|(_, e)| e)
         .map(|e| e.data.iter().map(|&v| (v as f64) * (v as f64)).sum::<f64>().sqrt())
         .collect()
 }
@@ -70,6 +73,9 @@ pub(super) fn fisher_per_layer(exec: &Exec, grads: &Gradients) -> Vec<f64> {
     let mut out = vec![0.0; exec.layers.len()];
     for (idx, act) in &exec.outputs {
         let layer = &exec.layers[*idx];
+        if !layer.geometry.in_layer_metrics() {
+            continue;
+        }
         let Some(grad) = layer.taps.as_ref().and_then(|t| t.grad(grads)) else {
             continue;
         };
