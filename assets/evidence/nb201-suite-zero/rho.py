@@ -8,36 +8,11 @@ scores.jsonl, and the agreement (rho) of each shared proxy with the file's.
 """
 import json
 import math
+import os
 import sys
 
-
-def ranks(xs):
-    order = sorted(range(len(xs)), key=lambda i: xs[i])
-    r = [0.0] * len(xs)
-    i = 0
-    while i < len(order):
-        j = i
-        while j + 1 < len(order) and xs[order[j + 1]] == xs[order[i]]:
-            j += 1
-        for k in range(i, j + 1):
-            r[order[k]] = (i + j) / 2 + 1
-        i = j + 1
-    return r
-
-
-def pearson(a, b):
-    n = len(a)
-    ma, mb = sum(a) / n, sum(b) / n
-    sab = sum((x - ma) * (y - mb) for x, y in zip(a, b))
-    saa = sum((x - ma) ** 2 for x in a)
-    sbb = sum((y - mb) ** 2 for y in b)
-    return sab / math.sqrt(saa * sbb)
-
-
-def spearman(pairs):
-    pairs = [(x, y) for x, y in pairs if x is not None and y is not None and math.isfinite(x) and math.isfinite(y)]
-    xs, ys = zip(*pairs)
-    return pearson(ranks(list(xs)), ranks(list(ys))), len(pairs)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from spearman import spearman  # noqa: E402
 
 
 def naslib_to_str(key):
