@@ -502,7 +502,7 @@ struct SearchArgs {
     /// picked by LIBRA on --archive/--task) or `libra:P1,P2,P3`.
     #[arg(long, default_value = "lswag")]
     fitness: String,
-    /// Evaluations (pruning: supernets scored; NB201 needs 86).
+    /// Evaluations (pruning: supernets scored; NB201 needs 86, NB301 802).
     #[arg(long, default_value_t = 100)]
     budget: usize,
     /// Wall-clock limit in seconds, besides the budget.

@@ -7,7 +7,7 @@ use lswag_studio::engine::data::gaussian_batch;
 use lswag_studio::engine::params::InitScheme;
 use lswag_studio::engine::probe::{GradPath, Needs, ProbeSettings, probe};
 use lswag_studio::proxy;
-use lswag_studio::space::nb301::{Nb301Arch, Nb301Config, Nb301Net};
+use lswag_studio::space::nb301::{Nb301Arch, Nb301Config, Nb301Net, Nb301Supernet};
 use lswag_studio::space::{ArchSpace, Nb301Space, NetConfig, Space};
 use lswag_studio::testdata::shared_data_dir;
 use rand::SeedableRng;
@@ -328,4 +328,98 @@ fn small_cell_probes_with_every_proxy_and_batched_sigma_matches_naive() {
         let (x, y) = (a.lambda.unwrap(), b.lambda.unwrap());
         assert!((x - y).abs() <= 1e-4 * y.abs().max(1.0), "layer {l}: {x} vs {y}");
     }
+}
+
+/// The pruning supernet of one genotype (one op per edge, two edges per
+/// node) is that genotype's network: the same parameter shapes in the same
+/// order and the same per-layer L-SWAG statistics on the same weights.
+#[test]
+fn a_supernet_of_one_genotype_is_that_genotypes_network() {
+    let key = "[[(1, 3), (0, 0), (2, 2), (0, 5), (1, 1), (3, 6), (4, 4), (0, 2)], \
+               [(0, 2), (1, 5), (0, 0), (2, 1), (3, 2), (1, 0), (4, 2), (2, 1)]]";
+    let arch = Nb301Arch::parse(key).unwrap();
+    let config = Nb301Config {
+        channels: 4,
+        cells: 3,
+        num_classes: 10,
+        image_size: 8,
+    };
+    let (net, mut params) = Nb301Net::new(arch.clone(), config);
+    let (super_net, mut super_params) = Nb301Net::supernet(Nb301Supernet::from_arch(&arch), config);
+    let shapes = |p: &lswag_studio::engine::params::ParamStore| -> Vec<Vec<usize>> {
+        p.entries.iter().map(|e| e.shape.clone()).collect()
+    };
+    assert_eq!(shapes(&params), shapes(&super_params));
+    params.init(InitScheme::KaimingNormal, 5);
+    super_params.init(InitScheme::KaimingNormal, 5);
+    let batch = gaussian_batch(4, [3, 8, 8], 10, 3);
+    let backend = Backend::new(BackendKind::Cpu);
+    let needs = Needs {
+        sigma: true,
+        patterns: true,
+        ..Needs::default()
+    };
+    let settings = ProbeSettings::default();
+    let a = probe(&net, &params, &batch, &backend, &settings, needs);
+    let b = probe(&super_net, &super_params, &batch, &backend, &settings, needs);
+    let lambdas = |r: &lswag_studio::engine::probe::ProbeRecord| -> Vec<Option<f64>> {
+        r.sigma.as_ref().unwrap().iter().map(|l| l.lambda).collect()
+    };
+    assert_eq!(lambdas(&a), lambdas(&b));
+    assert_eq!(a.layers.len(), b.layers.len());
+}
+
+/// The full DARTS supernet (all 7 ops on all 14 edges of both cells): its
+/// parameters by hand, and a small one probes to a finite L-SWAG.
+#[test]
+fn the_full_supernet_counts_every_op_of_every_edge() {
+    // Per edge at c channels, stride 1: sep3 2(9c + c^2), sep5 2(25c + c^2),
+    // dil3 9c + c^2, dil5 25c + c^2, pools and skip nothing: 102c + 6c^2.
+    // A reduction cell's 8 edges from its inputs add a FactorizedReduce
+    // skip (two 1x1 convs c -> c/2): c^2 each.
+    let edges = |c: u64, reduction: bool| 14 * (102 * c + 6 * c * c) + if reduction { 8 * c * c } else { 0 };
+    let pools = "[(0, 0), (1, 0), (0, 0), (1, 0), (0, 0), (1, 0), (0, 0), (1, 0)]";
+    let all_pools = Nb301Arch::parse(&format!("[{pools}, {pools}]")).unwrap();
+    for config in [
+        Nb301Config::default(),
+        Nb301Config {
+            channels: 4,
+            cells: 3,
+            num_classes: 10,
+            image_size: 8,
+        },
+    ] {
+        // The genotype of max pools has the skeleton's parameters only.
+        let mut want = config.params(&all_pools);
+        let mut c = config.channels as u64;
+        for i in 0..config.cells {
+            let reduction = config.is_reduction(i);
+            if reduction {
+                c *= 2;
+            }
+            want += edges(c, reduction);
+        }
+        let (_, store) = Nb301Net::supernet(Nb301Supernet::full(), config);
+        assert_eq!(store.num_params() as u64, want, "C = {}", config.channels);
+    }
+    let config = Nb301Config {
+        channels: 4,
+        cells: 3,
+        num_classes: 10,
+        image_size: 8,
+    };
+    let (net, mut params) = Nb301Net::supernet(Nb301Supernet::full(), config);
+    params.init(InitScheme::KaimingNormal, 1);
+    let batch = gaussian_batch(4, [3, 8, 8], 10, 4);
+    let lswag = proxy::parse_list("lswag").unwrap();
+    let rec = probe(
+        &net,
+        &params,
+        &batch,
+        &Backend::new(BackendKind::Cpu),
+        &ProbeSettings::default(),
+        proxy::needs_of(&lswag),
+    );
+    let v = lswag[0].compute(&rec);
+    assert!(v.is_some_and(f64::is_finite), "{v:?}");
 }

@@ -27,7 +27,7 @@ use crate::engine::data::Batch;
 use crate::proxy::ProxyInfo;
 use crate::search::band::{Band, random_band};
 use crate::search::evolution::evolution;
-use crate::search::prune::{NB201_PRUNE_EVALUATIONS, prune, prune_result};
+use crate::search::prune::{Prunable, prune, prune_result, supernet_evaluations};
 use crate::search::random::random;
 use crate::search::space::{Domain, SearchSpace};
 use crate::search::tabular::{ArchiveTruth, TabularEvaluator, TabularSupernet};
@@ -36,6 +36,7 @@ use crate::search::{
     PauseToken, SearchError, SearchResult, Session, Truth,
 };
 use crate::space::nb201::{Nb201Net, Nb201Supernet};
+use crate::space::nb301::{Nb301Net, Nb301Supernet};
 use crate::space::{ArchSpace, NetConfig, ParamCounter, WithSpace};
 
 /// Everything that determines a search.
@@ -368,6 +369,29 @@ impl Evaluator<Nb201Supernet> for LiveEvaluator {
     }
 }
 
+impl Evaluator<Nb301Supernet> for LiveEvaluator {
+    fn evaluate(&mut self, cell: &Nb301Supernet, key: &str) -> Result<Vec<f64>, SearchError> {
+        let NetConfig::Nb301(skeleton) = self.config.net else {
+            return Err(SearchError::Setting(format!(
+                "NB301 supernets need NB301 network settings, not {}",
+                self.config.net.space()
+            )));
+        };
+        self.scored(key, |s| {
+            let (net, params) = Nb301Net::supernet(*cell, skeleton);
+            score_network(
+                &net,
+                params,
+                key.to_string(),
+                &s.config,
+                &s.proxies,
+                &s.batch,
+                &s.backend,
+            )
+        })
+    }
+}
+
 /// Serves logged evaluations of a resumed run before asking the inner
 /// evaluator.
 struct Replay<'a, E: ?Sized> {
@@ -427,19 +451,30 @@ pub fn run_on(
     report: &dyn Fn(SearchEvent),
 ) -> Result<SearchResult, SearchJobError> {
     config.validate()?;
-    if config.algo == Algo::Prune && !matches!(config.net(), NetConfig::Nb201(_)) {
-        return Err(SearchError::Setting(format!(
-            "pruning needs a cell space with a supernet (nb201); `{}` searches by evolution or random search",
-            config.net().space()
-        ))
-        .into());
-    }
-    if config.algo == Algo::Prune && config.budget.evaluations < NB201_PRUNE_EVALUATIONS {
-        return Err(SearchError::Setting(format!(
-            "pruning NB201 takes {NB201_PRUNE_EVALUATIONS} supernet evaluations; the budget is {}",
-            config.budget.evaluations
-        ))
-        .into());
+    if config.algo == Algo::Prune {
+        let Some(needed) = supernet_evaluations(config.net()) else {
+            return Err(SearchError::Setting(format!(
+                "pruning needs a cell space with a supernet (nb201, nb301); `{}` searches by evolution or random search",
+                config.net().space()
+            ))
+            .into());
+        };
+        if config.budget.evaluations < needed {
+            return Err(SearchError::Setting(format!(
+                "pruning {} takes {needed} supernet evaluations; the budget is {}",
+                config.net().space(),
+                config.budget.evaluations
+            ))
+            .into());
+        }
+        if config.tabular && !matches!(config.net(), NetConfig::Nb201(_)) {
+            return Err(SearchError::Setting(format!(
+                "tabular pruning scores a supernet by the archived cells it contains, which only NB201's 15,625 \
+                 cells make meaningful; prune `{}` live (without --tabular)",
+                config.net().space()
+            ))
+            .into());
+        }
     }
     let task_name = match (archive, &config.task) {
         (Some(a), None) => a.task_names().first().map(|t| t.to_string()),
@@ -581,35 +616,24 @@ pub fn run_on(
         });
     };
 
-    let no_params = |_: &Nb201Supernet| None;
     let result = match config.algo {
         Algo::Prune => {
-            let mut live;
-            let mut tab;
-            let inner: &mut dyn Evaluator<Nb201Supernet> = match (&table, config.tabular) {
-                (Some(t), true) => {
-                    tab = TabularSupernet::new(t);
-                    &mut tab
-                }
-                _ => {
-                    live = LiveEvaluator::new(&config.score, &fitness, options.cache.as_deref())?;
-                    &mut live
-                }
+            let prune_run = PruneRun {
+                config,
+                fitness: &fitness,
+                truth: truth.as_ref(),
+                cancel,
+                pause,
+                offset,
             };
-            let mut replay = Replay { logged: cache, inner };
-            let mut session = Session::new(
-                &mut replay,
-                truth.as_ref(),
-                fitness.clone(),
-                config.budget,
-                cancel.clone(),
-                pause.clone(),
-                &no_params,
-                &mut on_eval,
-            )
-            .with_elapsed(offset);
-            let last = prune(&mut session)?;
-            prune_result(&session, last)
+            let live = || LiveEvaluator::new(&config.score, &fitness, options.cache.as_deref());
+            match (config.net(), &table) {
+                (NetConfig::Nb301(_), _) => prune_run.run::<Nb301Supernet>(&mut live()?, cache, &mut on_eval)?,
+                (_, Some(t)) if config.tabular => {
+                    prune_run.run::<Nb201Supernet>(&mut TabularSupernet::new(t), cache, &mut on_eval)?
+                }
+                _ => prune_run.run::<Nb201Supernet>(&mut live()?, cache, &mut on_eval)?,
+            }
         }
         Algo::Evolution | Algo::Random => {
             let run = Run {
@@ -639,6 +663,44 @@ pub fn run_on(
     file.sync_all().map_err(io)?;
     report(SearchEvent::Finished(result.clone()));
     Ok(result)
+}
+
+/// What a prune needs besides its supernet type.
+struct PruneRun<'a> {
+    config: &'a SearchConfig,
+    fitness: &'a Fitness,
+    truth: &'a dyn Truth,
+    cancel: &'a CancelToken,
+    pause: &'a PauseToken,
+    offset: f64,
+}
+
+impl PruneRun<'_> {
+    /// Prunes the supernet `S`, scored by `inner` behind the replayed log.
+    fn run<S: Prunable>(
+        &self,
+        inner: &mut dyn Evaluator<S>,
+        logged: HashMap<String, Vec<f64>>,
+        on_eval: &mut dyn FnMut(&Evaluation),
+    ) -> Result<SearchResult, SearchJobError> {
+        let mut replay = Replay { logged, inner };
+        // Supernets have no key of the space; the final cell does.
+        let counter = self.config.net().param_counter();
+        let params_of = |s: &S| counter(&s.to_string());
+        let mut session = Session::new(
+            &mut replay,
+            self.truth,
+            self.fitness.clone(),
+            self.config.budget,
+            self.cancel.clone(),
+            self.pause.clone(),
+            &params_of,
+            on_eval,
+        )
+        .with_elapsed(self.offset);
+        let last = prune(&mut session)?;
+        Ok(prune_result(&session, last))
+    }
 }
 
 /// What an evolution or random search needs besides its space.

@@ -5,9 +5,11 @@
 
 pub mod encoding;
 pub mod net;
+pub mod supernet;
 
 pub use encoding::{Nb301Arch, Nb301Config, Op};
 pub use net::Nb301Net;
+pub use supernet::Nb301Supernet;
 
 use rand_chacha::ChaCha8Rng;
 

@@ -22,6 +22,7 @@
 use burn::tensor::Tensor;
 
 use super::encoding::{Nb301Arch, Nb301Config, Op, PAIRS_PER_CELL};
+use super::supernet::{EDGES_PER_CELL, Nb301Supernet, edge_nodes};
 use crate::engine::exec::{ConvSpec, Exec};
 use crate::engine::params::{ParamRole, ParamStore};
 
@@ -61,17 +62,26 @@ enum OpParams {
     },
 }
 
+/// An edge source -> target with its ops (one in a genotype, several in a
+/// pruning supernet, where the node sums them all).
 #[derive(Clone, Debug)]
-struct Cell {
-    pre: [Option<Pre>; 2],
-    /// The ops of the genotype's pairs, in pair order.
+struct Edge {
+    source: usize,
+    target: usize,
     ops: Vec<OpParams>,
 }
 
-/// One NB301 network: the genotype, its settings and parameter layout.
+#[derive(Clone, Debug)]
+struct Cell {
+    pre: [Option<Pre>; 2],
+    /// The edges in execution order.
+    edges: Vec<Edge>,
+}
+
+/// One NB301 network (a genotype or a supernet): settings and parameter
+/// layout.
 #[derive(Clone, Debug)]
 pub struct Nb301Net {
-    pub arch: Nb301Arch,
     pub config: Nb301Config,
     stem: (usize, usize, usize),
     cells: Vec<Cell>,
@@ -104,6 +114,13 @@ fn pre(store: &mut ParamStore, name: String, cin: usize, c: usize, reduce: bool)
         let (gamma, beta) = bn(store, format!("{name}.op.2"), c);
         Pre::ReluConvBn { conv, gamma, beta }
     }
+}
+
+/// What a network is built from.
+#[derive(Clone, Copy)]
+enum Layout<'a> {
+    Genotype(&'a Nb301Arch),
+    Supernet(&'a Nb301Supernet),
 }
 
 /// The order NASLib runs a cell's pairs in: by source node, then by target
@@ -148,6 +165,19 @@ impl Nb301Net {
     /// Builds the network and its (zero-initialised) parameters, in
     /// execution order.
     pub fn new(arch: Nb301Arch, config: Nb301Config) -> (Nb301Net, ParamStore) {
+        Self::build(Layout::Genotype(&arch), config)
+    }
+
+    /// A TE-NAS supernet: every edge sums the outputs of its ops (each op
+    /// weighted 1, as the NB201 supernet). Parameters are named
+    /// `cells.{i}.edges.{source}_{target}.{op index}...`; the same
+    /// execution order as a genotype (by source node, then target node; an
+    /// edge's ops in NASLib's op order).
+    pub fn supernet(cell: Nb301Supernet, config: Nb301Config) -> (Nb301Net, ParamStore) {
+        Self::build(Layout::Supernet(&cell), config)
+    }
+
+    fn build(layout: Layout, config: Nb301Config) -> (Nb301Net, ParamStore) {
         let mut store = ParamStore::default();
         let n = config.cells;
         let stem_c = 3 * config.channels;
@@ -167,7 +197,7 @@ impl Nb301Net {
         let mut cells: Vec<Cell> = (0..n)
             .map(|_| Cell {
                 pre: [None, None],
-                ops: Vec::new(),
+                edges: Vec::new(),
             })
             .collect();
         // The projection of output `from` (0 = stem, i + 1 = cell i) into
@@ -188,20 +218,43 @@ impl Nb301Net {
         }
         for i in 0..n {
             let reduction = config.is_reduction(i);
-            let pairs = &arch.cells[usize::from(reduction)];
-            let mut ops: Vec<Option<OpParams>> = vec![None; PAIRS_PER_CELL];
-            for j in pair_order(pairs) {
-                let (input, op) = pairs[j];
-                let stride = if reduction && input < 2 { 2 } else { 1 };
-                ops[j] = Some(op_params(
-                    &mut store,
-                    format!("cells.{i}.ops.{j}"),
-                    op,
-                    widths[i],
-                    stride,
-                ));
-            }
-            cells[i].ops = ops.into_iter().flatten().collect();
+            let kind = usize::from(reduction);
+            let stride = |source: usize| if reduction && source < 2 { 2 } else { 1 };
+            cells[i].edges = match layout {
+                Layout::Genotype(arch) => {
+                    let pairs = &arch.cells[kind];
+                    pair_order(pairs)
+                        .into_iter()
+                        .map(|j| {
+                            let (source, op) = pairs[j];
+                            let name = format!("cells.{i}.ops.{j}");
+                            Edge {
+                                source,
+                                target: 2 + j / 2,
+                                ops: vec![op_params(&mut store, name, op, widths[i], stride(source))],
+                            }
+                        })
+                        .collect()
+                }
+                Layout::Supernet(s) => {
+                    let mut order: Vec<usize> = (0..EDGES_PER_CELL).filter(|&e| s.masks[kind][e] != 0).collect();
+                    order.sort_by_key(|&e| edge_nodes(e));
+                    order
+                        .into_iter()
+                        .map(|e| {
+                            let (source, target) = edge_nodes(e);
+                            let ops = s
+                                .ops(kind, e)
+                                .map(|op| {
+                                    let name = format!("cells.{i}.edges.{source}_{target}.{}", op as usize);
+                                    op_params(&mut store, name, op, widths[i], stride(source))
+                                })
+                                .collect();
+                            Edge { source, target, ops }
+                        })
+                        .collect()
+                }
+            };
             // The edges leaving cell i: the next cell's second input, then
             // the first input of the one after.
             add_pre(&mut store, &mut cells, i + 1, 1, i + 1);
@@ -215,7 +268,6 @@ impl Nb301Net {
         );
         let bias = store.push("classifier.bias", vec![config.num_classes], ParamRole::Bias);
         let net = Nb301Net {
-            arch,
             config,
             stem: (stem_conv, g, b),
             cells,
@@ -280,26 +332,22 @@ impl Nb301Net {
         }
     }
 
-    /// One cell on its two projected inputs, ops in NASLib's order.
+    /// One cell on its two projected inputs, edges in NASLib's order.
     fn cell(&self, exec: &mut Exec, i: usize, inputs: [Tensor<4>; 2]) -> Tensor<4> {
-        let pairs = &self.arch.cells[usize::from(self.config.is_reduction(i))];
-        let cell = &self.cells[i];
         let mut nodes: Vec<Option<Tensor<4>>> = vec![None; 2 + PAIRS_PER_CELL / 2];
         let [a, b] = inputs;
         (nodes[0], nodes[1]) = (Some(a), Some(b));
-        let order = pair_order(pairs);
-        // `cell.ops` holds the ops in pair order; run them by source node.
-        for j in order {
-            let (input, _) = pairs[j];
-            let x = nodes[input]
+        for edge in &self.cells[i].edges {
+            let x = nodes[edge.source]
                 .clone()
                 .unwrap_or_else(|| unreachable!("a source node is complete before its first reader"));
-            let out = Self::op(exec, x, &cell.ops[j]);
-            let target = 2 + j / 2;
-            nodes[target] = Some(match nodes[target].take() {
-                Some(sum) => sum + out,
-                None => out,
-            });
+            for op in &edge.ops {
+                let out = Self::op(exec, x.clone(), op);
+                nodes[edge.target] = Some(match nodes[edge.target].take() {
+                    Some(sum) => sum + out,
+                    None => out,
+                });
+            }
         }
         let outputs: Vec<Tensor<4>> = nodes.into_iter().skip(2).flatten().collect();
         exec.concat_channels(outputs)

@@ -307,17 +307,17 @@ impl SearchPanel {
             .spacing([8.0, 6.0])
             .show(ui, |ui| {
                 ui.label("Algorithm");
-                let vit = is_vit(ctx);
-                if vit && s.algo == Algo::Prune {
+                let prunable = has_supernet(ctx);
+                if !prunable && s.algo == Algo::Prune {
                     s.algo = Algo::Evolution;
                 }
                 ui.horizontal(|ui| {
                     for a in Algo::ALL {
-                        ui.add_enabled_ui(!(vit && a == Algo::Prune), |ui| {
+                        ui.add_enabled_ui(prunable || a != Algo::Prune, |ui| {
                             ui.radio_value(&mut s.algo, a, a.name())
                         })
                         .response
-                        .on_disabled_hover_text("Pruning needs a cell space with a supernet (NB201)");
+                        .on_disabled_hover_text("Pruning needs a cell space with a supernet (NB201, NB301)");
                     }
                 });
                 ui.end_row();
@@ -467,7 +467,8 @@ impl SearchPanel {
             fitness,
             budget: Budget {
                 evaluations: if s.algo == Algo::Prune {
-                    s.budget.max(crate::search::prune::NB201_PRUNE_EVALUATIONS)
+                    s.budget
+                        .max(crate::search::prune::supernet_evaluations(&score.net).unwrap_or(0))
                 } else {
                     s.budget
                 },
@@ -500,6 +501,12 @@ impl SearchPanel {
 /// The searchable space of the open archive.
 fn search_space(ctx: &PanelCtx<'_>) -> Option<Space> {
     NetConfig::default_for(ctx.data.space()).map(|net| net.space())
+}
+
+/// Whether the open archive's space has a pruning supernet.
+fn has_supernet(ctx: &PanelCtx<'_>) -> bool {
+    NetConfig::default_for(ctx.data.space())
+        .is_some_and(|net| crate::search::prune::supernet_evaluations(&net).is_some())
 }
 
 /// Whether the open archive's space is AutoFormer's ViTs (no pruning;
