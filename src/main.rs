@@ -88,8 +88,8 @@ enum Command {
     Windows(WindowsArgs),
     /// LIBRA: pick three complementary proxies and score their ensemble.
     Libra(LibraArgs),
-    /// Search NB201: evolution, random or pruning; live (the probe scores
-    /// each candidate) or tabular (scores looked up in an archive).
+    /// Search a space: evolution, random, or pruning (NB201, NB301); live
+    /// (the probe scores each candidate) or tabular (archive lookups).
     Search(SearchArgs),
     /// Train a sample of architectures briefly and write a native archive
     /// with their validation accuracy as ground truth (resumable).

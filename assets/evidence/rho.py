@@ -1,17 +1,19 @@
-"""Spearman rho (average ranks) of a TransNAS-Bench-101 score run against Suite-Zero's
-val_accuracy, independent of the app: every proxy of the score file, the file's own proxies
+"""Spearman rho (average ranks) of a score run against a NAS-Bench-Suite-Zero file's
+val_accuracy (any space: NB101, NB301, TransNAS-Bench-101), independent of the app: every proxy of the score file, the file's own proxies
 on the same cells, the agreement (rho) of each shared proxy with the file's, and the L-SWAG
 windows from the layer profiles (L-SWAG[a..b] = Lambda[a..b] * Psi[..b], 0 where every layer
 is dead): all layers, and each single percentile p (window [p..p]).
 
-    python3 rho.py ../../../../shared/data/suite_zero/zc_transbench101_micro.json class_object SCORES.jsonl
+    python3 rho.py ../../../shared/data/suite_zero/zc_transbench101_micro.json class_object SCORES.jsonl...
+
+Several score files (shards of one run) are read as one.
 """
 import json
 import math
 import os
 import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from spearman import spearman  # noqa: E402
 
 
@@ -23,10 +25,11 @@ def file_value(rec, name):
 
 zc = json.load(open(sys.argv[1]))[sys.argv[2]]
 scores = {}
-for line in open(sys.argv[3]):
-    rec = json.loads(line)
-    if "arch" in rec:
-        scores[rec["arch"]] = rec
+for path in sys.argv[3:]:
+    for line in open(path):
+        rec = json.loads(line)
+        if "arch" in rec:
+            scores[rec["arch"]] = rec
 rows = [(scores[k], v) for k, v in zc.items() if k in scores]
 truth = lambda v: v["val_accuracy"]["score"] if isinstance(v["val_accuracy"], dict) else v["val_accuracy"]
 print(f"{sys.argv[2]}: {len(rows)} scored cells of {len(zc)}")

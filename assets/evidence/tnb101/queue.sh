@@ -1,0 +1,27 @@
+#!/bin/bash
+# Every proxy on the first N cells (file order) of each TransNAS-Bench-101 task that has no full run
+# yet, one task after another, one probe at a time, niced: a background evidence queue. Resumable:
+# re-running skips the cells already in each file, and a finished task is passed over in seconds.
+# Micro at 64 px, macro at 128 px (four stride-2 macro layers end at 1x1 at 64 px), jigsaw at 192 px
+# (its 3 x 3 tiles of 64); batch 32, the builder's init, CIFAR-10 test images resized (substitutes
+# for Taskonomy's: see README.md). Run from this folder:
+#   N=200 nohup bash queue.sh > queue.log 2>&1 &
+set -u
+N=${N:-200}
+B=${LSWAG_BIN:-../../../target/debug/lswag-studio}
+DATA=${LSWAG_DATA:-../../../../shared/data}
+for entry in micro:room_layout:64 macro:class_object:128 macro:class_scene:128 macro:room_layout:128 \
+             micro:segmentsemantic:64 micro:autoencoder:64 macro:jigsaw:192 micro:jigsaw:192 \
+             macro:autoencoder:128 macro:normal:128 macro:segmentsemantic:128 micro:normal:64; do
+  IFS=: read -r kind task size <<< "$entry"
+  keys=$(mktemp)
+  python3 -c "import json,sys; d=json.load(open(sys.argv[1]))[sys.argv[2]]; print('\n'.join(list(d)[:int(sys.argv[3])]))" \
+    "$DATA/suite_zero/zc_transbench101_$kind.json" "$task" "$N" > "$keys"
+  out=${kind}_${task}_${size}px_source
+  echo "== $(date -u +%FT%TZ) $out"
+  RUST_BACKTRACE=0 RAYON_NUM_THREADS=1 nice -n 19 "$B" score --space tnb101-$kind --task "$task" \
+    --image-size "$size" --batch 32 --data "cifar10:$DATA/cifar10/cifar10_test_1000.bin" \
+    --archs "$keys" --proxies all --backend cpu --out "$out.jsonl" >> "$out.log" 2>&1
+  echo "   rc $? at $(date -u +%FT%TZ): $(($(wc -l < "$out.jsonl") - 1)) cells in $out.jsonl"
+  rm -f "$keys"
+done
