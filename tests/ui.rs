@@ -1168,3 +1168,25 @@ fn the_suite_zero_builtin_on_the_layers_panel() {
     h.run();
     h.snapshot("suite-zero-layers");
 }
+
+/// Pruning needs a supernet: the Search panel offers it on an NB301
+/// archive (DARTS, TE-NAS's space) and not on an NB101 one.
+#[test]
+fn pruning_is_offered_where_the_space_has_a_supernet() {
+    let Some(data) = shared_data() else {
+        eprintln!("skipped: no shared data (set LSWAG_DATA)");
+        return;
+    };
+    for (file, prunable) in [("zc_nasbench301.json", true), ("zc_nasbench101.json", false)] {
+        let ds = Dataset::open(&data.join("suite_zero").join(file)).unwrap();
+        let mut h = harness_with(AppOptions::for_tests(ds), Panel::Search, false);
+        h.get_by_label("prune").click();
+        h.run();
+        let want = if prunable {
+            lswag_studio::search::Algo::Prune
+        } else {
+            lswag_studio::search::Algo::Evolution
+        };
+        assert_eq!(h.state().state.search.algo, want, "{file}");
+    }
+}

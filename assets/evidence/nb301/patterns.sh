@@ -2,7 +2,7 @@
 # pattern_samples 16 / 32 against the default 64 on the NB301 cells the main run has scored: a SWAP-only
 # probe per setting (the activation patterns of the first K of the 64 images), combined with the main
 # run's Lambda (which does not depend on K): L-SWAG[1..10] = sum of lambda_bin x Psi[..10], and
-# Psi[..10] is SWAP. Resumable; run from this folder: bash patterns.sh > patterns.txt
+# Psi[..10] is SWAP. Resumable; run from this folder: bash patterns.sh
 set -e
 DATA=${LSWAG_DATA:-../../../../shared/data}
 B=${LSWAG_BIN:-../../../target/debug/lswag-studio}
@@ -20,5 +20,4 @@ for k in 16 32; do
     --backend cpu --out patterns$k.jsonl > patterns$k.log 2>&1
 done
 rm -f "$keys"
-python3 ../patterns.py "$DATA/suite_zero/zc_nasbench301.json" cifar10 "scores.0.jsonl scores.1.jsonl" \
-  16:patterns16.jsonl 32:patterns32.jsonl
+# The table: bash report.sh (its pattern_samples section).
