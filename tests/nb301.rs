@@ -161,23 +161,31 @@ fn built_network_params_match_suite_zero_and_the_closed_form() {
     }
 }
 
+/// The genotype written out by hand for the layer-order test below.
+/// Normal: node 2 = sep3(1) + max(0), node 3 = skip(2) + dil3(0),
+/// node 4 = avg(1) + dil5(3), node 5 = sep5(4) + skip(0).
+/// Reduction: node 2 = skip(0) + dil3(1), others pools and skips.
+const HAND_WRITTEN: &str = "[[(1, 3), (0, 0), (2, 2), (0, 5), (1, 1), (3, 6), (4, 4), (0, 2)], \
+                            [(0, 2), (1, 5), (0, 0), (2, 1), (3, 2), (1, 0), (4, 2), (2, 1)]]";
+
+/// A small skeleton for probes: C = 4, 3 cells (reductions at cells 1 and
+/// 2), 10 classes, 8 x 8 inputs.
+fn small() -> Nb301Config {
+    Nb301Config {
+        channels: 4,
+        cells: 3,
+        num_classes: 10,
+        image_size: 8,
+    }
+}
+
 /// Weight layers in execution order (NASLib's graph order) on a 3-cell
 /// network whose cells are written out by hand: reductions at cells 1
 /// and 2, so cell 2's first input (from cell 0) is a FactorizedReduce.
 #[test]
 fn layers_run_in_naslibs_graph_order() {
-    // Normal: node 2 = sep3(1) + max(0), node 3 = skip(2) + dil3(0),
-    // node 4 = avg(1) + dil5(3), node 5 = sep5(4) + skip(0).
-    // Reduction: node 2 = skip(0) + dil3(1), others pools and skips.
-    let key = "[[(1, 3), (0, 0), (2, 2), (0, 5), (1, 1), (3, 6), (4, 4), (0, 2)], \
-               [(0, 2), (1, 5), (0, 0), (2, 1), (3, 2), (1, 0), (4, 2), (2, 1)]]";
-    let arch = Nb301Arch::parse(key).unwrap();
-    let config = Nb301Config {
-        channels: 4,
-        cells: 3,
-        num_classes: 10,
-        image_size: 8,
-    };
+    let arch = Nb301Arch::parse(HAND_WRITTEN).unwrap();
+    let config = small();
     let (net, params) = Nb301Net::new(arch, config);
     let backend = Backend::new(BackendKind::Cpu);
     let batch = gaussian_batch(2, [3, 8, 8], 10, 1);
@@ -296,12 +304,7 @@ fn nb301_config_defaults_overrides_and_errors() {
 fn small_cell_probes_with_every_proxy_and_batched_sigma_matches_naive() {
     let key = "[[(0, 3), (1, 4), (0, 5), (2, 6), (1, 0), (3, 1), (4, 2), (0, 3)], \
                [(0, 2), (1, 3), (2, 4), (0, 5), (1, 6), (3, 0), (4, 1), (2, 2)]]";
-    let config = Nb301Config {
-        channels: 4,
-        cells: 3,
-        num_classes: 10,
-        image_size: 8,
-    };
+    let config = small();
     let (net, mut params) = Nb301Net::new(Nb301Arch::parse(key).unwrap(), config);
     params.init(InitScheme::KaimingNormal, 11);
     let batch = gaussian_batch(8, [3, 8, 8], 10, 2);
@@ -335,15 +338,8 @@ fn small_cell_probes_with_every_proxy_and_batched_sigma_matches_naive() {
 /// order and the same per-layer L-SWAG statistics on the same weights.
 #[test]
 fn a_supernet_of_one_genotype_is_that_genotypes_network() {
-    let key = "[[(1, 3), (0, 0), (2, 2), (0, 5), (1, 1), (3, 6), (4, 4), (0, 2)], \
-               [(0, 2), (1, 5), (0, 0), (2, 1), (3, 2), (1, 0), (4, 2), (2, 1)]]";
-    let arch = Nb301Arch::parse(key).unwrap();
-    let config = Nb301Config {
-        channels: 4,
-        cells: 3,
-        num_classes: 10,
-        image_size: 8,
-    };
+    let arch = Nb301Arch::parse(HAND_WRITTEN).unwrap();
+    let config = small();
     let (net, mut params) = Nb301Net::new(arch.clone(), config);
     let (super_net, mut super_params) = Nb301Net::supernet(Nb301Supernet::from_arch(&arch), config);
     let shapes = |p: &lswag_studio::engine::params::ParamStore| -> Vec<Vec<usize>> {
@@ -380,15 +376,7 @@ fn the_full_supernet_counts_every_op_of_every_edge() {
     let edges = |c: u64, reduction: bool| 14 * (102 * c + 6 * c * c) + if reduction { 8 * c * c } else { 0 };
     let pools = "[(0, 0), (1, 0), (0, 0), (1, 0), (0, 0), (1, 0), (0, 0), (1, 0)]";
     let all_pools = Nb301Arch::parse(&format!("[{pools}, {pools}]")).unwrap();
-    for config in [
-        Nb301Config::default(),
-        Nb301Config {
-            channels: 4,
-            cells: 3,
-            num_classes: 10,
-            image_size: 8,
-        },
-    ] {
+    for config in [Nb301Config::default(), small()] {
         // The genotype of max pools has the skeleton's parameters only.
         let mut want = config.params(&all_pools);
         let mut c = config.channels as u64;
@@ -402,12 +390,7 @@ fn the_full_supernet_counts_every_op_of_every_edge() {
         let (_, store) = Nb301Net::supernet(Nb301Supernet::full(), config);
         assert_eq!(store.num_params() as u64, want, "C = {}", config.channels);
     }
-    let config = Nb301Config {
-        channels: 4,
-        cells: 3,
-        num_classes: 10,
-        image_size: 8,
-    };
+    let config = small();
     let (net, mut params) = Nb301Net::supernet(Nb301Supernet::full(), config);
     params.init(InitScheme::KaimingNormal, 1);
     let batch = gaussian_batch(4, [3, 8, 8], 10, 4);

@@ -24,6 +24,8 @@ use super::{CancelToken, Progress, jsonl};
 use crate::archive::{Archive, open_any};
 use crate::engine::backend::Backend;
 use crate::engine::data::Batch;
+use crate::engine::params::ParamStore;
+use crate::engine::probe::Network;
 use crate::proxy::ProxyInfo;
 use crate::search::band::{Band, random_band};
 use crate::search::evolution::evolution;
@@ -346,16 +348,25 @@ impl<S: ArchSpace> Evaluator<S::Arch> for LiveArch<'_, S> {
     }
 }
 
-impl Evaluator<Nb201Supernet> for LiveEvaluator {
-    fn evaluate(&mut self, cell: &Nb201Supernet, key: &str) -> Result<Vec<f64>, SearchError> {
-        let NetConfig::Nb201(skeleton) = self.config.net else {
+impl LiveEvaluator {
+    /// Scores a pruning supernet unless cached; `skeleton` is the network
+    /// settings of `space`, `None` when the search's settings are another
+    /// space's.
+    fn score_supernet<C, N: Network>(
+        &mut self,
+        key: &str,
+        space: &str,
+        skeleton: Option<C>,
+        build: impl FnOnce(C) -> (N, ParamStore),
+    ) -> Result<Vec<f64>, SearchError> {
+        let Some(skeleton) = skeleton else {
             return Err(SearchError::Setting(format!(
-                "NB201 supernets need NB201 network settings, not {}",
+                "{space} supernets need {space} network settings, not {}",
                 self.config.net.space()
             )));
         };
         self.scored(key, |s| {
-            let (net, params) = Nb201Net::supernet(*cell, skeleton);
+            let (net, params) = build(skeleton);
             score_network(
                 &net,
                 params,
@@ -369,26 +380,23 @@ impl Evaluator<Nb201Supernet> for LiveEvaluator {
     }
 }
 
+impl Evaluator<Nb201Supernet> for LiveEvaluator {
+    fn evaluate(&mut self, cell: &Nb201Supernet, key: &str) -> Result<Vec<f64>, SearchError> {
+        let skeleton = match self.config.net {
+            NetConfig::Nb201(c) => Some(c),
+            _ => None,
+        };
+        self.score_supernet(key, "NB201", skeleton, |c| Nb201Net::supernet(*cell, c))
+    }
+}
+
 impl Evaluator<Nb301Supernet> for LiveEvaluator {
     fn evaluate(&mut self, cell: &Nb301Supernet, key: &str) -> Result<Vec<f64>, SearchError> {
-        let NetConfig::Nb301(skeleton) = self.config.net else {
-            return Err(SearchError::Setting(format!(
-                "NB301 supernets need NB301 network settings, not {}",
-                self.config.net.space()
-            )));
+        let skeleton = match self.config.net {
+            NetConfig::Nb301(c) => Some(c),
+            _ => None,
         };
-        self.scored(key, |s| {
-            let (net, params) = Nb301Net::supernet(*cell, skeleton);
-            score_network(
-                &net,
-                params,
-                key.to_string(),
-                &s.config,
-                &s.proxies,
-                &s.batch,
-                &s.backend,
-            )
-        })
+        self.score_supernet(key, "NB301", skeleton, |c| Nb301Net::supernet(*cell, c))
     }
 }
 

@@ -200,35 +200,15 @@ mod tests {
             }
         }
         let expected = crate::space::nb301::Nb301Arch { cells: expected };
-        let mut evaluator = Additive;
-        let mut evaluations = 0;
-        let mut report = |_: &crate::search::Evaluation| evaluations += 1;
-        let no_params = |_: &Nb301Supernet| None;
-        let mut session = Session::new(
-            &mut evaluator,
-            &NoTruth,
-            Fitness {
-                components: vec![Component::Proxy("additive".into())],
-                combination: Default::default(),
-            },
-            Budget {
-                evaluations: 802,
-                seconds: None,
-            },
-            CancelToken::default(),
-            PauseToken::default(),
-            &no_params,
-            &mut report,
-        );
-        let last = prune(&mut session).unwrap().unwrap();
-        assert_eq!(last.genotype(), Some(expected.clone()));
-        assert_eq!(prune_result(&session, Some(last)).arch, expected.to_string());
-        drop(session);
-        assert_eq!(evaluations, 802);
+        let (last, result) = additive_prune(802);
+        assert_eq!(last.and_then(|s| s.genotype()), Some(expected.clone()));
+        assert_eq!(result.arch, expected.to_string());
+        assert_eq!(result.evaluations, 802);
     }
 
-    #[test]
-    fn a_prune_stopped_by_its_budget_returns_no_cell() {
+    /// Prunes the full NB301 supernet on [`Additive`] within `budget`
+    /// evaluations: the final cell and the result.
+    fn additive_prune(budget: usize) -> (Option<Nb301Supernet>, SearchResult) {
         let mut evaluator = Additive;
         let mut report = |_: &crate::search::Evaluation| {};
         let no_params = |_: &Nb301Supernet| None;
@@ -240,7 +220,7 @@ mod tests {
                 combination: Default::default(),
             },
             Budget {
-                evaluations: 100,
+                evaluations: budget,
                 seconds: None,
             },
             CancelToken::default(),
@@ -248,8 +228,17 @@ mod tests {
             &no_params,
             &mut report,
         );
-        assert_eq!(prune(&mut session).unwrap(), None);
-        assert_eq!(session.history().len(), 100);
+        let last = prune(&mut session).unwrap();
+        let result = prune_result(&session, last);
+        (last, result)
+    }
+
+    #[test]
+    fn a_prune_stopped_by_its_budget_returns_no_cell() {
+        let (last, result) = additive_prune(100);
+        assert_eq!(last, None);
+        assert_eq!(result.arch, "");
+        assert_eq!(result.evaluations, 100);
     }
 
     #[test]
