@@ -547,6 +547,16 @@ fn curves_plot(
                 })
                 .collect()
         })
+        // Round steps (1, 2 or 5 x 10^k), 4-6 labelled: egui_plot's powers of
+        // ten left one label on a curve spanning 24-38 nats.
+        .y_grid_spacer(|input| {
+            let ticks = figure::svg::nice_ticks(input.bounds.0, input.bounds.1, 6);
+            let step = ticks.get(1).zip(ticks.first()).map_or(1.0, |(b, a)| b - a);
+            ticks
+                .into_iter()
+                .map(|value| GridMark { value, step_size: step })
+                .collect()
+        })
         .allow_drag(false)
         .allow_zoom(false)
         .allow_scroll(false)
