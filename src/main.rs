@@ -502,9 +502,10 @@ struct SearchArgs {
     /// picked by LIBRA on --archive/--task) or `libra:P1,P2,P3`.
     #[arg(long, default_value = "lswag")]
     fitness: String,
-    /// Evaluations (pruning: supernets scored; NB201 needs 86, NB301 802).
-    #[arg(long, default_value_t = 100)]
-    budget: usize,
+    /// Evaluations (default 100). Pruning scores supernets and needs as many
+    /// as a full prune takes, its default: NB201 86, NB301 802.
+    #[arg(long)]
+    budget: Option<usize>,
     /// Wall-clock limit in seconds, besides the budget.
     #[arg(long)]
     time: Option<f64>,
@@ -1148,11 +1149,20 @@ fn run_build_benchmark(a: BuildBenchArgs) -> Result<()> {
 fn run_search(a: SearchArgs) -> Result<()> {
     use lswag_studio::jobs::search::{self, RunOptions, SearchConfig, SearchEvent};
     use lswag_studio::search::{Algo, Budget, EvolutionSettings, ParamLimits, PauseToken};
+    let algo = a.algo.parse::<Algo>()?;
+    let score = a
+        .probe
+        .score_config(&a.space, a.init_seed, "lswag", TaskArg::Archive(a.task.as_deref()))?;
+    let evaluations = match (a.budget, algo) {
+        (Some(n), _) => n,
+        (None, Algo::Prune) => lswag_studio::search::prune::supernet_evaluations(&score.net).unwrap_or(100),
+        (None, _) => 100,
+    };
     let config = SearchConfig {
-        algo: a.algo.parse::<Algo>()?,
+        algo,
         fitness: a.fitness.clone(),
         budget: Budget {
-            evaluations: a.budget,
+            evaluations,
             seconds: a.time,
         },
         seed: a.seed,
@@ -1169,9 +1179,7 @@ fn run_search(a: SearchArgs) -> Result<()> {
         archive: a.archive.clone(),
         task: a.task.clone(),
         tabular: a.tabular,
-        score: a
-            .probe
-            .score_config(&a.space, a.init_seed, "lswag", TaskArg::Archive(a.task.as_deref()))?,
+        score,
     };
     let mut inputs = a.probe.input_files();
     inputs.extend(a.archive.as_deref().map(|p| ("--archive", p)));

@@ -229,3 +229,51 @@ fn options_are_checked_before_any_file_is_read_or_written() {
     assert!(left.is_empty(), "refused runs leave nothing behind: {left:?}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Pruning's budget: by default as many supernet evaluations as a full
+/// prune of the space takes (the header of the log says 802 for NB301),
+/// fewer is refused naming the count, and a space without a supernet is
+/// refused by name; nothing is written by a refused command.
+#[test]
+fn pruning_takes_its_supernet_evaluations_and_refuses_spaces_without_one() {
+    let dir = temp_dir("prune-budget");
+    let log = dir.join("prune.jsonl");
+    let common = ["search", "--algo", "prune", "--data", "procedural:0:8", "--batch", "4"];
+    let mut args = common.to_vec();
+    args.extend(["--space", "nb301", "--budget", "801", "--out", s(&log)]);
+    let e = refused(&args);
+    assert!(
+        e.contains("pruning nb301 takes 802 supernet evaluations; the budget is 801"),
+        "{e}"
+    );
+    let mut args = common.to_vec();
+    args.extend(["--space", "nb101", "--out", s(&log)]);
+    let e = refused(&args);
+    assert!(
+        e.contains("pruning needs a cell space with a supernet (nb201, nb301)") && e.contains("nb101"),
+        "{e}"
+    );
+    assert!(!log.exists());
+    // No --budget: a full prune's count. A 1-second time limit stops the
+    // (live, tiny) prune early; its log header records the budget.
+    let mut args = common.to_vec();
+    args.extend([
+        "--space",
+        "nb301",
+        "--channels",
+        "4",
+        "--cells",
+        "3",
+        "--image-size",
+        "8",
+        "--time",
+        "1",
+        "--out",
+        s(&log),
+    ]);
+    ok(&args);
+    let header: serde_json::Value =
+        serde_json::from_str(std::fs::read_to_string(&log).unwrap().lines().next().unwrap()).unwrap();
+    assert_eq!(header["search"]["config"]["budget"]["evaluations"], 802);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
