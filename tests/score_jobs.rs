@@ -411,6 +411,36 @@ fn memory_calibration() {
     }
 }
 
+/// Pattern proxies run forward passes without a graph: their estimate is
+/// the forward-only one. Measured here on one NB301 cell at batch 64:
+/// `score --proxies swap,nwot` 331 MB peak RSS; every proxy on another cell
+/// (`bench --space nb301 --proxies all`) 7.0 GB. Each estimate must
+/// bracket its measurement, so a SWAP-only run is not refused where only a
+/// fraction of a GB is free.
+#[test]
+fn forward_only_proxies_are_estimated_without_the_gradient_passes() {
+    let net = NetConfig::default_for(&lswag_studio::space::Space::from_name("nb301")).unwrap();
+    // The cell of `score --space nb301 --sample 1 --seed 3`, where 331 MB was measured.
+    let key = score::sample_keys(&net, 1, 3, None).unwrap().remove(0);
+    let estimate = |proxies: &str| {
+        let config = ScoreConfig {
+            net,
+            batch: 64,
+            proxies: vec![proxies.into()],
+            ..config()
+        };
+        score::estimate_memory(&config, &key, 1).unwrap()
+    };
+    let patterns = estimate("swap,nwot");
+    let all = estimate("all");
+    let gb = |b: u64| b as f64 / 1e9;
+    assert!(gb(patterns.low) <= 0.331 && gb(patterns.high) >= 0.331, "{patterns:?}");
+    assert!(gb(all.low) <= 7.0 && gb(all.high) >= 7.0 * 0.8, "{all:?}");
+    // Adding one gradient proxy brings the gradient passes back.
+    assert_eq!(estimate("swap,zico"), estimate("zico,nwot,swap"));
+    assert!(estimate("swap,zico").low > 2 * patterns.high);
+}
+
 #[test]
 fn a_probe_that_cannot_fit_in_memory_is_refused_before_the_output_exists() {
     // NB201 at 1024 x 1024, batch 64: the estimate's low end is about 1024

@@ -661,6 +661,13 @@ pub fn run<K: std::fmt::Display>(
 /// proxies, batch 64).
 pub const PEAK_BYTES_PER_OUTPUT_FLOAT: (f64, f64) = (28.0, 46.0);
 
+/// The same for runs whose passes are forward only (activation patterns:
+/// swap, nwot; no gradient is taken, so no graph is kept): measured peaks
+/// of `--proxies swap,nwot`, batch 64 (TransNAS-Bench-101: 32) were NB201
+/// 135 MB, NB301 331 MB, TransNAS-Bench-101 micro class_object at 64 px
+/// 185 MB, against the all-proxy estimate's 1.5, 4.0 and 0.44 GB.
+pub const FORWARD_BYTES_PER_OUTPUT_FLOAT: (f64, f64) = (1.0, 5.0);
+
 /// The process before any probe: code, allocator, the images.
 const BASE_BYTES: f64 = 100.0 * 1024.0 * 1024.0;
 
@@ -704,16 +711,28 @@ pub fn estimate_memory(config: &ScoreConfig, key: &str, workers: usize) -> Optio
         return Some(MemoryEstimate { low: b, high: b });
     }
     let (floats, params) = smaller(reference).ok()?.with(Shapes(key))?;
-    // Data-free proxies (params, flops) run one forward of one image.
-    let passes = proxy::needs_of(&config_proxies(config).ok()?) != crate::engine::probe::ProbeNeeds::NONE;
+    // Data-free proxies (params, flops) run one forward of one image;
+    // pattern proxies forward passes without a graph.
+    let needs = proxy::needs_of(&config_proxies(config).ok()?);
+    let passes = needs != crate::engine::probe::ProbeNeeds::NONE;
+    let forward_only = crate::engine::probe::ProbeNeeds {
+        patterns: needs.patterns,
+        nwot: needs.nwot,
+        ..crate::engine::probe::ProbeNeeds::NONE
+    } == needs;
+    let per_float = if forward_only {
+        FORWARD_BYTES_PER_OUTPUT_FLOAT
+    } else {
+        PEAK_BYTES_PER_OUTPUT_FLOAT
+    };
     let images = if passes { config.batch } else { 1 };
     let outputs = images as f64 * floats as f64 * (size as f64 / reference as f64).powi(2);
     // Weights, their gradients and the copies the passes make.
     let weights = 16.0 * params as f64;
     let total = |k: f64| (workers as f64 * (k * outputs + weights) + input + BASE_BYTES) as u64;
     Some(MemoryEstimate {
-        low: total(PEAK_BYTES_PER_OUTPUT_FLOAT.0),
-        high: total(PEAK_BYTES_PER_OUTPUT_FLOAT.1),
+        low: total(per_float.0),
+        high: total(per_float.1),
     })
 }
 
@@ -757,11 +776,16 @@ pub(crate) fn check_memory(config: &ScoreConfig, keys: &[String], workers: usize
         let size = config.net.image_size();
         return Err(ScoreError::Setting(format!(
             "memory: the probe would need {} to {} (batch {}, {size} x {size} pixels, {workers} probe(s) at once) \
-             and {} is available; lower the batch or the image size, or set RAYON_NUM_THREADS=1",
+             and {} is available; lower the batch or the image size{}",
             format_bytes(need.low),
             format_bytes(need.high),
             config.batch,
-            format_bytes(have)
+            format_bytes(have),
+            if workers > 1 {
+                ", or set RAYON_NUM_THREADS=1"
+            } else {
+                ""
+            }
         )));
     }
     Ok(())
