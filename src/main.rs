@@ -652,7 +652,10 @@ struct ProbeArgs {
     /// sigma_w over k mini-batches instead of per sample.
     #[arg(long)]
     grad_splits: Option<usize>,
-    /// Samples used for activation patterns (default: the whole batch).
+    /// Samples whose activation patterns make Psi (L-SWAG, SWAP): default 16
+    /// (or the batch, if smaller), as SWAP's code and README's evidence; an
+    /// existing --out (or search log, or --cache) keeps the value it was
+    /// written with.
     #[arg(long)]
     pattern_samples: Option<usize>,
     /// Compute per-sample gradients one sample at a time (reference path).
@@ -666,6 +669,16 @@ impl ProbeArgs {
         match self.data.strip_prefix("cifar10:") {
             Some(path) => vec![("--data", std::path::Path::new(path))],
             None => Vec::new(),
+        }
+    }
+
+    /// `--pattern-samples` when given, else the value the first of
+    /// `existing` (files a run resumes) was written with, else `config`'s.
+    fn adopt_pattern_samples(&self, config: &mut ScoreConfig, existing: &[Option<ProbeSettings>]) {
+        if self.pattern_samples.is_none()
+            && let Some(p) = existing.iter().flatten().next()
+        {
+            config.probe.pattern_samples = p.pattern_samples;
         }
     }
 
@@ -700,7 +713,10 @@ impl ProbeArgs {
             proxies: vec![proxies.to_string()],
             probe: ProbeSettings {
                 grad_splits: self.grad_splits,
-                pattern_samples: self.pattern_samples,
+                pattern_samples: Some(
+                    self.pattern_samples
+                        .unwrap_or(lswag_studio::engine::probe::DEFAULT_PATTERN_SAMPLES.min(self.batch)),
+                ),
                 grad_path: if self.naive { GradPath::Naive } else { GradPath::Batched },
             },
         })
@@ -988,9 +1004,11 @@ fn bench_nb101(kinds: &[BackendKind], a: &BenchArgs) -> Result<()> {
 
 fn run_score(a: ScoreArgs) -> Result<()> {
     use lswag_studio::search::ParamLimits;
-    let config = a
+    let mut config = a
         .probe
         .score_config(&a.space, a.seed, &a.proxies, TaskArg::Network(a.task.as_deref()))?;
+    a.probe
+        .adopt_pattern_samples(&mut config, &[score::recorded_probe(&a.out)]);
     let mut inputs = a.probe.input_files();
     inputs.extend(a.archs.as_deref().map(|p| ("--archs", p)));
     refuse_output_as_input("--out", &a.out, &inputs)?;
@@ -1181,6 +1199,10 @@ fn run_search(a: SearchArgs) -> Result<()> {
         tabular: a.tabular,
         score,
     };
+    let mut config = config;
+    let logged = search::read_log(&a.out).ok().map(|l| l.config.score.probe);
+    let cached = a.cache.as_deref().and_then(score::recorded_probe);
+    a.probe.adopt_pattern_samples(&mut config.score, &[logged, cached]);
     let mut inputs = a.probe.input_files();
     inputs.extend(a.archive.as_deref().map(|p| ("--archive", p)));
     inputs.extend(a.cache.as_deref().map(|p| ("--cache", p)));

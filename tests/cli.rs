@@ -277,3 +277,58 @@ fn pruning_takes_its_supernet_evaluations_and_refuses_spaces_without_one() {
     assert_eq!(header["search"]["config"]["budget"]["evaluations"], 802);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `--pattern-samples` defaults to 16 in new runs, and a score file written
+/// with the whole batch before that default (`null`) resumes with its own
+/// setting when no flag is given; an explicit other value is refused.
+#[test]
+fn pattern_samples_default_to_16_and_earlier_runs_resume_with_theirs() {
+    let dir = temp_dir("pattern-samples");
+    let out = dir.join("scores.jsonl");
+    let run = |extra: &[&str], n: &str| {
+        let mut args = vec![
+            "score",
+            "--sample",
+            n,
+            "--seed",
+            "1",
+            "--proxies",
+            "swap",
+            "--channels",
+            "4",
+            "--cells",
+            "1",
+            "--data",
+            "procedural:0:16",
+            "--batch",
+            "32",
+            "--out",
+            s(&out),
+        ];
+        args.extend(extra);
+        studio(&args)
+    };
+    let header = || -> serde_json::Value {
+        serde_json::from_str(std::fs::read_to_string(&out).unwrap().lines().next().unwrap()).unwrap()
+    };
+    assert!(run(&[], "2").status.success());
+    assert_eq!(header()["provenance"]["config"]["probe"]["pattern_samples"], 16);
+    // The same file as a run before the default wrote it: the whole batch, as null.
+    let text = std::fs::read_to_string(&out)
+        .unwrap()
+        .replacen("\"pattern_samples\":16", "\"pattern_samples\":null", 1);
+    assert!(text.contains("\"pattern_samples\":null"));
+    std::fs::write(&out, text).unwrap();
+    assert!(run(&[], "2").status.success());
+    assert_eq!(
+        header()["provenance"]["config"]["probe"]["pattern_samples"],
+        serde_json::Value::Null
+    );
+    assert_eq!(std::fs::read_to_string(&out).unwrap().lines().count(), 1 + 2);
+    // The batch size is the same setting as null; 16 is another one.
+    assert!(run(&["--pattern-samples", "32"], "2").status.success());
+    let e = run(&["--pattern-samples", "16"], "2");
+    assert!(!e.status.success());
+    assert!(String::from_utf8_lossy(&e.stderr).contains("pattern_samples"), "{e:?}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -509,6 +509,11 @@ fn same_run(file: &ScoreConfig, now: &ScoreConfig) -> bool {
         let (mut a, mut b) = (file.clone(), now.clone());
         a.data = a.data.canonical();
         b.data = b.data.canonical();
+        // Patterns of the whole batch, written as None (the only form before
+        // the default became 16) or as the batch size.
+        for c in [&mut a, &mut b] {
+            c.probe.pattern_samples = Some(c.probe.pattern_samples.unwrap_or(c.batch));
+        }
         a == b
     }
 }
@@ -573,6 +578,18 @@ pub fn append_line(file: &mut File, out: &Path, line: &ScoreLine) -> Result<(), 
 /// Reads an existing score file: its provenance and scored lines. A
 /// truncated last line (a killed run) is reported as `valid_len`, the byte
 /// length of the complete part.
+/// The probe settings an existing score file was written with (`None`
+/// where there is no readable file), so that a run resumed without a flag
+/// keeps the file's setting rather than a newer default.
+pub fn recorded_probe(path: &Path) -> Option<ProbeSettings> {
+    let line = std::io::BufRead::lines(std::io::BufReader::new(File::open(path).ok()?))
+        .next()?
+        .ok()?;
+    serde_json::from_str::<Header>(&line)
+        .ok()
+        .map(|h| h.provenance.config.probe)
+}
+
 pub fn read_score_file(path: &Path) -> Result<(Provenance, Vec<ScoreLine>, u64), ScoreError> {
     let read = jsonl::read_complete(path).map_err(|source| ScoreError::Io {
         path: path.to_path_buf(),

@@ -22,7 +22,7 @@ use super::model::Dataset;
 use super::theme::Palette;
 use crate::engine::backend::{BackendKind, choose_backend};
 use crate::engine::data::DataSource;
-use crate::engine::probe::ProbeSettings;
+use crate::engine::probe::{DEFAULT_PATTERN_SAMPLES, ProbeSettings};
 use crate::engine::profile::LayerProfile;
 use crate::jobs::score::{self, ScoreConfig, ScoreEvent};
 use crate::jobs::{JobHandle, Progress, format_duration};
@@ -158,7 +158,10 @@ impl ScoreSettings {
             batch: self.batch.clamp(2, 64),
             batch_seed: None,
             proxies: vec![proxies.to_string()],
-            probe: ProbeSettings::default(),
+            probe: ProbeSettings {
+                pattern_samples: Some(DEFAULT_PATTERN_SAMPLES.min(self.batch.clamp(2, 64))),
+                ..ProbeSettings::default()
+            },
         };
         Ok((config, backend))
     }

@@ -4,7 +4,8 @@
 # re-running skips the cells already in each file, and a finished task is passed over in seconds.
 # Micro at 64 px, macro at 128 px (four stride-2 macro layers end at 1x1 at 64 px), jigsaw at 192 px
 # (its 3 x 3 tiles of 64); batch 32, the builder's init, CIFAR-10 test images resized (substitutes
-# for Taskonomy's: see README.md). Run from this folder:
+# for Taskonomy's: see README.md), patterns of the whole batch (`--pattern-samples 32`, as the two full
+# class_* runs had before 16 became the default). Run from this folder:
 #   N=200 nohup bash queue.sh > queue.log 2>&1 &
 set -u
 N=${N:-200}
@@ -21,7 +22,7 @@ for entry in micro:room_layout:64 macro:class_object:128 macro:class_scene:128 m
   echo "== $(date -u +%FT%TZ) $out"
   RUST_BACKTRACE=0 RAYON_NUM_THREADS=1 nice -n 19 "$B" score --space tnb101-$kind --task "$task" \
     --image-size "$size" --batch 32 --data "cifar10:$DATA/cifar10/cifar10_test_1000.bin" \
-    --archs "$keys" --proxies all --backend cpu --out "$out.jsonl" >> "$out.log" 2>&1
+    --archs "$keys" --proxies all --pattern-samples 32 --backend cpu --out "$out.jsonl" >> "$out.log" 2>&1
   echo "   rc $? at $(date -u +%FT%TZ): $(($(wc -l < "$out.jsonl") - 1)) cells in $out.jsonl"
   rm -f "$keys"
 done
