@@ -21,7 +21,8 @@ if [ -s suite-zero-conventions.jsonl ]; then
 fi
 echo "## LIBRA over everything (the file's proxies and ours, scored cells only)"
 echo
-lswag=$(mktemp --suffix .lswag)
+tmp=$(mktemp -d)
+lswag=$tmp/nb301-suite-zero-and-ours.lswag
 RUST_BACKTRACE=0 "$B" archive join "$SZ" scores.0.jsonl scores.1.jsonl --scored-only --prefer right --out "$lswag" \
   > /dev/null 2>&1
 RUST_BACKTRACE=0 "$B" libra "$lswag" --task cifar10 --ablations 2>&1 | grep -v '^backend'
@@ -37,4 +38,4 @@ if command -v xvfb-run > /dev/null; then
     --panel layers --screenshot layers.png > /dev/null 2>&1
   rm -rf "$home"
 fi
-rm -f "$lswag"
+rm -rf "$tmp"
