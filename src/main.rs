@@ -1176,7 +1176,7 @@ fn run_search(a: SearchArgs) -> Result<()> {
         (None, Algo::Prune) => lswag_studio::search::prune::supernet_evaluations(&score.net).unwrap_or(100),
         (None, _) => 100,
     };
-    let config = SearchConfig {
+    let mut config = SearchConfig {
         algo,
         fitness: a.fitness.clone(),
         budget: Budget {
@@ -1199,10 +1199,15 @@ fn run_search(a: SearchArgs) -> Result<()> {
         tabular: a.tabular,
         score,
     };
-    let mut config = config;
-    let logged = search::read_log(&a.out).ok().map(|l| l.config.score.probe);
+    // A log being resumed keeps the defaults it was written with (budget,
+    // pattern samples) where no flag says otherwise.
+    let logged = search::read_log(&a.out).ok().map(|l| l.config);
+    if let (None, Some(l)) = (a.budget, &logged) {
+        config.budget.evaluations = l.budget.evaluations;
+    }
     let cached = a.cache.as_deref().and_then(score::recorded_probe);
-    a.probe.adopt_pattern_samples(&mut config.score, &[logged, cached]);
+    a.probe
+        .adopt_pattern_samples(&mut config.score, &[logged.map(|l| l.score.probe), cached]);
     let mut inputs = a.probe.input_files();
     inputs.extend(a.archive.as_deref().map(|p| ("--archive", p)));
     inputs.extend(a.cache.as_deref().map(|p| ("--cache", p)));

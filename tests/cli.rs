@@ -275,6 +275,28 @@ fn pruning_takes_its_supernet_evaluations_and_refuses_spaces_without_one() {
     let header: serde_json::Value =
         serde_json::from_str(std::fs::read_to_string(&log).unwrap().lines().next().unwrap()).unwrap();
     assert_eq!(header["search"]["config"]["budget"]["evaluations"], 802);
+    // A log written with another budget resumes (here: replays its result)
+    // when the command gives none: the log's budget is kept.
+    let other = dir.join("prune-803.jsonl");
+    let mut args = common.to_vec();
+    args.extend([
+        "--space",
+        "nb301",
+        "--channels",
+        "4",
+        "--cells",
+        "3",
+        "--image-size",
+        "8",
+        "--time",
+        "1",
+        "--out",
+        s(&other),
+    ]);
+    let mut with_budget = args.clone();
+    with_budget.extend(["--budget", "803"]);
+    ok(&with_budget);
+    ok(&args);
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
