@@ -384,11 +384,15 @@ fn image_size(path: &std::path::Path) -> (u32, u32) {
 /// network (C = 4, N = 1, batch 8) writing a fresh score file in the test
 /// folder `name`: `sample` cells, or (`None`) all of them. Returns the
 /// harness, the score file and the archive's generation.
-fn start_tiny_score_run(name: &str, sample: Option<usize>) -> (Harness<'static, StudioApp>, PathBuf, u64) {
+fn start_tiny_score_run(
+    name: &str,
+    cells: usize,
+    sample: Option<usize>,
+) -> (Harness<'static, StudioApp>, PathBuf, u64) {
     use lswag_studio::ui::scoring::{BackendChoice, ScoreSettings};
     let out = temp_dir(name).join("scores.jsonl");
     let _ = std::fs::remove_file(&out);
-    let ds = Dataset::synthetic_scores_only(40, 9);
+    let ds = Dataset::synthetic_scores_only(cells, 9);
     let generation = ds.generation;
     let mut h = harness_with(AppOptions::for_tests(ds), Panel::Layers, false);
     h.state_mut().state.layers.score = ScoreSettings {
@@ -410,7 +414,7 @@ fn start_tiny_score_run(name: &str, sample: Option<usize>) -> (Harness<'static, 
 
 #[test]
 fn score_job_runs_in_the_background_and_fills_the_archive() {
-    let (mut h, out, generation) = start_tiny_score_run("score", Some(2));
+    let (mut h, out, generation) = start_tiny_score_run("score", 40, Some(2));
     // A spinner repaints continuously while the job runs: step, not run.
     h.run_steps(2);
     assert!(h.state().is_busy(), "the job started");
@@ -892,7 +896,11 @@ fn an_archive_without_proxies_says_so_and_live_search_offers_the_probe() {
 /// Score… then Cancel: "Cancelling…" at once, then "Cancelled after N of M".
 #[test]
 fn cancelling_a_score_run_says_so_and_then_how_far_it_got() {
-    let (mut h, out, _) = start_tiny_score_run("score-cancel", None);
+    // Enough cells that an idle machine cannot finish them between the two
+    // frames before Cancel is seen (40 could, and the test then missed
+    // "Cancelling…").
+    const CELLS: usize = 2000;
+    let (mut h, out, _) = start_tiny_score_run("score-cancel", CELLS, None);
     h.run_steps(2);
     h.get_by_label("Cancel").click();
     h.run_steps(2);
@@ -908,8 +916,8 @@ fn cancelling_a_score_run_says_so_and_then_how_far_it_got() {
     h.run();
     assert!(!h.state().is_busy(), "the job stopped");
     let done = std::fs::read_to_string(&out).map_or(0, |t| t.lines().count().saturating_sub(1));
-    assert!(done < 40, "cancelled before the end ({done})");
-    let shown = format!("Cancelled after {done} of 40");
+    assert!(done < CELLS, "cancelled before the end ({done})");
+    let shown = format!("Cancelled after {done} of {CELLS}");
     assert!(h.query_all_by_label_contains(&shown).count() >= 1, "{shown}");
 }
 
