@@ -1201,7 +1201,7 @@ fn run_search(a: SearchArgs) -> Result<()> {
     };
     // A log being resumed keeps the defaults it was written with (budget,
     // pattern samples) where no flag says otherwise.
-    let logged = search::read_log(&a.out).ok().map(|l| l.config);
+    let logged = search::logged_config(&a.out);
     if let (None, Some(l)) = (a.budget, &logged) {
         config.budget.evaluations = l.budget.evaluations;
     }

@@ -230,6 +230,11 @@ fn options_are_checked_before_any_file_is_read_or_written() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// Borrows owned arguments for [`ok`] and [`refused`].
+fn strs(args: &[String]) -> Vec<&str> {
+    args.iter().map(String::as_str).collect()
+}
+
 /// Pruning's budget: by default as many supernet evaluations as a full
 /// prune of the space takes (the header of the log says 802 for NB301),
 /// fewer is refused naming the count, and a space without a supernet is
@@ -254,49 +259,36 @@ fn pruning_takes_its_supernet_evaluations_and_refuses_spaces_without_one() {
         "{e}"
     );
     assert!(!log.exists());
-    // No --budget: a full prune's count. A 1-second time limit stops the
-    // (live, tiny) prune early; its log header records the budget.
-    let mut args = common.to_vec();
-    args.extend([
-        "--space",
-        "nb301",
-        "--channels",
-        "4",
-        "--cells",
-        "3",
-        "--image-size",
-        "8",
-        "--time",
-        "1",
-        "--out",
-        s(&log),
-    ]);
-    ok(&args);
+    // A live prune of a tiny NB301 skeleton, stopped after 1 second.
+    let tiny_prune = |out: &Path| -> Vec<String> {
+        let tiny = [
+            "--space",
+            "nb301",
+            "--channels",
+            "4",
+            "--cells",
+            "3",
+            "--image-size",
+            "8",
+            "--time",
+            "1",
+        ];
+        let mut args: Vec<String> = common.iter().chain(&tiny).map(|a| a.to_string()).collect();
+        args.extend(["--out".to_string(), s(out).to_string()]);
+        args
+    };
+    // No --budget: a full prune's count, recorded in the log's header.
+    ok(&strs(&tiny_prune(&log)));
     let header: serde_json::Value =
         serde_json::from_str(std::fs::read_to_string(&log).unwrap().lines().next().unwrap()).unwrap();
     assert_eq!(header["search"]["config"]["budget"]["evaluations"], 802);
     // A log written with another budget resumes (here: replays its result)
     // when the command gives none: the log's budget is kept.
-    let other = dir.join("prune-803.jsonl");
-    let mut args = common.to_vec();
-    args.extend([
-        "--space",
-        "nb301",
-        "--channels",
-        "4",
-        "--cells",
-        "3",
-        "--image-size",
-        "8",
-        "--time",
-        "1",
-        "--out",
-        s(&other),
-    ]);
-    let mut with_budget = args.clone();
+    let other = tiny_prune(&dir.join("prune-803.jsonl"));
+    let mut with_budget = strs(&other);
     with_budget.extend(["--budget", "803"]);
     ok(&with_budget);
-    ok(&args);
+    ok(&strs(&other));
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -30,6 +30,15 @@ pub fn read_complete(path: &Path) -> io::Result<CompleteLines> {
     }
 }
 
+/// The header (first line) of an existing log as `T`; `None` where there
+/// is no readable file or its first line is not such a header. Reads that
+/// one line only.
+pub fn read_header<T: serde::de::DeserializeOwned>(path: &Path) -> Option<T> {
+    let mut line = String::new();
+    BufReader::new(File::open(path).ok()?).read_line(&mut line).ok()?;
+    serde_json::from_str(&line).ok()
+}
+
 /// Whether a log holds nothing a new run would lose: it was cut off inside
 /// its header line, or holds its header alone (a run refused or failed
 /// before its first result). `header_start` is how this kind of log's

@@ -582,12 +582,7 @@ pub fn append_line(file: &mut File, out: &Path, line: &ScoreLine) -> Result<(), 
 /// where there is no readable file), so that a run resumed without a flag
 /// keeps the file's setting rather than a newer default.
 pub fn recorded_probe(path: &Path) -> Option<ProbeSettings> {
-    let line = std::io::BufRead::lines(std::io::BufReader::new(File::open(path).ok()?))
-        .next()?
-        .ok()?;
-    serde_json::from_str::<Header>(&line)
-        .ok()
-        .map(|h| h.provenance.config.probe)
+    jsonl::read_header::<Header>(path).map(|h| h.provenance.config.probe)
 }
 
 pub fn read_score_file(path: &Path) -> Result<(Provenance, Vec<ScoreLine>, u64), ScoreError> {

@@ -177,6 +177,12 @@ pub struct SearchLog {
     valid_len: u64,
 }
 
+/// The settings an existing search log was written with (its header
+/// alone); `None` where there is no readable log.
+pub fn logged_config(path: &Path) -> Option<SearchConfig> {
+    jsonl::read_header::<Header>(path).map(|h| h.search.config)
+}
+
 /// Reads a search log; a truncated last line is ignored.
 pub fn read_log(path: &Path) -> Result<SearchLog, SearchJobError> {
     let read = jsonl::read_complete(path).map_err(|source| SearchJobError::Io {
