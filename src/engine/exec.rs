@@ -5,7 +5,7 @@
 //! patterns credited to the layer. Per-sample weight gradients then follow
 //! from (input, output gradient) without materialising 64 weight copies.
 
-use burn::tensor::module::{avg_pool2d, conv2d, max_pool2d, unfold4d};
+use burn::tensor::module::{avg_pool2d, max_pool2d, unfold4d};
 use burn::tensor::ops::{AvgPoolOptions, ConvOptions, MaxPoolOptions, PadMode, UnfoldOptions};
 use burn::tensor::{DType, Device, Tensor, TensorCreationOptions, TensorData, activation};
 
@@ -287,7 +287,7 @@ impl<'a> Exec<'a> {
             w = w.require_grad();
         }
         let opts = ConvOptions::new([stride; 2], [padding; 2], [1, 1], 1);
-        let mut out = conv2d(x.clone(), w.clone(), None, opts);
+        let mut out = super::host_conv::conv2d_fast(x.clone(), w.clone(), opts);
         let [_, _, ho, wo] = out.dims();
         let macs = (ho * wo * shape.iter().product::<usize>()) as u64;
         let idx = self.begin_layer(
@@ -618,7 +618,7 @@ impl Exec<'_> {
             w = w.require_grad();
         }
         let opts = ConvOptions::new([stride; 2], [padding; 2], [dilation; 2], groups);
-        let mut out = conv2d(x.clone(), w.clone(), None, opts);
+        let mut out = super::host_conv::conv2d_fast(x.clone(), w.clone(), opts);
         let [_, _, ho, wo] = out.dims();
         let macs = (ho * wo * shape.iter().product::<usize>()) as u64;
         let geometry = LayerGeometry::GroupedConv {
@@ -746,14 +746,14 @@ fn grouped_layer_split_grads(
     let (xs, ds) = (input.dims(), dout.dims());
     let x = input.clone().into_data().try_to_vec::<f32>().ok()?;
     let d = dout.into_data().try_to_vec::<f32>().ok()?;
-    let geometry = super::host_grads::GroupedGeometry {
+    let geometry = super::host_grads::ConvGeometry {
         kernel,
         stride,
         padding,
         dilation,
         groups,
     };
-    Some(super::host_grads::grouped_conv_split_grads(&x, xs, &d, ds, geometry, k))
+    Some(super::host_grads::conv_split_grads(&x, xs, &d, ds, geometry, k))
 }
 
 /// Packs the sign pattern of x: [S, N] (S <= 64) into one u64 per neuron.
@@ -866,7 +866,7 @@ pub fn layer_split_grads(layer: &LayerRecord, tap_grad: TapGrad, splits: usize, 
                 xs,
                 &d,
                 ds,
-                (kernel, stride, padding),
+                super::host_grads::ConvGeometry::dense(kernel, stride, padding),
                 splits,
             ))
         }
@@ -1574,7 +1574,7 @@ fn deconv_host_split_grads(layer: &LayerRecord, input: &Tensor<4>, dout: Tensor<
         ds,
         &x,
         xs,
-        (kernel, stride, padding),
+        super::host_grads::ConvGeometry::dense(kernel, stride, padding),
         splits,
     ))
 }

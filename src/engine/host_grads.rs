@@ -65,29 +65,142 @@ pub fn gemm_gflops(n: usize, threads: usize, reps: usize) -> f64 {
     best
 }
 
+/// Geometry of a convolution: weight [cout, cin / groups, kernel, kernel].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConvGeometry {
+    pub kernel: usize,
+    pub stride: usize,
+    pub padding: usize,
+    pub dilation: usize,
+    pub groups: usize,
+}
+
+impl ConvGeometry {
+    /// An ordinary convolution: one group, no dilation.
+    pub fn dense(kernel: usize, stride: usize, padding: usize) -> ConvGeometry {
+        ConvGeometry {
+            kernel,
+            stride,
+            padding,
+            dilation: 1,
+            groups: 1,
+        }
+    }
+
+    /// Output side for an input side.
+    pub fn out_side(&self, side: usize) -> usize {
+        (side + 2 * self.padding - self.dilation * (self.kernel - 1) - 1) / self.stride + 1
+    }
+
+    /// A 1x1 convolution at stride 1 without padding is its own im2col.
+    fn is_pointwise(&self) -> bool {
+        self.kernel == 1 && self.stride == 1 && self.padding == 0
+    }
+
+    /// For kernel column `kj`: the output columns `first..end` whose input
+    /// column `ox * stride + kj * dilation - padding` lies inside [0, w),
+    /// and the input column of `first`.
+    fn column_run(&self, kj: usize, w: usize, wo: usize) -> (usize, usize, usize) {
+        let offset = kj * self.dilation;
+        let first = self.padding.saturating_sub(offset).div_ceil(self.stride).min(wo);
+        let end = (w + self.padding)
+            .saturating_sub(offset)
+            .div_ceil(self.stride)
+            .clamp(first, wo);
+        (first, end, (first * self.stride + offset).saturating_sub(self.padding))
+    }
+}
+
+/// Every in-image run of one channel's convolution: for kernel position r
+/// = ki * k + kj and output row oy, `f(r, out, len, inp)` where outputs
+/// out..out + len read inputs inp, inp + stride, ... of the [h, w] plane.
+/// Depthwise layers run on these directly, without an im2col buffer.
+fn for_each_run(
+    geo: ConvGeometry,
+    [h, w]: [usize; 2],
+    [ho, wo]: [usize; 2],
+    mut f: impl FnMut(usize, usize, usize, usize),
+) {
+    let k = geo.kernel;
+    for ki in 0..k {
+        for kj in 0..k {
+            let (first, end, start) = geo.column_run(kj, w, wo);
+            if end == first {
+                continue;
+            }
+            for oy in 0..ho {
+                let iy = (oy * geo.stride + ki * geo.dilation) as isize - geo.padding as isize;
+                if iy >= 0 && iy < h as isize {
+                    f(ki * k + kj, oy * wo + first, end - first, iy as usize * w + start);
+                }
+            }
+        }
+    }
+}
+
+/// One depthwise channel forward: out [ho*wo] = sum over runs of w[r] * x.
+fn depthwise_forward(x: &[f32], weight: &[f32], geo: ConvGeometry, hw: [usize; 2], hwo: [usize; 2], out: &mut [f32]) {
+    let st = geo.stride;
+    for_each_run(geo, hw, hwo, |r, o, len, i| {
+        let wr = weight[r];
+        let dst = &mut out[o..o + len];
+        if st == 1 {
+            dst.iter_mut().zip(&x[i..i + len]).for_each(|(d, &v)| *d += wr * v);
+        } else {
+            dst.iter_mut()
+                .zip(x[i..].iter().step_by(st))
+                .for_each(|(d, &v)| *d += wr * v);
+        }
+    });
+}
+
+/// One depthwise channel's input gradient: dx += w[r] * dout over runs.
+fn depthwise_input_grad(
+    dout: &[f32],
+    weight: &[f32],
+    geo: ConvGeometry,
+    hw: [usize; 2],
+    hwo: [usize; 2],
+    dx: &mut [f32],
+) {
+    let st = geo.stride;
+    for_each_run(geo, hw, hwo, |r, o, len, i| {
+        let wr = weight[r];
+        let src = &dout[o..o + len];
+        if st == 1 {
+            dx[i..i + len].iter_mut().zip(src).for_each(|(d, &v)| *d += wr * v);
+        } else {
+            dx[i..].iter_mut().step_by(st).zip(src).for_each(|(d, &v)| *d += wr * v);
+        }
+    });
+}
+
+/// One depthwise channel's weight gradient: dw[r] += <x run, dout run>.
+fn depthwise_weight_grad(x: &[f32], dout: &[f32], geo: ConvGeometry, hw: [usize; 2], hwo: [usize; 2], dw: &mut [f32]) {
+    let st = geo.stride;
+    for_each_run(geo, hw, hwo, |r, o, len, i| {
+        let d = &dout[o..o + len];
+        dw[r] += if st == 1 {
+            x[i..i + len].iter().zip(d).map(|(a, b)| a * b).sum::<f32>()
+        } else {
+            x[i..].iter().step_by(st).zip(d).map(|(a, b)| a * b).sum::<f32>()
+        };
+    });
+}
+
 /// im2col of one sample: x [cin, h, w] -> cols [cin*k*k, ho*wo]. Each
 /// output row is zeros, then the in-image run of its input row (a plain
 /// copy at stride 1), then zeros.
-fn im2col(
-    x: &[f32],
-    [cin, h, w]: [usize; 3],
-    k: usize,
-    stride: usize,
-    pad: usize,
-    [ho, wo]: [usize; 2],
-    cols: &mut [f32],
-) {
-    let p = ho * wo;
+fn im2col(x: &[f32], [cin, h, w]: [usize; 3], geo: ConvGeometry, [ho, wo]: [usize; 2], cols: &mut [f32]) {
+    let (k, p) = (geo.kernel, ho * wo);
     for c in 0..cin {
         let plane = &x[c * h * w..(c + 1) * h * w];
         for ki in 0..k {
             for kj in 0..k {
                 let row = &mut cols[((c * k + ki) * k + kj) * p..][..p];
-                // Output columns ox with 0 <= ox * stride + kj - pad < w.
-                let first = pad.saturating_sub(kj).div_ceil(stride).min(wo);
-                let end = (w + pad).saturating_sub(kj).div_ceil(stride).clamp(first, wo);
+                let (first, end, start) = geo.column_run(kj, w, wo);
                 for oy in 0..ho {
-                    let iy = (oy * stride + ki) as isize - pad as isize;
+                    let iy = (oy * geo.stride + ki * geo.dilation) as isize - geo.padding as isize;
                     let out = &mut row[oy * wo..(oy + 1) * wo];
                     if iy < 0 || iy >= h as isize {
                         out.fill(0.0);
@@ -99,11 +212,10 @@ fn im2col(
                     if end == first {
                         continue;
                     }
-                    let start = first * stride + kj - pad;
-                    if stride == 1 {
+                    if geo.stride == 1 {
                         out[first..end].copy_from_slice(&src[start..start + end - first]);
                     } else {
-                        for (o, &v) in out[first..end].iter_mut().zip(src[start..].iter().step_by(stride)) {
+                        for (o, &v) in out[first..end].iter_mut().zip(src[start..].iter().step_by(geo.stride)) {
                             *o = v;
                         }
                     }
@@ -113,89 +225,37 @@ fn im2col(
     }
 }
 
-/// Conv weight gradients per split: returns [splits, cout * cin * k * k].
-/// x: [S, cin, h, w], dout: [S, cout, ho, wo].
-pub fn conv_split_grads(
-    x: &[f32],
-    x_shape: [usize; 4],
-    dout: &[f32],
-    dout_shape: [usize; 4],
-    (k, stride, pad): (usize, usize, usize),
-    splits: usize,
-) -> Vec<f32> {
-    let [s, cin, h, w] = x_shape;
-    let [_, cout, ho, wo] = dout_shape;
-    let (p, ckk, per) = (ho * wo, cin * k * k, s / splits);
-    let n = cout * ckk;
-    let mut out = vec![0f32; splits * n];
-    // A 1x1 convolution at stride 1 without padding is its own im2col.
-    let identity = k == 1 && stride == 1 && pad == 0;
-    out.par_chunks_mut(n).enumerate().for_each(|(j, dst)| {
-        let mut cols = vec![0f32; if identity { 0 } else { ckk * p }];
-        for (i, sample) in (j * per..(j + 1) * per).enumerate() {
-            let xs = &x[sample * cin * h * w..][..cin * h * w];
-            if !identity {
-                im2col(xs, [cin, h, w], k, stride, pad, [ho, wo], &mut cols);
-            }
-            let d = &dout[sample * cout * p..][..cout * p];
-            // dst[cout, ckk] += d[cout, p] * cols^T[p, ckk]
-            gemm_acc(
-                dst,
-                (cout, ckk, p),
-                d,
-                (p, 1),
-                if identity { xs } else { &cols },
-                (1, p),
-                i > 0,
-            );
-        }
-    });
-    out
-}
-
-/// Geometry of a grouped / dilated convolution: weight [cout, cin / groups,
-/// kernel, kernel].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct GroupedGeometry {
-    pub kernel: usize,
-    pub stride: usize,
-    pub padding: usize,
-    pub dilation: usize,
-    pub groups: usize,
-}
-
-/// im2col of `cin` channels of one sample with dilation: x [cin, h, w] ->
-/// cols [cin*k*k, ho*wo], element by element (DARTS' depthwise layers have
-/// one channel per group, too few for the run-copying `im2col` to pay).
-fn im2col_dilated(x: &[f32], [cin, h, w]: [usize; 3], geo: GroupedGeometry, [ho, wo]: [usize; 2], cols: &mut [f32]) {
-    let GroupedGeometry {
-        kernel: k,
-        stride,
-        padding: pad,
-        dilation: dil,
-        ..
-    } = geo;
-    let p = ho * wo;
+/// The adjoint of [`im2col`]: adds cols [cin*k*k, ho*wo] back onto the
+/// input positions they were read from, dx [cin, h, w].
+fn col2im_add(cols: &[f32], [cin, h, w]: [usize; 3], geo: ConvGeometry, [ho, wo]: [usize; 2], dx: &mut [f32]) {
+    let (k, p) = (geo.kernel, ho * wo);
     for c in 0..cin {
-        let plane = &x[c * h * w..(c + 1) * h * w];
+        let plane = &mut dx[c * h * w..(c + 1) * h * w];
         for ki in 0..k {
             for kj in 0..k {
-                let row = &mut cols[((c * k + ki) * k + kj) * p..][..p];
+                let row = &cols[((c * k + ki) * k + kj) * p..][..p];
+                let (first, end, start) = geo.column_run(kj, w, wo);
+                if end == first {
+                    continue;
+                }
                 for oy in 0..ho {
-                    let iy = (oy * stride + ki * dil) as isize - pad as isize;
-                    let out = &mut row[oy * wo..(oy + 1) * wo];
+                    let iy = (oy * geo.stride + ki * geo.dilation) as isize - geo.padding as isize;
                     if iy < 0 || iy >= h as isize {
-                        out.fill(0.0);
                         continue;
                     }
-                    let src = &plane[iy as usize * w..][..w];
-                    for (ox, o) in out.iter_mut().enumerate() {
-                        let ix = (ox * stride + kj * dil) as isize - pad as isize;
-                        *o = if ix >= 0 && ix < w as isize {
-                            src[ix as usize]
-                        } else {
-                            0.0
-                        };
+                    let dst = &mut plane[iy as usize * w..][..w];
+                    let src = &row[oy * wo + first..oy * wo + end];
+                    if geo.stride == 1 {
+                        dst[start..start + end - first]
+                            .iter_mut()
+                            .zip(src)
+                            .for_each(|(d, &v)| *d += v);
+                    } else {
+                        dst[start..]
+                            .iter_mut()
+                            .step_by(geo.stride)
+                            .zip(src)
+                            .for_each(|(d, &v)| *d += v);
                     }
                 }
             }
@@ -203,16 +263,15 @@ fn im2col_dilated(x: &[f32], [cin, h, w]: [usize; 3], geo: GroupedGeometry, [ho,
     }
 }
 
-/// Grouped / dilated conv weight gradients per split: [splits, cout *
-/// cin/groups * k * k]. x: [S, cin, h, w], dout: [S, cout, ho, wo]; output
-/// channel o of group g = o / (cout / groups) pairs with that group's
-/// input channels only.
-pub fn grouped_conv_split_grads(
+/// Conv weight gradients per split: [splits, cout * cin/groups * k * k].
+/// x: [S, cin, h, w], dout: [S, cout, ho, wo]; output channel o of group
+/// g = o / (cout / groups) pairs with that group's input channels only.
+pub fn conv_split_grads(
     x: &[f32],
     x_shape: [usize; 4],
     dout: &[f32],
     dout_shape: [usize; 4],
-    geo: GroupedGeometry,
+    geo: ConvGeometry,
     splits: usize,
 ) -> Vec<f32> {
     let [s, cin, h, w] = x_shape;
@@ -222,27 +281,125 @@ pub fn grouped_conv_split_grads(
     let (per, block) = (s / splits, opg * cpg * kk);
     let n = g * block;
     let mut out = vec![0f32; splits * n];
+    let pointwise = geo.is_pointwise();
+    let depthwise = cpg == 1 && opg == 1;
     out.par_chunks_mut(n).enumerate().for_each(|(j, dst)| {
-        let mut cols = vec![0f32; cpg * kk * p];
+        let mut cols = vec![0f32; if pointwise || depthwise { 0 } else { cpg * kk * p }];
         for (i, sample) in (j * per..(j + 1) * per).enumerate() {
             for grp in 0..g {
                 let xs = &x[(sample * cin + grp * cpg) * h * w..][..cpg * h * w];
-                im2col_dilated(xs, [cpg, h, w], geo, [ho, wo], &mut cols);
                 let d = &dout[(sample * cout + grp * opg) * p..][..opg * p];
+                let dst = &mut dst[grp * block..(grp + 1) * block];
+                if depthwise {
+                    depthwise_weight_grad(xs, d, geo, [h, w], [ho, wo], dst);
+                    continue;
+                }
+                if !pointwise {
+                    im2col(xs, [cpg, h, w], geo, [ho, wo], &mut cols);
+                }
+                let cols = if pointwise { xs } else { &cols[..] };
                 // dst_g[opg, cpg*kk] += d[opg, p] * cols^T[p, cpg*kk]
-                gemm_acc(
-                    &mut dst[grp * block..(grp + 1) * block],
-                    (opg, cpg * kk, p),
-                    d,
-                    (p, 1),
-                    &cols,
-                    (1, p),
-                    i > 0,
-                );
+                gemm_acc(dst, (opg, cpg * kk, p), d, (p, 1), cols, (1, p), i > 0);
             }
         }
     });
     out
+}
+
+/// The total weight gradient of a convolution over all samples,
+/// [cout, cin/groups, k, k]: per-split sums on the cores, then added.
+pub fn conv_weight_grad(
+    x: &[f32],
+    x_shape: [usize; 4],
+    dout: &[f32],
+    dout_shape: [usize; 4],
+    geo: ConvGeometry,
+) -> Vec<f32> {
+    let s = x_shape[0];
+    let threads = rayon::current_num_threads().clamp(1, s.max(1));
+    // The most splits (one per core at most) that divide the samples evenly.
+    let splits = (1..=threads).rev().find(|d| s % d == 0).unwrap_or(1);
+    let parts = conv_split_grads(x, x_shape, dout, dout_shape, geo, splits);
+    let n = parts.len() / splits;
+    let mut total = parts[..n].to_vec();
+    for part in parts[n..].chunks(n) {
+        total.iter_mut().zip(part).for_each(|(t, v)| *t += v);
+    }
+    total
+}
+
+/// A convolution's forward pass on the host: x [S, cin, h, w], weight
+/// [cout, cin/groups, k, k] -> [S, cout, ho, wo]. One im2col and one GEMM
+/// per sample and group, samples spread over the cores.
+pub fn conv_forward(x: &[f32], [s, cin, h, w]: [usize; 4], weight: &[f32], cout: usize, geo: ConvGeometry) -> Vec<f32> {
+    let (ho, wo) = (geo.out_side(h), geo.out_side(w));
+    let g = geo.groups;
+    let (cpg, opg, kk, p) = (cin / g, cout / g, geo.kernel * geo.kernel, ho * wo);
+    let ckk = cpg * kk;
+    let mut out = vec![0f32; s * cout * p];
+    let pointwise = geo.is_pointwise();
+    let depthwise = cpg == 1 && opg == 1;
+    let scratch = || vec![0f32; if pointwise || depthwise { 0 } else { ckk * p }];
+    out.par_chunks_mut(cout * p)
+        .enumerate()
+        .for_each_init(scratch, |cols, (sample, dst)| {
+            for grp in 0..g {
+                let xs = &x[(sample * cin + grp * cpg) * h * w..][..cpg * h * w];
+                let wg = &weight[grp * opg * ckk..(grp + 1) * opg * ckk];
+                let dst = &mut dst[grp * opg * p..(grp + 1) * opg * p];
+                if depthwise {
+                    depthwise_forward(xs, wg, geo, [h, w], [ho, wo], dst);
+                    continue;
+                }
+                if !pointwise {
+                    im2col(xs, [cpg, h, w], geo, [ho, wo], cols);
+                }
+                let cols = if pointwise { xs } else { &cols[..] };
+                // dst_g[opg, p] = w_g[opg, ckk] * cols[ckk, p]
+                gemm_acc(dst, (opg, p, ckk), wg, (ckk, 1), cols, (p, 1), false);
+            }
+        });
+    out
+}
+
+/// A convolution's input gradient on the host: dout [S, cout, ho, wo] ->
+/// dx [S, cin, h, w], as w^T * dout per sample and group, then col2im.
+pub fn conv_input_grad(
+    dout: &[f32],
+    [s, cout, ho, wo]: [usize; 4],
+    weight: &[f32],
+    [cin, h, w]: [usize; 3],
+    geo: ConvGeometry,
+) -> Vec<f32> {
+    let g = geo.groups;
+    let (cpg, opg, kk, p) = (cin / g, cout / g, geo.kernel * geo.kernel, ho * wo);
+    let ckk = cpg * kk;
+    let mut dx = vec![0f32; s * cin * h * w];
+    let pointwise = geo.is_pointwise();
+    let depthwise = cpg == 1 && opg == 1;
+    let scratch = || vec![0f32; if pointwise || depthwise { 0 } else { ckk * p }];
+    dx.par_chunks_mut(cin * h * w)
+        .enumerate()
+        .for_each_init(scratch, |cols, (sample, dst)| {
+            for grp in 0..g {
+                let d = &dout[(sample * cout + grp * opg) * p..][..opg * p];
+                let wg = &weight[grp * opg * ckk..(grp + 1) * opg * ckk];
+                let dst = &mut dst[grp * cpg * h * w..(grp + 1) * cpg * h * w];
+                if depthwise {
+                    depthwise_input_grad(d, wg, geo, [h, w], [ho, wo], dst);
+                    continue;
+                }
+                if pointwise {
+                    // dx_g[cpg, p] = w_g^T[cpg, opg] * d[opg, p]
+                    gemm_acc(dst, (cpg, p, opg), wg, (1, cpg), d, (p, 1), false);
+                    continue;
+                }
+                // cols[ckk, p] = w_g^T[ckk, opg] * d[opg, p]
+                gemm_acc(cols, (ckk, p, opg), wg, (1, ckk), d, (p, 1), false);
+                col2im_add(cols, [cpg, h, w], geo, [ho, wo], dst);
+            }
+        });
+    dx
 }
 
 /// Linear weight gradients per split: returns [splits, out * in].
@@ -331,7 +488,14 @@ mod tests {
             let dout: Vec<f32> = (0..s * cout * ho * wo)
                 .map(|i| ((i * 53 % 89) as f32 - 44.0) / 44.0)
                 .collect();
-            let got = conv_split_grads(&x, [s, cin, h, w], &dout, [s, cout, ho, wo], (k, st, pad), s);
+            let got = conv_split_grads(
+                &x,
+                [s, cin, h, w],
+                &dout,
+                [s, cout, ho, wo],
+                ConvGeometry::dense(k, st, pad),
+                s,
+            );
             let per_x = cin * h * w;
             let per_d = cout * ho * wo;
             for i in 0..s {
@@ -350,7 +514,14 @@ mod tests {
                 }
             }
             // Two splits sum their samples.
-            let two = conv_split_grads(&x, [s, cin, h, w], &dout, [s, cout, ho, wo], (k, st, pad), 2);
+            let two = conv_split_grads(
+                &x,
+                [s, cin, h, w],
+                &dout,
+                [s, cout, ho, wo],
+                ConvGeometry::dense(k, st, pad),
+                2,
+            );
             let n = cout * cin * k * k;
             for j in 0..n {
                 let want = got[j] + got[n + j];

@@ -4,6 +4,7 @@ pub mod backend;
 pub mod data;
 pub mod exec;
 pub mod folder;
+pub mod host_conv;
 pub mod host_grads;
 pub mod params;
 pub mod probe;
