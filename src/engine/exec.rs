@@ -287,7 +287,7 @@ impl<'a> Exec<'a> {
             w = w.require_grad();
         }
         let opts = ConvOptions::new([stride; 2], [padding; 2], [1, 1], 1);
-        let mut out = super::host_conv::conv2d_fast(x.clone(), w.clone(), opts);
+        let mut out = super::host_ops::conv2d_fast(x.clone(), w.clone(), opts);
         let [_, _, ho, wo] = out.dims();
         let macs = (ho * wo * shape.iter().product::<usize>()) as u64;
         let idx = self.begin_layer(
@@ -390,6 +390,14 @@ impl<'a> Exec<'a> {
         };
         let [s, c, h, w] = x.dims();
         let g = groups.clamp(1, s);
+        let n = ((s / g) * h * w) as f64;
+        if let Some((normed, biased)) = super::host_ops::normalize_fast(x.clone(), g, 1e-5) {
+            if self.record_norm_vars {
+                self.norm_vars
+                    .push(biased.iter().map(|v| v * n / (n - 1.0).max(1.0)).collect());
+            }
+            return normed;
+        }
         // [g, S/g, C, HW] -> [g, C, S/g * HW]: statistics per group and
         // channel. One sample per group is that layout already: skipping the
         // transposes (and their backward) gives the same values and saves
@@ -406,7 +414,6 @@ impl<'a> Exec<'a> {
         let centered = grouped - mean;
         let var = centered.clone().square().mean_dim(2);
         if self.record_norm_vars {
-            let n = ((s / g) * h * w) as f64;
             let biased = var.clone().try_into_vec_as::<f64>().unwrap_or_default();
             self.norm_vars
                 .push(biased.iter().map(|v| v * n / (n - 1.0).max(1.0)).collect());
@@ -618,7 +625,7 @@ impl Exec<'_> {
             w = w.require_grad();
         }
         let opts = ConvOptions::new([stride; 2], [padding; 2], [dilation; 2], groups);
-        let mut out = super::host_conv::conv2d_fast(x.clone(), w.clone(), opts);
+        let mut out = super::host_ops::conv2d_fast(x.clone(), w.clone(), opts);
         let [_, _, ho, wo] = out.dims();
         let macs = (ho * wo * shape.iter().product::<usize>()) as u64;
         let geometry = LayerGeometry::GroupedConv {

@@ -1,10 +1,15 @@
-//! The convolutions of the CPU backend, on our own kernels: forward, input
-//! gradient and weight gradient as im2col + `gemm` per sample
-//! (`host_grads`), wired into burn's autodiff as a custom op on burn-flex
-//! tensors. burn-flex's own conv2d tiles 512 pixels per GEMM of `cout`
-//! rows after an NHWC copy, and its backward goes through a transposed
-//! convolution; on NB201's layers that ran at about a fifth of the GEMM
-//! peak (`bench`). Tensors on any other backend (wgpu) take burn's conv2d.
+//! The CPU backend's hot ops on our own kernels, wired into burn's autodiff
+//! as custom ops on burn-flex tensors; tensors on any other backend (wgpu)
+//! take burn's ops.
+//! - Convolution: forward, input gradient and weight gradient as im2col +
+//!   `gemm` per sample (`host_grads`). burn-flex's conv2d tiles 512 pixels
+//!   per GEMM of `cout` rows after an NHWC copy, and its backward goes
+//!   through a transposed convolution: about a fifth of the GEMM peak on
+//!   NB201's layers (`bench`).
+//! - BatchNorm's normalisation, forward and backward in one pass each over
+//!   the data, where burn's composite (mean, centre, square, mean, divide,
+//!   with transposes for sample groups) made a dozen passes and as many
+//!   buffers.
 
 use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
@@ -15,6 +20,8 @@ use burn_autodiff::checkpoint::strategy::NoCheckpointing;
 use burn_autodiff::grads::Gradients;
 use burn_autodiff::ops::{Backward, Ops, OpsKind};
 use burn_flex::{Flex, FlexTensor};
+
+use rayon::prelude::*;
 
 use super::host_grads::{ConvGeometry, conv_forward, conv_input_grad, conv_weight_grad};
 
@@ -118,6 +125,120 @@ fn host_conv(x: &Tensor<4>, weight: &Tensor<4>, options: &ConvOptions<2>) -> Opt
     Some(Tensor::from_primitive::<Autodiff<Flex>>(result))
 }
 
+/// BatchNorm's normalisation (eps, biased variance) with statistics over
+/// each channel of `groups` groups of consecutive samples: x [S, C, H, W].
+/// Returns the normalised tensor and the biased variances [groups * C]
+/// (`None` where burn's composite ran instead: the caller computes them).
+pub fn normalize_fast(x: Tensor<4>, groups: usize, eps: f64) -> Option<(Tensor<4>, Vec<f64>)> {
+    if x.dtype() != DType::F32 {
+        return None;
+    }
+    let xa = x.clone().try_into_primitive::<Autodiff<Flex>>().ok()?;
+    let dims = x.dims();
+    let xs = xa.primitive().to_contiguous();
+    let (y, inv_std, var) = normalize_forward(f32_slice(&xs), dims, groups, eps);
+    let y = flex(y, dims.to_vec());
+    let result = match HostNormBackward
+        .prepare::<NoCheckpointing>([xa.node()])
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(prep) => prep.finish((y.clone(), inv_std, dims, groups), y),
+        OpsKind::UnTracked(prep) => prep.finish(y),
+    };
+    Some((Tensor::from_primitive::<Autodiff<Flex>>(result), var))
+}
+
+/// The samples of group g and the channel planes they hold: sample s's
+/// plane c starts at (s * C + c) * HW.
+fn group_planes([s, c, h, w]: [usize; 4], groups: usize, g: usize, ch: usize) -> impl Iterator<Item = usize> {
+    let per = s / groups;
+    (g * per..(g + 1) * per).map(move |sample| (sample * c + ch) * h * w)
+}
+
+/// y = (x - mean) / sqrt(var + eps) per (group, channel); returns y,
+/// 1 / sqrt(var + eps) and var, both [groups * C] with the group outer.
+fn normalize_forward(x: &[f32], dims: [usize; 4], groups: usize, eps: f64) -> (Vec<f32>, Vec<f32>, Vec<f64>) {
+    let [_, c, h, w] = dims;
+    let hw = h * w;
+    let stats: Vec<(f64, f64)> = (0..groups * c)
+        .into_par_iter()
+        .map(|gc| {
+            let (g, ch) = (gc / c, gc % c);
+            let planes = || group_planes(dims, groups, g, ch).map(|at| &x[at..at + hw]);
+            let n = (planes().count() * hw) as f64;
+            let mean = planes().flatten().map(|&v| v as f64).sum::<f64>() / n;
+            let var = planes().flatten().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n;
+            (mean, var)
+        })
+        .collect();
+    let inv_std: Vec<f32> = stats
+        .iter()
+        .map(|&(_, var)| (1.0 / (var + eps).sqrt()) as f32)
+        .collect();
+    let mut y = vec![0f32; x.len()];
+    let per = dims[0] / groups;
+    y.par_chunks_mut(hw).enumerate().for_each(|(plane, out)| {
+        let (sample, ch) = (plane / c, plane % c);
+        let gc = sample / per * c + ch;
+        let (mean, scale) = (stats[gc].0 as f32, inv_std[gc]);
+        out.iter_mut()
+            .zip(&x[plane * hw..(plane + 1) * hw])
+            .for_each(|(o, &v)| *o = (v - mean) * scale);
+    });
+    (y, inv_std, stats.into_iter().map(|(_, var)| var).collect())
+}
+
+/// dx = inv_std * (dy - mean(dy) - y * mean(dy * y)) per (group, channel).
+fn normalize_backward(dy: &[f32], y: &[f32], inv_std: &[f32], dims: [usize; 4], groups: usize) -> Vec<f32> {
+    let [s, c, h, w] = dims;
+    let hw = h * w;
+    let n = ((s / groups) * hw) as f64;
+    let means: Vec<(f32, f32)> = (0..groups * c)
+        .into_par_iter()
+        .map(|gc| {
+            let (mut sum, mut dot) = (0f64, 0f64);
+            for at in group_planes(dims, groups, gc / c, gc % c) {
+                for (&d, &v) in dy[at..at + hw].iter().zip(&y[at..at + hw]) {
+                    sum += d as f64;
+                    dot += d as f64 * v as f64;
+                }
+            }
+            ((sum / n) as f32, (dot / n) as f32)
+        })
+        .collect();
+    let mut dx = vec![0f32; dy.len()];
+    let per = s / groups;
+    dx.par_chunks_mut(hw).enumerate().for_each(|(plane, out)| {
+        let (sample, ch) = (plane / c, plane % c);
+        let gc = sample / per * c + ch;
+        let ((mean_dy, mean_dyy), scale) = (means[gc], inv_std[gc]);
+        let range = plane * hw..(plane + 1) * hw;
+        for ((o, &d), &v) in out.iter_mut().zip(&dy[range.clone()]).zip(&y[range]) {
+            *o = scale * (d - mean_dy - v * mean_dyy);
+        }
+    });
+    dx
+}
+
+#[derive(Debug)]
+struct HostNormBackward;
+
+impl Backward<Flex, 1> for HostNormBackward {
+    /// The normalised output, 1 / sqrt(var + eps), the input's dims and the groups.
+    type State = (FlexTensor, Vec<f32>, [usize; 4], usize);
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_x] = ops.parents;
+        let grad = grads.consume::<Flex>(&ops.node).to_contiguous();
+        let (y, inv_std, dims, groups) = ops.state;
+        if let Some(node) = node_x {
+            let dx = normalize_backward(f32_slice(&grad), f32_slice(&y), &inv_std, dims, groups);
+            grads.register::<Flex>(node.id, flex(dx, dims.to_vec()));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -213,6 +334,74 @@ mod tests {
         let out = conv2d_fast(x64, w64, opts).into_data().to_vec::<f64>().unwrap();
         for (u, v) in out.iter().zip(&burn) {
             assert!((u - *v as f64).abs() <= 1e-5 * (1.0 + v.abs() as f64), "{u} vs {v}");
+        }
+    }
+
+    /// burn's composite normalisation: the definition the host op replaces.
+    fn composite(x: Tensor<4>, g: usize) -> (Tensor<4>, Vec<f64>) {
+        let [s, c, h, w] = x.dims();
+        let grouped = x
+            .reshape([g, s / g, c, h * w])
+            .swap_dims(1, 2)
+            .reshape([g, c, (s / g) * h * w]);
+        let mean = grouped.clone().mean_dim(2);
+        let centered = grouped - mean;
+        let var = centered.clone().square().mean_dim(2);
+        let normed = centered / (var.clone() + 1e-5).sqrt();
+        let var = var
+            .into_data()
+            .to_vec::<f32>()
+            .unwrap()
+            .into_iter()
+            .map(f64::from)
+            .collect();
+        (
+            normed
+                .reshape([g, c, s / g, h * w])
+                .swap_dims(1, 2)
+                .reshape([s, c, h, w]),
+            var,
+        )
+    }
+
+    /// Values, variances and input gradients of the host normalisation
+    /// against burn's composite, for one group (train-mode BatchNorm), a
+    /// group per sample and groups in between.
+    #[test]
+    fn host_normalisation_matches_burns_composite_and_its_gradient() {
+        let device = Device::flex().autodiff();
+        let (s, c, h, w) = (6, 3, 4, 5);
+        let x_data = TensorData::new(values(s * c * h * w, 37, 101), [s, c, h, w]);
+        let r_data = TensorData::new(values(s * c * h * w, 29, 97), [s, c, h, w]);
+        for g in [1, 2, 3, 6] {
+            let run = |fast: bool| {
+                let x = Tensor::<4>::from_data(x_data.clone(), &device).require_grad();
+                let (y, var) = if fast {
+                    normalize_fast(x.clone(), g, 1e-5).unwrap()
+                } else {
+                    composite(x.clone(), g)
+                };
+                let r = Tensor::<4>::from_data(r_data.clone(), &device);
+                let grads = (y.clone() * r).sum().backward();
+                let read = |t: Tensor<4>| t.into_data().to_vec::<f32>().unwrap();
+                (read(y.detach()), var, read(x.grad(&grads).unwrap()))
+            };
+            let (fast, burn) = (run(true), run(false));
+            assert_eq!(fast.1.len(), g * c);
+            for (u, v) in fast.1.iter().zip(&burn.1) {
+                assert!(
+                    (u - v).abs() <= 1e-5 * (1.0 + v.abs()),
+                    "groups {g} variance: {u} vs {v}"
+                );
+            }
+            for (what, a, b) in [("value", &fast.0, &burn.0), ("input grad", &fast.2, &burn.2)] {
+                for (i, (u, v)) in a.iter().zip(b).enumerate() {
+                    assert!(
+                        (u - v).abs() <= 1e-4 * (1.0 + v.abs()),
+                        "groups {g} {what}[{i}]: {u} vs {v}"
+                    );
+                }
+            }
         }
     }
 }
