@@ -26,7 +26,8 @@ for r in $(seq "$ROUNDS"); do
     --data "cifar10:$DATA/cifar10/cifar10_test_1000.bin" --out "$work/ours.jsonl" > /dev/null 2>&1
   ours+=("$(echo "$(date +%s.%N) - $t0" | bc)")
   t0=$(date +%s.%N)
-  for part in "$work"/part.*; do
+  # The parts only: their .out files from earlier rounds sit beside them.
+  for part in "$work"/part.[0-9][0-9]; do
     "$PY" tests/anchor/torch_probe.py --data "$DATA/cifar10/cifar10_test_1000.bin" --threads 1 "$part" \
       > "$part.out" &
   done
@@ -38,7 +39,7 @@ median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? 
 mo=$(median "${ours[@]}"); mt=$(median "${theirs[@]}")
 echo "median: studio $mo s, PyTorch $mt s: the studio at $(echo "scale=2; $mt / $mo" | bc)x PyTorch's throughput"
 # The two computed the same things: Spearman of each proxy between them over the cells.
-cat "$work"/part.*.out | grep '"arch"' > "$work/theirs.jsonl"
+cat "$work"/part.[0-9][0-9].out | grep '"arch"' > "$work/theirs.jsonl"
 python3 - "$work/ours.jsonl" "$work/theirs.jsonl" <<'PY'
 import json, os, sys
 sys.path.insert(0, os.path.join(os.getcwd(), "assets/evidence"))
