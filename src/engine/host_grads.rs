@@ -318,7 +318,7 @@ pub fn conv_weight_grad(
     let s = x_shape[0];
     let threads = rayon::current_num_threads().clamp(1, s.max(1));
     // The most splits (one per core at most) that divide the samples evenly.
-    let splits = (1..=threads).rev().find(|d| s % d == 0).unwrap_or(1);
+    let splits = (1..=threads).rev().find(|d| s.is_multiple_of(*d)).unwrap_or(1);
     let parts = conv_split_grads(x, x_shape, dout, dout_shape, geo, splits);
     let n = parts.len() / splits;
     let mut total = parts[..n].to_vec();

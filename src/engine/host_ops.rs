@@ -284,7 +284,7 @@ mod tests {
                 let dims = out.dims();
                 let r = Tensor::<4>::from_data(TensorData::new(values(dims.iter().product(), 29, 97), dims), &device);
                 let grads = (out.clone() * r).sum().backward();
-                let read = |t: Tensor<4>| t.into_data().to_vec::<f32>().unwrap();
+                let read = |t: Tensor<4>| t.into_data().try_to_vec::<f32>().unwrap();
                 (
                     dims,
                     read(out.detach()),
@@ -321,17 +321,17 @@ mod tests {
         let opts = ConvOptions::new([1, 1], [1, 1], [1, 1], 1);
         let fast = conv2d_fast(x.clone(), w.clone(), opts.clone())
             .into_data()
-            .to_vec::<f32>()
+            .try_to_vec::<f32>()
             .unwrap();
         let burn = conv2d(x.clone(), w.clone(), None, opts.clone())
             .into_data()
-            .to_vec::<f32>()
+            .try_to_vec::<f32>()
             .unwrap();
         for (u, v) in fast.iter().zip(&burn) {
             assert!((u - v).abs() <= 1e-5 * (1.0 + v.abs()), "{u} vs {v}");
         }
         let (x64, w64) = (x.cast(DType::F64), w.cast(DType::F64));
-        let out = conv2d_fast(x64, w64, opts).into_data().to_vec::<f64>().unwrap();
+        let out = conv2d_fast(x64, w64, opts).into_data().try_to_vec::<f64>().unwrap();
         for (u, v) in out.iter().zip(&burn) {
             assert!((u - *v as f64).abs() <= 1e-5 * (1.0 + v.abs() as f64), "{u} vs {v}");
         }
@@ -350,7 +350,7 @@ mod tests {
         let normed = centered / (var.clone() + 1e-5).sqrt();
         let var = var
             .into_data()
-            .to_vec::<f32>()
+            .try_to_vec::<f32>()
             .unwrap()
             .into_iter()
             .map(f64::from)
@@ -383,7 +383,7 @@ mod tests {
                 };
                 let r = Tensor::<4>::from_data(r_data.clone(), &device);
                 let grads = (y.clone() * r).sum().backward();
-                let read = |t: Tensor<4>| t.into_data().to_vec::<f32>().unwrap();
+                let read = |t: Tensor<4>| t.into_data().try_to_vec::<f32>().unwrap();
                 (read(y.detach()), var, read(x.grad(&grads).unwrap()))
             };
             let (fast, burn) = (run(true), run(false));
