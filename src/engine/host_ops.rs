@@ -11,14 +11,14 @@
 //!   with transposes for sample groups) made a dozen passes and as many
 //!   buffers.
 
-use burn::tensor::module::conv2d;
-use burn::tensor::ops::ConvOptions;
+use burn::tensor::module::{conv_transpose2d, conv2d};
+use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
 use burn::tensor::{DType, Tensor, TensorData};
 use burn_autodiff::Autodiff;
 use burn_autodiff::checkpoint::base::Checkpointer;
 use burn_autodiff::checkpoint::strategy::NoCheckpointing;
 use burn_autodiff::grads::Gradients;
-use burn_autodiff::ops::{Backward, Ops, OpsKind};
+use burn_autodiff::ops::{Backward, NodeGuard, Ops, OpsKind};
 use burn_flex::{Flex, FlexTensor};
 
 use rayon::prelude::*;
@@ -35,12 +35,34 @@ pub fn conv2d_fast(x: Tensor<4>, weight: Tensor<4>, options: ConvOptions<2>) -> 
     }
 }
 
+/// A transposed convolution without bias: burn's `conv_transpose2d` with
+/// stride, padding and output padding on both sides, no dilation, one
+/// group; weight [in, out, k, k] as PyTorch's ConvTranspose2d. On the host
+/// kernels it is the adjoint of the convolution it transposes: forward is
+/// that convolution's input gradient, the input gradient its forward.
+pub fn conv_transpose2d_fast(
+    x: Tensor<4>,
+    weight: Tensor<4>,
+    (stride, padding, out_padding): (usize, usize, usize),
+) -> Tensor<4> {
+    match host_conv_transpose(&x, &weight, (stride, padding, out_padding)) {
+        Some(out) => out,
+        None => {
+            let opts = ConvTransposeOptions::new([stride; 2], [padding; 2], [out_padding; 2], [1, 1], 1);
+            conv_transpose2d(x, weight, None, opts)
+        }
+    }
+}
+
 /// Shapes and geometry of one convolution, kept for its backward pass.
+/// For a transposed convolution these describe the convolution it
+/// transposes: `x` is the transposed op's output, `cout` its input channels.
 #[derive(Clone, Copy, Debug)]
 struct ConvShapes {
     x: [usize; 4],
     cout: usize,
     geometry: ConvGeometry,
+    transposed: bool,
 }
 
 impl ConvShapes {
@@ -48,27 +70,40 @@ impl ConvShapes {
         let [s, _, h, w] = self.x;
         [s, self.cout, self.geometry.out_side(h), self.geometry.out_side(w)]
     }
+
+    fn x_chw(&self) -> [usize; 3] {
+        let [_, c, h, w] = self.x;
+        [c, h, w]
+    }
 }
 
 #[derive(Debug)]
 struct HostConvBackward;
 
 impl Backward<Flex, 2> for HostConvBackward {
-    /// The input and the weight as the forward read them (contiguous f32).
+    /// The op's input and weight as the forward read them (contiguous f32).
     type State = (FlexTensor, FlexTensor, ConvShapes);
 
     fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
         let [node_x, node_w] = ops.parents;
         let grad = grads.consume::<Flex>(&ops.node).to_contiguous();
         let (x, weight, shapes) = ops.state;
-        let dout = f32_slice(&grad);
+        let (g, x, w) = (f32_slice(&grad), f32_slice(&x), f32_slice(&weight));
+        let geo = shapes.geometry;
         if let Some(node) = node_x {
-            let [_, cin, h, w] = shapes.x;
-            let dx = conv_input_grad(dout, shapes.out(), f32_slice(&weight), [cin, h, w], shapes.geometry);
-            grads.register::<Flex>(node.id, flex(dx, shapes.x.to_vec()));
+            let (dx, dims) = if shapes.transposed {
+                (conv_forward(g, shapes.x, w, shapes.cout, geo), shapes.out())
+            } else {
+                (conv_input_grad(g, shapes.out(), w, shapes.x_chw(), geo), shapes.x)
+            };
+            grads.register::<Flex>(node.id, flex(dx, dims.to_vec()));
         }
         if let Some(node) = node_w {
-            let dw = conv_weight_grad(f32_slice(&x), shapes.x, dout, shapes.out(), shapes.geometry);
+            let dw = if shapes.transposed {
+                conv_weight_grad(g, shapes.x, x, shapes.out(), geo)
+            } else {
+                conv_weight_grad(x, shapes.x, g, shapes.out(), geo)
+            };
             let dims = weight.layout().shape().to_vec();
             grads.register::<Flex>(node.id, flex(dw, dims));
         }
@@ -109,20 +144,80 @@ fn host_conv(x: &Tensor<4>, weight: &Tensor<4>, options: &ConvOptions<2>) -> Opt
         x: x.dims(),
         cout,
         geometry,
+        transposed: false,
     };
-    let xs = xa.primitive().to_contiguous();
-    let ws = wa.primitive().to_contiguous();
+    let (xs, ws) = (xa.primitive().to_contiguous(), wa.primitive().to_contiguous());
     let out = conv_forward(f32_slice(&xs), shapes.x, f32_slice(&ws), cout, geometry);
-    let out = flex(out, shapes.out().to_vec());
+    Some(finish_conv(
+        [xa.node(), wa.node()],
+        xs,
+        ws,
+        shapes,
+        flex(out, shapes.out().to_vec()),
+    ))
+}
+
+/// Records a host convolution's output in the autodiff graph.
+fn finish_conv(
+    nodes: [NodeGuard; 2],
+    xs: FlexTensor,
+    ws: FlexTensor,
+    shapes: ConvShapes,
+    out: FlexTensor,
+) -> Tensor<4> {
     let result = match HostConvBackward
-        .prepare::<NoCheckpointing>([xa.node(), wa.node()])
+        .prepare::<NoCheckpointing>(nodes)
         .compute_bound()
         .stateful()
     {
         OpsKind::Tracked(prep) => prep.finish((xs, ws, shapes), out),
         OpsKind::UnTracked(prep) => prep.finish(out),
     };
-    Some(Tensor::from_primitive::<Autodiff<Flex>>(result))
+    Tensor::from_primitive::<Autodiff<Flex>>(result)
+}
+
+fn host_conv_transpose(
+    x: &Tensor<4>,
+    weight: &Tensor<4>,
+    (stride, padding, out_padding): (usize, usize, usize),
+) -> Option<Tensor<4>> {
+    if x.dtype() != DType::F32 || weight.dtype() != DType::F32 || out_padding >= stride {
+        return None;
+    }
+    let [s, cin, h, w] = x.dims();
+    let [w_in, cout, kernel, kernel_w] = weight.dims();
+    let side = |n: usize| ((n - 1) * stride + kernel + out_padding).checked_sub(2 * padding);
+    let (ho, wo) = (side(h)?, side(w)?);
+    if w_in != cin || kernel != kernel_w {
+        return None;
+    }
+    let shapes = ConvShapes {
+        x: [s, cout, ho, wo],
+        cout: cin,
+        geometry: ConvGeometry::dense(kernel, stride, padding),
+        transposed: true,
+    };
+    // The transposed convolution's output must map back onto its input.
+    if shapes.out() != [s, cin, h, w] {
+        return None;
+    }
+    let xa = x.clone().try_into_primitive::<Autodiff<Flex>>().ok()?;
+    let wa = weight.clone().try_into_primitive::<Autodiff<Flex>>().ok()?;
+    let (xs, ws) = (xa.primitive().to_contiguous(), wa.primitive().to_contiguous());
+    let out = conv_input_grad(
+        f32_slice(&xs),
+        [s, cin, h, w],
+        f32_slice(&ws),
+        [cout, ho, wo],
+        shapes.geometry,
+    );
+    Some(finish_conv(
+        [xa.node(), wa.node()],
+        xs,
+        ws,
+        shapes,
+        flex(out, shapes.x.to_vec()),
+    ))
 }
 
 /// BatchNorm's normalisation (eps, biased variance) with statistics over
@@ -250,13 +345,53 @@ mod tests {
             .collect()
     }
 
+    /// Output shape, output, input gradient and weight gradient of `op` on
+    /// (x, weight) under the loss sum(out * r) for a fixed r.
+    fn values_and_grads(
+        x_data: &TensorData,
+        w_data: &TensorData,
+        op: impl Fn(Tensor<4>, Tensor<4>) -> Tensor<4>,
+    ) -> ([usize; 4], [Vec<f32>; 3]) {
+        let device = Device::flex().autodiff();
+        let x = Tensor::<4>::from_data(x_data.clone(), &device).require_grad();
+        let wt = Tensor::<4>::from_data(w_data.clone(), &device).require_grad();
+        let out = op(x.clone(), wt.clone());
+        let dims = out.dims();
+        let r = Tensor::<4>::from_data(TensorData::new(values(dims.iter().product(), 29, 97), dims), &device);
+        let grads = (out.clone() * r).sum().backward();
+        let read = |t: Tensor<4>| t.into_data().try_to_vec::<f32>().unwrap();
+        (
+            dims,
+            [
+                read(out.detach()),
+                read(x.grad(&grads).unwrap()),
+                read(wt.grad(&grads).unwrap()),
+            ],
+        )
+    }
+
+    fn assert_agree(case: &str, fast: ([usize; 4], [Vec<f32>; 3]), burn: ([usize; 4], [Vec<f32>; 3])) {
+        assert_eq!(fast.0, burn.0, "{case}: output shape");
+        for (what, (a, b)) in ["output", "input grad", "weight grad"]
+            .iter()
+            .zip(fast.1.iter().zip(&burn.1))
+        {
+            assert_eq!(a.len(), b.len(), "{case} {what}");
+            for (i, (u, v)) in a.iter().zip(b).enumerate() {
+                assert!(
+                    (u - v).abs() <= 1e-5 * (1.0 + v.abs()),
+                    "{case} {what}[{i}]: {u} vs {v}"
+                );
+            }
+        }
+    }
+
     /// Values, input gradients and weight gradients of the host kernels
     /// against burn-flex's own conv2d (an independent implementation) for
     /// every geometry the spaces use: 3x3 / 5x5 / 1x1, strides 1 and 2,
     /// dilation 2, depthwise and grouped, asymmetric sides.
     #[test]
     fn host_convolutions_match_burns_values_and_gradients() {
-        let device = Device::flex().autodiff();
         let (s, h, w) = (3, 9, 8);
         for (cin, cout, k, stride, pad, dil, groups) in [
             (4, 6, 3, 1, 1, 1, 1),
@@ -273,41 +408,33 @@ mod tests {
             let opts = ConvOptions::new([stride; 2], [pad; 2], [dil; 2], groups);
             let x_data = TensorData::new(values(s * cin * h * w, 37, 101), [s, cin, h, w]);
             let w_data = TensorData::new(values(cout * cin / groups * k * k, 53, 89), [cout, cin / groups, k, k]);
-            let run = |fast: bool| {
-                let x = Tensor::<4>::from_data(x_data.clone(), &device).require_grad();
-                let wt = Tensor::<4>::from_data(w_data.clone(), &device).require_grad();
-                let out = if fast {
-                    conv2d_fast(x.clone(), wt.clone(), opts.clone())
-                } else {
-                    conv2d(x.clone(), wt.clone(), None, opts.clone())
-                };
-                let dims = out.dims();
-                let r = Tensor::<4>::from_data(TensorData::new(values(dims.iter().product(), 29, 97), dims), &device);
-                let grads = (out.clone() * r).sum().backward();
-                let read = |t: Tensor<4>| t.into_data().try_to_vec::<f32>().unwrap();
-                (
-                    dims,
-                    read(out.detach()),
-                    read(x.grad(&grads).unwrap()),
-                    read(wt.grad(&grads).unwrap()),
-                )
-            };
-            let (fast, burn) = (run(true), run(false));
+            let fast = values_and_grads(&x_data, &w_data, |x, wt| conv2d_fast(x, wt, opts.clone()));
+            let burn = values_and_grads(&x_data, &w_data, |x, wt| conv2d(x, wt, None, opts.clone()));
             let case = format!("cin {cin} cout {cout} k {k} stride {stride} pad {pad} dil {dil} groups {groups}");
-            assert_eq!(fast.0, burn.0, "{case}: output shape");
-            for (what, a, b) in [
-                ("output", &fast.1, &burn.1),
-                ("input grad", &fast.2, &burn.2),
-                ("weight grad", &fast.3, &burn.3),
-            ] {
-                assert_eq!(a.len(), b.len(), "{case} {what}");
-                for (i, (u, v)) in a.iter().zip(b).enumerate() {
-                    assert!(
-                        (u - v).abs() <= 1e-5 * (1.0 + v.abs()),
-                        "{case} {what}[{i}]: {u} vs {v}"
-                    );
-                }
-            }
+            assert_agree(&case, fast, burn);
+        }
+    }
+
+    /// The transposed convolutions of TransNAS-Bench-101's decoders (and
+    /// others) against burn-flex's conv_transpose2d: values and gradients.
+    #[test]
+    fn host_transposed_convolutions_match_burns_values_and_gradients() {
+        let (s, h, w) = (2, 5, 4);
+        for (cin, cout, k, stride, pad, out_pad) in [
+            (4, 3, 3, 2, 1, 1),
+            (4, 3, 4, 2, 1, 0),
+            (3, 5, 3, 1, 1, 0),
+            (2, 3, 2, 2, 0, 0),
+            (3, 2, 5, 3, 2, 2),
+        ] {
+            let x_data = TensorData::new(values(s * cin * h * w, 37, 101), [s, cin, h, w]);
+            let w_data = TensorData::new(values(cin * cout * k * k, 53, 89), [cin, cout, k, k]);
+            let geo = (stride, pad, out_pad);
+            let fast = values_and_grads(&x_data, &w_data, |x, wt| conv_transpose2d_fast(x, wt, geo));
+            let opts = ConvTransposeOptions::new([stride; 2], [pad; 2], [out_pad; 2], [1, 1], 1);
+            let burn = values_and_grads(&x_data, &w_data, |x, wt| conv_transpose2d(x, wt, None, opts.clone()));
+            let case = format!("transposed cin {cin} cout {cout} k {k} stride {stride} pad {pad} out_pad {out_pad}");
+            assert_agree(&case, fast, burn);
         }
     }
 

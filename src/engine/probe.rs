@@ -469,28 +469,40 @@ fn chunked_split_grads<T>(
 
 /// Column moments of a row-major [k, n] matrix in f64, two-pass: per
 /// column the mean of `f(g)` and the sum of its squared deviations.
-fn column_moments(g: &[f32], k: usize, f: impl Fn(f32) -> f64) -> (Vec<f64>, Vec<f64>) {
+/// Blocks of columns run on the cores (one probe spreads over all of
+/// them); every column still sums its rows in order, so the values are
+/// the same on any number of threads.
+fn column_moments(g: &[f32], k: usize, f: impl Fn(f32) -> f64 + Sync) -> (Vec<f64>, Vec<f64>) {
+    const BLOCK: usize = 1024;
     let n = g.len() / k;
     let mut mean = vec![0f64; n];
-    for row in g.chunks_exact(n) {
-        for (m, &v) in mean.iter_mut().zip(row) {
-            *m += f(v);
-        }
-    }
-    mean.iter_mut().for_each(|m| *m /= k as f64);
     let mut m2 = vec![0f64; n];
-    for row in g.chunks_exact(n) {
-        for ((q, m), &v) in m2.iter_mut().zip(&mean).zip(row) {
-            let d = f(v) - m;
-            *q += d * d;
-        }
-    }
+    use rayon::prelude::*;
+    mean.par_chunks_mut(BLOCK)
+        .zip(m2.par_chunks_mut(BLOCK))
+        .enumerate()
+        .for_each(|(b, (mean, m2))| {
+            let len = mean.len();
+            let rows = || (0..k).map(|r| &g[r * n + b * BLOCK..][..len]);
+            for row in rows() {
+                for (m, &v) in mean.iter_mut().zip(row) {
+                    *m += f(v);
+                }
+            }
+            mean.iter_mut().for_each(|m| *m /= k as f64);
+            for row in rows() {
+                for ((q, m), &v) in m2.iter_mut().zip(mean.iter()).zip(row) {
+                    let d = f(v) - m;
+                    *q += d * d;
+                }
+            }
+        });
     (mean, m2)
 }
 
 /// (mean, population standard deviation) of `f(g)` per column of a
 /// row-major [k, n] matrix (see `column_moments`).
-fn column_stats(g: &[f32], k: usize, f: impl Fn(f32) -> f64) -> (Vec<f64>, Vec<f64>) {
+fn column_stats(g: &[f32], k: usize, f: impl Fn(f32) -> f64 + Sync) -> (Vec<f64>, Vec<f64>) {
     let (mean, m2) = column_moments(g, k, f);
     (mean, m2.into_iter().map(|q| (q / k as f64).sqrt()).collect())
 }
