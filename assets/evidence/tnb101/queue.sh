@@ -11,8 +11,8 @@ set -u
 N=${N:-200}
 B=${LSWAG_BIN:-../../../target/debug/lswag-studio}
 DATA=${LSWAG_DATA:-../../../../shared/data}
-for entry in micro:room_layout:64 macro:class_object:128 macro:class_scene:128 macro:room_layout:128 \
-             micro:segmentsemantic:64 micro:autoencoder:64 macro:jigsaw:192 micro:jigsaw:192 \
+for entry in micro:room_layout:64 micro:segmentsemantic:64 micro:autoencoder:64 macro:class_object:128 macro:class_scene:128 \
+             macro:room_layout:128 macro:jigsaw:192 micro:jigsaw:192 \
              macro:autoencoder:128 macro:normal:128 macro:segmentsemantic:128 micro:normal:64; do
   IFS=: read -r kind task size <<< "$entry"
   keys=$(mktemp)

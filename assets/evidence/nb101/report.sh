@@ -1,0 +1,23 @@
+#!/bin/bash
+# The NB101 evidence tables from scores.jsonl: Spearman (../rho.py, independent of the app) of every
+# proxy and of L-SWAG's windows (all layers, each single percentile) against val_accuracy, next to the
+# Suite-Zero file's own proxies on the same cells and the agreement with them; LIBRA over everything
+# (the file's proxies and ours, scored cells only) with the paper's Table 4 ablations (the app's).
+# Run from this folder: bash report.sh > rho.txt
+set -e
+DATA=${LSWAG_DATA:-../../../../shared/data}
+B=${LSWAG_BIN:-../../../target/debug/lswag-studio}
+SZ=$DATA/suite_zero/zc_nasbench101.json
+tmp=$(mktemp -d)
+python3 -c "import json,sys; json.dump(json.load(open(sys.argv[1]))['nasbench101'], open(sys.argv[2],'w'))" \
+  "$SZ" "$tmp/nb101.json"
+echo "## Batch 64, Kaiming-normal, every proxy (scores.jsonl)"
+echo
+python3 ../rho.py "$tmp/nb101.json" cifar10 scores.jsonl
+echo
+echo "## LIBRA over everything (the file's proxies and ours, scored cells only)"
+echo
+RUST_BACKTRACE=0 "$B" archive join "$SZ" scores.jsonl --scored-only --prefer right --out "$tmp/nb101.lswag" \
+  > /dev/null 2>&1
+RUST_BACKTRACE=0 "$B" libra "$tmp/nb101.lswag" --task cifar10 --ablations 2>&1 | grep -v '^backend'
+rm -rf "$tmp"
