@@ -137,10 +137,12 @@ pub trait NetSettings {
     fn apply(&mut self, o: &NetOverrides) -> Result<(), String>;
     /// Checks the settings; the message names the setting and what it allows.
     fn validate(&self) -> Result<(), String>;
-    /// Whether one probe of this space is nearly serial on the CPU backend,
-    /// so that architectures probed in parallel (one per core) raise the
-    /// throughput (NB201: burn-flex's ops on its small tensors barely use a
-    /// second thread). A ViT's large matrix products use the threads.
+    /// Whether architectures probed in parallel (one per core) raise the
+    /// CPU backend's throughput over one probe at a time on every core
+    /// (NB201: its small tensors' elementwise ops stay on one thread; with
+    /// our convolution kernels the two now measure about the same, `bench`).
+    /// Convolutions (`engine::host_ops`) and a ViT's large matrix products
+    /// use the threads of one probe.
     fn parallel_probes(&self) -> bool {
         false
     }
