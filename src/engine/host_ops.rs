@@ -220,6 +220,53 @@ fn host_conv_transpose(
     ))
 }
 
+/// GFLOP/s of one 3x3 convolution layer (c -> c, stride 1, padding 1, x
+/// [s, c, h, w]) per pass, best of `reps`: our kernels' forward, input
+/// gradient and weight gradient, and burn-flex's forward and backward
+/// (input and weight gradients together) through burn's autodiff.
+#[derive(Clone, Copy, Debug)]
+pub struct ConvLayerBench {
+    pub shape: [usize; 4],
+    pub ours: [f64; 3],
+    pub burn_forward: f64,
+    pub burn_backward: f64,
+}
+
+pub fn bench_conv_layer(shape: [usize; 4], reps: usize) -> ConvLayerBench {
+    let [s, c, h, w] = shape;
+    let geo = ConvGeometry::dense(3, 1, 1);
+    let x: Vec<f32> = (0..s * c * h * w).map(|i| ((i * 37 % 101) as f32 - 50.0) / 50.0).collect();
+    let wt: Vec<f32> = (0..c * c * 9).map(|i| ((i * 53 % 89) as f32 - 44.0) / 440.0).collect();
+    let gflop = 2.0 * (s * c * c * 9 * h * w) as f64 / 1e9;
+    let best = |f: &mut dyn FnMut()| {
+        (0..reps.max(1))
+            .map(|_| {
+                let t = std::time::Instant::now();
+                f();
+                t.elapsed().as_secs_f64()
+            })
+            .fold(f64::INFINITY, f64::min)
+            .max(1e-9)
+    };
+    let out = conv_forward(&x, shape, &wt, c, geo);
+    let forward = best(&mut || drop(std::hint::black_box(conv_forward(&x, shape, &wt, c, geo))));
+    let input = best(&mut || drop(std::hint::black_box(conv_input_grad(&out, shape, &wt, [c, h, w], geo))));
+    let weight = best(&mut || drop(std::hint::black_box(conv_weight_grad(&x, shape, &out, shape, geo))));
+    let device = burn::tensor::Device::flex().autodiff();
+    let opts = ConvOptions::new([1, 1], [1, 1], [1, 1], 1);
+    let xt = Tensor::<4>::from_data(TensorData::new(x.clone(), shape), &device).require_grad();
+    let wtt = Tensor::<4>::from_data(TensorData::new(wt.clone(), [c, c, 3, 3]), &device).require_grad();
+    let burn_forward = best(&mut || drop(conv2d(xt.clone(), wtt.clone(), None, opts.clone()).into_data()));
+    // The backward of sum(out): a ones gradient into the convolution.
+    let with_forward = best(&mut || drop(conv2d(xt.clone(), wtt.clone(), None, opts.clone()).sum().backward()));
+    ConvLayerBench {
+        shape,
+        ours: [gflop / forward, gflop / input, gflop / weight],
+        burn_forward: gflop / burn_forward,
+        burn_backward: 2.0 * gflop / (with_forward - burn_forward).max(1e-9),
+    }
+}
+
 /// BatchNorm's normalisation (eps, biased variance) with statistics over
 /// each channel of `groups` groups of consecutive samples: x [S, C, H, W].
 /// Returns the normalised tensor and the biased variances [groups * C]

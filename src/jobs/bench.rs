@@ -35,6 +35,9 @@ pub struct ProbeBench {
     /// cores at once (GFLOP/s).
     pub gemm_peak_one: f64,
     pub gemm_peak_all: f64,
+    /// NB201's 16-channel 3x3 layer at the benchmark's batch, per pass
+    /// (CPU backend only).
+    pub conv_layer: Option<crate::engine::host_ops::ConvLayerBench>,
 }
 
 /// Side of the square products of the GEMM peak: large enough for gemm's
@@ -116,6 +119,7 @@ pub fn bench_probe(kind: BackendKind, n: usize, batch: usize, proxies: &[&ProxyI
         concurrent_gflops_per_s: work / (concurrent_seconds * n.max(1) as f64).max(1e-9) / 1e9,
         gemm_peak_one: crate::engine::host_grads::gemm_gflops(PEAK_GEMM_SIDE, 1, 5),
         gemm_peak_all: crate::engine::host_grads::gemm_gflops(PEAK_GEMM_SIDE, workers, 5),
+        conv_layer: (kind == BackendKind::Cpu).then(|| crate::engine::host_ops::bench_conv_layer([batch, 16, 32, 32], 5)),
     }
 }
 
@@ -171,6 +175,27 @@ impl std::fmt::Display for ProbeBench {
             100.0 * self.gflops_per_s / self.gemm_peak_all,
             self.workers
         )?;
+        if let Some(c) = &self.conv_layer {
+            let [s, ch, h, w] = c.shape;
+            let pct = |g: f64| 100.0 * g / self.gemm_peak_all;
+            writeln!(
+                f,
+                "  conv 3x3 {ch}->{ch} at {h}x{w}, batch {s} (NB201's layer), GFLOP/s and % of the {}-core peak: ours \
+                 forward {:.1} ({:.0}%), input grad {:.1} ({:.0}%), weight grad {:.1} ({:.0}%); burn-flex forward \
+                 {:.1} ({:.0}%), backward {:.1} ({:.0}%)",
+                self.workers,
+                c.ours[0],
+                pct(c.ours[0]),
+                c.ours[1],
+                pct(c.ours[1]),
+                c.ours[2],
+                pct(c.ours[2]),
+                c.burn_forward,
+                pct(c.burn_forward),
+                c.burn_backward,
+                pct(c.burn_backward)
+            )?;
+        }
         let concurrent = self.concurrent_gflops_per_s;
         write!(
             f,
