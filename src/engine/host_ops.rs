@@ -235,7 +235,9 @@ pub struct ConvLayerBench {
 pub fn bench_conv_layer(shape: [usize; 4], reps: usize) -> ConvLayerBench {
     let [s, c, h, w] = shape;
     let geo = ConvGeometry::dense(3, 1, 1);
-    let x: Vec<f32> = (0..s * c * h * w).map(|i| ((i * 37 % 101) as f32 - 50.0) / 50.0).collect();
+    let x: Vec<f32> = (0..s * c * h * w)
+        .map(|i| ((i * 37 % 101) as f32 - 50.0) / 50.0)
+        .collect();
     let wt: Vec<f32> = (0..c * c * 9).map(|i| ((i * 53 % 89) as f32 - 44.0) / 440.0).collect();
     let gflop = 2.0 * (s * c * c * 9 * h * w) as f64 / 1e9;
     let best = |f: &mut dyn FnMut()| {

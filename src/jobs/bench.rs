@@ -119,7 +119,8 @@ pub fn bench_probe(kind: BackendKind, n: usize, batch: usize, proxies: &[&ProxyI
         concurrent_gflops_per_s: work / (concurrent_seconds * n.max(1) as f64).max(1e-9) / 1e9,
         gemm_peak_one: crate::engine::host_grads::gemm_gflops(PEAK_GEMM_SIDE, 1, 5),
         gemm_peak_all: crate::engine::host_grads::gemm_gflops(PEAK_GEMM_SIDE, workers, 5),
-        conv_layer: (kind == BackendKind::Cpu).then(|| crate::engine::host_ops::bench_conv_layer([batch, 16, 32, 32], 5)),
+        conv_layer: (kind == BackendKind::Cpu)
+            .then(|| crate::engine::host_ops::bench_conv_layer([batch, 16, 32, 32], 5)),
     }
 }
 
