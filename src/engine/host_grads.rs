@@ -4,14 +4,56 @@
 
 use rayon::prelude::*;
 
+/// The element types of the host kernels: f32, and f64 for the passes
+/// that run in double precision (synflow, grasp).
+pub trait Real:
+    Copy
+    + Send
+    + Sync
+    + 'static
+    + PartialEq
+    + std::ops::Add<Output = Self>
+    + std::ops::Sub<Output = Self>
+    + std::ops::Mul<Output = Self>
+    + std::ops::AddAssign
+    + std::iter::Sum
+{
+    const ZERO: Self;
+    const ONE: Self;
+    fn to_f64(self) -> f64;
+    fn from_f64(v: f64) -> Self;
+}
+
+impl Real for f32 {
+    const ZERO: f32 = 0.0;
+    const ONE: f32 = 1.0;
+    fn to_f64(self) -> f64 {
+        self as f64
+    }
+    fn from_f64(v: f64) -> f32 {
+        v as f32
+    }
+}
+
+impl Real for f64 {
+    const ZERO: f64 = 0.0;
+    const ONE: f64 = 1.0;
+    fn to_f64(self) -> f64 {
+        self
+    }
+    fn from_f64(v: f64) -> f64 {
+        v
+    }
+}
+
 /// Row-major `dst[m, n] (+)= lhs * rhs` with explicit strides (in elements).
 #[allow(clippy::too_many_arguments)]
-fn gemm_acc(
-    dst: &mut [f32],
+fn gemm_acc<T: Real>(
+    dst: &mut [T],
     (m, n, k): (usize, usize, usize),
-    lhs: &[f32],
+    lhs: &[T],
     lhs_strides: (usize, usize),
-    rhs: &[f32],
+    rhs: &[T],
     rhs_strides: (usize, usize),
     accumulate: bool,
 ) {
@@ -23,13 +65,13 @@ fn gemm_acc(
 /// destination with unit row stride is computed as given, any other as its
 /// transpose (so the m side of a row-major lhs becomes strided in packing).
 #[allow(clippy::too_many_arguments)]
-fn gemm_strided(
-    dst: &mut [f32],
+fn gemm_strided<T: Real>(
+    dst: &mut [T],
     (dst_rs, dst_cs): (usize, usize),
     (m, n, k): (usize, usize, usize),
-    lhs: &[f32],
+    lhs: &[T],
     (lhs_rs, lhs_cs): (usize, usize),
-    rhs: &[f32],
+    rhs: &[T],
     (rhs_rs, rhs_cs): (usize, usize),
     accumulate: bool,
 ) {
@@ -52,8 +94,8 @@ fn gemm_strided(
             rhs.as_ptr(),
             rhs_cs as isize,
             rhs_rs as isize,
-            1.0,
-            1.0,
+            T::ONE,
+            T::ONE,
             false,
             false,
             false,
@@ -157,7 +199,14 @@ fn for_each_run(
 }
 
 /// One depthwise channel forward: out [ho*wo] = sum over runs of w[r] * x.
-fn depthwise_forward(x: &[f32], weight: &[f32], geo: ConvGeometry, hw: [usize; 2], hwo: [usize; 2], out: &mut [f32]) {
+fn depthwise_forward<T: Real>(
+    x: &[T],
+    weight: &[T],
+    geo: ConvGeometry,
+    hw: [usize; 2],
+    hwo: [usize; 2],
+    out: &mut [T],
+) {
     let st = geo.stride;
     for_each_run(geo, hw, hwo, |r, o, len, i| {
         let wr = weight[r];
@@ -173,13 +222,13 @@ fn depthwise_forward(x: &[f32], weight: &[f32], geo: ConvGeometry, hw: [usize; 2
 }
 
 /// One depthwise channel's input gradient: dx += w[r] * dout over runs.
-fn depthwise_input_grad(
-    dout: &[f32],
-    weight: &[f32],
+fn depthwise_input_grad<T: Real>(
+    dout: &[T],
+    weight: &[T],
     geo: ConvGeometry,
     hw: [usize; 2],
     hwo: [usize; 2],
-    dx: &mut [f32],
+    dx: &mut [T],
 ) {
     let st = geo.stride;
     for_each_run(geo, hw, hwo, |r, o, len, i| {
@@ -194,14 +243,21 @@ fn depthwise_input_grad(
 }
 
 /// One depthwise channel's weight gradient: dw[r] += <x run, dout run>.
-fn depthwise_weight_grad(x: &[f32], dout: &[f32], geo: ConvGeometry, hw: [usize; 2], hwo: [usize; 2], dw: &mut [f32]) {
+fn depthwise_weight_grad<T: Real>(
+    x: &[T],
+    dout: &[T],
+    geo: ConvGeometry,
+    hw: [usize; 2],
+    hwo: [usize; 2],
+    dw: &mut [T],
+) {
     let st = geo.stride;
     for_each_run(geo, hw, hwo, |r, o, len, i| {
         let d = &dout[o..o + len];
         dw[r] += if st == 1 {
-            x[i..i + len].iter().zip(d).map(|(a, b)| a * b).sum::<f32>()
+            x[i..i + len].iter().zip(d).map(|(&a, &b)| a * b).sum::<T>()
         } else {
-            x[i..].iter().step_by(st).zip(d).map(|(a, b)| a * b).sum::<f32>()
+            x[i..].iter().step_by(st).zip(d).map(|(&a, &b)| a * b).sum::<T>()
         };
     });
 }
@@ -209,7 +265,7 @@ fn depthwise_weight_grad(x: &[f32], dout: &[f32], geo: ConvGeometry, hw: [usize;
 /// im2col of one sample: x [cin, h, w] -> cols [cin*k*k, ho*wo]. Each
 /// output row is zeros, then the in-image run of its input row (a plain
 /// copy at stride 1), then zeros.
-fn im2col(x: &[f32], [cin, h, w]: [usize; 3], geo: ConvGeometry, [ho, wo]: [usize; 2], cols: &mut [f32]) {
+fn im2col<T: Real>(x: &[T], [cin, h, w]: [usize; 3], geo: ConvGeometry, [ho, wo]: [usize; 2], cols: &mut [T]) {
     let (k, p) = (geo.kernel, ho * wo);
     for c in 0..cin {
         let plane = &x[c * h * w..(c + 1) * h * w];
@@ -221,12 +277,12 @@ fn im2col(x: &[f32], [cin, h, w]: [usize; 3], geo: ConvGeometry, [ho, wo]: [usiz
                     let iy = (oy * geo.stride + ki * geo.dilation) as isize - geo.padding as isize;
                     let out = &mut row[oy * wo..(oy + 1) * wo];
                     if iy < 0 || iy >= h as isize {
-                        out.fill(0.0);
+                        out.fill(T::ZERO);
                         continue;
                     }
                     let src = &plane[iy as usize * w..][..w];
-                    out[..first].fill(0.0);
-                    out[end..].fill(0.0);
+                    out[..first].fill(T::ZERO);
+                    out[end..].fill(T::ZERO);
                     if end == first {
                         continue;
                     }
@@ -245,7 +301,7 @@ fn im2col(x: &[f32], [cin, h, w]: [usize; 3], geo: ConvGeometry, [ho, wo]: [usiz
 
 /// The adjoint of [`im2col`]: adds cols [cin*k*k, ho*wo] back onto the
 /// input positions they were read from, dx [cin, h, w].
-fn col2im_add(cols: &[f32], [cin, h, w]: [usize; 3], geo: ConvGeometry, [ho, wo]: [usize; 2], dx: &mut [f32]) {
+fn col2im_add<T: Real>(cols: &[T], [cin, h, w]: [usize; 3], geo: ConvGeometry, [ho, wo]: [usize; 2], dx: &mut [T]) {
     let (k, p) = (geo.kernel, ho * wo);
     for c in 0..cin {
         let plane = &mut dx[c * h * w..(c + 1) * h * w];
@@ -284,33 +340,33 @@ fn col2im_add(cols: &[f32], [cin, h, w]: [usize; 3], geo: ConvGeometry, [ho, wo]
 /// Conv weight gradients per split: [splits, cout * cin/groups * k * k].
 /// x: [S, cin, h, w], dout: [S, cout, ho, wo]; output channel o of group
 /// g = o / (cout / groups) pairs with that group's input channels only.
-pub fn conv_split_grads(
-    x: &[f32],
+pub fn conv_split_grads<T: Real>(
+    x: &[T],
     x_shape: [usize; 4],
-    dout: &[f32],
+    dout: &[T],
     dout_shape: [usize; 4],
     geo: ConvGeometry,
     splits: usize,
-) -> Vec<f32> {
+) -> Vec<T> {
     let [s, cin, h, w] = x_shape;
     let [_, cout, ho, wo] = dout_shape;
     let g = geo.groups;
     let (cpg, opg, kk, p) = (cin / g, cout / g, geo.kernel * geo.kernel, ho * wo);
     let (per, block) = (s / splits, opg * cpg * kk);
     let n = g * block;
-    let mut out = vec![0f32; splits * n];
+    let mut out = vec![T::ZERO; splits * n];
     let pointwise = geo.is_pointwise();
     let depthwise = cpg == 1 && opg == 1;
     let ckk = cpg * kk;
     out.par_chunks_mut(n).enumerate().for_each(|(j, dst)| {
-        let mut cols = vec![0f32; if pointwise || depthwise { 0 } else { ckk * p }];
+        let mut cols = vec![T::ZERO; if pointwise || depthwise { 0 } else { ckk * p }];
         // gemm packs the side of the product whose rows it writes along
         // with a stride of p: the smaller one, d [opg, p] or cols [ckk, p],
         // is the cheaper. d: each group's sum column-major [ckk][opg] in
         // `acc`, transposed at the end (3x the rate on NB201's layers);
         // cols (a decoder's few output channels): straight into `dst`.
         let transposed = !depthwise && opg <= ckk && p >= ckk;
-        let mut acc = vec![0f32; if transposed { n } else { 0 }];
+        let mut acc = vec![T::ZERO; if transposed { n } else { 0 }];
         for (i, sample) in (j * per..(j + 1) * per).enumerate() {
             for grp in 0..g {
                 let xs = &x[(sample * cin + grp * cpg) * h * w..][..cpg * h * w];
@@ -346,13 +402,13 @@ pub fn conv_split_grads(
 
 /// The total weight gradient of a convolution over all samples,
 /// [cout, cin/groups, k, k]: per-split sums on the cores, then added.
-pub fn conv_weight_grad(
-    x: &[f32],
+pub fn conv_weight_grad<T: Real>(
+    x: &[T],
     x_shape: [usize; 4],
-    dout: &[f32],
+    dout: &[T],
     dout_shape: [usize; 4],
     geo: ConvGeometry,
-) -> Vec<f32> {
+) -> Vec<T> {
     let s = x_shape[0];
     let threads = rayon::current_num_threads().clamp(1, s.max(1));
     // The most splits (one per core at most) that divide the samples evenly.
@@ -361,7 +417,7 @@ pub fn conv_weight_grad(
     let n = parts.len() / splits;
     let mut total = parts[..n].to_vec();
     for part in parts[n..].chunks(n) {
-        total.iter_mut().zip(part).for_each(|(t, v)| *t += v);
+        total.iter_mut().zip(part).for_each(|(t, &v)| *t += v);
     }
     total
 }
@@ -369,15 +425,21 @@ pub fn conv_weight_grad(
 /// A convolution's forward pass on the host: x [S, cin, h, w], weight
 /// [cout, cin/groups, k, k] -> [S, cout, ho, wo]. One im2col and one GEMM
 /// per sample and group, samples spread over the cores.
-pub fn conv_forward(x: &[f32], [s, cin, h, w]: [usize; 4], weight: &[f32], cout: usize, geo: ConvGeometry) -> Vec<f32> {
+pub fn conv_forward<T: Real>(
+    x: &[T],
+    [s, cin, h, w]: [usize; 4],
+    weight: &[T],
+    cout: usize,
+    geo: ConvGeometry,
+) -> Vec<T> {
     let (ho, wo) = (geo.out_side(h), geo.out_side(w));
     let g = geo.groups;
     let (cpg, opg, kk, p) = (cin / g, cout / g, geo.kernel * geo.kernel, ho * wo);
     let ckk = cpg * kk;
-    let mut out = vec![0f32; s * cout * p];
+    let mut out = vec![T::ZERO; s * cout * p];
     let pointwise = geo.is_pointwise();
     let depthwise = cpg == 1 && opg == 1;
-    let scratch = || vec![0f32; if pointwise || depthwise { 0 } else { ckk * p }];
+    let scratch = || vec![T::ZERO; if pointwise || depthwise { 0 } else { ckk * p }];
     out.par_chunks_mut(cout * p)
         .enumerate()
         .for_each_init(scratch, |cols, (sample, dst)| {
@@ -402,20 +464,20 @@ pub fn conv_forward(x: &[f32], [s, cin, h, w]: [usize; 4], weight: &[f32], cout:
 
 /// A convolution's input gradient on the host: dout [S, cout, ho, wo] ->
 /// dx [S, cin, h, w], as w^T * dout per sample and group, then col2im.
-pub fn conv_input_grad(
-    dout: &[f32],
+pub fn conv_input_grad<T: Real>(
+    dout: &[T],
     [s, cout, ho, wo]: [usize; 4],
-    weight: &[f32],
+    weight: &[T],
     [cin, h, w]: [usize; 3],
     geo: ConvGeometry,
-) -> Vec<f32> {
+) -> Vec<T> {
     let g = geo.groups;
     let (cpg, opg, kk, p) = (cin / g, cout / g, geo.kernel * geo.kernel, ho * wo);
     let ckk = cpg * kk;
-    let mut dx = vec![0f32; s * cin * h * w];
+    let mut dx = vec![T::ZERO; s * cin * h * w];
     let pointwise = geo.is_pointwise();
     let depthwise = cpg == 1 && opg == 1;
-    let scratch = || vec![0f32; if pointwise || depthwise { 0 } else { ckk * p }];
+    let scratch = || vec![T::ZERO; if pointwise || depthwise { 0 } else { ckk * p }];
     dx.par_chunks_mut(cin * h * w)
         .enumerate()
         .for_each_init(scratch, |cols, (sample, dst)| {

@@ -21,6 +21,8 @@ use burn_autodiff::grads::Gradients;
 use burn_autodiff::ops::{Backward, NodeGuard, Ops, OpsKind};
 use burn_flex::{Flex, FlexTensor};
 
+use super::host_grads::Real;
+
 use rayon::prelude::*;
 
 use super::host_grads::{ConvGeometry, conv_forward, conv_input_grad, conv_weight_grad};
@@ -81,45 +83,96 @@ impl ConvShapes {
 struct HostConvBackward;
 
 impl Backward<Flex, 2> for HostConvBackward {
-    /// The op's input and weight as the forward read them (contiguous f32).
+    /// The op's input and weight as the forward read them (contiguous).
     type State = (FlexTensor, FlexTensor, ConvShapes);
 
     fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
         let [node_x, node_w] = ops.parents;
         let grad = grads.consume::<Flex>(&ops.node).to_contiguous();
         let (x, weight, shapes) = ops.state;
-        let (g, x, w) = (f32_slice(&grad), f32_slice(&x), f32_slice(&weight));
-        let geo = shapes.geometry;
-        if let Some(node) = node_x {
-            let (dx, dims) = if shapes.transposed {
-                (conv_forward(g, shapes.x, w, shapes.cout, geo), shapes.out())
-            } else {
-                (conv_input_grad(g, shapes.out(), w, shapes.x_chw(), geo), shapes.x)
-            };
-            grads.register::<Flex>(node.id, flex(dx, dims.to_vec()));
+        let wants = (node_x.is_some(), node_w.is_some());
+        let (dx, dw) = match grad.dtype() {
+            DType::F64 => conv_backward::<f64>(&grad, &x, &weight, shapes, wants),
+            _ => conv_backward::<f32>(&grad, &x, &weight, shapes, wants),
+        };
+        if let (Some(node), Some(dx)) = (node_x, dx) {
+            grads.register::<Flex>(node.id, dx);
         }
-        if let Some(node) = node_w {
-            let dw = if shapes.transposed {
-                conv_weight_grad(g, shapes.x, x, shapes.out(), geo)
-            } else {
-                conv_weight_grad(x, shapes.x, g, shapes.out(), geo)
-            };
-            let dims = weight.layout().shape().to_vec();
-            grads.register::<Flex>(node.id, flex(dw, dims));
+        if let (Some(node), Some(dw)) = (node_w, dw) {
+            grads.register::<Flex>(node.id, dw);
         }
     }
 }
 
-fn f32_slice(t: &FlexTensor) -> &[f32] {
-    t.as_slice::<f32>().expect("host conv tensors are contiguous f32")
+/// The input and weight gradients a host convolution's backward asked for.
+fn conv_backward<T: HostFloat>(
+    grad: &FlexTensor,
+    x: &FlexTensor,
+    weight: &FlexTensor,
+    shapes: ConvShapes,
+    (want_x, want_w): (bool, bool),
+) -> (Option<FlexTensor>, Option<FlexTensor>) {
+    let (g, xv, w) = (slice::<T>(grad), slice::<T>(x), slice::<T>(weight));
+    let geo = shapes.geometry;
+    let dx = want_x.then(|| {
+        let (dx, dims) = if shapes.transposed {
+            (conv_forward(g, shapes.x, w, shapes.cout, geo), shapes.out())
+        } else {
+            (conv_input_grad(g, shapes.out(), w, shapes.x_chw(), geo), shapes.x)
+        };
+        flex(dx, dims.to_vec())
+    });
+    let dw = want_w.then(|| {
+        let dw = if shapes.transposed {
+            conv_weight_grad(g, shapes.x, xv, shapes.out(), geo)
+        } else {
+            conv_weight_grad(xv, shapes.x, g, shapes.out(), geo)
+        };
+        flex(dw, weight.layout().shape().to_vec())
+    });
+    (dx, dw)
 }
 
-fn flex(values: Vec<f32>, shape: Vec<usize>) -> FlexTensor {
+/// The element types the host ops run in: f32, and f64 for the passes
+/// that run in double precision (synflow, grasp).
+trait HostFloat: Real + burn::tensor::Element + bytemuck::Pod {}
+impl HostFloat for f32 {}
+impl HostFloat for f64 {}
+
+/// Whether two tensors share one dtype the host kernels take.
+fn host_dtypes(a: &Tensor<4>, b: &Tensor<4>) -> bool {
+    a.dtype() == b.dtype() && matches!(a.dtype(), DType::F32 | DType::F64)
+}
+
+fn slice<T: HostFloat>(t: &FlexTensor) -> &[T] {
+    t.as_slice::<T>()
+        .expect("host op tensors are contiguous in the pass's precision")
+}
+
+fn flex<T: HostFloat>(values: Vec<T>, shape: Vec<usize>) -> FlexTensor {
     FlexTensor::from_data(TensorData::new(values, shape))
 }
 
+/// A host convolution's forward in the tensors' precision (a transposed
+/// one's is the input gradient of the convolution it transposes).
+fn conv_out(xs: &FlexTensor, ws: &FlexTensor, shapes: ConvShapes) -> FlexTensor {
+    fn run<T: HostFloat>(xs: &FlexTensor, ws: &FlexTensor, shapes: ConvShapes) -> FlexTensor {
+        let (x, w, geo) = (slice::<T>(xs), slice::<T>(ws), shapes.geometry);
+        if shapes.transposed {
+            let out = conv_input_grad(x, shapes.out(), w, shapes.x_chw(), geo);
+            flex(out, shapes.x.to_vec())
+        } else {
+            flex(conv_forward(x, shapes.x, w, shapes.cout, geo), shapes.out().to_vec())
+        }
+    }
+    match xs.dtype() {
+        DType::F64 => run::<f64>(xs, ws, shapes),
+        _ => run::<f32>(xs, ws, shapes),
+    }
+}
+
 fn host_conv(x: &Tensor<4>, weight: &Tensor<4>, options: &ConvOptions<2>) -> Option<Tensor<4>> {
-    if x.dtype() != DType::F32 || weight.dtype() != DType::F32 {
+    if !host_dtypes(x, weight) {
         return None;
     }
     let [stride, stride_w] = options.stride;
@@ -147,14 +200,8 @@ fn host_conv(x: &Tensor<4>, weight: &Tensor<4>, options: &ConvOptions<2>) -> Opt
         transposed: false,
     };
     let (xs, ws) = (xa.primitive().to_contiguous(), wa.primitive().to_contiguous());
-    let out = conv_forward(f32_slice(&xs), shapes.x, f32_slice(&ws), cout, geometry);
-    Some(finish_conv(
-        [xa.node(), wa.node()],
-        xs,
-        ws,
-        shapes,
-        flex(out, shapes.out().to_vec()),
-    ))
+    let out = conv_out(&xs, &ws, shapes);
+    Some(finish_conv([xa.node(), wa.node()], xs, ws, shapes, out))
 }
 
 /// Records a host convolution's output in the autodiff graph.
@@ -181,7 +228,7 @@ fn host_conv_transpose(
     weight: &Tensor<4>,
     (stride, padding, out_padding): (usize, usize, usize),
 ) -> Option<Tensor<4>> {
-    if x.dtype() != DType::F32 || weight.dtype() != DType::F32 || out_padding >= stride {
+    if !host_dtypes(x, weight) || out_padding >= stride {
         return None;
     }
     let [s, cin, h, w] = x.dims();
@@ -204,20 +251,8 @@ fn host_conv_transpose(
     let xa = x.clone().try_into_primitive::<Autodiff<Flex>>().ok()?;
     let wa = weight.clone().try_into_primitive::<Autodiff<Flex>>().ok()?;
     let (xs, ws) = (xa.primitive().to_contiguous(), wa.primitive().to_contiguous());
-    let out = conv_input_grad(
-        f32_slice(&xs),
-        [s, cin, h, w],
-        f32_slice(&ws),
-        [cout, ho, wo],
-        shapes.geometry,
-    );
-    Some(finish_conv(
-        [xa.node(), wa.node()],
-        xs,
-        ws,
-        shapes,
-        flex(out, shapes.x.to_vec()),
-    ))
+    let out = conv_out(&xs, &ws, shapes);
+    Some(finish_conv([xa.node(), wa.node()], xs, ws, shapes, out))
 }
 
 /// GFLOP/s of one 3x3 convolution layer (c -> c, stride 1, padding 1, x
@@ -274,14 +309,16 @@ pub fn bench_conv_layer(shape: [usize; 4], reps: usize) -> ConvLayerBench {
 /// Returns the normalised tensor and the biased variances [groups * C]
 /// (`None` where burn's composite ran instead: the caller computes them).
 pub fn normalize_fast(x: Tensor<4>, groups: usize, eps: f64) -> Option<(Tensor<4>, Vec<f64>)> {
-    if x.dtype() != DType::F32 {
+    if !matches!(x.dtype(), DType::F32 | DType::F64) {
         return None;
     }
     let xa = x.clone().try_into_primitive::<Autodiff<Flex>>().ok()?;
     let dims = x.dims();
     let xs = xa.primitive().to_contiguous();
-    let (y, inv_std, var) = normalize_forward(f32_slice(&xs), dims, groups, eps);
-    let y = flex(y, dims.to_vec());
+    let (y, inv_std, var) = match xs.dtype() {
+        DType::F64 => normalize_forward::<f64>(&xs, dims, groups, eps),
+        _ => normalize_forward::<f32>(&xs, dims, groups, eps),
+    };
     let result = match HostNormBackward
         .prepare::<NoCheckpointing>([xa.node()])
         .compute_bound()
@@ -302,7 +339,13 @@ fn group_planes([s, c, h, w]: [usize; 4], groups: usize, g: usize, ch: usize) ->
 
 /// y = (x - mean) / sqrt(var + eps) per (group, channel); returns y,
 /// 1 / sqrt(var + eps) and var, both [groups * C] with the group outer.
-fn normalize_forward(x: &[f32], dims: [usize; 4], groups: usize, eps: f64) -> (Vec<f32>, Vec<f32>, Vec<f64>) {
+fn normalize_forward<T: HostFloat>(
+    xs: &FlexTensor,
+    dims: [usize; 4],
+    groups: usize,
+    eps: f64,
+) -> (FlexTensor, Vec<f64>, Vec<f64>) {
+    let x = slice::<T>(xs);
     let [_, c, h, w] = dims;
     let hw = h * w;
     let stats: Vec<(f64, f64)> = (0..groups * c)
@@ -311,58 +354,66 @@ fn normalize_forward(x: &[f32], dims: [usize; 4], groups: usize, eps: f64) -> (V
             let (g, ch) = (gc / c, gc % c);
             let planes = || group_planes(dims, groups, g, ch).map(|at| &x[at..at + hw]);
             let n = (planes().count() * hw) as f64;
-            let mean = planes().flatten().map(|&v| v as f64).sum::<f64>() / n;
-            let var = planes().flatten().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n;
+            let mean = planes().flatten().map(|&v| v.to_f64()).sum::<f64>() / n;
+            let var = planes().flatten().map(|&v| (v.to_f64() - mean).powi(2)).sum::<f64>() / n;
             (mean, var)
         })
         .collect();
-    let inv_std: Vec<f32> = stats
-        .iter()
-        .map(|&(_, var)| (1.0 / (var + eps).sqrt()) as f32)
-        .collect();
-    let mut y = vec![0f32; x.len()];
+    let inv_std: Vec<f64> = stats.iter().map(|&(_, var)| 1.0 / (var + eps).sqrt()).collect();
+    let mut y = vec![T::ZERO; x.len()];
     let per = dims[0] / groups;
     y.par_chunks_mut(hw).enumerate().for_each(|(plane, out)| {
         let (sample, ch) = (plane / c, plane % c);
         let gc = sample / per * c + ch;
-        let (mean, scale) = (stats[gc].0 as f32, inv_std[gc]);
+        let (mean, scale) = (T::from_f64(stats[gc].0), T::from_f64(inv_std[gc]));
         out.iter_mut()
             .zip(&x[plane * hw..(plane + 1) * hw])
             .for_each(|(o, &v)| *o = (v - mean) * scale);
     });
-    (y, inv_std, stats.into_iter().map(|(_, var)| var).collect())
+    (
+        flex(y, dims.to_vec()),
+        inv_std,
+        stats.into_iter().map(|(_, var)| var).collect(),
+    )
 }
 
 /// dx = inv_std * (dy - mean(dy) - y * mean(dy * y)) per (group, channel).
-fn normalize_backward(dy: &[f32], y: &[f32], inv_std: &[f32], dims: [usize; 4], groups: usize) -> Vec<f32> {
+fn normalize_backward<T: HostFloat>(
+    dy: &FlexTensor,
+    y: &FlexTensor,
+    inv_std: &[f64],
+    dims: [usize; 4],
+    groups: usize,
+) -> FlexTensor {
+    let (dy, y) = (slice::<T>(dy), slice::<T>(y));
     let [s, c, h, w] = dims;
     let hw = h * w;
     let n = ((s / groups) * hw) as f64;
-    let means: Vec<(f32, f32)> = (0..groups * c)
+    let means: Vec<(T, T)> = (0..groups * c)
         .into_par_iter()
         .map(|gc| {
             let (mut sum, mut dot) = (0f64, 0f64);
             for at in group_planes(dims, groups, gc / c, gc % c) {
                 for (&d, &v) in dy[at..at + hw].iter().zip(&y[at..at + hw]) {
-                    sum += d as f64;
-                    dot += d as f64 * v as f64;
+                    sum += d.to_f64();
+                    dot += d.to_f64() * v.to_f64();
                 }
             }
-            ((sum / n) as f32, (dot / n) as f32)
+            (T::from_f64(sum / n), T::from_f64(dot / n))
         })
         .collect();
-    let mut dx = vec![0f32; dy.len()];
+    let mut dx = vec![T::ZERO; dy.len()];
     let per = s / groups;
     dx.par_chunks_mut(hw).enumerate().for_each(|(plane, out)| {
         let (sample, ch) = (plane / c, plane % c);
         let gc = sample / per * c + ch;
-        let ((mean_dy, mean_dyy), scale) = (means[gc], inv_std[gc]);
+        let ((mean_dy, mean_dyy), scale) = (means[gc], T::from_f64(inv_std[gc]));
         let range = plane * hw..(plane + 1) * hw;
         for ((o, &d), &v) in out.iter_mut().zip(&dy[range.clone()]).zip(&y[range]) {
             *o = scale * (d - mean_dy - v * mean_dyy);
         }
     });
-    dx
+    flex(dx, dims.to_vec())
 }
 
 #[derive(Debug)]
@@ -370,15 +421,18 @@ struct HostNormBackward;
 
 impl Backward<Flex, 1> for HostNormBackward {
     /// The normalised output, 1 / sqrt(var + eps), the input's dims and the groups.
-    type State = (FlexTensor, Vec<f32>, [usize; 4], usize);
+    type State = (FlexTensor, Vec<f64>, [usize; 4], usize);
 
     fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
         let [node_x] = ops.parents;
         let grad = grads.consume::<Flex>(&ops.node).to_contiguous();
         let (y, inv_std, dims, groups) = ops.state;
         if let Some(node) = node_x {
-            let dx = normalize_backward(f32_slice(&grad), f32_slice(&y), &inv_std, dims, groups);
-            grads.register::<Flex>(node.id, flex(dx, dims.to_vec()));
+            let dx = match grad.dtype() {
+                DType::F64 => normalize_backward::<f64>(&grad, &y, &inv_std, dims, groups),
+                _ => normalize_backward::<f32>(&grad, &y, &inv_std, dims, groups),
+            };
+            grads.register::<Flex>(node.id, dx);
         }
     }
 }
@@ -401,14 +455,28 @@ mod tests {
         w_data: &TensorData,
         op: impl Fn(Tensor<4>, Tensor<4>) -> Tensor<4>,
     ) -> ([usize; 4], [Vec<f32>; 3]) {
+        values_and_grads_in(DType::F32, x_data, w_data, op)
+    }
+
+    /// `values_and_grads` with the tensors in `dtype` (read back as f32).
+    fn values_and_grads_in(
+        dtype: DType,
+        x_data: &TensorData,
+        w_data: &TensorData,
+        op: impl Fn(Tensor<4>, Tensor<4>) -> Tensor<4>,
+    ) -> ([usize; 4], [Vec<f32>; 3]) {
         let device = Device::flex().autodiff();
-        let x = Tensor::<4>::from_data(x_data.clone(), &device).require_grad();
-        let wt = Tensor::<4>::from_data(w_data.clone(), &device).require_grad();
+        let x = Tensor::<4>::from_data(x_data.clone(), &device)
+            .cast(dtype)
+            .require_grad();
+        let wt = Tensor::<4>::from_data(w_data.clone(), &device)
+            .cast(dtype)
+            .require_grad();
         let out = op(x.clone(), wt.clone());
         let dims = out.dims();
         let r = Tensor::<4>::from_data(TensorData::new(values(dims.iter().product(), 29, 97), dims), &device);
-        let grads = (out.clone() * r).sum().backward();
-        let read = |t: Tensor<4>| t.into_data().try_to_vec::<f32>().unwrap();
+        let grads = (out.clone() * r.cast(dtype)).sum().backward();
+        let read = |t: Tensor<4>| t.cast(DType::F32).into_data().try_to_vec::<f32>().unwrap();
         (
             dims,
             [
@@ -457,10 +525,15 @@ mod tests {
             let opts = ConvOptions::new([stride; 2], [pad; 2], [dil; 2], groups);
             let x_data = TensorData::new(values(s * cin * h * w, 37, 101), [s, cin, h, w]);
             let w_data = TensorData::new(values(cout * cin / groups * k * k, 53, 89), [cout, cin / groups, k, k]);
-            let fast = values_and_grads(&x_data, &w_data, |x, wt| conv2d_fast(x, wt, opts.clone()));
-            let burn = values_and_grads(&x_data, &w_data, |x, wt| conv2d(x, wt, None, opts.clone()));
-            let case = format!("cin {cin} cout {cout} k {k} stride {stride} pad {pad} dil {dil} groups {groups}");
-            assert_agree(&case, fast, burn);
+            // f32 passes, and the f64 ones of synflow and grasp.
+            for dtype in [DType::F32, DType::F64] {
+                let fast = values_and_grads_in(dtype, &x_data, &w_data, |x, wt| conv2d_fast(x, wt, opts.clone()));
+                let burn = values_and_grads_in(dtype, &x_data, &w_data, |x, wt| conv2d(x, wt, None, opts.clone()));
+                let case = format!(
+                    "{dtype:?} cin {cin} cout {cout} k {k} stride {stride} pad {pad} dil {dil} groups {groups}"
+                );
+                assert_agree(&case, fast, burn);
+            }
         }
     }
 
@@ -487,8 +560,8 @@ mod tests {
         }
     }
 
-    /// A pass without gradients (no tracked input) still convolves, and a
-    /// tensor of another precision takes burn's path.
+    /// A pass without gradients (no tracked input) still convolves, in f32
+    /// and in f64.
     #[test]
     fn untracked_and_double_convolutions_agree_with_burn() {
         let device = Device::flex().autodiff();
@@ -525,6 +598,7 @@ mod tests {
         let var = centered.clone().square().mean_dim(2);
         let normed = centered / (var.clone() + 1e-5).sqrt();
         let var = var
+            .cast(DType::F32)
             .into_data()
             .try_to_vec::<f32>()
             .unwrap()
@@ -549,17 +623,22 @@ mod tests {
         let (s, c, h, w) = (6, 3, 4, 5);
         let x_data = TensorData::new(values(s * c * h * w, 37, 101), [s, c, h, w]);
         let r_data = TensorData::new(values(s * c * h * w, 29, 97), [s, c, h, w]);
-        for g in [1, 2, 3, 6] {
+        for (dtype, g) in [1, 2, 3, 6]
+            .into_iter()
+            .flat_map(|g| [(DType::F32, g), (DType::F64, g)])
+        {
             let run = |fast: bool| {
-                let x = Tensor::<4>::from_data(x_data.clone(), &device).require_grad();
+                let x = Tensor::<4>::from_data(x_data.clone(), &device)
+                    .cast(dtype)
+                    .require_grad();
                 let (y, var) = if fast {
                     normalize_fast(x.clone(), g, 1e-5).unwrap()
                 } else {
                     composite(x.clone(), g)
                 };
-                let r = Tensor::<4>::from_data(r_data.clone(), &device);
+                let r = Tensor::<4>::from_data(r_data.clone(), &device).cast(dtype);
                 let grads = (y.clone() * r).sum().backward();
-                let read = |t: Tensor<4>| t.into_data().try_to_vec::<f32>().unwrap();
+                let read = |t: Tensor<4>| t.cast(DType::F32).into_data().try_to_vec::<f32>().unwrap();
                 (read(y.detach()), var, read(x.grad(&grads).unwrap()))
             };
             let (fast, burn) = (run(true), run(false));
@@ -567,14 +646,14 @@ mod tests {
             for (u, v) in fast.1.iter().zip(&burn.1) {
                 assert!(
                     (u - v).abs() <= 1e-5 * (1.0 + v.abs()),
-                    "groups {g} variance: {u} vs {v}"
+                    "{dtype:?} groups {g} variance: {u} vs {v}"
                 );
             }
             for (what, a, b) in [("value", &fast.0, &burn.0), ("input grad", &fast.2, &burn.2)] {
                 for (i, (u, v)) in a.iter().zip(b).enumerate() {
                     assert!(
                         (u - v).abs() <= 1e-4 * (1.0 + v.abs()),
-                        "groups {g} {what}[{i}]: {u} vs {v}"
+                        "{dtype:?} groups {g} {what}[{i}]: {u} vs {v}"
                     );
                 }
             }
