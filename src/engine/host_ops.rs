@@ -6,10 +6,14 @@
 //!   per GEMM of `cout` rows after an NHWC copy, and its backward goes
 //!   through a transposed convolution: about a fifth of the GEMM peak on
 //!   NB201's layers (`bench`).
+//! - Transposed convolution, as the adjoint of the convolution it
+//!   transposes (TransNAS-Bench-101's decoders).
 //! - BatchNorm's normalisation, forward and backward in one pass each over
 //!   the data, where burn's composite (mean, centre, square, mean, divide,
 //!   with transposes for sample groups) made a dozen passes and as many
 //!   buffers.
+//!
+//! All run in f32 and in f64 (synflow's and grasp's double passes).
 
 use burn::tensor::module::{conv_transpose2d, conv2d};
 use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
@@ -20,16 +24,13 @@ use burn_autodiff::checkpoint::strategy::NoCheckpointing;
 use burn_autodiff::grads::Gradients;
 use burn_autodiff::ops::{Backward, NodeGuard, Ops, OpsKind};
 use burn_flex::{Flex, FlexTensor};
-
-use super::host_grads::Real;
-
 use rayon::prelude::*;
 
-use super::host_grads::{ConvGeometry, conv_forward, conv_input_grad, conv_weight_grad};
+use super::host_grads::{ConvGeometry, Real, conv_forward, conv_input_grad, conv_weight_grad};
 
 /// A 2-D convolution without bias: burn's `conv2d` semantics, on the host
-/// kernels when both tensors are f32 burn-flex autodiff tensors with
-/// symmetric options.
+/// kernels when both tensors are burn-flex autodiff tensors of one float
+/// precision with symmetric options.
 pub fn conv2d_fast(x: Tensor<4>, weight: Tensor<4>, options: ConvOptions<2>) -> Tensor<4> {
     match host_conv(&x, &weight, &options) {
         Some(out) => out,
