@@ -539,10 +539,19 @@ impl<'a> Exec<'a> {
 
     /// 3x3 average pool, stride 1, padding 1, padding not counted.
     ///
-    /// Built from a zero pad, shifted views and adds, divided by the number
-    /// of in-image neighbours: burn-flex's own pooling kernels took 27% of
-    /// an NB201 probe's CPU time, these memory-bound ops a few percent.
+    /// On the CPU backend a host op (`host_ops::avg_pool3_fast`); elsewhere
+    /// a zero pad, shifted views and adds, divided by the number of
+    /// in-image neighbours: burn-flex's own pooling kernels took 27% of an
+    /// NB201 probe's CPU time, the shifted views' backward 9%.
     pub fn avg_pool3(&mut self, x: Tensor<4>) -> Tensor<4> {
+        match super::host_ops::avg_pool3_fast(x.clone(), 1) {
+            Some(y) => y,
+            None => self.avg_pool3_views(x),
+        }
+    }
+
+    /// `avg_pool3` from burn's ops, for the backends without the host op.
+    fn avg_pool3_views(&self, x: Tensor<4>) -> Tensor<4> {
         let [_, _, h, w] = x.dims();
         let p = x.pad((1, 1, 1, 1), PadMode::Constant(0.0));
         // Window order, then a division, as PyTorch's kernel rounds (adding
@@ -661,6 +670,9 @@ impl Exec<'_> {
     pub fn avg_pool3_stride(&mut self, x: Tensor<4>, stride: usize) -> Tensor<4> {
         if stride == 1 {
             return self.avg_pool3(x);
+        }
+        if let Some(y) = super::host_ops::avg_pool3_fast(x.clone(), stride) {
+            return y;
         }
         let opts = AvgPoolOptions::new([3, 3])
             .with_stride([stride, stride])
@@ -1340,6 +1352,38 @@ mod tests {
     /// The shifted-sum 3 x 3 pool equals burn's `avg_pool2d` (stride 1,
     /// pad 1, padding not counted), values and input gradients, in f32 and
     /// f64, on images down to 1 x 1 (every pixel a border pixel).
+    #[test]
+    fn host_avg_pool3_equals_the_shifted_views_bit_for_bit() {
+        let params = ParamStore::default();
+        let exec = Exec::new(
+            &params,
+            Device::flex().autodiff(),
+            PassConfig::forward_only(NormMode::Groups(1)),
+        );
+        let (h, w) = (7, 6);
+        let n = 2 * 3 * h * w;
+        let xv: Vec<f32> = (0..n).map(|i| ((i * 7919 % 1013) as f32 - 506.0) / 97.0).collect();
+        let rv: Vec<f32> = (0..n).map(|i| ((i * 4447 % 911) as f32 - 455.0) / 31.0).collect();
+        let data = |v: &[f32]| TensorData::new(v.to_vec(), [2, 3, h, w]);
+        let x1 = Tensor::<4>::from_data(data(&xv), exec.options()).require_grad();
+        let x2 = Tensor::<4>::from_data(data(&xv), exec.options()).require_grad();
+        let r = Tensor::<4>::from_data(data(&rv), exec.options());
+        let fast = super::super::host_ops::avg_pool3_fast(x1.clone(), 1).unwrap();
+        let views = exec.avg_pool3_views(x2.clone());
+        let read = |t: Tensor<4>| t.into_data().try_to_vec::<f32>().unwrap();
+        assert_eq!(read(fast.clone()), read(views.clone()), "values");
+        let g1 = (fast * r.clone()).sum().backward();
+        let g2 = (views * r).sum().backward();
+        let (a, b) = (read(x1.grad(&g1).unwrap()), read(x2.grad(&g2).unwrap()));
+        let differ = a.iter().zip(&b).filter(|(a, b)| a != b).count();
+        assert_eq!(
+            differ,
+            0,
+            "gradients differ at {differ} of {n}: {:?}",
+            a.iter().zip(&b).find(|(a, b)| a != b)
+        );
+    }
+
     #[test]
     fn avg_pool3_matches_burns_pooling_and_its_gradient() {
         let params = ParamStore::default();

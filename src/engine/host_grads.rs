@@ -15,6 +15,7 @@ pub trait Real:
     + std::ops::Add<Output = Self>
     + std::ops::Sub<Output = Self>
     + std::ops::Mul<Output = Self>
+    + std::ops::Div<Output = Self>
     + std::ops::AddAssign
     + std::iter::Sum
 {
@@ -198,6 +199,26 @@ fn for_each_run(
     }
 }
 
+/// dst[j] += a * src[j * stride] for every j of dst (a strided gather).
+fn gather_axpy<T: Real>(dst: &mut [T], a: T, src: &[T], stride: usize) {
+    if stride == 1 {
+        dst.iter_mut().zip(src).for_each(|(d, &v)| *d += a * v);
+    } else {
+        dst.iter_mut()
+            .zip(src.iter().step_by(stride))
+            .for_each(|(d, &v)| *d += a * v);
+    }
+}
+
+/// dst[j * stride] += a * src[j] for every j of src (a strided scatter).
+fn scatter_axpy<T: Real>(dst: &mut [T], a: T, src: &[T], stride: usize) {
+    if stride == 1 {
+        dst.iter_mut().zip(src).for_each(|(d, &v)| *d += a * v);
+    } else {
+        dst.iter_mut().step_by(stride).zip(src).for_each(|(d, &v)| *d += a * v);
+    }
+}
+
 /// One depthwise channel forward: out [ho*wo] = sum over runs of w[r] * x.
 fn depthwise_forward<T: Real>(
     x: &[T],
@@ -207,17 +228,8 @@ fn depthwise_forward<T: Real>(
     hwo: [usize; 2],
     out: &mut [T],
 ) {
-    let st = geo.stride;
     for_each_run(geo, hw, hwo, |r, o, len, i| {
-        let wr = weight[r];
-        let dst = &mut out[o..o + len];
-        if st == 1 {
-            dst.iter_mut().zip(&x[i..i + len]).for_each(|(d, &v)| *d += wr * v);
-        } else {
-            dst.iter_mut()
-                .zip(x[i..].iter().step_by(st))
-                .for_each(|(d, &v)| *d += wr * v);
-        }
+        gather_axpy(&mut out[o..o + len], weight[r], &x[i..], geo.stride)
     });
 }
 
@@ -230,15 +242,8 @@ fn depthwise_input_grad<T: Real>(
     hwo: [usize; 2],
     dx: &mut [T],
 ) {
-    let st = geo.stride;
     for_each_run(geo, hw, hwo, |r, o, len, i| {
-        let wr = weight[r];
-        let src = &dout[o..o + len];
-        if st == 1 {
-            dx[i..i + len].iter_mut().zip(src).for_each(|(d, &v)| *d += wr * v);
-        } else {
-            dx[i..].iter_mut().step_by(st).zip(src).for_each(|(d, &v)| *d += wr * v);
-        }
+        scatter_axpy(&mut dx[i..], weight[r], &dout[o..o + len], geo.stride)
     });
 }
 
@@ -302,38 +307,13 @@ fn im2col<T: Real>(x: &[T], [cin, h, w]: [usize; 3], geo: ConvGeometry, [ho, wo]
 /// The adjoint of [`im2col`]: adds cols [cin*k*k, ho*wo] back onto the
 /// input positions they were read from, dx [cin, h, w].
 fn col2im_add<T: Real>(cols: &[T], [cin, h, w]: [usize; 3], geo: ConvGeometry, [ho, wo]: [usize; 2], dx: &mut [T]) {
-    let (k, p) = (geo.kernel, ho * wo);
+    let (kk, p) = (geo.kernel * geo.kernel, ho * wo);
     for c in 0..cin {
         let plane = &mut dx[c * h * w..(c + 1) * h * w];
-        for ki in 0..k {
-            for kj in 0..k {
-                let row = &cols[((c * k + ki) * k + kj) * p..][..p];
-                let (first, end, start) = geo.column_run(kj, w, wo);
-                if end == first {
-                    continue;
-                }
-                for oy in 0..ho {
-                    let iy = (oy * geo.stride + ki * geo.dilation) as isize - geo.padding as isize;
-                    if iy < 0 || iy >= h as isize {
-                        continue;
-                    }
-                    let dst = &mut plane[iy as usize * w..][..w];
-                    let src = &row[oy * wo + first..oy * wo + end];
-                    if geo.stride == 1 {
-                        dst[start..start + end - first]
-                            .iter_mut()
-                            .zip(src)
-                            .for_each(|(d, &v)| *d += v);
-                    } else {
-                        dst[start..]
-                            .iter_mut()
-                            .step_by(geo.stride)
-                            .zip(src)
-                            .for_each(|(d, &v)| *d += v);
-                    }
-                }
-            }
-        }
+        for_each_run(geo, [h, w], [ho, wo], |r, o, len, i| {
+            let row = &cols[(c * kk + r) * p..];
+            scatter_axpy(&mut plane[i..], T::ONE, &row[o..o + len], geo.stride)
+        });
     }
 }
 

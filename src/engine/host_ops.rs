@@ -12,6 +12,10 @@
 //!   the data, where burn's composite (mean, centre, square, mean, divide,
 //!   with transposes for sample groups) made a dozen passes and as many
 //!   buffers.
+//! - 3x3 average pooling without counted padding, forward and backward in
+//!   one pass each, where shifted views of a padded copy left nine
+//!   full-size gradient buffers and slice writes to the backward pass (9%
+//!   of an NB201 probe).
 //!
 //! All run in f32 and in f64 (synflow's and grasp's double passes).
 
@@ -432,6 +436,110 @@ impl Backward<Flex, 1> for HostNormBackward {
             let dx = match grad.dtype() {
                 DType::F64 => normalize_backward::<f64>(&grad, &y, &inv_std, dims, groups),
                 _ => normalize_backward::<f32>(&grad, &y, &inv_std, dims, groups),
+            };
+            grads.register::<Flex>(node.id, dx);
+        }
+    }
+}
+
+/// 3x3 average pool, padding 1, padding not counted
+/// (`count_include_pad=False`), on x [S, C, H, W] at `stride`: each window's
+/// in-image pixels summed in PyTorch's window order, then divided by their
+/// count (ZiCO's two-split std magnifies any other rounding). `None` where
+/// burn's ops must run (not a burn-flex float tensor).
+pub fn avg_pool3_fast(x: Tensor<4>, stride: usize) -> Option<Tensor<4>> {
+    if !matches!(x.dtype(), DType::F32 | DType::F64) {
+        return None;
+    }
+    let xa = x.clone().try_into_primitive::<Autodiff<Flex>>().ok()?;
+    let dims = x.dims();
+    let xs = xa.primitive().to_contiguous();
+    let y = match xs.dtype() {
+        DType::F64 => pool3_forward::<f64>(slice(&xs), dims, stride),
+        _ => pool3_forward::<f32>(slice(&xs), dims, stride),
+    };
+    let result = match HostPoolBackward
+        .prepare::<NoCheckpointing>([xa.node()])
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(prep) => prep.finish((dims, stride), y),
+        OpsKind::UnTracked(prep) => prep.finish(y),
+    };
+    Some(Tensor::from_primitive::<Autodiff<Flex>>(result))
+}
+
+/// The output side of a 3x3, padding-1 pool and, per output index, the
+/// input indices its window covers (first, end) along one axis of size n.
+fn pool3_spans(n: usize, stride: usize) -> Vec<(usize, usize)> {
+    let out = (n - 1) / stride + 1;
+    (0..out)
+        .map(|o| ((o * stride).saturating_sub(1), (o * stride + 2).min(n)))
+        .collect()
+}
+
+fn pool3_forward<T: HostFloat>(x: &[T], [s, c, h, w]: [usize; 4], stride: usize) -> FlexTensor {
+    let (rows, cols) = (pool3_spans(h, stride), pool3_spans(w, stride));
+    let (oh, ow) = (rows.len(), cols.len());
+    let mut y = vec![T::ZERO; s * c * oh * ow];
+    y.par_chunks_mut(oh * ow).enumerate().for_each(|(plane, out)| {
+        let x = &x[plane * h * w..(plane + 1) * h * w];
+        for (&(y0, y1), out) in rows.iter().zip(out.chunks_exact_mut(ow)) {
+            let window_rows = &x[y0 * w..y1 * w];
+            for (&(x0, x1), o) in cols.iter().zip(out) {
+                let mut sum = T::ZERO;
+                for row in window_rows.chunks_exact(w) {
+                    for &v in &row[x0..x1] {
+                        sum += v;
+                    }
+                }
+                *o = sum / T::from_f64(((y1 - y0) * (x1 - x0)) as f64);
+            }
+        }
+    });
+    flex(y, vec![s, c, oh, ow])
+}
+
+/// dx[i] = the sum of dy * (1 / count) over the windows holding input
+/// pixel i. Scattered in output order, so each input pixel sums its windows
+/// in reverse window order: bit for bit what burn's autodiff computed for
+/// the shifted views before (ZiCO's two-split std magnifies any change).
+fn pool3_backward<T: HostFloat>(dy: &[T], [s, c, h, w]: [usize; 4], stride: usize) -> FlexTensor {
+    let (rows, cols) = (pool3_spans(h, stride), pool3_spans(w, stride));
+    let (oh, ow) = (rows.len(), cols.len());
+    let mut dx = vec![T::ZERO; s * c * h * w];
+    dx.par_chunks_mut(h * w).enumerate().for_each(|(plane, dx)| {
+        let dy = &dy[plane * oh * ow..(plane + 1) * oh * ow];
+        for (&(y0, y1), dy) in rows.iter().zip(dy.chunks_exact(ow)) {
+            let window_rows = &mut dx[y0 * w..y1 * w];
+            for (&(x0, x1), &d) in cols.iter().zip(dy) {
+                let share = d * (T::ONE / T::from_f64(((y1 - y0) * (x1 - x0)) as f64));
+                for row in window_rows.chunks_exact_mut(w) {
+                    for v in &mut row[x0..x1] {
+                        *v += share;
+                    }
+                }
+            }
+        }
+    });
+    flex(dx, vec![s, c, h, w])
+}
+
+#[derive(Debug)]
+struct HostPoolBackward;
+
+impl Backward<Flex, 1> for HostPoolBackward {
+    /// The input's dims and the stride.
+    type State = ([usize; 4], usize);
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_x] = ops.parents;
+        let grad = grads.consume::<Flex>(&ops.node).to_contiguous();
+        let (dims, stride) = ops.state;
+        if let Some(node) = node_x {
+            let dx = match grad.dtype() {
+                DType::F64 => pool3_backward::<f64>(slice(&grad), dims, stride),
+                _ => pool3_backward::<f32>(slice(&grad), dims, stride),
             };
             grads.register::<Flex>(node.id, dx);
         }
