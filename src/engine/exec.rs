@@ -591,12 +591,12 @@ impl<'a> Exec<'a> {
     /// PyTorch's `MaxPool2d(3, stride, 1)` does), stride 1 or 2. Weightless,
     /// so it records no layer; its input gradient goes to the window's max.
     pub fn max_pool3(&mut self, x: Tensor<4>, stride: usize) -> Tensor<4> {
-        max_pool2d(
-            x,
-            MaxPoolOptions::new([3, 3])
-                .with_stride([stride, stride])
-                .with_padding([1, 1]),
-        )
+        max_pool(x, 3, stride, 1)
+    }
+
+    /// 2x2 max pool, stride 2, no padding (nasbench's downsampling).
+    pub fn max_pool2(&mut self, x: Tensor<4>) -> Tensor<4> {
+        max_pool(x, 2, 2, 0)
     }
 
     /// 2x2 average pool, stride 2.
@@ -703,6 +703,19 @@ impl Exec<'_> {
             Some((gamma, beta)) => self.batch_norm(out, gamma, beta),
             None => self.batch_norm_plain(out),
         }
+    }
+}
+
+/// A k x k max pool: the host op on the CPU backend, burn's elsewhere.
+fn max_pool(x: Tensor<4>, kernel: usize, stride: usize, padding: usize) -> Tensor<4> {
+    match super::host_ops::max_pool_fast(x.clone(), kernel, stride, padding) {
+        Some(y) => y,
+        None => max_pool2d(
+            x,
+            MaxPoolOptions::new([kernel, kernel])
+                .with_stride([stride, stride])
+                .with_padding([padding, padding]),
+        ),
     }
 }
 
@@ -1425,6 +1438,66 @@ mod tests {
                 for (i, (a, b)) in a.iter().zip(&b).enumerate() {
                     assert!((a - b).abs() <= tol, "{h}x{w} double={double} gradient {i}: {a} vs {b}");
                 }
+            }
+        }
+    }
+
+    /// The host max pool equals burn's max_pool2d bit for bit, values and
+    /// input gradients, on ReLU-like inputs full of tied zeros (ties pick
+    /// the first maximum in window order) and a NaN, in f32 and f64.
+    #[test]
+    fn host_max_pool_equals_burns_with_ties() {
+        let params = ParamStore::default();
+        for double in [false, true] {
+            let config = PassConfig {
+                double,
+                ..PassConfig::forward_only(NormMode::Groups(1))
+            };
+            let exec = Exec::new(&params, Device::flex().autodiff(), config);
+            for (kernel, stride, padding, h, w) in [(3, 1, 1, 7, 6), (3, 2, 1, 7, 6), (3, 2, 1, 8, 8), (2, 2, 0, 8, 6)]
+            {
+                let n = 2 * 3 * h * w;
+                let mut xv: Vec<f64> = (0..n).map(|i| (((i * 7919 % 13) as f64) - 8.0).max(0.0)).collect();
+                xv[17] = f64::NAN;
+                let tensor = |v: &[f64], dims: [usize; 4]| {
+                    let data = if double {
+                        TensorData::new(v.to_vec(), dims)
+                    } else {
+                        TensorData::new(v.iter().map(|&x| x as f32).collect::<Vec<f32>>(), dims)
+                    };
+                    Tensor::<4>::from_data(data, exec.options())
+                };
+                let (x1, x2) = (
+                    tensor(&xv, [2, 3, h, w]).require_grad(),
+                    tensor(&xv, [2, 3, h, w]).require_grad(),
+                );
+                let ours = super::super::host_ops::max_pool_fast(x1.clone(), kernel, stride, padding).unwrap();
+                let opts = MaxPoolOptions::new([kernel, kernel])
+                    .with_stride([stride, stride])
+                    .with_padding([padding, padding]);
+                let theirs = max_pool2d(x2.clone(), opts);
+                assert_eq!(ours.dims(), theirs.dims());
+                let rv: Vec<f64> = (0..ours.dims().iter().product())
+                    .map(|i| ((i * 4447 % 911) as f64 - 455.0) / 31.0)
+                    .collect();
+                let r = tensor(&rv, ours.dims());
+                let bits = |t: Tensor<4>| {
+                    t.cast(DType::F64)
+                        .into_data()
+                        .try_to_vec::<f64>()
+                        .unwrap()
+                        .iter()
+                        .map(|v| v.to_bits())
+                        .collect::<Vec<_>>()
+                };
+                let what = format!("k{kernel} s{stride} p{padding} {h}x{w} double={double}");
+                assert_eq!(bits(ours.clone()), bits(theirs.clone()), "{what} values");
+                let (g1, g2) = ((ours * r.clone()).sum().backward(), (theirs * r).sum().backward());
+                assert_eq!(
+                    bits(x1.grad(&g1).unwrap()),
+                    bits(x2.grad(&g2).unwrap()),
+                    "{what} gradients"
+                );
             }
         }
     }

@@ -11,7 +11,7 @@ pub trait Real:
     + Send
     + Sync
     + 'static
-    + PartialEq
+    + PartialOrd
     + std::ops::Add<Output = Self>
     + std::ops::Sub<Output = Self>
     + std::ops::Mul<Output = Self>

@@ -12,6 +12,8 @@
 //!   the data, where burn's composite (mean, centre, square, mean, divide,
 //!   with transposes for sample groups) made a dozen passes and as many
 //!   buffers.
+//! - Max pooling, forward and backward in one pass each over the planes:
+//!   burn-flex's general 3-D kernel took half of an NB101 probe's time.
 //! - 3x3 average pooling without counted padding, forward and backward in
 //!   one pass each, where shifted views of a padded copy left nine
 //!   full-size gradient buffers and slice writes to the backward pass (9%
@@ -540,6 +542,148 @@ impl Backward<Flex, 1> for HostPoolBackward {
             let dx = match grad.dtype() {
                 DType::F64 => pool3_backward::<f64>(slice(&grad), dims, stride),
                 _ => pool3_backward::<f32>(slice(&grad), dims, stride),
+            };
+            grads.register::<Flex>(node.id, dx);
+        }
+    }
+}
+
+/// Max pool over k x k windows at `stride` with `padding` on each side
+/// (padding never wins, as PyTorch's MaxPool2d): x [S, C, H, W]. Ties go to
+/// the first maximum in window order and NaN always wins, as burn-flex and
+/// PyTorch choose; the input gradient goes to that pixel. `None` where
+/// burn's ops must run (not a burn-flex float tensor).
+pub fn max_pool_fast(x: Tensor<4>, kernel: usize, stride: usize, padding: usize) -> Option<Tensor<4>> {
+    if !matches!(x.dtype(), DType::F32 | DType::F64) {
+        return None;
+    }
+    let xa = x.clone().try_into_primitive::<Autodiff<Flex>>().ok()?;
+    let dims = x.dims();
+    let xs = xa.primitive().to_contiguous();
+    let window = PoolWindow {
+        kernel,
+        stride,
+        padding,
+    };
+    let (y, argmax) = match xs.dtype() {
+        DType::F64 => max_pool_forward::<f64>(slice(&xs), dims, window),
+        _ => max_pool_forward::<f32>(slice(&xs), dims, window),
+    };
+    let result = match HostMaxPoolBackward
+        .prepare::<NoCheckpointing>([xa.node()])
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(prep) => prep.finish((argmax, dims), y),
+        OpsKind::UnTracked(prep) => prep.finish(y),
+    };
+    Some(Tensor::from_primitive::<Autodiff<Flex>>(result))
+}
+
+#[derive(Clone, Copy, Debug)]
+struct PoolWindow {
+    kernel: usize,
+    stride: usize,
+    padding: usize,
+}
+
+impl PoolWindow {
+    /// Per output index along an axis of size n, the input indices its
+    /// window covers inside the image (first, end).
+    fn spans(self, n: usize) -> Vec<(usize, usize)> {
+        let out = (n + 2 * self.padding - self.kernel) / self.stride + 1;
+        (0..out)
+            .map(|o| {
+                let start = o * self.stride;
+                (
+                    start.saturating_sub(self.padding),
+                    (start + self.kernel - self.padding).min(n),
+                )
+            })
+            .collect()
+    }
+}
+
+/// The pooled values and, per output, the plane-local index of its max.
+/// Separable: the max over each window row first (per input row and output
+/// column), then over the window's rows. Strict `>` keeps the first maximum
+/// of a row and then the first row holding the window's maximum, which is
+/// the first maximum in window order; a NaN replaces anything, so the last
+/// NaN wins either way.
+fn max_pool_forward<T: HostFloat>(x: &[T], [s, c, h, w]: [usize; 4], window: PoolWindow) -> (FlexTensor, Vec<u32>) {
+    let (rows, cols) = (window.spans(h), window.spans(w));
+    let (oh, ow) = (rows.len(), cols.len());
+    let mut y = vec![T::ZERO; s * c * oh * ow];
+    let mut argmax = vec![0u32; y.len()];
+    #[allow(clippy::eq_op)] // v != v: NaN
+    let wins = |v: T, best: T| v > best || v != v;
+    y.par_chunks_mut(oh * ow)
+        .zip(argmax.par_chunks_mut(oh * ow))
+        .enumerate()
+        .for_each_init(
+            || (Vec::new(), Vec::new()),
+            |(row_max, row_at): &mut (Vec<T>, Vec<u32>), (plane, (out, at))| {
+                let x = &x[plane * h * w..(plane + 1) * h * w];
+                row_max.clear();
+                row_at.clear();
+                for (iy, row) in x.chunks_exact(w).enumerate() {
+                    for &(x0, x1) in &cols {
+                        let mut best = (row[x0], x0);
+                        for (ix, &v) in row[x0..x1].iter().enumerate().skip(1) {
+                            if wins(v, best.0) {
+                                best = (v, x0 + ix);
+                            }
+                        }
+                        row_max.push(best.0);
+                        row_at.push((iy * w + best.1) as u32);
+                    }
+                }
+                for ((&(y0, y1), out), at) in rows.iter().zip(out.chunks_exact_mut(ow)).zip(at.chunks_exact_mut(ow)) {
+                    out.copy_from_slice(&row_max[y0 * ow..(y0 + 1) * ow]);
+                    at.copy_from_slice(&row_at[y0 * ow..(y0 + 1) * ow]);
+                    for iy in y0 + 1..y1 {
+                        let (m, a) = (&row_max[iy * ow..(iy + 1) * ow], &row_at[iy * ow..(iy + 1) * ow]);
+                        for (((o, t), &v), &i) in out.iter_mut().zip(at.iter_mut()).zip(m).zip(a) {
+                            if wins(v, *o) {
+                                *o = v;
+                                *t = i;
+                            }
+                        }
+                    }
+                }
+            },
+        );
+    (flex(y, vec![s, c, oh, ow]), argmax)
+}
+
+/// dx[argmax] += dy, in output order per plane (as burn-flex's backward).
+fn max_pool_backward<T: HostFloat>(dy: &[T], argmax: &[u32], [s, c, h, w]: [usize; 4]) -> FlexTensor {
+    let per_plane = dy.len() / (s * c);
+    let mut dx = vec![T::ZERO; s * c * h * w];
+    dx.par_chunks_mut(h * w).enumerate().for_each(|(plane, dx)| {
+        let range = plane * per_plane..(plane + 1) * per_plane;
+        for (&d, &at) in dy[range.clone()].iter().zip(&argmax[range]) {
+            dx[at as usize] += d;
+        }
+    });
+    flex(dx, vec![s, c, h, w])
+}
+
+#[derive(Debug)]
+struct HostMaxPoolBackward;
+
+impl Backward<Flex, 1> for HostMaxPoolBackward {
+    /// Per output, the plane-local index of its max; the input's dims.
+    type State = (Vec<u32>, [usize; 4]);
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_x] = ops.parents;
+        let grad = grads.consume::<Flex>(&ops.node).to_contiguous();
+        let (argmax, dims) = ops.state;
+        if let Some(node) = node_x {
+            let dx = match grad.dtype() {
+                DType::F64 => max_pool_backward::<f64>(slice(&grad), &argmax, dims),
+                _ => max_pool_backward::<f32>(slice(&grad), &argmax, dims),
             };
             grads.register::<Flex>(node.id, dx);
         }

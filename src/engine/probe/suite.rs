@@ -277,7 +277,9 @@ fn relu_masks_f64(net: &dyn Network, params: &ParamStore, batch: &Batch, times: 
         double: true,
         ..PassConfig::forward_only(NormMode::Groups(1))
     };
-    let mut exec = Exec::new(params, Device::flex(), config);
+    // The autodiff device, untracked: the host ops (convolution, pooling,
+    // BatchNorm) take only its tensors, and no graph is recorded.
+    let mut exec = Exec::new(params, Device::flex().autodiff(), config);
     let x: Vec<f64> = batch.images.iter().map(|&v| v as f64).collect();
     let x = Tensor::<4>::from_data(TensorData::new(x, batch.shape), exec.options());
     let _ = net.forward(&mut exec, x);

@@ -5,8 +5,6 @@
 //! Every conv is bias-free and followed by BN (scale and shift) and ReLU.
 
 use burn::tensor::Tensor;
-use burn::tensor::module::max_pool2d;
-use burn::tensor::ops::MaxPoolOptions;
 use serde::{Deserialize, Serialize};
 
 use super::encoding::{CONV1X1, CONV3X3, MAXPOOL3X3, Nb101Arch, Pruned, vertex_channels};
@@ -204,11 +202,6 @@ impl Nb101Net {
         exec.relu_post(x)
     }
 
-    /// nasbench's 2x2 stride-2 max pool between stacks (no padding).
-    fn downsample(x: Tensor<4>) -> Tensor<4> {
-        max_pool2d(x, MaxPoolOptions::new([2, 2]).with_stride([2, 2]))
-    }
-
     fn cell_forward(&self, exec: &mut Exec, cell: &Cell, x: Tensor<4>) -> Tensor<4> {
         let n = self.cell.n();
         let m = &self.cell.matrix;
@@ -254,7 +247,7 @@ impl Nb101Net {
         let mut x = Self::conv_bn_relu(exec, x, &self.stem);
         for (i, cell) in self.cells.iter().enumerate() {
             if i > 0 && i % self.config.cells_per_stack == 0 {
-                x = Self::downsample(x);
+                x = exec.max_pool2(x); // nasbench's downsampling between stacks
             }
             x = self.cell_forward(exec, cell, x);
         }
