@@ -450,55 +450,61 @@ impl Backward<Flex, 1> for HostNormBackward {
 /// count (ZiCO's two-split std magnifies any other rounding). `None` where
 /// burn's ops must run (not a burn-flex float tensor).
 pub fn avg_pool3_fast(x: Tensor<4>, stride: usize) -> Option<Tensor<4>> {
+    let window = PoolWindow {
+        kernel: 3,
+        stride,
+        padding: 1,
+    };
+    unary_host_op(&x, HostPoolBackward, |xs, dims| {
+        let y = match xs.dtype() {
+            DType::F64 => pool3_forward::<f64>(slice(xs), dims, window),
+            _ => pool3_forward::<f32>(slice(xs), dims, window),
+        };
+        (y, (dims, window))
+    })
+}
+
+/// Runs a one-input host op on x's burn-flex storage: `forward` gets the
+/// contiguous input and its dims and returns the output and the state
+/// `backward` needs, recorded where x is tracked. `None` where burn's ops
+/// must run (not a burn-flex float tensor).
+fn unary_host_op<B: Backward<Flex, 1>>(
+    x: &Tensor<4>,
+    backward: B,
+    forward: impl FnOnce(&FlexTensor, [usize; 4]) -> (FlexTensor, B::State),
+) -> Option<Tensor<4>> {
     if !matches!(x.dtype(), DType::F32 | DType::F64) {
         return None;
     }
     let xa = x.clone().try_into_primitive::<Autodiff<Flex>>().ok()?;
-    let dims = x.dims();
-    let xs = xa.primitive().to_contiguous();
-    let y = match xs.dtype() {
-        DType::F64 => pool3_forward::<f64>(slice(&xs), dims, stride),
-        _ => pool3_forward::<f32>(slice(&xs), dims, stride),
-    };
-    let result = match HostPoolBackward
+    let (y, state) = forward(&xa.primitive().to_contiguous(), x.dims());
+    let result = match backward
         .prepare::<NoCheckpointing>([xa.node()])
         .compute_bound()
         .stateful()
     {
-        OpsKind::Tracked(prep) => prep.finish((dims, stride), y),
+        OpsKind::Tracked(prep) => prep.finish(state, y),
         OpsKind::UnTracked(prep) => prep.finish(y),
     };
     Some(Tensor::from_primitive::<Autodiff<Flex>>(result))
 }
 
-/// The output side of a 3x3, padding-1 pool and, per output index, the
-/// input indices its window covers (first, end) along one axis of size n.
-fn pool3_spans(n: usize, stride: usize) -> Vec<(usize, usize)> {
-    let out = (n - 1) / stride + 1;
-    (0..out)
-        .map(|o| ((o * stride).saturating_sub(1), (o * stride + 2).min(n)))
-        .collect()
-}
-
-fn pool3_forward<T: HostFloat>(x: &[T], [s, c, h, w]: [usize; 4], stride: usize) -> FlexTensor {
-    let (rows, cols) = (pool3_spans(h, stride), pool3_spans(w, stride));
-    let (oh, ow) = (rows.len(), cols.len());
-    let mut y = vec![T::ZERO; s * c * oh * ow];
-    y.par_chunks_mut(oh * ow).enumerate().for_each(|(plane, out)| {
+fn pool3_forward<T: HostFloat>(x: &[T], [s, c, h, w]: [usize; 4], window: PoolWindow) -> FlexTensor {
+    let windows = window.windows([h, w]);
+    let mut y = vec![T::ZERO; s * c * windows.len()];
+    y.par_chunks_mut(windows.len()).enumerate().for_each(|(plane, out)| {
         let x = &x[plane * h * w..(plane + 1) * h * w];
-        for (&(y0, y1), out) in rows.iter().zip(out.chunks_exact_mut(ow)) {
-            let window_rows = &x[y0 * w..y1 * w];
-            for (&(x0, x1), o) in cols.iter().zip(out) {
-                let mut sum = T::ZERO;
-                for row in window_rows.chunks_exact(w) {
-                    for &v in &row[x0..x1] {
-                        sum += v;
-                    }
+        for (o, &((y0, y1), (x0, x1))) in out.iter_mut().zip(&windows) {
+            let mut sum = T::ZERO;
+            for row in x[y0 * w..y1 * w].chunks_exact(w) {
+                for &v in &row[x0..x1] {
+                    sum += v;
                 }
-                *o = sum / T::from_f64(((y1 - y0) * (x1 - x0)) as f64);
             }
+            *o = sum / T::from_f64(((y1 - y0) * (x1 - x0)) as f64);
         }
     });
+    let [oh, ow] = window.out_dims([h, w]);
     flex(y, vec![s, c, oh, ow])
 }
 
@@ -506,20 +512,16 @@ fn pool3_forward<T: HostFloat>(x: &[T], [s, c, h, w]: [usize; 4], stride: usize)
 /// pixel i. Scattered in output order, so each input pixel sums its windows
 /// in reverse window order: bit for bit what burn's autodiff computed for
 /// the shifted views before (ZiCO's two-split std magnifies any change).
-fn pool3_backward<T: HostFloat>(dy: &[T], [s, c, h, w]: [usize; 4], stride: usize) -> FlexTensor {
-    let (rows, cols) = (pool3_spans(h, stride), pool3_spans(w, stride));
-    let (oh, ow) = (rows.len(), cols.len());
+fn pool3_backward<T: HostFloat>(dy: &[T], [s, c, h, w]: [usize; 4], window: PoolWindow) -> FlexTensor {
+    let windows = window.windows([h, w]);
     let mut dx = vec![T::ZERO; s * c * h * w];
     dx.par_chunks_mut(h * w).enumerate().for_each(|(plane, dx)| {
-        let dy = &dy[plane * oh * ow..(plane + 1) * oh * ow];
-        for (&(y0, y1), dy) in rows.iter().zip(dy.chunks_exact(ow)) {
-            let window_rows = &mut dx[y0 * w..y1 * w];
-            for (&(x0, x1), &d) in cols.iter().zip(dy) {
-                let share = d * (T::ONE / T::from_f64(((y1 - y0) * (x1 - x0)) as f64));
-                for row in window_rows.chunks_exact_mut(w) {
-                    for v in &mut row[x0..x1] {
-                        *v += share;
-                    }
+        let dy = &dy[plane * windows.len()..(plane + 1) * windows.len()];
+        for (&d, &((y0, y1), (x0, x1))) in dy.iter().zip(&windows) {
+            let share = d * (T::ONE / T::from_f64(((y1 - y0) * (x1 - x0)) as f64));
+            for row in dx[y0 * w..y1 * w].chunks_exact_mut(w) {
+                for v in &mut row[x0..x1] {
+                    *v += share;
                 }
             }
         }
@@ -531,17 +533,17 @@ fn pool3_backward<T: HostFloat>(dy: &[T], [s, c, h, w]: [usize; 4], stride: usiz
 struct HostPoolBackward;
 
 impl Backward<Flex, 1> for HostPoolBackward {
-    /// The input's dims and the stride.
-    type State = ([usize; 4], usize);
+    /// The input's dims and the window.
+    type State = ([usize; 4], PoolWindow);
 
     fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
         let [node_x] = ops.parents;
         let grad = grads.consume::<Flex>(&ops.node).to_contiguous();
-        let (dims, stride) = ops.state;
+        let (dims, window) = ops.state;
         if let Some(node) = node_x {
             let dx = match grad.dtype() {
-                DType::F64 => pool3_backward::<f64>(slice(&grad), dims, stride),
-                _ => pool3_backward::<f32>(slice(&grad), dims, stride),
+                DType::F64 => pool3_backward::<f64>(slice(&grad), dims, window),
+                _ => pool3_backward::<f32>(slice(&grad), dims, window),
             };
             grads.register::<Flex>(node.id, dx);
         }
@@ -554,30 +556,18 @@ impl Backward<Flex, 1> for HostPoolBackward {
 /// PyTorch choose; the input gradient goes to that pixel. `None` where
 /// burn's ops must run (not a burn-flex float tensor).
 pub fn max_pool_fast(x: Tensor<4>, kernel: usize, stride: usize, padding: usize) -> Option<Tensor<4>> {
-    if !matches!(x.dtype(), DType::F32 | DType::F64) {
-        return None;
-    }
-    let xa = x.clone().try_into_primitive::<Autodiff<Flex>>().ok()?;
-    let dims = x.dims();
-    let xs = xa.primitive().to_contiguous();
     let window = PoolWindow {
         kernel,
         stride,
         padding,
     };
-    let (y, argmax) = match xs.dtype() {
-        DType::F64 => max_pool_forward::<f64>(slice(&xs), dims, window),
-        _ => max_pool_forward::<f32>(slice(&xs), dims, window),
-    };
-    let result = match HostMaxPoolBackward
-        .prepare::<NoCheckpointing>([xa.node()])
-        .compute_bound()
-        .stateful()
-    {
-        OpsKind::Tracked(prep) => prep.finish((argmax, dims), y),
-        OpsKind::UnTracked(prep) => prep.finish(y),
-    };
-    Some(Tensor::from_primitive::<Autodiff<Flex>>(result))
+    unary_host_op(&x, HostMaxPoolBackward, |xs, dims| {
+        let (y, argmax) = match xs.dtype() {
+            DType::F64 => max_pool_forward::<f64>(slice(xs), dims, window),
+            _ => max_pool_forward::<f32>(slice(xs), dims, window),
+        };
+        (y, (argmax, dims))
+    })
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -588,6 +578,20 @@ struct PoolWindow {
 }
 
 impl PoolWindow {
+    fn out_dims(self, [h, w]: [usize; 2]) -> [usize; 2] {
+        [self.spans(h).len(), self.spans(w).len()]
+    }
+
+    /// Per output pixel in row-major order, its window's in-image rows and
+    /// columns, ((first row, end), (first column, end)).
+    fn windows(self, [h, w]: [usize; 2]) -> Vec<((usize, usize), (usize, usize))> {
+        let cols = self.spans(w);
+        self.spans(h)
+            .into_iter()
+            .flat_map(|r| cols.iter().map(move |&c| (r, c)))
+            .collect()
+    }
+
     /// Per output index along an axis of size n, the input indices its
     /// window covers inside the image (first, end).
     fn spans(self, n: usize) -> Vec<(usize, usize)> {
