@@ -303,14 +303,23 @@ impl<'a> Exec<'a> {
             self.outputs.push((idx, TapGrad::Conv(out.clone().detach())));
         }
         if self.config.taps {
-            let tap = Tensor::<4>::zeros(out.dims(), &self.device).require_grad();
-            out = out + tap.clone();
-            self.layers[idx].taps = Some(Taps::Conv { input: x.detach(), tap });
+            out = self.tap_conv(idx, x, out);
         }
         if self.config.weight_grads {
             self.layers[idx].weight = Some(WeightLeaf::Conv(w));
         }
         out
+    }
+
+    /// A conv layer's output plus a zero leaf (its tap) whose gradient is
+    /// the output's gradient; the layer keeps the tap and its input.
+    fn tap_conv(&mut self, idx: usize, x: Tensor<4>, out: Tensor<4>) -> Tensor<4> {
+        let tap = Tensor::<4>::zeros(out.dims(), &self.device).require_grad();
+        self.layers[idx].taps = Some(Taps::Conv {
+            input: x.detach(),
+            tap: tap.clone(),
+        });
+        out + tap
     }
 
     /// Linear layer. x: [S, in] -> [S, out].
@@ -649,9 +658,7 @@ impl Exec<'_> {
             self.outputs.push((idx, TapGrad::Conv(out.clone().detach())));
         }
         if self.config.taps {
-            let tap = Tensor::<4>::zeros(out.dims(), &self.device).require_grad();
-            out = out + tap.clone();
-            self.layers[idx].taps = Some(Taps::Conv { input: x.detach(), tap });
+            out = self.tap_conv(idx, x, out);
         }
         if self.config.weight_grads {
             self.layers[idx].weight = Some(WeightLeaf::Conv(w));
@@ -1592,9 +1599,7 @@ impl Exec<'_> {
         };
         let idx = self.begin_layer(weight, geometry, macs);
         if self.config.taps {
-            let tap = Tensor::<4>::zeros(out.dims(), &self.device).require_grad();
-            out = out + tap.clone();
-            self.layers[idx].taps = Some(Taps::Conv { input: x.detach(), tap });
+            out = self.tap_conv(idx, x, out);
         }
         if self.config.weight_grads {
             self.layers[idx].weight = Some(WeightLeaf::Conv(w));
