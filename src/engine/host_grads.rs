@@ -199,23 +199,17 @@ fn for_each_run(
     }
 }
 
-/// dst[j] += a * src[j * stride] for every j of dst (a strided gather).
-fn gather_axpy<T: Real>(dst: &mut [T], a: T, src: &[T], stride: usize) {
-    if stride == 1 {
-        dst.iter_mut().zip(src).for_each(|(d, &v)| *d += a * v);
+/// dst[j * dst_step] += a * src[j * src_step] for j in 0..len: a run of a
+/// depthwise convolution, gathered from a strided input or scattered onto one.
+fn strided_axpy<T: Real>(len: usize, (dst, dst_step): (&mut [T], usize), a: T, (src, src_step): (&[T], usize)) {
+    if dst_step == 1 && src_step == 1 {
+        dst[..len].iter_mut().zip(&src[..len]).for_each(|(d, &v)| *d += a * v);
     } else {
         dst.iter_mut()
-            .zip(src.iter().step_by(stride))
+            .step_by(dst_step)
+            .zip(src.iter().step_by(src_step))
+            .take(len)
             .for_each(|(d, &v)| *d += a * v);
-    }
-}
-
-/// dst[j * stride] += a * src[j] for every j of src (a strided scatter).
-fn scatter_axpy<T: Real>(dst: &mut [T], a: T, src: &[T], stride: usize) {
-    if stride == 1 {
-        dst.iter_mut().zip(src).for_each(|(d, &v)| *d += a * v);
-    } else {
-        dst.iter_mut().step_by(stride).zip(src).for_each(|(d, &v)| *d += a * v);
     }
 }
 
@@ -229,7 +223,7 @@ fn depthwise_forward<T: Real>(
     out: &mut [T],
 ) {
     for_each_run(geo, hw, hwo, |r, o, len, i| {
-        gather_axpy(&mut out[o..o + len], weight[r], &x[i..], geo.stride)
+        strided_axpy(len, (&mut out[o..], 1), weight[r], (&x[i..], geo.stride))
     });
 }
 
@@ -243,7 +237,7 @@ fn depthwise_input_grad<T: Real>(
     dx: &mut [T],
 ) {
     for_each_run(geo, hw, hwo, |r, o, len, i| {
-        scatter_axpy(&mut dx[i..], weight[r], &dout[o..o + len], geo.stride)
+        strided_axpy(len, (&mut dx[i..], geo.stride), weight[r], (&dout[o..], 1))
     });
 }
 
@@ -312,7 +306,7 @@ fn col2im_add<T: Real>(cols: &[T], [cin, h, w]: [usize; 3], geo: ConvGeometry, [
         let plane = &mut dx[c * h * w..(c + 1) * h * w];
         for_each_run(geo, [h, w], [ho, wo], |r, o, len, i| {
             let row = &cols[(c * kk + r) * p..];
-            scatter_axpy(&mut plane[i..], T::ONE, &row[o..o + len], geo.stride)
+            strided_axpy(len, (&mut plane[i..], geo.stride), T::ONE, (&row[o..], 1))
         });
     }
 }

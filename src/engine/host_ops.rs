@@ -460,7 +460,7 @@ pub fn avg_pool3_fast(x: Tensor<4>, stride: usize) -> Option<Tensor<4>> {
             DType::F64 => pool3_forward::<f64>(slice(xs), dims, window),
             _ => pool3_forward::<f32>(slice(xs), dims, window),
         };
-        (y, (dims, window))
+        (y, (PoolGrad::Average(window), dims))
     })
 }
 
@@ -529,27 +529,6 @@ fn pool3_backward<T: HostFloat>(dy: &[T], [s, c, h, w]: [usize; 4], window: Pool
     flex(dx, vec![s, c, h, w])
 }
 
-#[derive(Debug)]
-struct HostPoolBackward;
-
-impl Backward<Flex, 1> for HostPoolBackward {
-    /// The input's dims and the window.
-    type State = ([usize; 4], PoolWindow);
-
-    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let [node_x] = ops.parents;
-        let grad = grads.consume::<Flex>(&ops.node).to_contiguous();
-        let (dims, window) = ops.state;
-        if let Some(node) = node_x {
-            let dx = match grad.dtype() {
-                DType::F64 => pool3_backward::<f64>(slice(&grad), dims, window),
-                _ => pool3_backward::<f32>(slice(&grad), dims, window),
-            };
-            grads.register::<Flex>(node.id, dx);
-        }
-    }
-}
-
 /// Max pool over k x k windows at `stride` with `padding` on each side
 /// (padding never wins, as PyTorch's MaxPool2d): x [S, C, H, W]. Ties go to
 /// the first maximum in window order and NaN always wins, as burn-flex and
@@ -561,12 +540,12 @@ pub fn max_pool_fast(x: Tensor<4>, kernel: usize, stride: usize, padding: usize)
         stride,
         padding,
     };
-    unary_host_op(&x, HostMaxPoolBackward, |xs, dims| {
+    unary_host_op(&x, HostPoolBackward, |xs, dims| {
         let (y, argmax) = match xs.dtype() {
             DType::F64 => max_pool_forward::<f64>(slice(xs), dims, window),
             _ => max_pool_forward::<f32>(slice(xs), dims, window),
         };
-        (y, (argmax, dims))
+        (y, (PoolGrad::Max(argmax), dims))
     })
 }
 
@@ -673,21 +652,32 @@ fn max_pool_backward<T: HostFloat>(dy: &[T], argmax: &[u32], [s, c, h, w]: [usiz
     flex(dx, vec![s, c, h, w])
 }
 
-#[derive(Debug)]
-struct HostMaxPoolBackward;
+/// Where a pool's output gradient goes back to.
+#[derive(Clone, Debug)]
+enum PoolGrad {
+    /// Shared over each window's in-image pixels.
+    Average(PoolWindow),
+    /// To each output's max: its plane-local index per output.
+    Max(Vec<u32>),
+}
 
-impl Backward<Flex, 1> for HostMaxPoolBackward {
-    /// Per output, the plane-local index of its max; the input's dims.
-    type State = (Vec<u32>, [usize; 4]);
+#[derive(Debug)]
+struct HostPoolBackward;
+
+impl Backward<Flex, 1> for HostPoolBackward {
+    /// How the gradient goes back, and the input's dims.
+    type State = (PoolGrad, [usize; 4]);
 
     fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
         let [node_x] = ops.parents;
         let grad = grads.consume::<Flex>(&ops.node).to_contiguous();
-        let (argmax, dims) = ops.state;
+        let (pool, dims) = ops.state;
         if let Some(node) = node_x {
-            let dx = match grad.dtype() {
-                DType::F64 => max_pool_backward::<f64>(slice(&grad), &argmax, dims),
-                _ => max_pool_backward::<f32>(slice(&grad), &argmax, dims),
+            let dx = match (grad.dtype(), &pool) {
+                (DType::F64, PoolGrad::Average(window)) => pool3_backward::<f64>(slice(&grad), dims, *window),
+                (_, PoolGrad::Average(window)) => pool3_backward::<f32>(slice(&grad), dims, *window),
+                (DType::F64, PoolGrad::Max(argmax)) => max_pool_backward::<f64>(slice(&grad), argmax, dims),
+                (_, PoolGrad::Max(argmax)) => max_pool_backward::<f32>(slice(&grad), argmax, dims),
             };
             grads.register::<Flex>(node.id, dx);
         }
