@@ -292,6 +292,66 @@ fn pruning_takes_its_supernet_evaluations_and_refuses_spaces_without_one() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// Each score line carries Psi[..p] for 16, 32 and 64 pattern samples up to
+/// the run's own: masking a 32-sample run's patterns to 16 samples gives what
+/// a 16-sample run records (a second algorithm: it masks while recording),
+/// and a `swap`-only run, with no layer profile, gives the same counts.
+#[test]
+fn psi_for_fewer_pattern_samples_equals_a_run_with_that_setting() {
+    let dir = temp_dir("psi-by-samples");
+    let run = |proxies: &str, k: &str| -> std::collections::BTreeMap<String, serde_json::Value> {
+        let out = dir.join(format!("{proxies}-{k}.jsonl"));
+        let o = studio(&[
+            "score",
+            "--sample",
+            "3",
+            "--seed",
+            "1",
+            "--proxies",
+            proxies,
+            "--channels",
+            "4",
+            "--cells",
+            "1",
+            "--data",
+            "procedural:0:16",
+            "--batch",
+            "32",
+            "--pattern-samples",
+            k,
+            "--out",
+            s(&out),
+        ]);
+        assert!(o.status.success(), "{o:?}");
+        std::fs::read_to_string(&out)
+            .unwrap()
+            .lines()
+            .skip(1)
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                (v["arch"].as_str().unwrap().to_string(), v)
+            })
+            .collect()
+    };
+    let (at32, at16, swap32) = (run("swap,lswag", "32"), run("swap,lswag", "16"), run("swap", "32"));
+    assert_eq!(at32.len(), 3);
+    for (arch, line) in &at32 {
+        let by = &line["psi_upto_by_samples"];
+        assert_eq!(by["16"], at16[arch]["profile"]["psi_upto"], "{arch}");
+        assert_eq!(by["32"], line["profile"]["psi_upto"], "{arch}");
+        assert!(by.get("64").is_none(), "{arch}: 64 samples from a 32-sample run");
+        assert!(by["16"][9].as_u64().unwrap() < by["32"][9].as_u64().unwrap(), "{arch}");
+        assert_eq!(
+            at16[arch]["psi_upto_by_samples"].as_object().unwrap().len(),
+            1,
+            "{arch}"
+        );
+        assert!(swap32[arch]["profile"].is_null(), "{arch}");
+        assert_eq!(swap32[arch]["psi_upto_by_samples"], *by, "{arch}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 /// `--pattern-samples` defaults to 16 in new runs, and a score file written
 /// with the whole batch before that default (`null`) resumes with its own
 /// setting when no flag is given; an explicit other value is refused.

@@ -906,18 +906,14 @@ impl ProbeRecord {
             return None;
         }
         let mut lambda_bin = [0.0; PERC_BINS];
-        let mut psi_upto = [0u64; PERC_BINS];
         let mut bin_sets: Vec<HashSet<u64>> = vec![HashSet::new(); PERC_BINS];
-        let mut seen: HashSet<u64> = HashSet::new();
         let mut layers = Vec::with_capacity(depth);
         for l in 0..depth {
             let bin = depth_bin(l + 1, depth);
             if let Some(lam) = sigma[l].lambda {
                 lambda_bin[bin - 1] += lam;
             }
-            seen.extend(patterns[l].iter().copied());
             bin_sets[bin - 1].extend(patterns[l].iter().copied());
-            psi_upto[bin - 1] = seen.len() as u64;
             layers.push(LayerStat {
                 bin: bin as u8,
                 lambda: sigma[l].lambda.map(|v| v as f32),
@@ -925,18 +921,38 @@ impl ProbeRecord {
                 psi: patterns[l].len() as u32,
             });
         }
-        // Bins without layers (shallow nets) carry the count forward.
-        for p in 1..PERC_BINS {
-            psi_upto[p] = psi_upto[p].max(psi_upto[p - 1]);
-        }
         Some(LayerProfile {
             lambda_bin,
-            psi_upto,
+            psi_upto: self.psi_upto_first(64)?,
             psi_bin: std::array::from_fn(|p| bin_sets[p].len() as u64),
             layers,
             params: self.params,
             flops: self.flops(),
         })
+    }
+
+    /// Psi[..p] for p = 1..=PERC_BINS from the patterns of the batch's first
+    /// `k` samples (all the run recorded when `k` reaches them). A k-sample
+    /// pattern is the low k bits of a longer one, so one pass gives SPEC's
+    /// pattern-samples ablation. Needs patterns only, not sigma.
+    pub fn psi_upto_first(&self, k: usize) -> Option<[u64; PERC_BINS]> {
+        let patterns = self.layer_patterns.as_ref()?;
+        let depth = self.layers.len();
+        if depth == 0 || patterns.len() != depth {
+            return None;
+        }
+        let mask = pattern_mask(Some(k), 64);
+        let mut seen: HashSet<u64> = HashSet::new();
+        let mut psi_upto = [0u64; PERC_BINS];
+        for (l, layer) in patterns.iter().enumerate() {
+            seen.extend(layer.iter().map(|p| p & mask));
+            psi_upto[depth_bin(l + 1, depth) - 1] = seen.len() as u64;
+        }
+        // Bins without layers (shallow nets) carry the count forward.
+        for p in 1..PERC_BINS {
+            psi_upto[p] = psi_upto[p].max(psi_upto[p - 1]);
+        }
+        Some(psi_upto)
     }
 
     /// Cumulative distinct patterns after each layer (golden `psi_cum`).

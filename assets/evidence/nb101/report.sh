@@ -25,6 +25,12 @@ if ls scores-p16.*.jsonl > /dev/null 2>&1; then
   echo
   python3 ../rho.py "$tmp/nb101.json" cifar10 scores-p16.*.jsonl
 fi
+if [ -s patterns.jsonl ]; then
+  echo
+  echo "## Pattern samples 16, 32, 64 on the same cells (patterns.jsonl, a SWAP-only run; ../patterns.py)"
+  echo
+  python3 ../patterns.py "$tmp/nb101.json" cifar10 "scores.jsonl scores.a.jsonl scores.b.jsonl" patterns.jsonl
+fi
 echo
 echo "## LIBRA over everything (the file's proxies and ours, scored cells only)"
 echo
