@@ -27,20 +27,23 @@ def lines(path):
 zc = json.load(open(sys.argv[1]))[sys.argv[2]]
 truth = {k: (v["val_accuracy"]["score"] if isinstance(v["val_accuracy"], dict) else v["val_accuracy"]) for k, v in zc.items()}
 main = {r["arch"]: r for path in sys.argv[3].split() for r in lines(path) if r.get("profile")}
+# The main run's own pattern samples: its setting, or the whole batch (null), at most 64 (one u64).
+config = json.loads(open(sys.argv[3].split()[0]).readline())["provenance"]["config"]
+own = min(config["probe"]["pattern_samples"] or config["batch"], config["batch"], 64)
 psi = {r["arch"]: {int(k): v for k, v in r.get("psi_upto_by_samples", {}).items()} for r in lines(sys.argv[4])}
 cells = [k for k in main if k in truth and psi.get(k)]
-# Both runs saw the same network and images: at the main run's own setting (the whole batch) the SWAP-only
-# run's counts equal the main profile's, bin by bin, up to the few ReLU inputs within rounding of zero whose
-# sign another kernel's summation order flips (cells the main run scored on earlier kernels).
+# Both runs saw the same network and images: at the main run's own setting the SWAP-only run's counts
+# equal the main profile's, bin by bin, up to the few ReLU inputs within rounding of zero whose sign
+# another kernel's summation order flips (cells the main run scored on earlier kernels).
 ks = sorted({K for k in cells for K in psi[k]})
-exact = sum(psi[k].get(64) == main[k]["profile"]["psi_upto"] for k in cells)
+assert all(own in psi[k] for k in cells), f"the SWAP-only run has no Psi at the main run's {own} samples"
+exact = sum(psi[k][own] == main[k]["profile"]["psi_upto"] for k in cells)
 worst = max(
-    (abs(a - b) / max(a, 1) for k in cells for a, b in zip(main[k]["profile"]["psi_upto"], psi[k].get(64, [])))
-    , default=0.0
+    (abs(a - b) / max(a, 1) for k in cells for a, b in zip(main[k]["profile"]["psi_upto"], psi[k][own])), default=0.0
 )
-print(f"{len(cells)} cells in both runs; Psi[..p] at 64 samples equal to the main run's on {exact} of them,")
-print(f"the largest relative difference {worst:.1e}")
-assert all(64 in psi[k] for k in cells) and worst <= 1e-5, "the SWAP-only run does not match the main run's patterns"
+print(f"{len(cells)} cells in both runs; Psi[..p] at {own} samples (the main run's) equal to the main run's on")
+print(f"{exact} of them, the largest relative difference {worst:.1e}")
+assert worst <= 1e-5, "the SWAP-only run does not match the main run's patterns"
 
 def window(k, K, a, b):
     return sum(main[k]["profile"]["lambda_bin"][a - 1 : b]) * psi[k][K][b - 1]

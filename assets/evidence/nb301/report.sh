@@ -27,10 +27,10 @@ RUST_BACKTRACE=0 "$B" archive join "$SZ" scores.0.jsonl scores.1.jsonl --scored-
   > /dev/null 2>&1
 RUST_BACKTRACE=0 "$B" libra "$lswag" --task cifar10 --ablations 2>&1 | grep -v '^backend'
 echo
-if [ -s patterns16.jsonl ]; then
+if [ -s patterns.jsonl ]; then
   echo "## pattern_samples"
   echo
-  python3 ../patterns.py "$SZ" cifar10 "scores.0.jsonl scores.1.jsonl" 16:patterns16.jsonl 32:patterns32.jsonl
+  python3 ../patterns.py "$SZ" cifar10 "scores.0.jsonl scores.1.jsonl" patterns.jsonl
 fi
 if command -v xvfb-run > /dev/null; then
   home=$(mktemp -d)

@@ -13,6 +13,12 @@ for file in $(ls micro_*.jsonl macro_*.jsonl 2>/dev/null | grep -v layer_metrics
   echo
   python3 ../rho.py "$SZ" "$task" "$file"
   echo
+  if [ -s "patterns-$file" ]; then
+    echo "pattern_samples (patterns-$file, a SWAP-only run; ../patterns.py):"
+    echo
+    python3 ../patterns.py "$SZ" "$task" "$file" "patterns-$file"
+    echo
+  fi
   # LIBRA over everything: this task's Suite-Zero file joined with our scores (ours win where both
   # have a proxy), on the scored cells only.
   python3 -c "import json,sys; d=json.load(open('$SZ')); json.dump({'$task': d['$task']}, open('/tmp/tnb-$kind-$task.json','w'))"
