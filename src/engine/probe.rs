@@ -24,6 +24,7 @@ mod suite;
 pub use suite::{GRASP_REL_STEP, zen_parts, zen_seed};
 
 use std::collections::HashSet;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::time::{Duration, Instant};
 
 use burn::tensor::{Device, Tensor, TensorData, activation};
@@ -775,6 +776,32 @@ fn pattern_mask(samples: Option<usize>, s: usize) -> u64 {
     if k >= 64 { u64::MAX } else { (1u64 << k) - 1 }
 }
 
+/// A set of activation patterns. The patterns are bit vectors already, so
+/// one multiply and a fold of the high half into the low one (where the
+/// table takes its bucket) hash them; std's SipHash cost ~40 ns an insert
+/// on the millions of patterns of an NB101 network.
+type PatternSet = HashSet<u64, BuildHasherDefault<PatternHasher>>;
+
+#[derive(Default)]
+struct PatternHasher(u64);
+
+impl Hasher for PatternHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+
+    fn write_u64(&mut self, x: u64) {
+        let h = (self.0 ^ x).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        self.0 = h ^ (h >> 32);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
 fn batch_grad_stat(w: &[f32], g: &[f32]) -> BatchGradStat {
     let mut st = BatchGradStat::default();
     for (&w, &g) in w.iter().zip(g) {
@@ -906,7 +933,7 @@ impl ProbeRecord {
             return None;
         }
         let mut lambda_bin = [0.0; PERC_BINS];
-        let mut bin_sets: Vec<HashSet<u64>> = vec![HashSet::new(); PERC_BINS];
+        let mut bin_sets: Vec<PatternSet> = vec![PatternSet::default(); PERC_BINS];
         let mut layers = Vec::with_capacity(depth);
         for l in 0..depth {
             let bin = depth_bin(l + 1, depth);
@@ -942,7 +969,7 @@ impl ProbeRecord {
             return None;
         }
         let mask = pattern_mask(Some(k), 64);
-        let mut seen: HashSet<u64> = HashSet::new();
+        let mut seen = PatternSet::default();
         let mut psi_upto = [0u64; PERC_BINS];
         for (l, layer) in patterns.iter().enumerate() {
             seen.extend(layer.iter().map(|p| p & mask));
@@ -957,7 +984,7 @@ impl ProbeRecord {
 
     /// Cumulative distinct patterns after each layer (golden `psi_cum`).
     pub fn psi_cumulative(&self) -> Option<Vec<u64>> {
-        let mut seen = HashSet::new();
+        let mut seen = PatternSet::default();
         Some(
             self.layer_patterns
                 .as_ref()?
