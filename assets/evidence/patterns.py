@@ -38,12 +38,13 @@ cells = [k for k in main if k in truth and psi.get(k)]
 ks = sorted({K for k in cells for K in psi[k]})
 assert all(own in psi[k] for k in cells), f"the SWAP-only run has no Psi at the main run's {own} samples"
 exact = sum(psi[k][own] == main[k]["profile"]["psi_upto"] for k in cells)
-worst = max(
-    (abs(a - b) / max(a, 1) for k in cells for a, b in zip(main[k]["profile"]["psi_upto"], psi[k][own])), default=0.0
-)
+pairs = [(a, b) for k in cells for a, b in zip(main[k]["profile"]["psi_upto"], psi[k][own])]
+most = max((abs(a - b) for a, b in pairs), default=0)
+worst = max((abs(a - b) / max(a, 1) for a, b in pairs), default=0.0)
 print(f"{len(cells)} cells in both runs; Psi[..p] at {own} samples (the main run's) equal to the main run's on")
-print(f"{exact} of them, the largest relative difference {worst:.1e}")
-assert worst <= 1e-5, "the SWAP-only run does not match the main run's patterns"
+print(f"{exact} of them; the others differ by at most {most} patterns ({worst:.1e} relative)")
+# A handful of flips, whatever the count: a real mismatch (other images, another network) moves thousands.
+assert most <= 10 and worst <= 1e-4, "the SWAP-only run does not match the main run's patterns"
 
 def window(k, K, a, b):
     return sum(main[k]["profile"]["lambda_bin"][a - 1 : b]) * psi[k][K][b - 1]

@@ -7,7 +7,8 @@
 set -e
 DATA=${LSWAG_DATA:-../../../../shared/data}
 B=${LSWAG_BIN:-../../../target/debug/lswag-studio}
-for file in $(ls micro_*_source.jsonl macro_*_source.jsonl 2>/dev/null); do
+# Smallest runs first, so a partial pass covers whole tasks.
+for file in $(wc -l micro_*_source.jsonl macro_*_source.jsonl 2>/dev/null | sort -n | awk '$2 != "total" {print $2}'); do
   kind=${file%%_*}
   rest=${file#*_}
   task=$(echo "$rest" | sed -E 's/_[0-9]+px.*//')
