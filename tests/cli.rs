@@ -292,6 +292,30 @@ fn pruning_takes_its_supernet_evaluations_and_refuses_spaces_without_one() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// `score` arguments for `n` sampled NB201 cells of a tiny network (4
+/// channels, 1 cell per stage) on 16-pixel procedural images, batch 32.
+fn tiny_score<'a>(out: &'a str, n: &'a str, proxies: &'a str) -> Vec<&'a str> {
+    vec![
+        "score",
+        "--sample",
+        n,
+        "--seed",
+        "1",
+        "--proxies",
+        proxies,
+        "--channels",
+        "4",
+        "--cells",
+        "1",
+        "--data",
+        "procedural:0:16",
+        "--batch",
+        "32",
+        "--out",
+        out,
+    ]
+}
+
 /// Each score line carries Psi[..p] for 16, 32 and 64 pattern samples up to
 /// the run's own: masking a 32-sample run's patterns to 16 samples gives what
 /// a 16-sample run records (a second algorithm: it masks while recording),
@@ -301,27 +325,9 @@ fn psi_for_fewer_pattern_samples_equals_a_run_with_that_setting() {
     let dir = temp_dir("psi-by-samples");
     let run = |proxies: &str, k: &str| -> std::collections::BTreeMap<String, serde_json::Value> {
         let out = dir.join(format!("{proxies}-{k}.jsonl"));
-        let o = studio(&[
-            "score",
-            "--sample",
-            "3",
-            "--seed",
-            "1",
-            "--proxies",
-            proxies,
-            "--channels",
-            "4",
-            "--cells",
-            "1",
-            "--data",
-            "procedural:0:16",
-            "--batch",
-            "32",
-            "--pattern-samples",
-            k,
-            "--out",
-            s(&out),
-        ]);
+        let mut args = tiny_score(s(&out), "3", proxies);
+        args.extend(["--pattern-samples", k]);
+        let o = studio(&args);
         assert!(o.status.success(), "{o:?}");
         std::fs::read_to_string(&out)
             .unwrap()
@@ -360,25 +366,7 @@ fn pattern_samples_default_to_16_and_earlier_runs_resume_with_theirs() {
     let dir = temp_dir("pattern-samples");
     let out = dir.join("scores.jsonl");
     let run = |extra: &[&str], n: &str| {
-        let mut args = vec![
-            "score",
-            "--sample",
-            n,
-            "--seed",
-            "1",
-            "--proxies",
-            "swap",
-            "--channels",
-            "4",
-            "--cells",
-            "1",
-            "--data",
-            "procedural:0:16",
-            "--batch",
-            "32",
-            "--out",
-            s(&out),
-        ];
+        let mut args = tiny_score(s(&out), n, "swap");
         args.extend(extra);
         studio(&args)
     };
