@@ -23,7 +23,7 @@ mod suite;
 
 pub use suite::{GRASP_REL_STEP, zen_parts, zen_seed};
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::time::{Duration, Instant};
 
@@ -225,6 +225,8 @@ pub struct ProbeRecord {
     pub batch_grads: Option<Vec<BatchGradStat>>,
     /// Activation patterns credited to each layer, sorted and deduplicated.
     pub layer_patterns: Option<Vec<Vec<u64>>>,
+    /// The first samples of the batch those patterns hold (0 without them).
+    pub pattern_samples: usize,
     /// NWOT's kernel K (S x S, row-major).
     pub nwot_kernel: Option<Vec<f64>>,
     pub synflow_sum: Option<f64>,
@@ -750,8 +752,10 @@ fn batch_pass(
         rec.times.statistics += t.elapsed();
     }
     let t = Instant::now();
-    let mask = pattern_mask(settings.pattern_samples, batch.len());
+    let samples = recorded_pattern_samples(settings.pattern_samples, batch.len());
+    let mask = first_samples_mask(samples);
     if needs.patterns {
+        rec.pattern_samples = samples;
         rec.layer_patterns = Some(
             exec.layers
                 .iter()
@@ -771,10 +775,19 @@ fn batch_pass(
     kept
 }
 
-fn pattern_mask(samples: Option<usize>, s: usize) -> u64 {
-    let k = samples.unwrap_or(s).clamp(1, s);
+/// The samples whose patterns a pass of `s` samples records: the setting,
+/// else the whole batch, at most 64 (a pattern is one u64).
+fn recorded_pattern_samples(samples: Option<usize>, s: usize) -> usize {
+    samples.unwrap_or(s).clamp(1, s).min(64)
+}
+
+/// The bits of a pattern that belong to the batch's first `k` samples.
+fn first_samples_mask(k: usize) -> u64 {
     if k >= 64 { u64::MAX } else { (1u64 << k) - 1 }
 }
+
+/// The pattern-samples settings SPEC.md asks to report.
+pub const ABLATION_PATTERN_SAMPLES: [usize; 3] = [16, 32, 64];
 
 /// A set of activation patterns. The patterns are bit vectors already, so
 /// one multiply and a fold of the high half into the low one (where the
@@ -968,12 +981,13 @@ impl ProbeRecord {
         if depth == 0 || patterns.len() != depth {
             return None;
         }
-        let mask = pattern_mask(Some(k), 64);
-        let mut seen = PatternSet::default();
         let mut psi_upto = [0u64; PERC_BINS];
-        for (l, layer) in patterns.iter().enumerate() {
-            seen.extend(layer.iter().map(|p| p & mask));
-            psi_upto[depth_bin(l + 1, depth) - 1] = seen.len() as u64;
+        for (l, seen) in self
+            .distinct_after_each_layer(first_samples_mask(k))?
+            .into_iter()
+            .enumerate()
+        {
+            psi_upto[depth_bin(l + 1, depth) - 1] = seen;
         }
         // Bins without layers (shallow nets) carry the count forward.
         for p in 1..PERC_BINS {
@@ -982,15 +996,30 @@ impl ProbeRecord {
         Some(psi_upto)
     }
 
+    /// `psi_upto_first(k)` for each k of `ABLATION_PATTERN_SAMPLES` that the
+    /// recorded patterns cover (none without patterns).
+    pub fn psi_upto_by_samples(&self) -> BTreeMap<usize, [u64; PERC_BINS]> {
+        ABLATION_PATTERN_SAMPLES
+            .into_iter()
+            .filter(|&k| k <= self.pattern_samples)
+            .filter_map(|k| Some((k, self.psi_upto_first(k)?)))
+            .collect()
+    }
+
     /// Cumulative distinct patterns after each layer (golden `psi_cum`).
     pub fn psi_cumulative(&self) -> Option<Vec<u64>> {
+        self.distinct_after_each_layer(u64::MAX)
+    }
+
+    /// Distinct patterns (their bits under `mask`) over layers 1..=l, for each l.
+    fn distinct_after_each_layer(&self, mask: u64) -> Option<Vec<u64>> {
         let mut seen = PatternSet::default();
         Some(
             self.layer_patterns
                 .as_ref()?
                 .iter()
-                .map(|p| {
-                    seen.extend(p.iter().copied());
+                .map(|layer| {
+                    seen.extend(layer.iter().map(|p| p & mask));
                     seen.len() as u64
                 })
                 .collect(),

@@ -168,16 +168,13 @@ pub struct ScoreLine {
     pub proxies: BTreeMap<String, Option<f64>>,
     pub profile: Option<LayerProfile>,
     /// Psi[..p] with the patterns of the first k samples, for each k of
-    /// `ABLATION_PATTERN_SAMPLES` the run's patterns cover: SPEC's
+    /// `probe::ABLATION_PATTERN_SAMPLES` the run's patterns cover: SPEC's
     /// 16/32/64 report from one pass, even from a `swap`-only run. Absent
     /// in files written before it.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub psi_upto_by_samples: BTreeMap<usize, [u64; PERC_BINS]>,
     pub seconds: f64,
 }
-
-/// The pattern-samples settings SPEC.md asks to report.
-pub const ABLATION_PATTERN_SAMPLES: [usize; 3] = [16, 32, 64];
 
 #[derive(Serialize, Deserialize)]
 struct Header {
@@ -493,20 +490,7 @@ pub fn score_network(
     ScoreLine {
         proxies: proxies.iter().map(|p| (p.name.to_string(), p.compute(&rec))).collect(),
         profile: rec.profile(),
-        psi_upto_by_samples: {
-            // Patterns hold the first k of at most 64 samples (one u64 each).
-            let recorded = config
-                .probe
-                .pattern_samples
-                .unwrap_or(batch.len())
-                .clamp(1, batch.len())
-                .min(64);
-            ABLATION_PATTERN_SAMPLES
-                .into_iter()
-                .filter(|&k| k <= recorded)
-                .filter_map(|k| Some((k, rec.psi_upto_first(k)?)))
-                .collect()
-        },
+        psi_upto_by_samples: rec.psi_upto_by_samples(),
         seconds: start.elapsed().as_secs_f64(),
         arch: key,
     }
