@@ -39,11 +39,5 @@ echo
 RUST_BACKTRACE=0 "$B" archive join "$SZ" "$tmp/all.jsonl" --scored-only --prefer right --out "$tmp/nb101.lswag" \
   > /dev/null 2>&1
 RUST_BACKTRACE=0 "$B" libra "$tmp/nb101.lswag" --task cifar10 --ablations 2>&1 | grep -v '^backend'
-# The Layers panel on the same archive (a plain X server is enough).
-if command -v xvfb-run > /dev/null; then
-  home=$(mktemp -d)
-  HOME=$home XDG_RUNTIME_DIR=$home timeout 300 xvfb-run -a -s "-screen 0 1600x1000x24" "$B" "$tmp/nb101.lswag" \
-    --panel layers --screenshot layers.png > /dev/null 2>&1
-  rm -rf "$home"
-fi
+bash ../layers-screenshot.sh "$B" "$tmp/nb101.lswag" layers.png
 rm -rf "$tmp"

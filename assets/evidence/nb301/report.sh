@@ -32,10 +32,5 @@ if [ -s patterns.jsonl ]; then
   echo
   python3 ../patterns.py "$SZ" cifar10 "scores.0.jsonl scores.1.jsonl" patterns.jsonl
 fi
-if command -v xvfb-run > /dev/null; then
-  home=$(mktemp -d)
-  HOME=$home XDG_RUNTIME_DIR=$home timeout 300 xvfb-run -a -s "-screen 0 1600x1000x24" "$B" "$lswag" \
-    --panel layers --screenshot layers.png > /dev/null 2>&1
-  rm -rf "$home"
-fi
+bash ../layers-screenshot.sh "$B" "$lswag" layers.png
 rm -rf "$tmp"
