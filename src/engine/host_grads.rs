@@ -213,18 +213,97 @@ fn strided_axpy<T: Real>(len: usize, (dst, dst_step): (&mut [T], usize), a: T, (
     }
 }
 
+/// A stride-1 depthwise channel on a zero-padded copy of its plane, rows
+/// `wp = w + 2 pad` wide: tap r = (ki, kj) of output j = oy * wp + ox reads
+/// padded element j + (ki wp + kj) d, so each tap is one long contiguous
+/// loop over every row instead of one short run per row (NB301's 8- to
+/// 32-pixel rows made the runs' overhead the cost). The `wp - wo` columns
+/// past each output row are scratch. Padding taps add exact zeros, so the
+/// sums are those of the runs, in the same order.
+struct FlatPlane {
+    wp: usize,
+    /// The padded plane's length, with (k - 1) d zeros past its end for
+    /// the last rows' scratch columns.
+    padded: usize,
+    /// Output rows at padded width: ho * wp.
+    rows: usize,
+}
+
+impl FlatPlane {
+    fn new(geo: ConvGeometry, [h, w]: [usize; 2], ho: usize) -> Option<FlatPlane> {
+        if geo.stride != 1 {
+            return None;
+        }
+        let wp = w + 2 * geo.padding;
+        let padded = (h + 2 * geo.padding) * wp + (geo.kernel - 1) * geo.dilation;
+        Some(FlatPlane {
+            wp,
+            padded,
+            rows: ho * wp,
+        })
+    }
+
+    /// Element offset of tap r in the padded plane.
+    fn tap(&self, geo: ConvGeometry, r: usize) -> usize {
+        ((r / geo.kernel) * self.wp + r % geo.kernel) * geo.dilation
+    }
+
+    /// `buf` resized to the padded plane of `x` (zero border) followed by
+    /// `extra` zeros.
+    fn pad<'a, T: Real>(
+        &self,
+        x: &[T],
+        [h, w]: [usize; 2],
+        pad: usize,
+        extra: usize,
+        buf: &'a mut Vec<T>,
+    ) -> &'a mut [T] {
+        buf.clear();
+        buf.resize(self.padded + extra, T::ZERO);
+        for iy in 0..h {
+            buf[(iy + pad) * self.wp + pad..][..w].copy_from_slice(&x[iy * w..][..w]);
+        }
+        buf
+    }
+
+    /// `buf` resized to dout's rows at padded width (zero scratch columns),
+    /// followed by a zero padded plane.
+    fn rows_then_plane<'a, T: Real>(&self, dout: &[T], wo: usize, buf: &'a mut Vec<T>) -> (&'a mut [T], &'a mut [T]) {
+        buf.clear();
+        buf.resize(self.rows + self.padded, T::ZERO);
+        let (rows, plane) = buf.split_at_mut(self.rows);
+        for (row, d) in rows.chunks_mut(self.wp).zip(dout.chunks(wo)) {
+            row[..wo].copy_from_slice(d);
+        }
+        (rows, plane)
+    }
+}
+
 /// One depthwise channel forward: out [ho*wo] = sum over runs of w[r] * x.
 fn depthwise_forward<T: Real>(
     x: &[T],
     weight: &[T],
     geo: ConvGeometry,
     hw: [usize; 2],
-    hwo: [usize; 2],
+    [ho, wo]: [usize; 2],
     out: &mut [T],
+    scratch: &mut Vec<T>,
 ) {
-    for_each_run(geo, hw, hwo, |r, o, len, i| {
-        strided_axpy(len, (&mut out[o..], 1), weight[r], (&x[i..], geo.stride))
-    });
+    let Some(flat) = FlatPlane::new(geo, hw, ho) else {
+        for_each_run(geo, hw, [ho, wo], |r, o, len, i| {
+            strided_axpy(len, (&mut out[o..], 1), weight[r], (&x[i..], geo.stride))
+        });
+        return;
+    };
+    let buf = flat.pad(x, hw, geo.padding, flat.rows, scratch);
+    let (xp, acc) = buf.split_at_mut(flat.padded);
+    for (r, &a) in weight.iter().enumerate() {
+        let src = &xp[flat.tap(geo, r)..][..flat.rows];
+        acc.iter_mut().zip(src).for_each(|(d, &v)| *d += a * v);
+    }
+    for (o, row) in out.chunks_mut(wo).zip(acc.chunks(flat.wp)) {
+        o.iter_mut().zip(row).for_each(|(d, &v)| *d += v);
+    }
 }
 
 /// One depthwise channel's input gradient: dx += w[r] * dout over runs.
@@ -232,13 +311,27 @@ fn depthwise_input_grad<T: Real>(
     dout: &[T],
     weight: &[T],
     geo: ConvGeometry,
-    hw: [usize; 2],
-    hwo: [usize; 2],
+    [h, w]: [usize; 2],
+    [ho, wo]: [usize; 2],
     dx: &mut [T],
+    scratch: &mut Vec<T>,
 ) {
-    for_each_run(geo, hw, hwo, |r, o, len, i| {
-        strided_axpy(len, (&mut dx[i..], geo.stride), weight[r], (&dout[o..], 1))
-    });
+    let Some(flat) = FlatPlane::new(geo, [h, w], ho) else {
+        for_each_run(geo, [h, w], [ho, wo], |r, o, len, i| {
+            strided_axpy(len, (&mut dx[i..], geo.stride), weight[r], (&dout[o..], 1))
+        });
+        return;
+    };
+    let (rows, dxp) = flat.rows_then_plane(dout, wo, scratch);
+    for (r, &a) in weight.iter().enumerate() {
+        let dst = &mut dxp[flat.tap(geo, r)..][..flat.rows];
+        dst.iter_mut().zip(&*rows).for_each(|(d, &v)| *d += a * v);
+    }
+    let pad = geo.padding;
+    for (iy, row) in dx.chunks_mut(w).enumerate().take(h) {
+        let src = &dxp[(iy + pad) * flat.wp + pad..][..w];
+        row.iter_mut().zip(src).for_each(|(d, &v)| *d += v);
+    }
 }
 
 /// One depthwise channel's weight gradient: dw[r] += <x run, dout run>.
@@ -247,18 +340,30 @@ fn depthwise_weight_grad<T: Real>(
     dout: &[T],
     geo: ConvGeometry,
     hw: [usize; 2],
-    hwo: [usize; 2],
+    [ho, wo]: [usize; 2],
     dw: &mut [T],
+    scratch: &mut Vec<T>,
 ) {
     let st = geo.stride;
-    for_each_run(geo, hw, hwo, |r, o, len, i| {
-        let d = &dout[o..o + len];
-        dw[r] += if st == 1 {
-            x[i..i + len].iter().zip(d).map(|(&a, &b)| a * b).sum::<T>()
-        } else {
-            x[i..].iter().step_by(st).zip(d).map(|(&a, &b)| a * b).sum::<T>()
-        };
-    });
+    let Some(flat) = FlatPlane::new(geo, hw, ho) else {
+        for_each_run(geo, hw, [ho, wo], |r, o, len, i| {
+            let d = &dout[o..o + len];
+            dw[r] += if st == 1 {
+                x[i..i + len].iter().zip(d).map(|(&a, &b)| a * b).sum::<T>()
+            } else {
+                x[i..].iter().step_by(st).zip(d).map(|(&a, &b)| a * b).sum::<T>()
+            };
+        });
+        return;
+    };
+    let xp = flat.pad(x, hw, geo.padding, 0, scratch);
+    for (r, dw) in dw.iter_mut().enumerate() {
+        let src = &xp[flat.tap(geo, r)..];
+        // Per output row, as the runs summed (padding adds exact zeros).
+        for (oy, d) in dout.chunks(wo).enumerate().take(ho) {
+            *dw += src[oy * flat.wp..][..wo].iter().zip(d).map(|(&a, &b)| a * b).sum::<T>();
+        }
+    }
 }
 
 /// im2col of one sample: x [cin, h, w] -> cols [cin*k*k, ho*wo]. Each
@@ -334,6 +439,7 @@ pub fn conv_split_grads<T: Real>(
     let ckk = cpg * kk;
     out.par_chunks_mut(n).enumerate().for_each(|(j, dst)| {
         let mut cols = vec![T::ZERO; if pointwise || depthwise { 0 } else { ckk * p }];
+        let mut flat = Vec::new();
         // gemm packs the side of the product whose rows it writes along
         // with a stride of p: the smaller one, d [opg, p] or cols [ckk, p],
         // is the cheaper. d: each group's sum column-major [ckk][opg] in
@@ -346,7 +452,8 @@ pub fn conv_split_grads<T: Real>(
                 let xs = &x[(sample * cin + grp * cpg) * h * w..][..cpg * h * w];
                 let d = &dout[(sample * cout + grp * opg) * p..][..opg * p];
                 if depthwise {
-                    depthwise_weight_grad(xs, d, geo, [h, w], [ho, wo], &mut dst[grp * block..(grp + 1) * block]);
+                    let dw = &mut dst[grp * block..(grp + 1) * block];
+                    depthwise_weight_grad(xs, d, geo, [h, w], [ho, wo], dw, &mut flat);
                     continue;
                 }
                 if !pointwise {
@@ -422,7 +529,7 @@ pub fn conv_forward<T: Real>(
                 let wg = &weight[grp * opg * ckk..(grp + 1) * opg * ckk];
                 let dst = &mut dst[grp * opg * p..(grp + 1) * opg * p];
                 if depthwise {
-                    depthwise_forward(xs, wg, geo, [h, w], [ho, wo], dst);
+                    depthwise_forward(xs, wg, geo, [h, w], [ho, wo], dst, cols);
                     continue;
                 }
                 if !pointwise {
@@ -460,7 +567,7 @@ pub fn conv_input_grad<T: Real>(
                 let wg = &weight[grp * opg * ckk..(grp + 1) * opg * ckk];
                 let dst = &mut dst[grp * cpg * h * w..(grp + 1) * cpg * h * w];
                 if depthwise {
-                    depthwise_input_grad(d, wg, geo, [h, w], [ho, wo], dst);
+                    depthwise_input_grad(d, wg, geo, [h, w], [ho, wo], dst, cols);
                     continue;
                 }
                 if pointwise {
