@@ -213,44 +213,53 @@ fn strided_axpy<T: Real>(len: usize, (dst, dst_step): (&mut [T], usize), a: T, (
     }
 }
 
-/// A stride-1 depthwise channel on a zero-padded copy of its plane, rows
-/// `wp = w + 2 pad` wide: tap r = (ki, kj) of output j = oy * wp + ox reads
-/// padded element j + (ki wp + kj) d, so each tap is one long contiguous
-/// loop over every row instead of one short run per row (NB301's 8- to
-/// 32-pixel rows made the runs' overhead the cost). The `wp - wo` columns
-/// past each output row are scratch. Padding taps add exact zeros, so the
-/// sums are those of the runs, in the same order.
-struct FlatPlane {
-    wp: usize,
-    /// The padded plane's length, with (k - 1) d zeros past its end for
-    /// the last rows' scratch columns.
-    padded: usize,
-    /// Output rows at padded width: ho * wp.
+/// A depthwise channel on zero-padded copies of its plane, one per phase
+/// (a, b) of the stride s: phase (a, b) holds padded pixels (u s + a, v s + b)
+/// at (u, v), rows `wq` wide. Tap r = (ki, kj) of output j = oy * wq + ox
+/// reads phase ((ki d) % s, (kj d) % s) at j + (ki d / s) wq + kj d / s, so
+/// each tap is one long contiguous loop over every row instead of one short
+/// run per row (NB301's 8- to 32-pixel rows made the runs' overhead the
+/// cost). The `wq - wo` columns past each output row are scratch. Padding
+/// taps add exact zeros, so the sums are those of the runs, in their order.
+struct Phases {
+    s: usize,
+    wq: usize,
+    /// One phase plane's length, with zero rows and columns past its end
+    /// for the last rows' scratch columns.
+    len: usize,
+    /// Output rows at phase width: ho * wq.
     rows: usize,
 }
 
-impl FlatPlane {
-    fn new(geo: ConvGeometry, [h, w]: [usize; 2], ho: usize) -> Option<FlatPlane> {
-        if geo.stride != 1 {
-            return None;
+impl Phases {
+    fn new(geo: ConvGeometry, [h, w]: [usize; 2], ho: usize) -> Phases {
+        let s = geo.stride.max(1);
+        let wq = (w + 2 * geo.padding).div_ceil(s);
+        let hq = (h + 2 * geo.padding).div_ceil(s);
+        let reach = (geo.kernel - 1) * geo.dilation / s;
+        Phases {
+            s,
+            wq,
+            len: (hq.max(ho + reach) + 1) * wq + reach,
+            rows: ho * wq,
         }
-        let wp = w + 2 * geo.padding;
-        let padded = (h + 2 * geo.padding) * wp + (geo.kernel - 1) * geo.dilation;
-        Some(FlatPlane {
-            wp,
-            padded,
-            rows: ho * wp,
-        })
     }
 
-    /// Element offset of tap r in the padded plane.
-    fn tap(&self, geo: ConvGeometry, r: usize) -> usize {
-        ((r / geo.kernel) * self.wp + r % geo.kernel) * geo.dilation
+    /// Where tap r reads: the phase plane's start and the offset in it.
+    fn tap(&self, geo: ConvGeometry, r: usize) -> (usize, usize) {
+        let (di, dj) = ((r / geo.kernel) * geo.dilation, (r % geo.kernel) * geo.dilation);
+        let phase = (di % self.s) * self.s + dj % self.s;
+        (phase * self.len, (di / self.s) * self.wq + dj / self.s)
     }
 
-    /// `buf` resized to the padded plane of `x` (zero border) followed by
-    /// `extra` zeros.
-    fn pad<'a, T: Real>(
+    /// Element of pixel (iy, ix) of the unpadded plane.
+    fn at(&self, iy: usize, ix: usize, pad: usize) -> usize {
+        let (py, px) = (iy + pad, ix + pad);
+        ((py % self.s) * self.s + px % self.s) * self.len + (py / self.s) * self.wq + px / self.s
+    }
+
+    /// `buf` resized to the phase planes of `x` followed by `extra` zeros.
+    fn split<'a, T: Real>(
         &self,
         x: &[T],
         [h, w]: [usize; 2],
@@ -259,27 +268,34 @@ impl FlatPlane {
         buf: &'a mut Vec<T>,
     ) -> &'a mut [T] {
         buf.clear();
-        buf.resize(self.padded + extra, T::ZERO);
+        buf.resize(self.s * self.s * self.len + extra, T::ZERO);
         for iy in 0..h {
-            buf[(iy + pad) * self.wp + pad..][..w].copy_from_slice(&x[iy * w..][..w]);
+            let row = &x[iy * w..][..w];
+            if self.s == 1 {
+                buf[self.at(iy, 0, pad)..][..w].copy_from_slice(row);
+            } else {
+                row.iter()
+                    .enumerate()
+                    .for_each(|(ix, &v)| buf[self.at(iy, ix, pad)] = v);
+            }
         }
         buf
     }
 
-    /// `buf` resized to dout's rows at padded width (zero scratch columns),
-    /// followed by a zero padded plane.
-    fn rows_then_plane<'a, T: Real>(&self, dout: &[T], wo: usize, buf: &'a mut Vec<T>) -> (&'a mut [T], &'a mut [T]) {
+    /// `buf` resized to dout's rows at phase width (zero scratch columns),
+    /// followed by zero phase planes.
+    fn rows_then_planes<'a, T: Real>(&self, dout: &[T], wo: usize, buf: &'a mut Vec<T>) -> (&'a mut [T], &'a mut [T]) {
         buf.clear();
-        buf.resize(self.rows + self.padded, T::ZERO);
-        let (rows, plane) = buf.split_at_mut(self.rows);
-        for (row, d) in rows.chunks_mut(self.wp).zip(dout.chunks(wo)) {
+        buf.resize(self.rows + self.s * self.s * self.len, T::ZERO);
+        let (rows, planes) = buf.split_at_mut(self.rows);
+        for (row, d) in rows.chunks_mut(self.wq).zip(dout.chunks(wo)) {
             row[..wo].copy_from_slice(d);
         }
-        (rows, plane)
+        (rows, planes)
     }
 }
 
-/// One depthwise channel forward: out [ho*wo] = sum over runs of w[r] * x.
+/// One depthwise channel forward: out [ho*wo] = sum over taps of w[r] * x.
 fn depthwise_forward<T: Real>(
     x: &[T],
     weight: &[T],
@@ -289,24 +305,20 @@ fn depthwise_forward<T: Real>(
     out: &mut [T],
     scratch: &mut Vec<T>,
 ) {
-    let Some(flat) = FlatPlane::new(geo, hw, ho) else {
-        for_each_run(geo, hw, [ho, wo], |r, o, len, i| {
-            strided_axpy(len, (&mut out[o..], 1), weight[r], (&x[i..], geo.stride))
-        });
-        return;
-    };
-    let buf = flat.pad(x, hw, geo.padding, flat.rows, scratch);
-    let (xp, acc) = buf.split_at_mut(flat.padded);
+    let ph = Phases::new(geo, hw, ho);
+    let buf = ph.split(x, hw, geo.padding, ph.rows, scratch);
+    let (planes, acc) = buf.split_at_mut(ph.s * ph.s * ph.len);
     for (r, &a) in weight.iter().enumerate() {
-        let src = &xp[flat.tap(geo, r)..][..flat.rows];
+        let (plane, offset) = ph.tap(geo, r);
+        let src = &planes[plane + offset..][..ph.rows];
         acc.iter_mut().zip(src).for_each(|(d, &v)| *d += a * v);
     }
-    for (o, row) in out.chunks_mut(wo).zip(acc.chunks(flat.wp)) {
+    for (o, row) in out.chunks_mut(wo).zip(acc.chunks(ph.wq)) {
         o.iter_mut().zip(row).for_each(|(d, &v)| *d += v);
     }
 }
 
-/// One depthwise channel's input gradient: dx += w[r] * dout over runs.
+/// One depthwise channel's input gradient: dx += w[r] * dout over taps.
 fn depthwise_input_grad<T: Real>(
     dout: &[T],
     weight: &[T],
@@ -316,25 +328,21 @@ fn depthwise_input_grad<T: Real>(
     dx: &mut [T],
     scratch: &mut Vec<T>,
 ) {
-    let Some(flat) = FlatPlane::new(geo, [h, w], ho) else {
-        for_each_run(geo, [h, w], [ho, wo], |r, o, len, i| {
-            strided_axpy(len, (&mut dx[i..], geo.stride), weight[r], (&dout[o..], 1))
-        });
-        return;
-    };
-    let (rows, dxp) = flat.rows_then_plane(dout, wo, scratch);
+    let ph = Phases::new(geo, [h, w], ho);
+    let (rows, planes) = ph.rows_then_planes(dout, wo, scratch);
     for (r, &a) in weight.iter().enumerate() {
-        let dst = &mut dxp[flat.tap(geo, r)..][..flat.rows];
+        let (plane, offset) = ph.tap(geo, r);
+        let dst = &mut planes[plane + offset..][..ph.rows];
         dst.iter_mut().zip(&*rows).for_each(|(d, &v)| *d += a * v);
     }
-    let pad = geo.padding;
-    for (iy, row) in dx.chunks_mut(w).enumerate().take(h) {
-        let src = &dxp[(iy + pad) * flat.wp + pad..][..w];
-        row.iter_mut().zip(src).for_each(|(d, &v)| *d += v);
+    for iy in 0..h {
+        for (ix, d) in dx[iy * w..][..w].iter_mut().enumerate() {
+            *d += planes[ph.at(iy, ix, geo.padding)];
+        }
     }
 }
 
-/// One depthwise channel's weight gradient: dw[r] += <x run, dout run>.
+/// One depthwise channel's weight gradient: dw[r] += <x, dout> per tap.
 fn depthwise_weight_grad<T: Real>(
     x: &[T],
     dout: &[T],
@@ -344,24 +352,14 @@ fn depthwise_weight_grad<T: Real>(
     dw: &mut [T],
     scratch: &mut Vec<T>,
 ) {
-    let st = geo.stride;
-    let Some(flat) = FlatPlane::new(geo, hw, ho) else {
-        for_each_run(geo, hw, [ho, wo], |r, o, len, i| {
-            let d = &dout[o..o + len];
-            dw[r] += if st == 1 {
-                x[i..i + len].iter().zip(d).map(|(&a, &b)| a * b).sum::<T>()
-            } else {
-                x[i..].iter().step_by(st).zip(d).map(|(&a, &b)| a * b).sum::<T>()
-            };
-        });
-        return;
-    };
-    let xp = flat.pad(x, hw, geo.padding, 0, scratch);
+    let ph = Phases::new(geo, hw, ho);
+    let planes = ph.split(x, hw, geo.padding, 0, scratch);
     for (r, dw) in dw.iter_mut().enumerate() {
-        let src = &xp[flat.tap(geo, r)..];
+        let (plane, offset) = ph.tap(geo, r);
+        let src = &planes[plane + offset..];
         // Per output row, as the runs summed (padding adds exact zeros).
         for (oy, d) in dout.chunks(wo).enumerate().take(ho) {
-            *dw += src[oy * flat.wp..][..wo].iter().zip(d).map(|(&a, &b)| a * b).sum::<T>();
+            *dw += src[oy * ph.wq..][..wo].iter().zip(d).map(|(&a, &b)| a * b).sum::<T>();
         }
     }
 }
