@@ -367,13 +367,19 @@ fn depthwise_weight_grad<T: Real>(
 /// im2col of one sample: x [cin, h, w] -> cols [cin*k*k, ho*wo]. Each
 /// output row is zeros, then the in-image run of its input row (a plain
 /// copy at stride 1), then zeros.
-fn im2col<T: Real>(x: &[T], [cin, h, w]: [usize; 3], geo: ConvGeometry, [ho, wo]: [usize; 2], cols: &mut [T]) {
+fn im2col<T: Real>(
+    x: &[T],
+    [cin, h, w]: [usize; 3],
+    geo: ConvGeometry,
+    [ho, wo]: [usize; 2],
+    (cols, row_stride): (&mut [T], usize),
+) {
     let (k, p) = (geo.kernel, ho * wo);
     for c in 0..cin {
         let plane = &x[c * h * w..(c + 1) * h * w];
         for ki in 0..k {
             for kj in 0..k {
-                let row = &mut cols[((c * k + ki) * k + kj) * p..][..p];
+                let row = &mut cols[((c * k + ki) * k + kj) * row_stride..][..p];
                 let (first, end, start) = geo.column_run(kj, w, wo);
                 for oy in 0..ho {
                     let iy = (oy * geo.stride + ki * geo.dilation) as isize - geo.padding as isize;
@@ -403,12 +409,18 @@ fn im2col<T: Real>(x: &[T], [cin, h, w]: [usize; 3], geo: ConvGeometry, [ho, wo]
 
 /// The adjoint of [`im2col`]: adds cols [cin*k*k, ho*wo] back onto the
 /// input positions they were read from, dx [cin, h, w].
-fn col2im_add<T: Real>(cols: &[T], [cin, h, w]: [usize; 3], geo: ConvGeometry, [ho, wo]: [usize; 2], dx: &mut [T]) {
-    let (kk, p) = (geo.kernel * geo.kernel, ho * wo);
+fn col2im_add<T: Real>(
+    (cols, row_stride): (&[T], usize),
+    [cin, h, w]: [usize; 3],
+    geo: ConvGeometry,
+    [ho, wo]: [usize; 2],
+    dx: &mut [T],
+) {
+    let kk = geo.kernel * geo.kernel;
     for c in 0..cin {
         let plane = &mut dx[c * h * w..(c + 1) * h * w];
         for_each_run(geo, [h, w], [ho, wo], |r, o, len, i| {
-            let row = &cols[(c * kk + r) * p..];
+            let row = &cols[(c * kk + r) * row_stride..];
             strided_axpy(len, (&mut plane[i..], geo.stride), T::ONE, (&row[o..], 1))
         });
     }
@@ -455,7 +467,7 @@ pub fn conv_split_grads<T: Real>(
                     continue;
                 }
                 if !pointwise {
-                    im2col(xs, [cpg, h, w], geo, [ho, wo], &mut cols);
+                    im2col(xs, [cpg, h, w], geo, [ho, wo], (&mut cols, p));
                 }
                 let cols = if pointwise { xs } else { &cols[..] };
                 // dst_g[opg, ckk] += d[opg, p] * cols^T[p, ckk]
@@ -501,9 +513,22 @@ pub fn conv_weight_grad<T: Real>(
     total
 }
 
+/// Samples per GEMM of a convolution pass: layers with few output pixels
+/// (TransNAS-Bench's deep layers: 4 to 16 pixels at 64 px) put several
+/// samples side by side, so gemm's row blocks fill and each packed weight
+/// is reused; larger layers keep one sample per GEMM. At most a quarter of
+/// the batch, so the blocks still spread over the cores. It depends on the
+/// batch and the layer only: the summation order, and so every score, is
+/// the same on any number of cores.
+fn samples_per_gemm(s: usize, pixels: usize) -> usize {
+    const MIN_COLUMNS: usize = 256;
+    MIN_COLUMNS.div_ceil(pixels.max(1)).clamp(1, s.div_ceil(4).max(1))
+}
+
 /// A convolution's forward pass on the host: x [S, cin, h, w], weight
 /// [cout, cin/groups, k, k] -> [S, cout, ho, wo]. One im2col and one GEMM
-/// per sample and group, samples spread over the cores.
+/// per group and block of samples (`samples_per_gemm`), blocks spread over
+/// the cores.
 pub fn conv_forward<T: Real>(
     x: &[T],
     [s, cin, h, w]: [usize; 4],
@@ -518,31 +543,68 @@ pub fn conv_forward<T: Real>(
     let mut out = vec![T::ZERO; s * cout * p];
     let pointwise = geo.is_pointwise();
     let depthwise = cpg == 1 && opg == 1;
-    let scratch = || vec![T::ZERO; if pointwise || depthwise { 0 } else { ckk * p }];
-    out.par_chunks_mut(cout * p)
-        .enumerate()
-        .for_each_init(scratch, |cols, (sample, dst)| {
+    let block = if depthwise { 1 } else { samples_per_gemm(s, p) };
+    out.par_chunks_mut(block * cout * p).enumerate().for_each_init(
+        || (Vec::new(), Vec::new()),
+        |(cols, prod), (b, dst)| {
+            let ns = dst.len() / (cout * p);
+            let n = ns * p;
+            let sample_x = |i: usize, grp: usize| &x[((b * block + i) * cin + grp * cpg) * h * w..][..cpg * h * w];
             for grp in 0..g {
-                let xs = &x[(sample * cin + grp * cpg) * h * w..][..cpg * h * w];
                 let wg = &weight[grp * opg * ckk..(grp + 1) * opg * ckk];
-                let dst = &mut dst[grp * opg * p..(grp + 1) * opg * p];
                 if depthwise {
-                    depthwise_forward(xs, wg, geo, [h, w], [ho, wo], dst, cols);
+                    depthwise_forward(
+                        sample_x(0, grp),
+                        wg,
+                        geo,
+                        [h, w],
+                        [ho, wo],
+                        &mut dst[grp * p..][..p],
+                        cols,
+                    );
                     continue;
                 }
-                if !pointwise {
-                    im2col(xs, [cpg, h, w], geo, [ho, wo], cols);
+                if ns == 1 && pointwise {
+                    // dst_g[opg, p] = w_g[opg, cpg] * x_g[cpg, p]
+                    let dst = &mut dst[grp * opg * p..][..opg * p];
+                    gemm_acc(dst, (opg, p, ckk), wg, (ckk, 1), sample_x(0, grp), (p, 1), false);
+                    continue;
                 }
-                let cols = if pointwise { xs } else { &cols[..] };
-                // dst_g[opg, p] = w_g[opg, ckk] * cols[ckk, p]
-                gemm_acc(dst, (opg, p, ckk), wg, (ckk, 1), cols, (p, 1), false);
+                // cols[ckk, n]: each sample's im2col in its own p columns.
+                cols.resize(ckk * n, T::ZERO);
+                for i in 0..ns {
+                    let xs = sample_x(i, grp);
+                    if pointwise {
+                        for (c, row) in xs.chunks(p).enumerate() {
+                            cols[c * n + i * p..][..p].copy_from_slice(row);
+                        }
+                    } else {
+                        im2col(xs, [cpg, h, w], geo, [ho, wo], (&mut cols[i * p..], n));
+                    }
+                }
+                if ns == 1 {
+                    let dst = &mut dst[grp * opg * p..][..opg * p];
+                    gemm_acc(dst, (opg, p, ckk), wg, (ckk, 1), cols, (p, 1), false);
+                    continue;
+                }
+                // prod[opg, n] = w_g[opg, ckk] * cols[ckk, n], then each
+                // sample's p columns to its place.
+                prod.resize(opg * n, T::ZERO);
+                gemm_acc(prod, (opg, n, ckk), wg, (ckk, 1), cols, (n, 1), false);
+                for i in 0..ns {
+                    for o in 0..opg {
+                        dst[(i * cout + grp * opg + o) * p..][..p].copy_from_slice(&prod[o * n + i * p..][..p]);
+                    }
+                }
             }
-        });
+        },
+    );
     out
 }
 
 /// A convolution's input gradient on the host: dout [S, cout, ho, wo] ->
-/// dx [S, cin, h, w], as w^T * dout per sample and group, then col2im.
+/// dx [S, cin, h, w], as w^T * dout per group and block of samples, then
+/// col2im.
 pub fn conv_input_grad<T: Real>(
     dout: &[T],
     [s, cout, ho, wo]: [usize; 4],
@@ -556,28 +618,64 @@ pub fn conv_input_grad<T: Real>(
     let mut dx = vec![T::ZERO; s * cin * h * w];
     let pointwise = geo.is_pointwise();
     let depthwise = cpg == 1 && opg == 1;
-    let scratch = || vec![T::ZERO; if pointwise || depthwise { 0 } else { ckk * p }];
-    dx.par_chunks_mut(cin * h * w)
-        .enumerate()
-        .for_each_init(scratch, |cols, (sample, dst)| {
+    let block = if depthwise { 1 } else { samples_per_gemm(s, p) };
+    dx.par_chunks_mut(block * cin * h * w).enumerate().for_each_init(
+        || (Vec::new(), Vec::new()),
+        |(cols, gathered), (b, dst)| {
+            let ns = dst.len() / (cin * h * w);
+            let n = ns * p;
+            let sample_d = |i: usize, grp: usize| &dout[((b * block + i) * cout + grp * opg) * p..][..opg * p];
             for grp in 0..g {
-                let d = &dout[(sample * cout + grp * opg) * p..][..opg * p];
                 let wg = &weight[grp * opg * ckk..(grp + 1) * opg * ckk];
-                let dst = &mut dst[grp * cpg * h * w..(grp + 1) * cpg * h * w];
+                let dst_of = |i: usize| (i * cin + grp * cpg) * h * w;
                 if depthwise {
-                    depthwise_input_grad(d, wg, geo, [h, w], [ho, wo], dst, cols);
+                    let at = dst_of(0);
+                    depthwise_input_grad(
+                        sample_d(0, grp),
+                        wg,
+                        geo,
+                        [h, w],
+                        [ho, wo],
+                        &mut dst[at..][..h * w],
+                        cols,
+                    );
                     continue;
                 }
-                if pointwise {
+                // d[opg, n]: each sample's dout in its own p columns.
+                let d: &[T] = if ns == 1 {
+                    sample_d(0, grp)
+                } else {
+                    gathered.resize(opg * n, T::ZERO);
+                    for i in 0..ns {
+                        for (o, row) in sample_d(i, grp).chunks(p).enumerate() {
+                            gathered[o * n + i * p..][..p].copy_from_slice(row);
+                        }
+                    }
+                    gathered
+                };
+                if pointwise && ns == 1 {
                     // dx_g[cpg, p] = w_g^T[cpg, opg] * d[opg, p]
-                    gemm_acc(dst, (cpg, p, opg), wg, (1, cpg), d, (p, 1), false);
+                    let at = dst_of(0);
+                    gemm_acc(&mut dst[at..][..cpg * p], (cpg, p, opg), wg, (1, cpg), d, (p, 1), false);
                     continue;
                 }
-                // cols[ckk, p] = w_g^T[ckk, opg] * d[opg, p]
-                gemm_acc(cols, (ckk, p, opg), wg, (1, ckk), d, (p, 1), false);
-                col2im_add(cols, [cpg, h, w], geo, [ho, wo], dst);
+                // cols[ckk, n] = w_g^T[ckk, opg] * d[opg, n]
+                cols.resize(ckk * n, T::ZERO);
+                gemm_acc(cols, (ckk, n, opg), wg, (1, ckk), d, (n, 1), false);
+                for i in 0..ns {
+                    let at = dst_of(i);
+                    let dxs = &mut dst[at..][..cpg * h * w];
+                    if pointwise {
+                        for (c, row) in dxs.chunks_mut(p).enumerate() {
+                            row.copy_from_slice(&cols[c * n + i * p..][..p]);
+                        }
+                    } else {
+                        col2im_add((&cols[i * p..], n), [cpg, h, w], geo, [ho, wo], dxs);
+                    }
+                }
             }
-        });
+        },
+    );
     dx
 }
 

@@ -753,10 +753,11 @@ mod tests {
     /// Values, input gradients and weight gradients of the host kernels
     /// against burn-flex's own conv2d (an independent implementation) for
     /// every geometry the spaces use: 3x3 / 5x5 / 1x1, strides 1 and 2,
-    /// dilation 2, depthwise and grouped, asymmetric sides.
+    /// dilation 2, depthwise and grouped, asymmetric sides; 8 samples, so
+    /// small layers put two in one GEMM (`samples_per_gemm`).
     #[test]
     fn host_convolutions_match_burns_values_and_gradients() {
-        let (s, h, w) = (3, 9, 8);
+        let (s, h, w) = (8, 9, 8);
         for (cin, cout, k, stride, pad, dil, groups) in [
             (4, 6, 3, 1, 1, 1, 1),
             (4, 6, 3, 2, 1, 1, 1),
@@ -788,7 +789,7 @@ mod tests {
     /// others) against burn-flex's conv_transpose2d: values and gradients.
     #[test]
     fn host_transposed_convolutions_match_burns_values_and_gradients() {
-        let (s, h, w) = (2, 5, 4);
+        let (s, h, w) = (8, 5, 4);
         for (cin, cout, k, stride, pad, out_pad) in [
             (4, 3, 3, 2, 1, 1),
             (4, 3, 4, 2, 1, 0),
