@@ -271,15 +271,31 @@ impl Phases {
         buf.resize(self.s * self.s * self.len + extra, T::ZERO);
         for iy in 0..h {
             let row = &x[iy * w..][..w];
-            if self.s == 1 {
-                buf[self.at(iy, 0, pad)..][..w].copy_from_slice(row);
-            } else {
-                row.iter()
-                    .enumerate()
-                    .for_each(|(ix, &v)| buf[self.at(iy, ix, pad)] = v);
+            for (ix0, start) in self.row_runs(iy, w, pad) {
+                let src = row[ix0..].iter().step_by(self.s);
+                buf[start..].iter_mut().zip(src).for_each(|(d, &v)| *d = v);
             }
         }
         buf
+    }
+
+    /// `dx += ` the phase planes' pixels of the unpadded plane: `split`
+    /// inverted, adding. Each pixel gets one addend, so the order is free.
+    fn gather_add<T: Real>(&self, planes: &[T], [h, w]: [usize; 2], pad: usize, dx: &mut [T]) {
+        for iy in 0..h {
+            let row = &mut dx[iy * w..][..w];
+            for (ix0, start) in self.row_runs(iy, w, pad) {
+                let dst = row[ix0..].iter_mut().step_by(self.s);
+                dst.zip(&planes[start..]).for_each(|(d, &v)| *d += v);
+            }
+        }
+    }
+
+    /// Row iy of the unpadded plane as one run per phase column: pixels
+    /// ix0, ix0 + s, ... sit contiguously in their phase plane from `start`
+    /// (one run, a plain copy, at stride 1).
+    fn row_runs(&self, iy: usize, w: usize, pad: usize) -> impl Iterator<Item = (usize, usize)> + '_ {
+        (0..self.s.min(w)).map(move |ix0| (ix0, self.at(iy, ix0, pad)))
     }
 
     /// `buf` resized to dout's rows at phase width (zero scratch columns),
@@ -335,11 +351,7 @@ fn depthwise_input_grad<T: Real>(
         let dst = &mut planes[plane + offset..][..ph.rows];
         dst.iter_mut().zip(&*rows).for_each(|(d, &v)| *d += a * v);
     }
-    for iy in 0..h {
-        for (ix, d) in dx[iy * w..][..w].iter_mut().enumerate() {
-            *d += planes[ph.at(iy, ix, geo.padding)];
-        }
-    }
+    ph.gather_add(planes, [h, w], geo.padding, dx);
 }
 
 /// One depthwise channel's weight gradient: dw[r] += <x, dout> per tap.
