@@ -7,13 +7,15 @@
 # for Taskonomy's: see README.md), patterns of the whole batch (`--pattern-samples 32`, as the two full
 # class_* runs had before 16 became the default). Run from this folder:
 #   N=200 nohup bash queue.sh > queue.log 2>&1 &
+# A second instance started beside it works on the next task: a task whose output another process is
+# writing fails at once on its lock (rc 1 in the log) and the instance moves on.
 set -u
 N=${N:-200}
 B=${LSWAG_BIN:-../../../target/debug/lswag-studio}
 DATA=${LSWAG_DATA:-../../../../shared/data}
-for entry in micro:room_layout:64 micro:segmentsemantic:64 micro:autoencoder:64 macro:class_object:128 macro:class_scene:128 \
-             macro:room_layout:128 macro:jigsaw:192 micro:jigsaw:192 \
-             macro:autoencoder:128 macro:normal:128 macro:segmentsemantic:128 micro:normal:64; do
+for entry in micro:room_layout:64 micro:segmentsemantic:64 micro:autoencoder:64 micro:normal:64 \
+             macro:class_object:128 macro:class_scene:128 macro:room_layout:128 macro:segmentsemantic:128 \
+             macro:autoencoder:128 macro:normal:128 micro:jigsaw:192 macro:jigsaw:192; do
   IFS=: read -r kind task size <<< "$entry"
   keys=$(mktemp)
   python3 -c "import json,sys; d=json.load(open(sys.argv[1]))[sys.argv[2]]; print('\n'.join(list(d)[:int(sys.argv[3])]))" \
