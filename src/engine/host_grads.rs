@@ -272,8 +272,13 @@ impl Phases {
         for iy in 0..h {
             let row = &x[iy * w..][..w];
             for (ix0, start) in self.row_runs(iy, w, pad) {
-                let src = row[ix0..].iter().step_by(self.s);
-                buf[start..].iter_mut().zip(src).for_each(|(d, &v)| *d = v);
+                let dst = &mut buf[start..];
+                if self.s == 1 {
+                    dst[..w].copy_from_slice(row);
+                } else {
+                    let src = row[ix0..].iter().step_by(self.s);
+                    dst.iter_mut().zip(src).for_each(|(d, &v)| *d = v);
+                }
             }
         }
         buf
@@ -285,15 +290,20 @@ impl Phases {
         for iy in 0..h {
             let row = &mut dx[iy * w..][..w];
             for (ix0, start) in self.row_runs(iy, w, pad) {
-                let dst = row[ix0..].iter_mut().step_by(self.s);
-                dst.zip(&planes[start..]).for_each(|(d, &v)| *d += v);
+                let src = &planes[start..];
+                if self.s == 1 {
+                    row.iter_mut().zip(src).for_each(|(d, &v)| *d += v);
+                } else {
+                    let dst = row[ix0..].iter_mut().step_by(self.s);
+                    dst.zip(src).for_each(|(d, &v)| *d += v);
+                }
             }
         }
     }
 
     /// Row iy of the unpadded plane as one run per phase column: pixels
     /// ix0, ix0 + s, ... sit contiguously in their phase plane from `start`
-    /// (one run, a plain copy, at stride 1).
+    /// (at stride 1 the whole row, which the callers move as a plain slice).
     fn row_runs(&self, iy: usize, w: usize, pad: usize) -> impl Iterator<Item = (usize, usize)> + '_ {
         (0..self.s.min(w)).map(move |ix0| (ix0, self.at(iy, ix0, pad)))
     }
