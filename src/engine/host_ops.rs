@@ -489,20 +489,16 @@ fn unary_host_op<B: Backward<Flex, 1>>(
     Some(Tensor::from_primitive::<Autodiff<Flex>>(result))
 }
 
-fn pool3_forward<T: HostFloat>(x: &[T], dims: [usize; 4], window: PoolWindow) -> FlexTensor {
-    if window.stride == 1 {
-        pool_forward_stride1(x, dims, window)
-    } else {
-        pool3_forward_windows(x, dims, window)
+/// The average pool's forward. At stride 1, k x k shifted row sums over a
+/// zero-padded plane, one contiguous loop per tap and output row: a
+/// window's terms are added in the order of `pool3_forward_windows` (rows,
+/// then columns, from zero) with exact zeros where it leaves the image, so
+/// the values are bit for bit its values; its per-window loops of 3 pixels
+/// cost a fifth of an NB201 probe.
+fn pool3_forward<T: HostFloat>(x: &[T], [s, c, h, w]: [usize; 4], window: PoolWindow) -> FlexTensor {
+    if window.stride != 1 {
+        return pool3_forward_windows(x, [s, c, h, w], window);
     }
-}
-
-/// Stride-1 average pool as k x k shifted row sums over a zero-padded plane,
-/// one contiguous loop per tap and output row. A window's terms are added in
-/// the order of `pool3_forward_windows` (rows, then columns, from zero) with
-/// exact zeros where it leaves the image, so the values are bit for bit its
-/// values; the per-window loops of 3 pixels cost a fifth of an NB201 probe.
-fn pool_forward_stride1<T: HostFloat>(x: &[T], [s, c, h, w]: [usize; 4], window: PoolWindow) -> FlexTensor {
     let [oh, ow] = window.out_dims([h, w]);
     let (rows, cols) = (window.spans(h), window.spans(w));
     let mut y = vec![T::ZERO; s * c * oh * ow];
@@ -569,20 +565,16 @@ fn pool3_forward_windows<T: HostFloat>(x: &[T], [s, c, h, w]: [usize; 4], window
 /// pixel i. Scattered in output order, so each input pixel sums its windows
 /// in reverse window order: bit for bit what burn's autodiff computed for
 /// the shifted views before (ZiCO's two-split std magnifies any change).
-fn pool3_backward<T: HostFloat>(dy: &[T], dims: [usize; 4], window: PoolWindow) -> FlexTensor {
-    if window.stride == 1 {
-        pool_backward_stride1(dy, dims, window)
-    } else {
-        pool3_backward_windows(dy, dims, window)
-    }
-}
-
-/// Stride 1: input pixel (iy, ix) lies in the windows of outputs
+///
+/// At stride 1, input pixel (iy, ix) lies in the windows of outputs
 /// (iy + p - k + 1 + a, ix + p - k + 1 + b) for a, b in 0..k, which the
 /// scatter visits in that (row-major) order. So dx is the k x k box sums of
 /// the shares padded by k - 1 - p: the same terms in the same order, zeros
 /// for windows outside the output, bit for bit `pool3_backward_windows`.
-fn pool_backward_stride1<T: HostFloat>(dy: &[T], [s, c, h, w]: [usize; 4], window: PoolWindow) -> FlexTensor {
+fn pool3_backward<T: HostFloat>(dy: &[T], [s, c, h, w]: [usize; 4], window: PoolWindow) -> FlexTensor {
+    if window.stride != 1 {
+        return pool3_backward_windows(dy, [s, c, h, w], window);
+    }
     let [oh, ow] = window.out_dims([h, w]);
     let (rows, cols) = (window.spans(h), window.spans(w));
     let margin = window.kernel - 1 - window.padding;
@@ -1016,14 +1008,11 @@ mod tests {
                 .map(|i| T::from_f64(((i * 7919 + seed) % 1013) as f64 / 97.0 - 5.2))
                 .collect();
             let bits = |t: FlexTensor| slice::<T>(&t).iter().map(|v| v.to_f64().to_bits()).collect::<Vec<_>>();
-            let (fast, loops) = (
-                pool_forward_stride1(&x, dims, window),
-                pool3_forward_windows(&x, dims, window),
-            );
+            let (fast, loops) = (pool3_forward(&x, dims, window), pool3_forward_windows(&x, dims, window));
             assert_eq!(fast.layout().shape(), loops.layout().shape(), "{dims:?}");
             assert_eq!(bits(fast), bits(loops), "forward {dims:?}");
             let (fast, loops) = (
-                pool_backward_stride1(&x, dims, window),
+                pool3_backward(&x, dims, window),
                 pool3_backward_windows(&x, dims, window),
             );
             assert_eq!(bits(fast), bits(loops), "backward {dims:?}");
