@@ -500,18 +500,16 @@ fn pool3_forward<T: HostFloat>(x: &[T], [s, c, h, w]: [usize; 4], window: PoolWi
         return pool3_forward_windows(x, [s, c, h, w], window);
     }
     let [oh, ow] = window.out_dims([h, w]);
-    let (rows, cols) = (window.spans(h), window.spans(w));
+    let windows = window.windows([h, w]);
     let mut y = vec![T::ZERO; s * c * oh * ow];
     y.par_chunks_mut(oh * ow)
         .enumerate()
         .for_each_init(Vec::new, |padded, (plane, out)| {
             let wp = pad_plane(&x[plane * h * w..][..h * w], [h, w], window.padding, padded);
             box_sums(padded, wp, window.kernel, ow, out);
-            for ((y0, y1), out) in rows.iter().zip(out.chunks_mut(ow)) {
-                for ((x0, x1), o) in cols.iter().zip(out) {
-                    *o = *o / T::from_f64(((y1 - y0) * (x1 - x0)) as f64);
-                }
-            }
+            out.iter_mut()
+                .zip(&windows)
+                .for_each(|(o, win)| *o = *o / in_image(win));
         });
     flex(y, vec![s, c, oh, ow])
 }
@@ -542,19 +540,29 @@ fn box_sums<T: HostFloat>(padded: &[T], wp: usize, k: usize, ow: usize, out: &mu
     }
 }
 
+/// A pooling window's (first row, end), (first column, end) in the image.
+type Window = ((usize, usize), (usize, usize));
+
+/// The in-image pixel count of a window, the average's divisor (padding
+/// not counted).
+fn in_image<T: HostFloat>(&((y0, y1), (x0, x1)): &Window) -> T {
+    T::from_f64(((y1 - y0) * (x1 - x0)) as f64)
+}
+
 fn pool3_forward_windows<T: HostFloat>(x: &[T], [s, c, h, w]: [usize; 4], window: PoolWindow) -> FlexTensor {
     let windows = window.windows([h, w]);
     let mut y = vec![T::ZERO; s * c * windows.len()];
     y.par_chunks_mut(windows.len()).enumerate().for_each(|(plane, out)| {
         let x = &x[plane * h * w..(plane + 1) * h * w];
-        for (o, &((y0, y1), (x0, x1))) in out.iter_mut().zip(&windows) {
+        for (o, win) in out.iter_mut().zip(&windows) {
+            let &((y0, y1), (x0, x1)) = win;
             let mut sum = T::ZERO;
             for row in x[y0 * w..y1 * w].chunks_exact(w) {
                 for &v in &row[x0..x1] {
                     sum += v;
                 }
             }
-            *o = sum / T::from_f64(((y1 - y0) * (x1 - x0)) as f64);
+            *o = sum / in_image(win);
         }
     });
     let [oh, ow] = window.out_dims([h, w]);
@@ -576,19 +584,15 @@ fn pool3_backward<T: HostFloat>(dy: &[T], [s, c, h, w]: [usize; 4], window: Pool
         return pool3_backward_windows(dy, [s, c, h, w], window);
     }
     let [oh, ow] = window.out_dims([h, w]);
-    let (rows, cols) = (window.spans(h), window.spans(w));
+    let windows = window.windows([h, w]);
     let margin = window.kernel - 1 - window.padding;
     let mut dx = vec![T::ZERO; s * c * h * w];
     dx.par_chunks_mut(h * w).enumerate().for_each_init(
         || (Vec::new(), Vec::new()),
         |(shares, padded), (plane, dx)| {
             shares.clear();
-            let dy = dy[plane * oh * ow..][..oh * ow].chunks_exact(ow);
-            for (&(y0, y1), dy) in rows.iter().zip(dy) {
-                for (&(x0, x1), &d) in cols.iter().zip(dy) {
-                    shares.push(d * (T::ONE / T::from_f64(((y1 - y0) * (x1 - x0)) as f64)));
-                }
-            }
+            let dy = &dy[plane * oh * ow..][..oh * ow];
+            shares.extend(dy.iter().zip(&windows).map(|(&d, win)| d * (T::ONE / in_image(win))));
             let wp = pad_plane(shares, [oh, ow], margin, padded);
             box_sums(padded, wp, window.kernel, w, dx);
         },
@@ -601,8 +605,9 @@ fn pool3_backward_windows<T: HostFloat>(dy: &[T], [s, c, h, w]: [usize; 4], wind
     let mut dx = vec![T::ZERO; s * c * h * w];
     dx.par_chunks_mut(h * w).enumerate().for_each(|(plane, dx)| {
         let dy = &dy[plane * windows.len()..(plane + 1) * windows.len()];
-        for (&d, &((y0, y1), (x0, x1))) in dy.iter().zip(&windows) {
-            let share = d * (T::ONE / T::from_f64(((y1 - y0) * (x1 - x0)) as f64));
+        for (&d, win) in dy.iter().zip(&windows) {
+            let &((y0, y1), (x0, x1)) = win;
+            let share = d * (T::ONE / in_image(win));
             for row in dx[y0 * w..y1 * w].chunks_exact_mut(w) {
                 for v in &mut row[x0..x1] {
                     *v += share;
@@ -647,7 +652,7 @@ impl PoolWindow {
 
     /// Per output pixel in row-major order, its window's in-image rows and
     /// columns, ((first row, end), (first column, end)).
-    fn windows(self, [h, w]: [usize; 2]) -> Vec<((usize, usize), (usize, usize))> {
+    fn windows(self, [h, w]: [usize; 2]) -> Vec<Window> {
         let cols = self.spans(w);
         self.spans(h)
             .into_iter()
