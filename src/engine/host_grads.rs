@@ -386,9 +386,8 @@ fn depthwise_weight_grad<T: Real>(
     }
 }
 
-/// im2col of one sample: x [cin, h, w] -> cols [cin*k*k, ho*wo]. Each
-/// output row is zeros, then the in-image run of its input row (a plain
-/// copy at stride 1), then zeros.
+/// im2col of one sample: x [cin, h, w] -> cols [cin*k*k, ho*wo], one row
+/// per channel and kernel tap.
 fn im2col<T: Real>(
     x: &[T],
     [cin, h, w]: [usize; 3],
@@ -402,30 +401,83 @@ fn im2col<T: Real>(
         for ki in 0..k {
             for kj in 0..k {
                 let row = &mut cols[((c * k + ki) * k + kj) * row_stride..][..p];
-                let (first, end, start) = geo.column_run(kj, w, wo);
-                for oy in 0..ho {
-                    let iy = (oy * geo.stride + ki * geo.dilation) as isize - geo.padding as isize;
-                    let out = &mut row[oy * wo..(oy + 1) * wo];
-                    if iy < 0 || iy >= h as isize {
-                        out.fill(T::ZERO);
-                        continue;
-                    }
-                    let src = &plane[iy as usize * w..][..w];
-                    out[..first].fill(T::ZERO);
-                    out[end..].fill(T::ZERO);
-                    if end == first {
-                        continue;
-                    }
-                    if geo.stride == 1 {
-                        out[first..end].copy_from_slice(&src[start..start + end - first]);
-                    } else {
-                        for (o, &v) in out[first..end].iter_mut().zip(src[start..].iter().step_by(geo.stride)) {
-                            *o = v;
-                        }
-                    }
+                if geo.stride == 1 && wo == w {
+                    same_width_shift(plane, [h, w], geo, [ki, kj], ho, row);
+                } else {
+                    row_by_row(plane, [h, w], geo, [ki, kj], [ho, wo], row);
                 }
             }
         }
+    }
+}
+
+/// One im2col row, tap (ki, kj) of one channel plane: each output row is
+/// zeros, then the in-image run of its input row (a plain copy at stride
+/// 1), then zeros.
+fn row_by_row<T: Real>(
+    plane: &[T],
+    [h, w]: [usize; 2],
+    geo: ConvGeometry,
+    [ki, kj]: [usize; 2],
+    [ho, wo]: [usize; 2],
+    row: &mut [T],
+) {
+    let (first, end, start) = geo.column_run(kj, w, wo);
+    for oy in 0..ho {
+        let iy = (oy * geo.stride + ki * geo.dilation) as isize - geo.padding as isize;
+        let out = &mut row[oy * wo..(oy + 1) * wo];
+        if iy < 0 || iy >= h as isize {
+            out.fill(T::ZERO);
+            continue;
+        }
+        let src = &plane[iy as usize * w..][..w];
+        out[..first].fill(T::ZERO);
+        out[end..].fill(T::ZERO);
+        if end == first {
+            continue;
+        }
+        if geo.stride == 1 {
+            out[first..end].copy_from_slice(&src[start..start + end - first]);
+        } else {
+            for (o, &v) in out[first..end].iter_mut().zip(src[start..].iter().step_by(geo.stride)) {
+                *o = v;
+            }
+        }
+    }
+}
+
+/// One im2col row of a stride-1 convolution whose output rows are as wide
+/// as its input rows: the plane shifted by the tap's offset, as one copy,
+/// then zeros where the tap falls outside the image (rows above or below,
+/// and the columns that wrapped onto a neighbouring row). The same values
+/// as the row-by-row loop, without a copy call per output row (at 32 x 32
+/// those calls cost as much as the GEMM that reads the columns).
+fn same_width_shift<T: Real>(
+    plane: &[T],
+    [h, w]: [usize; 2],
+    geo: ConvGeometry,
+    [ki, kj]: [usize; 2],
+    ho: usize,
+    row: &mut [T],
+) {
+    let dy = (ki * geo.dilation) as isize - geo.padding as isize;
+    // Output rows oy whose input row oy + dy lies in the image.
+    let oy0 = (-dy).clamp(0, ho as isize) as usize;
+    let oy1 = (h as isize - dy).clamp(oy0 as isize, ho as isize) as usize;
+    let shift = dy * w as isize + (kj * geo.dilation) as isize - geo.padding as isize;
+    // The flat range of those rows, clipped to where the shifted read stays in the plane.
+    let p = ho * w;
+    let a = (((oy0 * w) as isize).max(-shift) as usize).min(p);
+    let b = (((oy1 * w) as isize).min((h * w) as isize - shift).max(a as isize)) as usize;
+    row[..a].fill(T::ZERO);
+    row[b..].fill(T::ZERO);
+    if a < b {
+        row[a..b].copy_from_slice(&plane[(a as isize + shift) as usize..][..b - a]);
+    }
+    let (first, end, _) = geo.column_run(kj, w, w);
+    for out in row[oy0 * w..oy1 * w].chunks_exact_mut(w) {
+        out[..first].fill(T::ZERO);
+        out[end..].fill(T::ZERO);
     }
 }
 
@@ -765,6 +817,34 @@ mod tests {
         // over 0.1 GFLOP/s, and a zero time would give infinity.
         let one = gemm_gflops(128, 1, 2);
         assert!(one.is_finite() && one > 0.1, "{one}");
+    }
+
+    #[test]
+    fn same_width_im2col_rows_equal_the_row_by_row_copy() {
+        for [h, w] in [[7, 6], [1, 5], [5, 1], [3, 3], [2, 9]] {
+            let plane: Vec<f32> = (0..h * w).map(|i| i as f32 + 1.0).collect();
+            for (k, dilation) in [(1, 1), (3, 1), (5, 1), (3, 2), (5, 2)] {
+                let padding = dilation * (k - 1) / 2;
+                let geo = ConvGeometry {
+                    kernel: k,
+                    stride: 1,
+                    padding,
+                    dilation,
+                    groups: 1,
+                };
+                let ho = geo.out_side(h);
+                assert_eq!(geo.out_side(w), w);
+                for ki in 0..k {
+                    for kj in 0..k {
+                        let mut fast = vec![f32::NAN; ho * w];
+                        let mut want = vec![f32::NAN; ho * w];
+                        same_width_shift(&plane, [h, w], geo, [ki, kj], ho, &mut fast);
+                        row_by_row(&plane, [h, w], geo, [ki, kj], [ho, w], &mut want);
+                        assert_eq!(fast, want, "{h}x{w} k={k} d={dilation} tap ({ki},{kj})");
+                    }
+                }
+            }
+        }
     }
 
     #[test]
