@@ -502,15 +502,16 @@ fn pool3_forward<T: HostFloat>(x: &[T], [s, c, h, w]: [usize; 4], window: PoolWi
     let [oh, ow] = window.out_dims([h, w]);
     let windows = window.windows([h, w]);
     let mut y = vec![T::ZERO; s * c * oh * ow];
-    y.par_chunks_mut(oh * ow)
-        .enumerate()
-        .for_each_init(Vec::new, |padded, (plane, out)| {
+    y.par_chunks_mut(oh * ow).enumerate().for_each_init(
+        || (Vec::new(), Vec::new()),
+        |(padded, wide), (plane, out)| {
             let wp = pad_plane(&x[plane * h * w..][..h * w], [h, w], window.padding, padded);
-            box_sums(padded, wp, window.kernel, ow, out);
+            box_sums(padded, wp, window.kernel, ow, out, wide);
             out.iter_mut()
                 .zip(&windows)
                 .for_each(|(o, win)| *o = *o / in_image(win));
-        });
+        },
+    );
     flex(y, vec![s, c, oh, ow])
 }
 
@@ -527,16 +528,27 @@ fn pad_plane<T: HostFloat>(plane: &[T], [h, w]: [usize; 2], pad: usize, buf: &mu
 }
 
 /// out[oy, ox] = the sum, from zero, of padded[oy + ky, ox + kx] over ky,
-/// then kx, in 0..k: the k x k box sums of a plane `wp` wide.
-fn box_sums<T: HostFloat>(padded: &[T], wp: usize, k: usize, ow: usize, out: &mut [T]) {
-    for (oy, acc) in out.chunks_mut(ow).enumerate() {
-        acc.fill(T::ZERO);
-        for ky in 0..k {
-            let row = &padded[(oy + ky) * wp..];
-            for kx in 0..k {
-                acc.iter_mut().zip(&row[kx..kx + ow]).for_each(|(a, &v)| *a += v);
-            }
+/// then kx, in 0..k: the k x k box sums of a plane `wp` wide. Summed as
+/// rows `wp` wide in `wide` (one long vector add per tap instead of one per
+/// tap and output row; the k - 1 extra sums per row are dropped), then
+/// copied out `ow` wide.
+fn box_sums<T: HostFloat>(padded: &[T], wp: usize, k: usize, ow: usize, out: &mut [T], wide: &mut Vec<T>) {
+    let oh = out.len() / ow.max(1);
+    if oh == 0 || ow == 0 {
+        return;
+    }
+    // The last row stops at `ow`, so every read stays inside the padded plane.
+    let n = (oh - 1) * wp + ow;
+    wide.clear();
+    wide.resize(n, T::ZERO);
+    for ky in 0..k {
+        for kx in 0..k {
+            let shifted = &padded[ky * wp + kx..][..n];
+            wide.iter_mut().zip(shifted).for_each(|(a, &v)| *a += v);
         }
+    }
+    for (dst, src) in out.chunks_exact_mut(ow).zip(wide.chunks(wp)) {
+        dst.copy_from_slice(&src[..ow]);
     }
 }
 
@@ -588,13 +600,13 @@ fn pool3_backward<T: HostFloat>(dy: &[T], [s, c, h, w]: [usize; 4], window: Pool
     let margin = window.kernel - 1 - window.padding;
     let mut dx = vec![T::ZERO; s * c * h * w];
     dx.par_chunks_mut(h * w).enumerate().for_each_init(
-        || (Vec::new(), Vec::new()),
-        |(shares, padded), (plane, dx)| {
+        || (Vec::new(), Vec::new(), Vec::new()),
+        |(shares, padded, wide), (plane, dx)| {
             shares.clear();
             let dy = &dy[plane * oh * ow..][..oh * ow];
             shares.extend(dy.iter().zip(&windows).map(|(&d, win)| d * (T::ONE / in_image(win))));
             let wp = pad_plane(shares, [oh, ow], margin, padded);
-            box_sums(padded, wp, window.kernel, w, dx);
+            box_sums(padded, wp, window.kernel, w, dx, wide);
         },
     );
     flex(dx, vec![s, c, h, w])
