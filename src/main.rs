@@ -1035,7 +1035,8 @@ fn run_score(a: ScoreArgs) -> Result<()> {
             score::available_memory().map_or(String::new(), |a| format!(" ({} available)", score::format_bytes(a)))
         );
     }
-    score::run(&keys, &config, &a.out, &CancelToken::default(), &score_reporter())
+    let samples = lswag_studio::engine::probe::recorded_pattern_samples(config.probe.pattern_samples, config.batch);
+    score::run(&keys, &config, &a.out, &CancelToken::default(), &score_reporter(samples))
         .with_context(|| format!("scoring into {}", a.out.display()))?;
     if let Some(peak) = score::peak_memory(&lswag_studio::engine::backend::Backend::new(config.backend)) {
         eprintln!("peak memory: {peak}");
@@ -1044,10 +1045,21 @@ fn run_score(a: ScoreArgs) -> Result<()> {
 }
 
 /// Progress lines of a score run on stderr; at the end, once per proxy,
-/// on how many architectures it came out undefined and why.
-fn score_reporter() -> impl Fn(ScoreEvent) {
+/// on how many architectures it came out undefined and why, and whether
+/// Psi filled the pattern space of `samples` pattern samples (said also
+/// when it first happens, so a long run can be stopped early).
+fn score_reporter(samples: usize) -> impl Fn(ScoreEvent) {
+    use lswag_studio::engine::profile::PATTERN_FILL_NOTE;
     let tty = std::io::stderr().is_terminal();
     let missing = std::sync::Mutex::new(std::collections::BTreeMap::<String, usize>::new());
+    // Architectures whose Psi filled the pattern space, and the largest fill.
+    let filled = std::sync::Mutex::new((0usize, 0.0f64));
+    let ceiling = format!(
+        "of the 2^{samples} activation patterns that {samples} pattern samples can tell apart: nearly the same \
+         for every architecture, so L-SWAG ranks by Lambda there; --pattern-samples {} counts them again \
+         (which ranks better depends on the space: README, \"pattern_samples 16 / 32 / 64\")",
+        (2 * samples).min(64)
+    );
     move |e: ScoreEvent| match e {
         ScoreEvent::Started { total, already_done } => {
             eprintln!("scoring {total} architectures ({already_done} already in the file)")
@@ -1057,6 +1069,18 @@ fn score_reporter() -> impl Fn(ScoreEvent) {
                 for (name, _) in line.proxies.iter().filter(|(_, v)| v.is_none()) {
                     *m.entry(name.clone()).or_default() += 1;
                 }
+            }
+            let fill = line.profile.as_ref().and_then(|p| p.pattern_fill(samples));
+            if let (Some(fill), Ok(mut f)) = (fill.filter(|&f| f >= PATTERN_FILL_NOTE), filled.lock()) {
+                if f.0 == 0 {
+                    eprintln!(
+                        "{}note: {}: Psi over all layers (L-SWAG, SWAP) is at {:.1}% {ceiling}",
+                        if tty { "\r\x1b[2K" } else { "" },
+                        line.arch,
+                        100.0 * fill
+                    );
+                }
+                *f = (f.0 + 1, f.1.max(fill));
             }
             let eta = progress.eta().map(format_duration).unwrap_or_default();
             let msg = format!(
@@ -1081,6 +1105,15 @@ fn score_reporter() -> impl Fn(ScoreEvent) {
                 eprintln!(
                     "note: {name} is missing on {n} of {scored} architectures: {}",
                     lswag_studio::proxy::missing_reason(&name)
+                );
+            }
+            if let Ok(&(n, fill)) = filled.lock().as_deref()
+                && n > 0
+            {
+                eprintln!(
+                    "note: on {n} of {scored} architectures Psi over all layers is within {:.0}% (at most {:.1}%) {ceiling}",
+                    100.0 * (1.0 - PATTERN_FILL_NOTE),
+                    100.0 * fill
                 );
             }
         }

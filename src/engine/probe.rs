@@ -777,7 +777,7 @@ fn batch_pass(
 
 /// The samples whose patterns a pass of `s` samples records: the setting,
 /// else the whole batch, at most 64 (a pattern is one u64).
-fn recorded_pattern_samples(samples: Option<usize>, s: usize) -> usize {
+pub fn recorded_pattern_samples(samples: Option<usize>, s: usize) -> usize {
     samples.unwrap_or(s).clamp(1, s).min(64)
 }
 

@@ -54,7 +54,22 @@ pub enum LayerStatistic {
     MeanLogSigma,
 }
 
+/// The fill of the pattern space (`LayerProfile::pattern_fill`) from which
+/// a run says that Psi sits at its ceiling: there Psi is nearly the same
+/// for every architecture and L-SWAG ranks by Lambda alone. Which is better
+/// depends on the space (README, "pattern_samples 16 / 32 / 64": NB101 464
+/// of 500 cells within 1% at 16 samples and better for it, TransNAS-Bench-101
+/// macro at 128 px far worse), so the run says it and does not choose.
+pub const PATTERN_FILL_NOTE: f64 = 0.99;
+
 impl LayerProfile {
+    /// Psi over all layers as a fraction of the 2^k distinct patterns that
+    /// k pattern samples can tell apart; `None` at 64 samples (a u64
+    /// pattern, no ceiling within reach).
+    pub fn pattern_fill(&self, samples: usize) -> Option<f64> {
+        (samples < 64).then(|| self.psi_upto[PERC_BINS - 1] as f64 / (1u64 << samples) as f64)
+    }
+
     /// Depth L (number of weight layers).
     pub fn depth(&self) -> usize {
         self.layers.len()
@@ -119,6 +134,26 @@ impl LayerProfile {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn pattern_fill_is_psi_over_the_two_to_the_samples_ceiling() {
+        let mut p = LayerProfile {
+            lambda_bin: [0.0; PERC_BINS],
+            psi_upto: [0; PERC_BINS],
+            psi_bin: [0; PERC_BINS],
+            layers: Vec::new(),
+            params: 0,
+            flops: 0,
+        };
+        // 16 samples tell 2^16 = 65,536 patterns apart.
+        p.psi_upto[PERC_BINS - 1] = 65_536;
+        assert_eq!(p.pattern_fill(16), Some(1.0));
+        p.psi_upto[PERC_BINS - 1] = 32_768;
+        assert_eq!(p.pattern_fill(16), Some(0.5));
+        assert_eq!(p.pattern_fill(32), Some(32_768.0 / 4_294_967_296.0));
+        assert!(p.pattern_fill(16).unwrap() < PATTERN_FILL_NOTE);
+        assert_eq!(p.pattern_fill(64), None);
+    }
+
     use super::*;
 
     #[test]
