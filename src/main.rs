@@ -1036,8 +1036,14 @@ fn run_score(a: ScoreArgs) -> Result<()> {
         );
     }
     let samples = lswag_studio::engine::probe::recorded_pattern_samples(config.probe.pattern_samples, config.batch);
-    score::run(&keys, &config, &a.out, &CancelToken::default(), &score_reporter(samples))
-        .with_context(|| format!("scoring into {}", a.out.display()))?;
+    score::run(
+        &keys,
+        &config,
+        &a.out,
+        &CancelToken::default(),
+        &score_reporter(samples),
+    )
+    .with_context(|| format!("scoring into {}", a.out.display()))?;
     if let Some(peak) = score::peak_memory(&lswag_studio::engine::backend::Backend::new(config.backend)) {
         eprintln!("peak memory: {peak}");
     }

@@ -231,7 +231,8 @@ impl ScoreRun {
                 ))
             }
         };
-        let pattern_samples = crate::engine::probe::recorded_pattern_samples(config.probe.pattern_samples, config.batch);
+        let pattern_samples =
+            crate::engine::probe::recorded_pattern_samples(config.probe.pattern_samples, config.batch);
         let archs: Vec<String> = chosen.iter().map(|(_, a)| a.clone()).collect();
         let row_of: HashMap<String, usize> = chosen.iter().map(|(r, a)| (a.clone(), *r)).collect();
         let path = out.clone();
