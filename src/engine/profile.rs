@@ -134,6 +134,8 @@ impl LayerProfile {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn pattern_fill_is_psi_over_the_two_to_the_samples_ceiling() {
         let mut p = LayerProfile {
@@ -153,8 +155,6 @@ mod tests {
         assert!(p.pattern_fill(16).unwrap() < PATTERN_FILL_NOTE);
         assert_eq!(p.pattern_fill(64), None);
     }
-
-    use super::*;
 
     #[test]
     fn depth_bins_match_the_golden_network() {
