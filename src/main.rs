@@ -1041,7 +1041,7 @@ fn run_score(a: ScoreArgs) -> Result<()> {
         &config,
         &a.out,
         &CancelToken::default(),
-        &score_reporter(samples),
+        &score_reporter(samples, config.batch),
     )
     .with_context(|| format!("scoring into {}", a.out.display()))?;
     if let Some(peak) = score::peak_memory(&lswag_studio::engine::backend::Backend::new(config.backend)) {
@@ -1052,19 +1052,24 @@ fn run_score(a: ScoreArgs) -> Result<()> {
 
 /// Progress lines of a score run on stderr; at the end, once per proxy,
 /// on how many architectures it came out undefined and why, and whether
-/// Psi filled the pattern space of `samples` pattern samples (said also
-/// when it first happens, so a long run can be stopped early).
-fn score_reporter(samples: usize) -> impl Fn(ScoreEvent) {
+/// Psi filled the pattern space of `samples` pattern samples of a `batch`
+/// (said also when it first happens, so a long run can be stopped early).
+fn score_reporter(samples: usize, batch: usize) -> impl Fn(ScoreEvent) {
     use lswag_studio::engine::profile::PATTERN_FILL_NOTE;
     let tty = std::io::stderr().is_terminal();
     let missing = std::sync::Mutex::new(std::collections::BTreeMap::<String, usize>::new());
     // Architectures whose Psi filled the pattern space, and the largest fill.
     let filled = std::sync::Mutex::new((0usize, 0.0f64));
+    let more = (2 * samples).min(64).min(batch);
+    let again = if more > samples {
+        format!("--pattern-samples {more}")
+    } else {
+        format!("a batch larger than {samples}")
+    };
     let ceiling = format!(
         "of the 2^{samples} activation patterns that {samples} pattern samples can tell apart: nearly the same \
-         for every architecture, so L-SWAG ranks by Lambda there; --pattern-samples {} counts them again \
-         (which ranks better depends on the space: README, \"pattern_samples 16 / 32 / 64\")",
-        (2 * samples).min(64)
+         for every architecture, so L-SWAG ranks by Lambda there; {again} counts them again (which ranks better \
+         depends on the space: README, \"pattern_samples 16 / 32 / 64\")"
     );
     move |e: ScoreEvent| match e {
         ScoreEvent::Started { total, already_done } => {

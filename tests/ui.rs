@@ -436,6 +436,10 @@ fn score_job_runs_in_the_background_and_fills_the_archive() {
     assert_ne!(h.state().dataset().generation, generation);
     let info = h.state().msgs.info.clone().unwrap_or_default();
     assert!(info.contains("attached"), "{info}");
+    // Batch 8 leaves 8 pattern samples, and these tiny cells show all 2^8 =
+    // 256 patterns (as `score` shows on the same settings): the run says Psi
+    // is at its ceiling.
+    h.get_by_label("Psi at its 2^8 ceiling on 2 architectures: L-SWAG ranks by Lambda there");
 }
 
 /// Frame time with all 15,625 NB201 architectures (the size of the space):

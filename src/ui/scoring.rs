@@ -62,6 +62,8 @@ pub struct ScoreSettings {
     pub seed: u64,
     pub backend: BackendChoice,
     pub batch: usize,
+    /// Images whose activation patterns make Psi (at most the batch).
+    pub pattern_samples: usize,
     pub data: DataChoice,
     /// NB201 channels C and cells per stage N.
     pub channels: usize,
@@ -85,6 +87,7 @@ impl Default for ScoreSettings {
             seed: 0,
             backend: BackendChoice::Auto,
             batch: 64,
+            pattern_samples: DEFAULT_PATTERN_SAMPLES,
             data: DataChoice::Gaussian,
             channels: 16,
             cells: 5,
@@ -159,7 +162,7 @@ impl ScoreSettings {
             batch_seed: None,
             proxies: vec![proxies.to_string()],
             probe: ProbeSettings {
-                pattern_samples: Some(DEFAULT_PATTERN_SAMPLES.min(self.batch.clamp(2, 64))),
+                pattern_samples: Some(self.pattern_samples.clamp(1, 64).min(self.batch.clamp(2, 64))),
                 ..ProbeSettings::default()
             },
         };
@@ -397,10 +400,10 @@ impl ScoreRun {
             )
             .on_hover_text(format!(
                 "Psi over all layers reached {:.1}% of the 2^{k} activation patterns that {k} pattern samples can \
-                 tell apart, so it is nearly the same for every architecture. {} pattern samples count them again; \
-                 which ranks better depends on the space (README, \"pattern_samples 16 / 32 / 64\").",
+                 tell apart, so it is nearly the same for every architecture. More pattern samples (Score…, at most \
+                 the batch) count them again; which ranks better depends on the space (README, \"pattern_samples \
+                 16 / 32 / 64\").",
                 100.0 * self.at_ceiling.1,
-                (2 * k).min(64)
             ));
         }
     }
@@ -503,6 +506,14 @@ pub fn probe_rows_ui(ui: &mut Ui, s: &mut ScoreSettings, files: &mut Files, slot
     ui.label("Batch size S");
     ui.add(DragValue::new(&mut s.batch).range(2..=64))
         .accessible_name("Batch size");
+    ui.end_row();
+    ui.label("Pattern samples");
+    ui.add(DragValue::new(&mut s.pattern_samples).range(1..=64))
+        .on_hover_text(
+            "Images whose activation patterns make Psi (L-SWAG, SWAP), at most the batch. 16, as SWAP's code; \
+             where Psi reaches the 2^K patterns K images can tell apart, the run says so",
+        )
+        .accessible_name("Pattern samples");
     ui.end_row();
     ui.label("Images");
     // Two lines in one grid cell: a wrapped row would overlap the next row.
