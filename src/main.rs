@@ -1055,22 +1055,22 @@ fn run_score(a: ScoreArgs) -> Result<()> {
 /// Psi filled the pattern space of `samples` pattern samples of a `batch`
 /// (said also when it first happens, so a long run can be stopped early).
 fn score_reporter(samples: usize, batch: usize) -> impl Fn(ScoreEvent) {
-    use lswag_studio::engine::profile::PATTERN_FILL_NOTE;
+    use lswag_studio::engine::profile::{PATTERN_FILL_NOTE, PatternCeiling};
     let tty = std::io::stderr().is_terminal();
     let missing = std::sync::Mutex::new(std::collections::BTreeMap::<String, usize>::new());
-    // Architectures whose Psi filled the pattern space, and the largest fill.
-    let filled = std::sync::Mutex::new((0usize, 0.0f64));
+    let tally = PatternCeiling::new(samples);
     let more = (2 * samples).min(64).min(batch);
     let again = if more > samples {
         format!("--pattern-samples {more}")
     } else {
         format!("a batch larger than {samples}")
     };
-    let ceiling = format!(
-        "of the 2^{samples} activation patterns that {samples} pattern samples can tell apart: nearly the same \
-         for every architecture, so L-SWAG ranks by Lambda there; {again} counts them again (which ranks better \
-         depends on the space: README, \"pattern_samples 16 / 32 / 64\")"
+    let advice = format!(
+        "{}; {again} counts them again (which ranks better depends on the space: README, \"pattern_samples 16 / \
+         32 / 64\")",
+        tally.meaning()
     );
+    let ceiling = std::sync::Mutex::new(tally);
     move |e: ScoreEvent| match e {
         ScoreEvent::Started { total, already_done } => {
             eprintln!("scoring {total} architectures ({already_done} already in the file)")
@@ -1081,17 +1081,16 @@ fn score_reporter(samples: usize, batch: usize) -> impl Fn(ScoreEvent) {
                     *m.entry(name.clone()).or_default() += 1;
                 }
             }
-            let fill = line.profile.as_ref().and_then(|p| p.pattern_fill(samples));
-            if let (Some(fill), Ok(mut f)) = (fill.filter(|&f| f >= PATTERN_FILL_NOTE), filled.lock()) {
-                if f.0 == 0 {
-                    eprintln!(
-                        "{}note: {}: Psi over all layers (L-SWAG, SWAP) is at {:.1}% {ceiling}",
-                        if tty { "\r\x1b[2K" } else { "" },
-                        line.arch,
-                        100.0 * fill
-                    );
-                }
-                *f = (f.0 + 1, f.1.max(fill));
+            if let Ok(mut c) = ceiling.lock()
+                && let Some(fill) = c.record(line.profile.as_ref())
+                && c.count == 1
+            {
+                eprintln!(
+                    "{}note: {}: Psi over all layers (L-SWAG, SWAP) is at {:.1}% {advice}",
+                    if tty { "\r\x1b[2K" } else { "" },
+                    line.arch,
+                    100.0 * fill
+                );
             }
             let eta = progress.eta().map(format_duration).unwrap_or_default();
             let msg = format!(
@@ -1118,13 +1117,14 @@ fn score_reporter(samples: usize, batch: usize) -> impl Fn(ScoreEvent) {
                     lswag_studio::proxy::missing_reason(&name)
                 );
             }
-            if let Ok(&(n, fill)) = filled.lock().as_deref()
-                && n > 0
+            if let Ok(c) = ceiling.lock()
+                && c.count > 0
             {
                 eprintln!(
-                    "note: on {n} of {scored} architectures Psi over all layers is within {:.0}% (at most {:.1}%) {ceiling}",
+                    "note: on {} of {scored} architectures Psi over all layers is within {:.0}% (at most {:.1}%) {advice}",
+                    c.count,
                     100.0 * (1.0 - PATTERN_FILL_NOTE),
-                    100.0 * fill
+                    100.0 * c.highest
                 );
             }
         }

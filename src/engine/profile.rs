@@ -62,6 +62,47 @@ pub enum LayerStatistic {
 /// macro at 128 px far worse), so the run says it and does not choose.
 pub const PATTERN_FILL_NOTE: f64 = 0.99;
 
+/// The architectures of a run whose Psi sits at the ceiling of its
+/// `samples` pattern samples (`PATTERN_FILL_NOTE`): what `score` and the
+/// app's Score… report.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct PatternCeiling {
+    pub samples: usize,
+    /// Architectures at the ceiling so far.
+    pub count: usize,
+    /// The highest fill among them.
+    pub highest: f64,
+}
+
+impl PatternCeiling {
+    pub fn new(samples: usize) -> PatternCeiling {
+        PatternCeiling {
+            samples,
+            ..PatternCeiling::default()
+        }
+    }
+
+    /// Counts an architecture's profile when its Psi is at the ceiling;
+    /// returns its fill then.
+    pub fn record(&mut self, profile: Option<&LayerProfile>) -> Option<f64> {
+        let fill = profile?
+            .pattern_fill(self.samples)
+            .filter(|&f| f >= PATTERN_FILL_NOTE)?;
+        self.count += 1;
+        self.highest = self.highest.max(fill);
+        Some(fill)
+    }
+
+    /// What a fill near 1 means, to follow "Psi is at x% ".
+    pub fn meaning(&self) -> String {
+        let k = self.samples;
+        format!(
+            "of the 2^{k} activation patterns that {k} pattern samples can tell apart: nearly the same for every \
+             architecture, so L-SWAG ranks by Lambda there"
+        )
+    }
+}
+
 impl LayerProfile {
     /// Psi over all layers as a fraction of the 2^k distinct patterns that
     /// k pattern samples can tell apart; `None` at 64 samples (a u64
@@ -154,6 +195,16 @@ mod tests {
         assert_eq!(p.pattern_fill(32), Some(32_768.0 / 4_294_967_296.0));
         assert!(p.pattern_fill(16).unwrap() < PATTERN_FILL_NOTE);
         assert_eq!(p.pattern_fill(64), None);
+        // A run counts the profiles at the ceiling (99% of 2^16 = 64,881):
+        // 32,768 is not, 65,000 and 65,536 are.
+        let mut ceiling = PatternCeiling::new(16);
+        assert_eq!(ceiling.record(Some(&p)), None);
+        assert_eq!(ceiling.record(None), None);
+        p.psi_upto[PERC_BINS - 1] = 65_000;
+        assert_eq!(ceiling.record(Some(&p)), Some(65_000.0 / 65_536.0));
+        p.psi_upto[PERC_BINS - 1] = 65_536;
+        assert_eq!(ceiling.record(Some(&p)), Some(1.0));
+        assert_eq!((ceiling.count, ceiling.highest), (2, 1.0));
     }
 
     #[test]

@@ -24,6 +24,7 @@ use crate::engine::backend::{BackendKind, choose_backend};
 use crate::engine::data::DataSource;
 use crate::engine::probe::{DEFAULT_PATTERN_SAMPLES, ProbeSettings};
 use crate::engine::profile::LayerProfile;
+use crate::engine::profile::PatternCeiling;
 use crate::jobs::score::{self, ScoreConfig, ScoreEvent};
 use crate::jobs::{JobHandle, Progress, format_duration};
 use crate::space::{NetConfig, NetOverrides, Space};
@@ -200,11 +201,9 @@ pub struct ScoreRun {
     pub backend: String,
     /// Cancel was clicked; the job stops after the architecture in flight.
     pub cancelling: bool,
-    /// The images whose activation patterns make Psi.
-    pub pattern_samples: usize,
-    /// Architectures whose Psi sits at the ceiling of `pattern_samples`
-    /// (`profile::PATTERN_FILL_NOTE`), and the highest fill.
-    pub at_ceiling: (usize, f64),
+    /// Architectures whose Psi sits at the ceiling of the run's pattern
+    /// samples.
+    pub at_ceiling: PatternCeiling,
 }
 
 impl ScoreRun {
@@ -234,8 +233,10 @@ impl ScoreRun {
                 ))
             }
         };
-        let pattern_samples =
-            crate::engine::probe::recorded_pattern_samples(config.probe.pattern_samples, config.batch);
+        let at_ceiling = PatternCeiling::new(crate::engine::probe::recorded_pattern_samples(
+            config.probe.pattern_samples,
+            config.batch,
+        ));
         let archs: Vec<String> = chosen.iter().map(|(_, a)| a.clone()).collect();
         let row_of: HashMap<String, usize> = chosen.iter().map(|(r, a)| (a.clone(), *r)).collect();
         let path = out.clone();
@@ -261,8 +262,7 @@ impl ScoreRun {
             failed: None,
             backend: format!("{} ({})", backend.kind.name(), backend.reason),
             cancelling: false,
-            pattern_samples,
-            at_ceiling: (0, 0.0),
+            at_ceiling,
         })
     }
 
@@ -336,10 +336,7 @@ impl ScoreRun {
                     self.already_done = already_done;
                 }
                 ScoreEvent::Scored { line, progress } => {
-                    let fill = line.profile.as_ref().and_then(|p| p.pattern_fill(self.pattern_samples));
-                    if let Some(fill) = fill.filter(|&f| f >= crate::engine::profile::PATTERN_FILL_NOTE) {
-                        self.at_ceiling = (self.at_ceiling.0 + 1, self.at_ceiling.1.max(fill));
-                    }
+                    self.at_ceiling.record(line.profile.as_ref());
                     if let (Some(&row), Some(p)) = (self.rows.get(&line.arch), line.profile) {
                         self.pending.push((row, p));
                     }
@@ -389,21 +386,20 @@ impl ScoreRun {
                 RichText::new(format!("{} already in the file, skipped", self.already_done)).color(palette.weak_text),
             );
         }
-        if self.at_ceiling.0 > 0 {
-            let k = self.pattern_samples;
+        if self.at_ceiling.count > 0 {
+            let c = &self.at_ceiling;
             ui.label(
                 RichText::new(format!(
-                    "Psi at its 2^{k} ceiling on {} architectures: L-SWAG ranks by Lambda there",
-                    self.at_ceiling.0
+                    "Psi at its 2^{} ceiling on {} architectures: L-SWAG ranks by Lambda there",
+                    c.samples, c.count
                 ))
                 .color(palette.warn),
             )
             .on_hover_text(format!(
-                "Psi over all layers reached {:.1}% of the 2^{k} activation patterns that {k} pattern samples can \
-                 tell apart, so it is nearly the same for every architecture. More pattern samples (Score…, at most \
-                 the batch) count them again; which ranks better depends on the space (README, \"pattern_samples \
-                 16 / 32 / 64\").",
-                100.0 * self.at_ceiling.1,
+                "Psi over all layers reached {:.1}% {}. More pattern samples (Score…, at most the batch) count them \
+                 again; which ranks better depends on the space (README, \"pattern_samples 16 / 32 / 64\").",
+                100.0 * c.highest,
+                c.meaning()
             ));
         }
     }
