@@ -9,6 +9,7 @@ use burn::tensor::module::{avg_pool2d, max_pool2d, unfold4d};
 use burn::tensor::ops::{AvgPoolOptions, ConvOptions, MaxPoolOptions, PadMode, UnfoldOptions};
 use burn::tensor::{DType, Device, Tensor, TensorCreationOptions, TensorData, activation};
 
+use super::host_ops::OutputGrad;
 use super::params::{ParamRole, ParamStore};
 
 /// How normalisation layers compute their statistics in a pass.
@@ -96,9 +97,18 @@ impl LayerGeometry {
 /// Recorded tensors of one weight layer (present when `taps` is on).
 #[derive(Clone, Debug)]
 pub enum Taps {
-    Conv { input: Tensor<4>, tap: Tensor<4> },
+    Conv { input: Tensor<4>, tap: ConvTap },
     Linear { input: Tensor<2>, tap: Tensor<2> },
     TokenLinear { input: Tensor<3>, tap: Tensor<3> },
+}
+
+/// Where a convolution's output gradient is read after backward: a zero
+/// leaf added to the output (any backend), or the slot the host op's
+/// backward fills (the CPU backend; no extra buffer or addition).
+#[derive(Clone, Debug)]
+pub enum ConvTap {
+    Leaf(Tensor<4>),
+    Fused(super::host_ops::OutputGrad),
 }
 
 /// One weight layer as executed.
@@ -287,7 +297,8 @@ impl<'a> Exec<'a> {
             w = w.require_grad();
         }
         let opts = ConvOptions::new([stride; 2], [padding; 2], [1, 1], 1);
-        let mut out = super::host_ops::conv2d_fast(x.clone(), w.clone(), opts);
+        let slot = self.config.taps.then(OutputGrad::default);
+        let (mut out, fused) = super::host_ops::conv2d_tapped(x.clone(), w.clone(), opts, slot.as_ref());
         let [_, _, ho, wo] = out.dims();
         let macs = (ho * wo * shape.iter().product::<usize>()) as u64;
         let idx = self.begin_layer(
@@ -302,8 +313,8 @@ impl<'a> Exec<'a> {
         if self.record_outputs {
             self.outputs.push((idx, TapGrad::Conv(out.clone().detach())));
         }
-        if self.config.taps {
-            out = self.tap_conv(idx, x, out);
+        if let Some(slot) = slot {
+            out = self.tap_conv(idx, x, out, fused.then_some(slot));
         }
         if self.config.weight_grads {
             self.layers[idx].weight = Some(WeightLeaf::Conv(w));
@@ -311,15 +322,19 @@ impl<'a> Exec<'a> {
         out
     }
 
-    /// A conv layer's output plus a zero leaf (its tap) whose gradient is
-    /// the output's gradient; the layer keeps the tap and its input.
-    fn tap_conv(&mut self, idx: usize, x: Tensor<4>, out: Tensor<4>) -> Tensor<4> {
-        let tap = Tensor::<4>::zeros(out.dims(), &self.device).require_grad();
-        self.layers[idx].taps = Some(Taps::Conv {
-            input: x.detach(),
-            tap: tap.clone(),
-        });
-        out + tap
+    /// Keeps a conv layer's input and the means to read its output's
+    /// gradient: the host op's slot where it was `fused`, else a zero leaf
+    /// added to the output, whose gradient is the output's.
+    fn tap_conv(&mut self, idx: usize, x: Tensor<4>, out: Tensor<4>, fused: Option<OutputGrad>) -> Tensor<4> {
+        let (tap, out) = match fused {
+            Some(slot) => (ConvTap::Fused(slot), out),
+            None => {
+                let leaf = Tensor::<4>::zeros(out.dims(), &self.device).require_grad();
+                (ConvTap::Leaf(leaf.clone()), out + leaf)
+            }
+        };
+        self.layers[idx].taps = Some(Taps::Conv { input: x.detach(), tap });
+        out
     }
 
     /// Linear layer. x: [S, in] -> [S, out].
@@ -643,7 +658,8 @@ impl Exec<'_> {
             w = w.require_grad();
         }
         let opts = ConvOptions::new([stride; 2], [padding; 2], [dilation; 2], groups);
-        let mut out = super::host_ops::conv2d_fast(x.clone(), w.clone(), opts);
+        let slot = self.config.taps.then(OutputGrad::default);
+        let (mut out, fused) = super::host_ops::conv2d_tapped(x.clone(), w.clone(), opts, slot.as_ref());
         let [_, _, ho, wo] = out.dims();
         let macs = (ho * wo * shape.iter().product::<usize>()) as u64;
         let geometry = LayerGeometry::GroupedConv {
@@ -657,8 +673,8 @@ impl Exec<'_> {
         if self.record_outputs {
             self.outputs.push((idx, TapGrad::Conv(out.clone().detach())));
         }
-        if self.config.taps {
-            out = self.tap_conv(idx, x, out);
+        if let Some(slot) = slot {
+            out = self.tap_conv(idx, x, out, fused.then_some(slot));
         }
         if self.config.weight_grads {
             self.layers[idx].weight = Some(WeightLeaf::Conv(w));
@@ -946,7 +962,14 @@ impl Taps {
     /// Reads the tap's gradient after backward.
     pub fn grad(&self, grads: &burn::tensor::Gradients) -> Option<TapGrad> {
         match self {
-            Taps::Conv { tap, .. } => tap.grad(grads).map(TapGrad::Conv),
+            Taps::Conv {
+                tap: ConvTap::Leaf(tap),
+                ..
+            } => tap.grad(grads).map(TapGrad::Conv),
+            Taps::Conv {
+                tap: ConvTap::Fused(slot),
+                ..
+            } => slot.get().map(TapGrad::Conv),
             Taps::Linear { tap, .. } => tap.grad(grads).map(TapGrad::Linear),
             Taps::TokenLinear { tap, .. } => tap.grad(grads).map(TapGrad::TokenLinear),
         }
@@ -1589,7 +1612,13 @@ impl Exec<'_> {
             w = w.require_grad();
         }
         let [_, _, h, wi] = x.dims();
-        let mut out = super::host_ops::conv_transpose2d_fast(x.clone(), w.clone(), (stride, padding, out_padding));
+        let slot = self.config.taps.then(OutputGrad::default);
+        let (mut out, fused) = super::host_ops::conv_transpose2d_tapped(
+            x.clone(),
+            w.clone(),
+            (stride, padding, out_padding),
+            slot.as_ref(),
+        );
         // Every input pixel meets the whole kernel.
         let macs = (h * wi * shape.iter().product::<usize>()) as u64;
         let geometry = LayerGeometry::Deconv {
@@ -1598,8 +1627,8 @@ impl Exec<'_> {
             padding,
         };
         let idx = self.begin_layer(weight, geometry, macs);
-        if self.config.taps {
-            out = self.tap_conv(idx, x, out);
+        if let Some(slot) = slot {
+            out = self.tap_conv(idx, x, out, fused.then_some(slot));
         }
         if self.config.weight_grads {
             self.layers[idx].weight = Some(WeightLeaf::Conv(w));

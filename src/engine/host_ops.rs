@@ -31,6 +31,7 @@ use burn_autodiff::grads::Gradients;
 use burn_autodiff::ops::{Backward, NodeGuard, Ops, OpsKind};
 use burn_flex::{Flex, FlexTensor};
 use rayon::prelude::*;
+use std::sync::{Arc, Mutex};
 
 use super::host_grads::{ConvGeometry, Real, conv_forward, conv_input_grad, conv_weight_grad};
 
@@ -38,9 +39,43 @@ use super::host_grads::{ConvGeometry, Real, conv_forward, conv_input_grad, conv_
 /// kernels when both tensors are burn-flex autodiff tensors of one float
 /// precision with symmetric options.
 pub fn conv2d_fast(x: Tensor<4>, weight: Tensor<4>, options: ConvOptions<2>) -> Tensor<4> {
-    match host_conv(&x, &weight, &options) {
-        Some(out) => out,
-        None => conv2d(x, weight, None, options),
+    conv2d_tapped(x, weight, options, None).0
+}
+
+/// `conv2d_fast` whose backward also leaves the gradient that reached the
+/// output in `out_grad`, where the host kernels run a tracked op (true in
+/// the result). This replaces a zero tap added to the output, which cost
+/// a zeroed buffer and an addition per layer, and a sum kept for the
+/// backward pass: a quarter of a tapped pass's activation memory. Where it
+/// returns false the caller taps the output itself.
+pub fn conv2d_tapped(
+    x: Tensor<4>,
+    weight: Tensor<4>,
+    options: ConvOptions<2>,
+    out_grad: Option<&OutputGrad>,
+) -> (Tensor<4>, bool) {
+    match host_conv(&x, &weight, &options, out_grad) {
+        Some(done) => done,
+        None => (conv2d(x, weight, None, options), false),
+    }
+}
+
+/// Where a tapped host convolution's backward leaves the gradient of its
+/// output (shared with the op's saved state; cloning shares the slot).
+#[derive(Clone, Debug, Default)]
+pub struct OutputGrad(Arc<Mutex<Option<FlexTensor>>>);
+
+impl OutputGrad {
+    /// The output's gradient, once a backward pass has reached the op.
+    pub fn get(&self) -> Option<Tensor<4>> {
+        let grad = self.0.lock().ok()?.clone()?;
+        Some(Tensor::from_primitive::<Flex>(grad))
+    }
+
+    fn set(&self, grad: FlexTensor) {
+        if let Ok(mut slot) = self.0.lock() {
+            *slot = Some(grad);
+        }
     }
 }
 
@@ -49,16 +84,22 @@ pub fn conv2d_fast(x: Tensor<4>, weight: Tensor<4>, options: ConvOptions<2>) -> 
 /// group; weight [in, out, k, k] as PyTorch's ConvTranspose2d. On the host
 /// kernels it is the adjoint of the convolution it transposes: forward is
 /// that convolution's input gradient, the input gradient its forward.
-pub fn conv_transpose2d_fast(
+pub fn conv_transpose2d_fast(x: Tensor<4>, weight: Tensor<4>, geometry: (usize, usize, usize)) -> Tensor<4> {
+    conv_transpose2d_tapped(x, weight, geometry, None).0
+}
+
+/// `conv_transpose2d_fast` with an output-gradient slot, as `conv2d_tapped`.
+pub fn conv_transpose2d_tapped(
     x: Tensor<4>,
     weight: Tensor<4>,
     (stride, padding, out_padding): (usize, usize, usize),
-) -> Tensor<4> {
-    match host_conv_transpose(&x, &weight, (stride, padding, out_padding)) {
-        Some(out) => out,
+    out_grad: Option<&OutputGrad>,
+) -> (Tensor<4>, bool) {
+    match host_conv_transpose(&x, &weight, (stride, padding, out_padding), out_grad) {
+        Some(done) => done,
         None => {
             let opts = ConvTransposeOptions::new([stride; 2], [padding; 2], [out_padding; 2], [1, 1], 1);
-            conv_transpose2d(x, weight, None, opts)
+            (conv_transpose2d(x, weight, None, opts), false)
         }
     }
 }
@@ -90,13 +131,17 @@ impl ConvShapes {
 struct HostConvBackward;
 
 impl Backward<Flex, 2> for HostConvBackward {
-    /// The op's input and weight as the forward read them (contiguous).
-    type State = (FlexTensor, FlexTensor, ConvShapes);
+    /// The op's input and weight as the forward read them (contiguous),
+    /// and the slot for the output's gradient when the layer is tapped.
+    type State = (FlexTensor, FlexTensor, ConvShapes, Option<OutputGrad>);
 
     fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
         let [node_x, node_w] = ops.parents;
         let grad = grads.consume::<Flex>(&ops.node).to_contiguous();
-        let (x, weight, shapes) = ops.state;
+        let (x, weight, shapes, out_grad) = ops.state;
+        if let Some(slot) = out_grad {
+            slot.set(grad.clone());
+        }
         let wants = (node_x.is_some(), node_w.is_some());
         let (dx, dw) = match grad.dtype() {
             DType::F64 => conv_backward::<f64>(&grad, &x, &weight, shapes, wants),
@@ -178,7 +223,12 @@ fn conv_out(xs: &FlexTensor, ws: &FlexTensor, shapes: ConvShapes) -> FlexTensor 
     }
 }
 
-fn host_conv(x: &Tensor<4>, weight: &Tensor<4>, options: &ConvOptions<2>) -> Option<Tensor<4>> {
+fn host_conv(
+    x: &Tensor<4>,
+    weight: &Tensor<4>,
+    options: &ConvOptions<2>,
+    out_grad: Option<&OutputGrad>,
+) -> Option<(Tensor<4>, bool)> {
     if !host_dtypes(x, weight) {
         return None;
     }
@@ -208,33 +258,39 @@ fn host_conv(x: &Tensor<4>, weight: &Tensor<4>, options: &ConvOptions<2>) -> Opt
     };
     let (xs, ws) = (xa.primitive().to_contiguous(), wa.primitive().to_contiguous());
     let out = conv_out(&xs, &ws, shapes);
-    Some(finish_conv([xa.node(), wa.node()], xs, ws, shapes, out))
+    Some(finish_conv([xa.node(), wa.node()], xs, ws, shapes, out, out_grad))
 }
 
-/// Records a host convolution's output in the autodiff graph.
+/// Records a host convolution's output in the autodiff graph; true when
+/// the op is tracked and `out_grad` will receive its output's gradient.
 fn finish_conv(
     nodes: [NodeGuard; 2],
     xs: FlexTensor,
     ws: FlexTensor,
     shapes: ConvShapes,
     out: FlexTensor,
-) -> Tensor<4> {
-    let result = match HostConvBackward
+    out_grad: Option<&OutputGrad>,
+) -> (Tensor<4>, bool) {
+    let (result, tapped) = match HostConvBackward
         .prepare::<NoCheckpointing>(nodes)
         .compute_bound()
         .stateful()
     {
-        OpsKind::Tracked(prep) => prep.finish((xs, ws, shapes), out),
-        OpsKind::UnTracked(prep) => prep.finish(out),
+        OpsKind::Tracked(prep) => (
+            prep.finish((xs, ws, shapes, out_grad.cloned()), out),
+            out_grad.is_some(),
+        ),
+        OpsKind::UnTracked(prep) => (prep.finish(out), false),
     };
-    Tensor::from_primitive::<Autodiff<Flex>>(result)
+    (Tensor::from_primitive::<Autodiff<Flex>>(result), tapped)
 }
 
 fn host_conv_transpose(
     x: &Tensor<4>,
     weight: &Tensor<4>,
     (stride, padding, out_padding): (usize, usize, usize),
-) -> Option<Tensor<4>> {
+    out_grad: Option<&OutputGrad>,
+) -> Option<(Tensor<4>, bool)> {
     if !host_dtypes(x, weight) || out_padding >= stride {
         return None;
     }
@@ -259,7 +315,7 @@ fn host_conv_transpose(
     let wa = weight.clone().try_into_primitive::<Autodiff<Flex>>().ok()?;
     let (xs, ws) = (xa.primitive().to_contiguous(), wa.primitive().to_contiguous());
     let out = conv_out(&xs, &ws, shapes);
-    Some(finish_conv([xa.node(), wa.node()], xs, ws, shapes, out))
+    Some(finish_conv([xa.node(), wa.node()], xs, ws, shapes, out, out_grad))
 }
 
 /// GFLOP/s of one 3x3 convolution layer (c -> c, stride 1, padding 1, x
