@@ -9,7 +9,7 @@ use burn::tensor::module::{avg_pool2d, max_pool2d, unfold4d};
 use burn::tensor::ops::{AvgPoolOptions, ConvOptions, MaxPoolOptions, PadMode, UnfoldOptions};
 use burn::tensor::{DType, Device, Tensor, TensorCreationOptions, TensorData, activation};
 
-use super::host_ops::OutputGrad;
+use super::host_ops::{HostValues, OutputGrad};
 use super::params::{ParamRole, ParamStore};
 
 /// How normalisation layers compute their statistics in a pass.
@@ -799,8 +799,8 @@ fn grouped_layer_split_grads(
         return None;
     };
     let (xs, ds) = (input.dims(), dout.dims());
-    let x = input.clone().into_data().try_to_vec::<f32>().ok()?;
-    let d = dout.into_data().try_to_vec::<f32>().ok()?;
+    let (x, d) = (HostValues::of(input)?, HostValues::of(&dout)?);
+    let (x, d) = (x.as_slice(), d.as_slice());
     let geometry = super::host_grads::ConvGeometry {
         kernel,
         stride,
@@ -808,13 +808,20 @@ fn grouped_layer_split_grads(
         dilation,
         groups,
     };
-    Some(super::host_grads::conv_split_grads(&x, xs, &d, ds, geometry, k))
+    Some(super::host_grads::conv_split_grads(x, xs, d, ds, geometry, k))
 }
 
 /// Packs the sign pattern of x: [S, N] (S <= 64) into one u64 per neuron.
 /// Packing runs on the device in chunks of 16 samples whose sums of powers
 /// of two stay exact in f32, so only N * ceil(S/16) floats travel back.
 pub fn pack_patterns(x: Tensor<2>, device: &Device) -> Vec<u64> {
+    match HostValues::lent(&x) {
+        Some(values) => pack_sign_bits(values.as_slice(), x.dims()[1]),
+        None => pack_patterns_on_device(x, device),
+    }
+}
+
+fn pack_patterns_on_device(x: Tensor<2>, device: &Device) -> Vec<u64> {
     let [s, n] = x.dims();
     let chunks = s.div_ceil(16);
     let mask = x.greater_elem(0.0).float().detach();
@@ -833,6 +840,17 @@ pub fn pack_patterns(x: Tensor<2>, device: &Device) -> Vec<u64> {
     for c in 0..chunks {
         for (o, v) in out.iter_mut().zip(&values[c * n..(c + 1) * n]) {
             *o |= (*v as u64) << (16 * c);
+        }
+    }
+    out
+}
+
+/// `pack_patterns` on the host, one pass over x: [S, N] row-major.
+fn pack_sign_bits(x: &[f32], n: usize) -> Vec<u64> {
+    let mut out = vec![0u64; n];
+    for (s, row) in x.chunks_exact(n.max(1)).enumerate() {
+        for (o, &v) in out.iter_mut().zip(row) {
+            *o |= u64::from(v > 0.0) << s;
         }
     }
     out
@@ -902,7 +920,6 @@ pub fn layer_split_grads(layer: &LayerRecord, tap_grad: TapGrad, splits: usize, 
             .try_to_vec::<f32>()
             .ok();
     }
-    let read = |t: TensorData| t.try_to_vec::<f32>().ok();
     match (layer.taps.as_ref()?, tap_grad, layer.geometry) {
         (
             Taps::Conv { input, .. },
@@ -914,12 +931,11 @@ pub fn layer_split_grads(layer: &LayerRecord, tap_grad: TapGrad, splits: usize, 
             },
         ) => {
             let (xs, ds) = (input.dims(), dout.dims());
-            let x = read(input.clone().into_data())?;
-            let d = read(dout.into_data())?;
+            let (x, d) = (HostValues::of(input)?, HostValues::of(&dout)?);
             Some(super::host_grads::conv_split_grads(
-                &x,
+                x.as_slice(),
                 xs,
-                &d,
+                d.as_slice(),
                 ds,
                 super::host_grads::ConvGeometry::dense(kernel, stride, padding),
                 splits,
@@ -933,15 +949,21 @@ pub fn layer_split_grads(layer: &LayerRecord, tap_grad: TapGrad, splits: usize, 
         }
         (Taps::Linear { input, .. }, TapGrad::Linear(dout), _) => {
             let ([rows, inp], [_, outp]) = (input.dims(), dout.dims());
-            let (x, d) = (read(input.clone().into_data())?, read(dout.into_data())?);
-            Some(super::host_grads::linear_split_grads(&x, &d, rows, (inp, outp), splits))
+            let (x, d) = (HostValues::of(input)?, HostValues::of(&dout)?);
+            Some(super::host_grads::linear_split_grads(
+                x.as_slice(),
+                d.as_slice(),
+                rows,
+                (inp, outp),
+                splits,
+            ))
         }
         (Taps::TokenLinear { input, .. }, TapGrad::TokenLinear(dout), _) => {
             let ([s, t, inp], [_, _, outp]) = (input.dims(), dout.dims());
-            let (x, d) = (read(input.clone().into_data())?, read(dout.into_data())?);
+            let (x, d) = (HostValues::of(input)?, HostValues::of(&dout)?);
             Some(super::host_grads::linear_split_grads(
-                &x,
-                &d,
+                x.as_slice(),
+                d.as_slice(),
                 s * t,
                 (inp, outp),
                 splits,
@@ -1392,6 +1414,33 @@ mod tests {
     use super::*;
     use crate::engine::params::ParamStore;
 
+    /// Sign bits packed on the host equal the device's sums of powers of
+    /// two: 64 samples (bit 63, four 16-sample chunks) and 21 (a partial
+    /// chunk), with zeros, negative zero and NaN counted inactive.
+    #[test]
+    fn host_sign_bits_equal_the_device_packing() {
+        let device = Device::flex();
+        for s in [64, 21] {
+            let n = 37;
+            let x: Vec<f32> = (0..s * n)
+                .map(|i| match i % 11 {
+                    0 => 0.0,
+                    1 => -0.0,
+                    2 => f32::NAN,
+                    _ => ((i * 7919 % 1013) as f32 - 506.0) / 97.0,
+                })
+                .collect();
+            let t = Tensor::<2>::from_data(TensorData::new(x.clone(), [s, n]), &device);
+            let host = pack_sign_bits(&x, n);
+            assert_eq!(host, pack_patterns_on_device(t.clone(), &device), "{s} samples");
+            assert_eq!(host, pack_patterns(t, &device));
+            // By hand: x[0, 3] = (3 * 7919 % 1013 - 506) / 97 = -0.49 is off,
+            // x[1, 3] (i = 40) = 2.04 and x[1, 4] (i = 41) = 0.13 are on.
+            assert_eq!(host[3] & 0b11, 0b10);
+            assert_eq!(host[4] & 0b11, 0b10);
+        }
+    }
+
     /// The shifted-sum 3 x 3 pool equals burn's `avg_pool2d` (stride 1,
     /// pad 1, padding not counted), values and input gradients, in f32 and
     /// f64, on images down to 1 x 1 (every pixel a border pixel).
@@ -1724,12 +1773,12 @@ fn deconv_host_split_grads(layer: &LayerRecord, input: &Tensor<4>, dout: Tensor<
         return None;
     };
     let (xs, ds) = (input.dims(), dout.dims());
-    let x = input.clone().into_data().try_to_vec::<f32>().ok()?;
-    let d = dout.into_data().try_to_vec::<f32>().ok()?;
+    let (x, d) = (HostValues::of(input)?, HostValues::of(&dout)?);
+    let (x, d) = (x.as_slice(), d.as_slice());
     Some(super::host_grads::conv_split_grads(
-        &d,
+        d,
         ds,
-        &x,
+        x,
         xs,
         super::host_grads::ConvGeometry::dense(kernel, stride, padding),
         splits,

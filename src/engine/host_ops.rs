@@ -60,6 +60,37 @@ pub fn conv2d_tapped(
     }
 }
 
+/// A float tensor's values on the host in f32: a contiguous burn-flex f32
+/// tensor (autodiff or not) lends its buffer, any other is read back. The
+/// per-sample statistics read every tapped layer's input and output
+/// gradient once per pass; copying them was 2% of an NB201 probe.
+pub enum HostValues {
+    Lent(FlexTensor),
+    Read(Vec<f32>),
+}
+
+impl HostValues {
+    pub fn of<const D: usize>(t: &Tensor<D>) -> Option<HostValues> {
+        HostValues::lent(t).or_else(|| t.clone().into_data().try_to_vec::<f32>().ok().map(HostValues::Read))
+    }
+
+    /// Only a burn-flex f32 tensor's own buffer (no read-back).
+    pub fn lent<const D: usize>(t: &Tensor<D>) -> Option<HostValues> {
+        let flex = match t.clone().try_into_primitive::<Autodiff<Flex>>() {
+            Ok(a) => a.primitive().to_contiguous(),
+            Err(_) => t.clone().try_into_primitive::<Flex>().ok()?.to_contiguous(),
+        };
+        (flex.dtype() == DType::F32).then_some(HostValues::Lent(flex))
+    }
+
+    pub fn as_slice(&self) -> &[f32] {
+        match self {
+            HostValues::Lent(f) => slice::<f32>(f),
+            HostValues::Read(v) => v,
+        }
+    }
+}
+
 /// Where a tapped host convolution's backward leaves the gradient of its
 /// output (shared with the op's saved state; cloning shares the slot).
 #[derive(Clone, Debug, Default)]
