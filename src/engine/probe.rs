@@ -54,7 +54,10 @@ pub trait Network {
     /// Whether samples interact through BatchNorm statistics at most: in
     /// the per-sample pass (one sample per normalisation group) they are
     /// then independent, and sigma_w is computed in chunks as for
-    /// `samples_independent` networks (NB101's largest cells at batch 64).
+    /// `samples_independent` networks (NB101's largest cells at batch 64),
+    /// and ZiCO one split (one normalisation group) at a time. NB201 says
+    /// no: chunks of 8 cut its probe's peak from 0.88 to 0.55 GB but cost
+    /// 5% of its speed, and it fits in memory.
     fn per_sample_pass_chunks(&self) -> bool {
         self.samples_independent()
     }
@@ -273,7 +276,14 @@ pub fn probe(
     let s = batch.len();
     // Batched passes over samples that never interact can run in chunks:
     // memory then scales with the chunk, not the batch.
-    let chunked = settings.grad_path == GradPath::Batched && s > SIGMA_CHUNK && net.samples_independent();
+    // Samples that meet only in BatchNorm never meet across ZiCO's splits
+    // (each split is its own normalisation group): a pass per split.
+    let chunk = if net.samples_independent() {
+        Some(SIGMA_CHUNK)
+    } else {
+        net.per_sample_pass_chunks().then_some(s)
+    };
+    let chunked = settings.grad_path == GradPath::Batched && s > SIGMA_CHUNK && chunk.is_some();
     if needs.sigma {
         let splits = settings.grad_splits.unwrap_or(s).clamp(1, s);
         let sigma = match settings.grad_path {
@@ -296,7 +306,10 @@ pub fn probe(
     if needs.zico {
         let k = 2.min(s);
         let (layers, g) = if chunked {
-            chunked_split_grads(net, params, batch, backend, k, &mut rec.times, |g| zico_term(g, k))
+            let chunk = chunk.unwrap_or(s);
+            chunked_split_grads(net, params, batch, backend, (k, chunk), &mut rec.times, |g| {
+                zico_term(g, k)
+            })
         } else {
             split_pass(net, params, batch, backend, k, &mut rec.times, |g| zico_term(g, k))
         };
@@ -419,19 +432,21 @@ fn split_pass<T>(
     (metas(&exec.layers), out)
 }
 
-/// `split_pass` for networks whose samples never interact, in chunks of at
-/// most `SIGMA_CHUNK` samples that never straddle two splits: a split's
-/// gradient (of its mean loss) is the chunks' gradients weighted by their
-/// share of the split, so the backward passes keep one chunk's activations
-/// (ZiCO on a 22 M ViT at 224 x 224 needed ~9.5 GB for the whole batch) at
-/// the price of `splits` weight-sized f32 buffers per layer.
+/// `split_pass` in chunks of at most `chunk` samples that never straddle
+/// two splits: a split's gradient (of its mean loss) is the chunks'
+/// gradients weighted by their share of the split, so the backward passes
+/// keep one chunk's activations (ZiCO on a 22 M ViT at 224 x 224 needed
+/// ~9.5 GB for the whole batch) at the price of `splits` weight-sized f32
+/// buffers per layer. Chunks smaller than a split need samples that never
+/// interact; a chunk of a whole split (one normalisation group) needs
+/// samples that meet in BatchNorm at most.
 #[allow(clippy::too_many_arguments)]
 fn chunked_split_grads<T>(
     net: &dyn Network,
     params: &ParamStore,
     batch: &Batch,
     backend: &Backend,
-    splits: usize,
+    (splits, chunk): (usize, usize),
     times: &mut PhaseTimes,
     reduce: impl Fn(&[f32]) -> T,
 ) -> (Vec<LayerMeta>, Vec<Option<T>>) {
@@ -441,8 +456,8 @@ fn chunked_split_grads<T>(
     let mut acc: Vec<Option<Vec<f32>>> = Vec::new();
     let mut layers = Vec::new();
     for j in 0..splits {
-        for start in (j * per..(j + 1) * per).step_by(SIGMA_CHUNK) {
-            let part = batch.select(&(start..(start + SIGMA_CHUNK).min((j + 1) * per)).collect::<Vec<_>>());
+        for start in (j * per..(j + 1) * per).step_by(chunk) {
+            let part = batch.select(&(start..(start + chunk).min((j + 1) * per)).collect::<Vec<_>>());
             let weight = part.len() as f32 / per as f32;
             let (metas, grads) = split_pass(net, params, &part, backend, 1, times, |g| g.to_vec());
             let t = Instant::now();
@@ -1059,6 +1074,54 @@ mod tests {
         assert_eq!(output_floats_per_image(&[conv, dense]), 16 * 1024 + 10);
     }
 
+    /// ZiCO's splits as one pass each on a BatchNorm network (NB201, every
+    /// op in its cell): each split is its own normalisation group, so the
+    /// per-split gradients equal the two-group pass over the whole batch.
+    #[test]
+    fn split_by_split_gradients_equal_the_whole_batch_split_pass_on_a_batchnorm_net() {
+        use crate::space::nb201::{Nb201Arch, Nb201Config, Nb201Net};
+        let arch: Nb201Arch = "|nor_conv_3x3~0|+|avg_pool_3x3~0|nor_conv_1x1~1|+|skip_connect~0|none~1|nor_conv_3x3~2|"
+            .parse()
+            .unwrap();
+        let config = Nb201Config {
+            channels: 4,
+            cells_per_stage: 1,
+            num_classes: 10,
+            image_size: 16,
+        };
+        let (net, mut params) = Nb201Net::new(arch, config);
+        params.init(InitScheme::KaimingNormal, 3);
+        let batch = gaussian_batch(12, [3, 16, 16], 10, 9);
+        let backend = Backend::new(BackendKind::Cpu);
+        let mut times = PhaseTimes::default();
+        let (_, by_split) = chunked_split_grads(&net, &params, &batch, &backend, (2, 12), &mut times, |g| g.to_vec());
+        let (_, whole) = split_pass(&net, &params, &batch, &backend, 2, &mut times, |g| g.to_vec());
+        assert_eq!(by_split.len(), whole.len());
+        assert!(whole.iter().all(Option::is_some));
+        for (l, (a, b)) in by_split.iter().zip(&whole).enumerate() {
+            let (a, b) = (a.as_ref().unwrap(), b.as_ref().unwrap());
+            assert_eq!(a.len(), b.len());
+            let scale = b.iter().fold(0f32, |m, v| m.max(v.abs()));
+            let worst = a.iter().zip(b).fold(0f32, |m, (x, y)| m.max((x - y).abs()));
+            assert!(
+                worst <= 1e-5 * scale,
+                "layer {l}: max difference {worst} against max |g| {scale}"
+            );
+        }
+        // A chunk smaller than a split would normalise over the wrong
+        // samples: the check above can fail.
+        let (_, quarters) = chunked_split_grads(&net, &params, &batch, &backend, (2, 3), &mut times, |g| g.to_vec());
+        let differs = quarters.iter().zip(&whole).any(|(a, b)| {
+            let (a, b) = (a.as_ref().unwrap(), b.as_ref().unwrap());
+            let scale = b.iter().fold(0f32, |m, v| m.max(v.abs()));
+            a.iter().zip(b).any(|(x, y)| (x - y).abs() > 1e-3 * scale)
+        });
+        assert!(
+            differs,
+            "chunks of 3 within splits of 6 left BatchNorm's statistics unchanged"
+        );
+    }
+
     #[test]
     fn chunked_split_gradients_equal_the_whole_batch_split_pass_on_a_tiny_vit() {
         let arch = AutoformerArch {
@@ -1077,7 +1140,9 @@ mod tests {
         let batch = gaussian_batch(20, [3, 32, 32], 10, 5);
         let backend = Backend::new(BackendKind::Cpu);
         let mut times = PhaseTimes::default();
-        let (_, chunked) = chunked_split_grads(&net, &params, &batch, &backend, 2, &mut times, |g| g.to_vec());
+        let (_, chunked) = chunked_split_grads(&net, &params, &batch, &backend, (2, SIGMA_CHUNK), &mut times, |g| {
+            g.to_vec()
+        });
         let (_, whole) = split_pass(&net, &params, &batch, &backend, 2, &mut times, |g| g.to_vec());
         assert_eq!(chunked.len(), whole.len());
         assert!(whole.iter().all(Option::is_some));
