@@ -446,6 +446,59 @@ fn row_by_row<T: Real>(
     }
 }
 
+/// Tap (ki, kj) of a stride-1 convolution whose output rows are as wide as
+/// its input rows, as flat ranges: output position j reads plane position
+/// j + `shift`, in the image for j in `a..b` except the columns outside
+/// `first..end` of rows `oy0..oy1`, which wrapped onto a neighbouring row.
+struct ShiftedTap {
+    a: usize,
+    b: usize,
+    shift: isize,
+    oy0: usize,
+    oy1: usize,
+    first: usize,
+    end: usize,
+}
+
+impl ShiftedTap {
+    fn new([h, w]: [usize; 2], geo: ConvGeometry, [ki, kj]: [usize; 2], ho: usize) -> ShiftedTap {
+        let dy = (ki * geo.dilation) as isize - geo.padding as isize;
+        // Output rows oy whose input row oy + dy lies in the image.
+        let oy0 = (-dy).clamp(0, ho as isize) as usize;
+        let oy1 = (h as isize - dy).clamp(oy0 as isize, ho as isize) as usize;
+        let shift = dy * w as isize + (kj * geo.dilation) as isize - geo.padding as isize;
+        // The flat range of those rows, clipped to where the shifted read stays in the plane.
+        let p = ho * w;
+        let a = (((oy0 * w) as isize).max(-shift) as usize).min(p);
+        let b = (((oy1 * w) as isize).min((h * w) as isize - shift).max(a as isize)) as usize;
+        let (first, end, _) = geo.column_run(kj, w, w);
+        ShiftedTap {
+            a,
+            b,
+            shift,
+            oy0,
+            oy1,
+            first,
+            end,
+        }
+    }
+
+    /// The plane range that output range `a..b` reads.
+    fn source(&self) -> std::ops::Range<usize> {
+        (self.a as isize + self.shift) as usize..(self.b as isize + self.shift) as usize
+    }
+
+    /// Zeros the wrapped columns of an output row `row` (w wide per image
+    /// row). Column by column, not a fill per row: they are one or two per
+    /// row, and a memset call for each cost as much as the copy.
+    fn zero_wrapped<T: Real>(&self, row: &mut [T], w: usize) {
+        let rows = &mut row[self.oy0 * w..self.oy1 * w];
+        for col in (0..self.first).chain(self.end..w) {
+            rows.iter_mut().skip(col).step_by(w).for_each(|v| *v = T::ZERO);
+        }
+    }
+}
+
 /// One im2col row of a stride-1 convolution whose output rows are as wide
 /// as its input rows: the plane shifted by the tap's offset, as one copy,
 /// then zeros where the tap falls outside the image (rows above or below,
@@ -456,34 +509,56 @@ fn same_width_shift<T: Real>(
     plane: &[T],
     [h, w]: [usize; 2],
     geo: ConvGeometry,
-    [ki, kj]: [usize; 2],
+    tap: [usize; 2],
     ho: usize,
     row: &mut [T],
 ) {
-    let dy = (ki * geo.dilation) as isize - geo.padding as isize;
-    // Output rows oy whose input row oy + dy lies in the image.
-    let oy0 = (-dy).clamp(0, ho as isize) as usize;
-    let oy1 = (h as isize - dy).clamp(oy0 as isize, ho as isize) as usize;
-    let shift = dy * w as isize + (kj * geo.dilation) as isize - geo.padding as isize;
-    // The flat range of those rows, clipped to where the shifted read stays in the plane.
-    let p = ho * w;
-    let a = (((oy0 * w) as isize).max(-shift) as usize).min(p);
-    let b = (((oy1 * w) as isize).min((h * w) as isize - shift).max(a as isize)) as usize;
-    row[..a].fill(T::ZERO);
-    row[b..].fill(T::ZERO);
-    if a < b {
-        row[a..b].copy_from_slice(&plane[(a as isize + shift) as usize..][..b - a]);
+    let t = ShiftedTap::new([h, w], geo, tap, ho);
+    row[..t.a].fill(T::ZERO);
+    row[t.b..].fill(T::ZERO);
+    if t.a < t.b {
+        row[t.a..t.b].copy_from_slice(&plane[t.source()]);
     }
-    let (first, end, _) = geo.column_run(kj, w, w);
-    for out in row[oy0 * w..oy1 * w].chunks_exact_mut(w) {
-        out[..first].fill(T::ZERO);
-        out[end..].fill(T::ZERO);
-    }
+    t.zero_wrapped(row, w);
 }
 
 /// The adjoint of [`im2col`]: adds cols [cin*k*k, ho*wo] back onto the
 /// input positions they were read from, dx [cin, h, w].
 fn col2im_add<T: Real>(
+    (cols, row_stride): (&mut [T], usize),
+    [cin, h, w]: [usize; 3],
+    geo: ConvGeometry,
+    [ho, wo]: [usize; 2],
+    dx: &mut [T],
+) {
+    let kk = geo.kernel * geo.kernel;
+    if geo.stride == 1 && wo == w {
+        // The adjoint of `same_width_shift`: each tap's row, its wrapped
+        // columns zeroed (cols is scratch), added back as one shifted run.
+        // The terms of each pixel arrive in the row-by-row loop's order; a
+        // zero added where that loop added nothing changes only a -0 to +0.
+        let p = ho * w;
+        for c in 0..cin {
+            let plane = &mut dx[c * h * w..(c + 1) * h * w];
+            for ki in 0..geo.kernel {
+                for kj in 0..geo.kernel {
+                    let t = ShiftedTap::new([h, w], geo, [ki, kj], ho);
+                    let row = &mut cols[(c * kk + ki * geo.kernel + kj) * row_stride..][..p];
+                    if t.a < t.b {
+                        t.zero_wrapped(row, w);
+                        let run = &row[t.a..t.b];
+                        plane[t.source()].iter_mut().zip(run).for_each(|(d, &v)| *d += v);
+                    }
+                }
+            }
+        }
+        return;
+    }
+    col2im_runs((cols, row_stride), [cin, h, w], geo, [ho, wo], dx);
+}
+
+/// [`col2im_add`] one in-image run per output row and tap, any geometry.
+fn col2im_runs<T: Real>(
     (cols, row_stride): (&[T], usize),
     [cin, h, w]: [usize; 3],
     geo: ConvGeometry,
@@ -744,7 +819,7 @@ pub fn conv_input_grad<T: Real>(
                             row.copy_from_slice(&cols[c * n + i * p..][..p]);
                         }
                     } else {
-                        col2im_add((&cols[i * p..], n), [cpg, h, w], geo, [ho, wo], dxs);
+                        col2im_add((&mut cols[i * p..], n), [cpg, h, w], geo, [ho, wo], dxs);
                     }
                 }
             }
@@ -843,6 +918,37 @@ mod tests {
                         assert_eq!(fast, want, "{h}x{w} k={k} d={dilation} tap ({ki},{kj})");
                     }
                 }
+            }
+        }
+    }
+
+    /// The shifted-run col2im against the run-by-run loop, on the same
+    /// geometries (two channels, rows of distinct values): bit for bit
+    /// (dx starts at +0 and no term is -0, so no zero changes sign).
+    #[test]
+    fn same_width_col2im_equals_the_run_by_run_loop() {
+        for [h, w] in [[7, 6], [1, 5], [5, 1], [3, 3], [2, 9]] {
+            for (k, dilation) in [(1, 1), (3, 1), (5, 1), (3, 2), (5, 2)] {
+                let padding = dilation * (k - 1) / 2;
+                let geo = ConvGeometry {
+                    kernel: k,
+                    stride: 1,
+                    padding,
+                    dilation,
+                    groups: 1,
+                };
+                let (ho, cin) = (geo.out_side(h), 2);
+                let rows = cin * k * k;
+                // Row stride wider than a row, as a block of several samples has.
+                let stride = ho * w + 3;
+                let cols: Vec<f32> = (0..rows * stride)
+                    .map(|i| ((i * 37 % 101) as f32 - 50.0) / 8.0 + 0.5)
+                    .collect();
+                let mut fast = vec![0f32; cin * h * w];
+                let mut want = vec![0f32; cin * h * w];
+                col2im_add((&mut cols.clone(), stride), [cin, h, w], geo, [ho, w], &mut fast);
+                col2im_runs((&cols, stride), [cin, h, w], geo, [ho, w], &mut want);
+                assert_eq!(fast, want, "{h}x{w} k={k} d={dilation}");
             }
         }
     }
