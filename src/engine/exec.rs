@@ -107,7 +107,8 @@ pub enum Taps {
 /// backward fills (the CPU backend; no extra buffer or addition).
 #[derive(Clone, Debug)]
 pub enum ConvTap {
-    Leaf(Tensor<4>),
+    /// Boxed: a tensor handle is some 640 bytes, the slot one pointer.
+    Leaf(Box<Tensor<4>>),
     Fused(super::host_ops::OutputGrad),
 }
 
@@ -338,7 +339,7 @@ impl<'a> Exec<'a> {
             Some(slot) => (ConvTap::Fused(slot), out),
             None => {
                 let leaf = Tensor::<4>::zeros(out.dims(), &self.device).require_grad();
-                (ConvTap::Leaf(leaf.clone()), out + leaf)
+                (ConvTap::Leaf(Box::new(leaf.clone())), out + leaf)
             }
         };
         self.layers[idx].taps = Some(Taps::Conv { input: x.detach(), tap });

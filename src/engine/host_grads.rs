@@ -894,29 +894,38 @@ mod tests {
         assert!(one.is_finite() && one > 0.1, "{one}");
     }
 
+    /// Stride-1 convolutions whose output rows are as wide as their input
+    /// rows: non-square planes, one-pixel rows and columns, dilation 2.
+    fn same_width_cases() -> impl Iterator<Item = ([usize; 2], ConvGeometry)> {
+        [[7, 6], [1, 5], [5, 1], [3, 3], [2, 9]].into_iter().flat_map(|hw| {
+            [(1, 1), (3, 1), (5, 1), (3, 2), (5, 2)]
+                .into_iter()
+                .map(move |(kernel, dilation)| {
+                    let geo = ConvGeometry {
+                        kernel,
+                        stride: 1,
+                        padding: dilation * (kernel - 1) / 2,
+                        dilation,
+                        groups: 1,
+                    };
+                    assert_eq!(geo.out_side(hw[1]), hw[1]);
+                    (hw, geo)
+                })
+        })
+    }
+
     #[test]
     fn same_width_im2col_rows_equal_the_row_by_row_copy() {
-        for [h, w] in [[7, 6], [1, 5], [5, 1], [3, 3], [2, 9]] {
+        for ([h, w], geo) in same_width_cases() {
             let plane: Vec<f32> = (0..h * w).map(|i| i as f32 + 1.0).collect();
-            for (k, dilation) in [(1, 1), (3, 1), (5, 1), (3, 2), (5, 2)] {
-                let padding = dilation * (k - 1) / 2;
-                let geo = ConvGeometry {
-                    kernel: k,
-                    stride: 1,
-                    padding,
-                    dilation,
-                    groups: 1,
-                };
-                let ho = geo.out_side(h);
-                assert_eq!(geo.out_side(w), w);
-                for ki in 0..k {
-                    for kj in 0..k {
-                        let mut fast = vec![f32::NAN; ho * w];
-                        let mut want = vec![f32::NAN; ho * w];
-                        same_width_shift(&plane, [h, w], geo, [ki, kj], ho, &mut fast);
-                        row_by_row(&plane, [h, w], geo, [ki, kj], [ho, w], &mut want);
-                        assert_eq!(fast, want, "{h}x{w} k={k} d={dilation} tap ({ki},{kj})");
-                    }
+            let (ho, k) = (geo.out_side(h), geo.kernel);
+            for ki in 0..k {
+                for kj in 0..k {
+                    let mut fast = vec![f32::NAN; ho * w];
+                    let mut want = vec![f32::NAN; ho * w];
+                    same_width_shift(&plane, [h, w], geo, [ki, kj], ho, &mut fast);
+                    row_by_row(&plane, [h, w], geo, [ki, kj], [ho, w], &mut want);
+                    assert_eq!(fast, want, "{h}x{w} {geo:?} tap ({ki},{kj})");
                 }
             }
         }
@@ -927,29 +936,18 @@ mod tests {
     /// (dx starts at +0 and no term is -0, so no zero changes sign).
     #[test]
     fn same_width_col2im_equals_the_run_by_run_loop() {
-        for [h, w] in [[7, 6], [1, 5], [5, 1], [3, 3], [2, 9]] {
-            for (k, dilation) in [(1, 1), (3, 1), (5, 1), (3, 2), (5, 2)] {
-                let padding = dilation * (k - 1) / 2;
-                let geo = ConvGeometry {
-                    kernel: k,
-                    stride: 1,
-                    padding,
-                    dilation,
-                    groups: 1,
-                };
-                let (ho, cin) = (geo.out_side(h), 2);
-                let rows = cin * k * k;
-                // Row stride wider than a row, as a block of several samples has.
-                let stride = ho * w + 3;
-                let cols: Vec<f32> = (0..rows * stride)
-                    .map(|i| ((i * 37 % 101) as f32 - 50.0) / 8.0 + 0.5)
-                    .collect();
-                let mut fast = vec![0f32; cin * h * w];
-                let mut want = vec![0f32; cin * h * w];
-                col2im_add((&mut cols.clone(), stride), [cin, h, w], geo, [ho, w], &mut fast);
-                col2im_runs((&cols, stride), [cin, h, w], geo, [ho, w], &mut want);
-                assert_eq!(fast, want, "{h}x{w} k={k} d={dilation}");
-            }
+        for ([h, w], geo) in same_width_cases() {
+            let (ho, cin, k) = (geo.out_side(h), 2, geo.kernel);
+            // Row stride wider than a row, as a block of several samples has.
+            let stride = ho * w + 3;
+            let cols: Vec<f32> = (0..cin * k * k * stride)
+                .map(|i| ((i * 37 % 101) as f32 - 50.0) / 8.0 + 0.5)
+                .collect();
+            let mut fast = vec![0f32; cin * h * w];
+            let mut want = vec![0f32; cin * h * w];
+            col2im_add((&mut cols.clone(), stride), [cin, h, w], geo, [ho, w], &mut fast);
+            col2im_runs((&cols, stride), [cin, h, w], geo, [ho, w], &mut want);
+            assert_eq!(fast, want, "{h}x{w} {geo:?}");
         }
     }
 
