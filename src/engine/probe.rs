@@ -274,16 +274,6 @@ pub fn probe(
         ..ProbeRecord::default()
     };
     let s = batch.len();
-    // Batched passes over samples that never interact can run in chunks:
-    // memory then scales with the chunk, not the batch.
-    // Samples that meet only in BatchNorm never meet across ZiCO's splits
-    // (each split is its own normalisation group): a pass per split.
-    let chunk = if net.samples_independent() {
-        Some(SIGMA_CHUNK)
-    } else {
-        net.per_sample_pass_chunks().then_some(s)
-    };
-    let chunked = settings.grad_path == GradPath::Batched && s > SIGMA_CHUNK && chunk.is_some();
     if needs.sigma {
         let splits = settings.grad_splits.unwrap_or(s).clamp(1, s);
         let sigma = match settings.grad_path {
@@ -305,13 +295,22 @@ pub fn probe(
     }
     if needs.zico {
         let k = 2.min(s);
-        let (layers, g) = if chunked {
-            let chunk = chunk.unwrap_or(s);
-            chunked_split_grads(net, params, batch, backend, (k, chunk), &mut rec.times, |g| {
-                zico_term(g, k)
-            })
+        // Batched passes can run in chunks, so memory scales with the chunk,
+        // not the batch: of `SIGMA_CHUNK` samples where samples never
+        // interact, of one split where they meet only in BatchNorm (each
+        // split is its own normalisation group).
+        let chunk = if settings.grad_path != GradPath::Batched || s <= SIGMA_CHUNK {
+            None
+        } else if net.samples_independent() {
+            Some(SIGMA_CHUNK)
         } else {
-            split_pass(net, params, batch, backend, k, &mut rec.times, |g| zico_term(g, k))
+            net.per_sample_pass_chunks().then_some(s)
+        };
+        let (layers, g) = match chunk {
+            Some(chunk) => chunked_split_grads(net, params, batch, backend, (k, chunk), &mut rec.times, |g| {
+                zico_term(g, k)
+            }),
+            None => split_pass(net, params, batch, backend, k, &mut rec.times, |g| zico_term(g, k)),
         };
         rec.layers = layers;
         rec.zico_terms = Some(g.into_iter().map(Option::flatten).collect());
