@@ -467,7 +467,9 @@ struct BenchArgs {
     /// What to measure: probe, archive (native open time and memory for a
     /// full NB201 archive), windows (all 55 windows on 15,625 cells), all;
     /// nb101 (the smallest, median and largest Suite-Zero NB101 cells, the
-    /// first --archs of them, with per-cell peak RSS; not part of all).
+    /// first --archs of them, with per-cell peak RSS; not part of all);
+    /// conv (NB201's 3x3 layer per pass on one core and on all, against
+    /// the GEMM peak; not part of all).
     #[arg(long, default_value = "probe")]
     what: String,
     /// Proxies of the probe: default the engine's set (what the PyTorch
@@ -927,8 +929,12 @@ fn run_bench(a: BenchArgs) -> Result<()> {
     }
     println!("threads: {}", rayon::current_num_threads());
     let all = a.what == "all";
-    if !["probe", "archive", "windows", "nb101", "all"].contains(&a.what.as_str()) {
-        bail!("--what {}: expected probe, archive, windows, nb101 or all", a.what);
+    if !["probe", "archive", "windows", "nb101", "conv", "all"].contains(&a.what.as_str()) {
+        bail!("--what {}: expected probe, archive, windows, nb101, conv or all", a.what);
+    }
+    if a.what == "conv" {
+        println!("{}", lswag_studio::jobs::bench::bench_conv(a.batch));
+        return Ok(());
     }
     if a.what == "nb101" {
         return bench_nb101(&kinds, &a);

@@ -596,8 +596,9 @@ pub fn conv_split_grads<T: Real>(
     let pointwise = geo.is_pointwise();
     let depthwise = cpg == 1 && opg == 1;
     let ckk = cpg * kk;
+    let ld = if pointwise { p } else { padded_stride::<T>(p) };
     out.par_chunks_mut(n).enumerate().for_each(|(j, dst)| {
-        let mut cols = vec![T::ZERO; if pointwise || depthwise { 0 } else { ckk * p }];
+        let mut cols = vec![T::ZERO; if pointwise || depthwise { 0 } else { ckk * ld }];
         let mut flat = Vec::new();
         // gemm packs the side of the product whose rows it writes along
         // with a stride of p: the smaller one, d [opg, p] or cols [ckk, p],
@@ -616,16 +617,16 @@ pub fn conv_split_grads<T: Real>(
                     continue;
                 }
                 if !pointwise {
-                    im2col(xs, [cpg, h, w], geo, [ho, wo], (&mut cols, p));
+                    im2col(xs, [cpg, h, w], geo, [ho, wo], (&mut cols, ld));
                 }
                 let cols = if pointwise { xs } else { &cols[..] };
                 // dst_g[opg, ckk] += d[opg, p] * cols^T[p, ckk]
                 if transposed {
                     let acc = &mut acc[grp * block..(grp + 1) * block];
-                    gemm_strided(acc, (1, opg), (opg, ckk, p), d, (p, 1), cols, (1, p), i > 0);
+                    gemm_strided(acc, (1, opg), (opg, ckk, p), d, (p, 1), cols, (1, ld), i > 0);
                 } else {
                     let dst = &mut dst[grp * block..(grp + 1) * block];
-                    gemm_acc(dst, (opg, ckk, p), d, (p, 1), cols, (1, p), i > 0);
+                    gemm_acc(dst, (opg, ckk, p), d, (p, 1), cols, (1, ld), i > 0);
                 }
             }
         }
@@ -674,6 +675,15 @@ fn samples_per_gemm(s: usize, pixels: usize) -> usize {
     MIN_COLUMNS.div_ceil(pixels.max(1)).clamp(1, s.div_ceil(4).max(1))
 }
 
+/// Row stride for a row-major buffer of rows of `n` elements that gemm
+/// reads down its columns: a stride of a multiple of 4 KiB puts every row
+/// of a column in the same L1 set.
+fn padded_stride<T>(n: usize) -> usize {
+    let line = 64 / std::mem::size_of::<T>();
+    let ld = n.next_multiple_of(line);
+    if (ld * std::mem::size_of::<T>()).is_multiple_of(4096) { ld + line } else { ld }
+}
+
 /// A convolution's forward pass on the host: x [S, cin, h, w], weight
 /// [cout, cin/groups, k, k] -> [S, cout, ho, wo]. One im2col and one GEMM
 /// per group and block of samples (`samples_per_gemm`), blocks spread over
@@ -719,27 +729,29 @@ pub fn conv_forward<T: Real>(
                     gemm_acc(dst, (opg, p, ckk), wg, (ckk, 1), sample_x(0, grp), (p, 1), false);
                     continue;
                 }
-                // cols[ckk, n]: each sample's im2col in its own p columns.
-                cols.resize(ckk * n, T::ZERO);
+                // cols[ckk, n]: each sample's im2col in its own p columns,
+                // rows `ld` apart.
+                let ld = padded_stride::<T>(n);
+                cols.resize(ckk * ld, T::ZERO);
                 for i in 0..ns {
                     let xs = sample_x(i, grp);
                     if pointwise {
                         for (c, row) in xs.chunks(p).enumerate() {
-                            cols[c * n + i * p..][..p].copy_from_slice(row);
+                            cols[c * ld + i * p..][..p].copy_from_slice(row);
                         }
                     } else {
-                        im2col(xs, [cpg, h, w], geo, [ho, wo], (&mut cols[i * p..], n));
+                        im2col(xs, [cpg, h, w], geo, [ho, wo], (&mut cols[i * p..], ld));
                     }
                 }
                 if ns == 1 {
                     let dst = &mut dst[grp * opg * p..][..opg * p];
-                    gemm_acc(dst, (opg, p, ckk), wg, (ckk, 1), cols, (p, 1), false);
+                    gemm_acc(dst, (opg, p, ckk), wg, (ckk, 1), cols, (ld, 1), false);
                     continue;
                 }
                 // prod[opg, n] = w_g[opg, ckk] * cols[ckk, n], then each
                 // sample's p columns to its place.
                 prod.resize(opg * n, T::ZERO);
-                gemm_acc(prod, (opg, n, ckk), wg, (ckk, 1), cols, (n, 1), false);
+                gemm_acc(prod, (opg, n, ckk), wg, (ckk, 1), cols, (ld, 1), false);
                 for i in 0..ns {
                     for o in 0..opg {
                         dst[(i * cout + grp * opg + o) * p..][..p].copy_from_slice(&prod[o * n + i * p..][..p]);
@@ -790,17 +802,19 @@ pub fn conv_input_grad<T: Real>(
                     );
                     continue;
                 }
-                // d[opg, n]: each sample's dout in its own p columns.
-                let d: &[T] = if ns == 1 {
-                    sample_d(0, grp)
+                // d[opg, n]: each sample's dout in its own p columns, rows
+                // `d_ld` apart.
+                let (d, d_ld): (&[T], usize) = if ns == 1 {
+                    (sample_d(0, grp), p)
                 } else {
-                    gathered.resize(opg * n, T::ZERO);
+                    let d_ld = padded_stride::<T>(n);
+                    gathered.resize(opg * d_ld, T::ZERO);
                     for i in 0..ns {
                         for (o, row) in sample_d(i, grp).chunks(p).enumerate() {
-                            gathered[o * n + i * p..][..p].copy_from_slice(row);
+                            gathered[o * d_ld + i * p..][..p].copy_from_slice(row);
                         }
                     }
-                    gathered
+                    (gathered, d_ld)
                 };
                 if pointwise && ns == 1 {
                     // dx_g[cpg, p] = w_g^T[cpg, opg] * d[opg, p]
@@ -808,18 +822,19 @@ pub fn conv_input_grad<T: Real>(
                     gemm_acc(&mut dst[at..][..cpg * p], (cpg, p, opg), wg, (1, cpg), d, (p, 1), false);
                     continue;
                 }
-                // cols[ckk, n] = w_g^T[ckk, opg] * d[opg, n]
-                cols.resize(ckk * n, T::ZERO);
-                gemm_acc(cols, (ckk, n, opg), wg, (1, ckk), d, (n, 1), false);
+                // cols[ckk, n] = w_g^T[ckk, opg] * d[opg, n], rows `ld` apart
+                let ld = padded_stride::<T>(n);
+                cols.resize(ckk * ld, T::ZERO);
+                gemm_strided(cols, (ld, 1), (ckk, n, opg), wg, (1, ckk), d, (d_ld, 1), false);
                 for i in 0..ns {
                     let at = dst_of(i);
                     let dxs = &mut dst[at..][..cpg * h * w];
                     if pointwise {
                         for (c, row) in dxs.chunks_mut(p).enumerate() {
-                            row.copy_from_slice(&cols[c * n + i * p..][..p]);
+                            row.copy_from_slice(&cols[c * ld + i * p..][..p]);
                         }
                     } else {
-                        col2im_add((&mut cols[i * p..], n), [cpg, h, w], geo, [ho, wo], dxs);
+                        col2im_add((&mut cols[i * p..], ld), [cpg, h, w], geo, [ho, wo], dxs);
                     }
                 }
             }

@@ -999,18 +999,20 @@ mod tests {
     /// small layers put two in one GEMM (`samples_per_gemm`).
     #[test]
     fn host_convolutions_match_burns_values_and_gradients() {
-        let (s, h, w) = (8, 9, 8);
-        for (cin, cout, k, stride, pad, dil, groups) in [
-            (4, 6, 3, 1, 1, 1, 1),
-            (4, 6, 3, 2, 1, 1, 1),
-            (3, 5, 1, 1, 0, 1, 1),
-            (4, 6, 1, 2, 0, 1, 1),
-            (6, 6, 3, 1, 1, 1, 6),
-            (6, 6, 5, 2, 2, 1, 6),
-            (6, 6, 3, 1, 2, 2, 6),
-            (6, 6, 5, 1, 4, 2, 6),
-            (4, 6, 3, 1, 1, 1, 2),
-            (2, 3, 3, 1, 0, 1, 1),
+        for (s, h, w, cin, cout, k, stride, pad, dil, groups) in [
+            (8, 9, 8, 4, 6, 3, 1, 1, 1, 1),
+            (8, 9, 8, 4, 6, 3, 2, 1, 1, 1),
+            (8, 9, 8, 3, 5, 1, 1, 0, 1, 1),
+            (8, 9, 8, 4, 6, 1, 2, 0, 1, 1),
+            (8, 9, 8, 6, 6, 3, 1, 1, 1, 6),
+            (8, 9, 8, 6, 6, 5, 2, 2, 1, 6),
+            (8, 9, 8, 6, 6, 3, 1, 2, 2, 6),
+            (8, 9, 8, 6, 6, 5, 1, 4, 2, 6),
+            (8, 9, 8, 4, 6, 3, 1, 1, 1, 2),
+            (8, 9, 8, 2, 3, 3, 1, 0, 1, 1),
+            // 32 x 32 outputs: rows of 4 KiB (f32) and 8 KiB (f64), which
+            // the column buffers pad (`padded_stride`).
+            (2, 32, 32, 3, 4, 3, 1, 1, 1, 1),
         ] {
             let opts = ConvOptions::new([stride; 2], [pad; 2], [dil; 2], groups);
             let x_data = TensorData::new(values(s * cin * h * w, 37, 101), [s, cin, h, w]);

@@ -212,6 +212,34 @@ impl std::fmt::Display for ProbeBench {
     }
 }
 
+/// `bench --what conv`: NB201's 16-channel 3x3 layer at `batch`, each
+/// pass on one core and on every core, against the GEMM peaks measured in
+/// the same run: the quick loop for work on the host convolutions.
+pub fn bench_conv(batch: usize) -> String {
+    let workers = rayon::current_num_threads();
+    let peak_one = crate::engine::host_grads::gemm_gflops(PEAK_GEMM_SIDE, 1, 5);
+    let peak_all = crate::engine::host_grads::gemm_gflops(PEAK_GEMM_SIDE, workers, 5);
+    let shape = [batch, 16, 32, 32];
+    let one_core = rayon::ThreadPoolBuilder::new().num_threads(1).build().map(|pool| {
+        pool.install(|| crate::engine::host_ops::bench_conv_layer(shape, 5))
+    });
+    let all_cores = crate::engine::host_ops::bench_conv_layer(shape, 5);
+    let line = |c: &crate::engine::host_ops::ConvLayerBench, peak: f64| {
+        let [f, i, w] = c.ours.map(|g| format!("{g:.1} ({:.0}%)", 100.0 * g / peak));
+        format!("forward {f}, input grad {i}, weight grad {w}")
+    };
+    let mut text = format!(
+        "conv 3x3 16->16 at 32x32, batch {batch} (NB201's layer), GFLOP/s and % of the peak on as many cores\n  \
+         f32 GEMM peak now ({PEAK_GEMM_SIDE}^3 products): {peak_one:.1} GFLOP/s on one core, {peak_all:.1} on {workers} at once\n"
+    );
+    match one_core {
+        Ok(c) => text += &format!("  one core: {}\n", line(&c, peak_one)),
+        Err(e) => text += &format!("  one core: no one-thread pool ({e})\n"),
+    }
+    text += &format!("  {workers} cores: {}", line(&all_cores, peak_all));
+    text
+}
+
 /// Seconds per architecture and peak memory of one space's probe (`bench
 /// --space`): `n` distinct architectures drawn with seed 0 after one
 /// warm-up, each probed on its own at `batch` Gaussian images of the
