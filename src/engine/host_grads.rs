@@ -763,6 +763,25 @@ pub fn conv_forward<T: Real>(
     out
 }
 
+/// The geometry whose forward convolution of dout is the input gradient
+/// of `geo` (padding k - 1 - p, stride 1), where that holds and pays: a
+/// stride-1, undilated, non-depthwise kernel larger than 1x1 whose
+/// correlation gives back the input's size.
+fn full_correlation(
+    geo: ConvGeometry,
+    [h, w]: [usize; 2],
+    [ho, wo]: [usize; 2],
+    [cpg, opg]: [usize; 2],
+) -> Option<ConvGeometry> {
+    let k = geo.kernel;
+    let usable = geo.stride == 1 && geo.dilation == 1 && k > 1 && geo.padding < k && !(cpg == 1 && opg == 1);
+    let full = ConvGeometry {
+        padding: (k - 1).saturating_sub(geo.padding),
+        ..geo
+    };
+    (usable && [full.out_side(ho), full.out_side(wo)] == [h, w]).then_some(full)
+}
+
 /// A convolution's input gradient on the host: dout [S, cout, ho, wo] ->
 /// dx [S, cin, h, w], as w^T * dout per group and block of samples, then
 /// col2im.
@@ -776,6 +795,24 @@ pub fn conv_input_grad<T: Real>(
     let g = geo.groups;
     let (cpg, opg, kk, p) = (cin / g, cout / g, geo.kernel * geo.kernel, ho * wo);
     let ckk = cpg * kk;
+    if let Some(full) = full_correlation(geo, [h, w], [ho, wo], [cpg, opg]) {
+        // At stride 1 the input gradient is the forward convolution of dout
+        // with each group's weights transposed and flipped, padded by
+        // k - 1 - p: one im2col and one GEMM of depth opg k k per sample, as
+        // in the forward pass, instead of a GEMM of depth opg and a col2im.
+        let mut flipped = vec![T::ZERO; weight.len()];
+        for grp in 0..g {
+            for o in 0..opg {
+                for c in 0..cpg {
+                    for t in 0..kk {
+                        let src = ((grp * opg + o) * cpg + c) * kk + t;
+                        flipped[((grp * cpg + c) * opg + o) * kk + (kk - 1 - t)] = weight[src];
+                    }
+                }
+            }
+        }
+        return conv_forward(dout, [s, cout, ho, wo], &flipped, cin, full);
+    }
     let mut dx = vec![T::ZERO; s * cin * h * w];
     let pointwise = geo.is_pointwise();
     let depthwise = cpg == 1 && opg == 1;

@@ -363,39 +363,61 @@ pub struct ConvLayerBench {
 
 pub fn bench_conv_layer(shape: [usize; 4], reps: usize) -> ConvLayerBench {
     let [s, c, h, w] = shape;
-    let geo = ConvGeometry::dense(3, 1, 1);
-    let x: Vec<f32> = (0..s * c * h * w)
-        .map(|i| ((i * 37 % 101) as f32 - 50.0) / 50.0)
-        .collect();
-    let wt: Vec<f32> = (0..c * c * 9).map(|i| ((i * 53 % 89) as f32 - 44.0) / 440.0).collect();
+    let x: Vec<f32> = bench_values(s * c * h * w, 37, 101, 50.0);
+    let wt: Vec<f32> = bench_values(c * c * 9, 53, 89, 440.0);
     let gflop = 2.0 * (s * c * c * 9 * h * w) as f64 / 1e9;
-    let best = |f: &mut dyn FnMut()| {
-        (0..reps.max(1))
-            .map(|_| {
-                let t = std::time::Instant::now();
-                f();
-                t.elapsed().as_secs_f64()
-            })
-            .fold(f64::INFINITY, f64::min)
-            .max(1e-9)
-    };
-    let out = conv_forward(&x, shape, &wt, c, geo);
-    let forward = best(&mut || drop(std::hint::black_box(conv_forward(&x, shape, &wt, c, geo))));
-    let input = best(&mut || drop(std::hint::black_box(conv_input_grad(&out, shape, &wt, [c, h, w], geo))));
-    let weight = best(&mut || drop(std::hint::black_box(conv_weight_grad(&x, shape, &out, shape, geo))));
     let device = burn::tensor::Device::flex().autodiff();
     let opts = ConvOptions::new([1, 1], [1, 1], [1, 1], 1);
-    let xt = Tensor::<4>::from_data(TensorData::new(x.clone(), shape), &device).require_grad();
-    let wtt = Tensor::<4>::from_data(TensorData::new(wt.clone(), [c, c, 3, 3]), &device).require_grad();
-    let burn_forward = best(&mut || drop(conv2d(xt.clone(), wtt.clone(), None, opts.clone()).into_data()));
+    let xt = Tensor::<4>::from_data(TensorData::new(x, shape), &device).require_grad();
+    let wtt = Tensor::<4>::from_data(TensorData::new(wt, [c, c, 3, 3]), &device).require_grad();
+    let burn_forward = best_of(reps, &mut || drop(conv2d(xt.clone(), wtt.clone(), None, opts.clone()).into_data()));
     // The backward of sum(out): a ones gradient into the convolution.
-    let with_forward = best(&mut || drop(conv2d(xt.clone(), wtt.clone(), None, opts.clone()).sum().backward()));
+    let with_forward =
+        best_of(reps, &mut || drop(conv2d(xt.clone(), wtt.clone(), None, opts.clone()).sum().backward()));
     ConvLayerBench {
         shape,
-        ours: [gflop / forward, gflop / input, gflop / weight],
+        ours: bench_host_conv(shape, reps),
         burn_forward: gflop / burn_forward,
         burn_backward: 2.0 * gflop / (with_forward - burn_forward).max(1e-9),
     }
+}
+
+/// Our three passes of NB201's 3x3 layer at `shape` (forward, input
+/// gradient, weight gradient), GFLOP/s each, best of `reps`, on the
+/// current rayon pool.
+pub fn bench_host_conv(shape: [usize; 4], reps: usize) -> [f64; 3] {
+    let [s, c, h, w] = shape;
+    let geo = ConvGeometry::dense(3, 1, 1);
+    let x: Vec<f32> = bench_values(s * c * h * w, 37, 101, 50.0);
+    let wt: Vec<f32> = bench_values(c * c * 9, 53, 89, 440.0);
+    let gflop = 2.0 * (s * c * c * 9 * h * w) as f64 / 1e9;
+    let out = conv_forward(&x, shape, &wt, c, geo);
+    let forward = best_of(reps, &mut || drop(std::hint::black_box(conv_forward(&x, shape, &wt, c, geo))));
+    let input = best_of(reps, &mut || {
+        drop(std::hint::black_box(conv_input_grad(&out, shape, &wt, [c, h, w], geo)))
+    });
+    let weight = best_of(reps, &mut || {
+        drop(std::hint::black_box(conv_weight_grad(&x, shape, &out, shape, geo)))
+    });
+    [gflop / forward, gflop / input, gflop / weight]
+}
+
+/// Deterministic values in [-1, 1] * 50 / `scale` for the benchmarks.
+fn bench_values(n: usize, mul: usize, modulus: usize, scale: f32) -> Vec<f32> {
+    let half = (modulus / 2) as f32;
+    (0..n).map(|i| ((i * mul % modulus) as f32 - half) / scale).collect()
+}
+
+/// The shortest of `reps` timings of `f`, in seconds.
+fn best_of(reps: usize, f: &mut dyn FnMut()) -> f64 {
+    (0..reps.max(1))
+        .map(|_| {
+            let t = std::time::Instant::now();
+            f();
+            t.elapsed().as_secs_f64()
+        })
+        .fold(f64::INFINITY, f64::min)
+        .max(1e-9)
 }
 
 /// BatchNorm's normalisation (eps, biased variance) with statistics over

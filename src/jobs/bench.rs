@@ -220,12 +220,13 @@ pub fn bench_conv(batch: usize) -> String {
     let peak_one = crate::engine::host_grads::gemm_gflops(PEAK_GEMM_SIDE, 1, 5);
     let peak_all = crate::engine::host_grads::gemm_gflops(PEAK_GEMM_SIDE, workers, 5);
     let shape = [batch, 16, 32, 32];
-    let one_core = rayon::ThreadPoolBuilder::new().num_threads(1).build().map(|pool| {
-        pool.install(|| crate::engine::host_ops::bench_conv_layer(shape, 5))
-    });
-    let all_cores = crate::engine::host_ops::bench_conv_layer(shape, 5);
-    let line = |c: &crate::engine::host_ops::ConvLayerBench, peak: f64| {
-        let [f, i, w] = c.ours.map(|g| format!("{g:.1} ({:.0}%)", 100.0 * g / peak));
+    let one_core = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .map(|pool| pool.install(|| crate::engine::host_ops::bench_host_conv(shape, 5)));
+    let all_cores = crate::engine::host_ops::bench_host_conv(shape, 5);
+    let line = |c: &[f64; 3], peak: f64| {
+        let [f, i, w] = c.map(|g| format!("{g:.1} ({:.0}%)", 100.0 * g / peak));
         format!("forward {f}, input grad {i}, weight grad {w}")
     };
     let mut text = format!(
@@ -236,7 +237,8 @@ pub fn bench_conv(batch: usize) -> String {
         Ok(c) => text += &format!("  one core: {}\n", line(&c, peak_one)),
         Err(e) => text += &format!("  one core: no one-thread pool ({e})\n"),
     }
-    text += &format!("  {workers} cores: {}", line(&all_cores, peak_all));
+    let cores = if workers == 1 { "1 core".to_string() } else { format!("{workers} cores") };
+    text += &format!("  {cores}: {}", line(&all_cores, peak_all));
     text
 }
 
