@@ -394,3 +394,25 @@ fn pattern_samples_default_to_16_and_earlier_runs_resume_with_theirs() {
     assert!(String::from_utf8_lossy(&e.stderr).contains("pattern_samples"), "{e:?}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `bench --what conv`: the layer's three passes on one core and on all,
+/// each a positive rate with its share of the peak measured in the same
+/// run; an unknown `--what` names the accepted ones, conv among them.
+#[test]
+fn bench_conv_prints_each_pass_against_the_peak() {
+    let out = ok(&["bench", "--what", "conv", "--batch", "2"]);
+    let peak = out.lines().find(|l| l.contains("GEMM peak")).expect("peak line");
+    assert!(peak.contains("on one core"), "{out}");
+    let rates: Vec<&str> = out.lines().filter(|l| l.contains("forward")).collect();
+    assert_eq!(rates.len(), 2, "one line for one core, one for all:\n{out}");
+    for line in rates {
+        for pass in ["forward ", "input grad ", "weight grad "] {
+            let rest = &line[line.find(pass).unwrap_or_else(|| panic!("{pass} in {line}")) + pass.len()..];
+            let rate: f64 = rest.split_whitespace().next().unwrap().parse().unwrap();
+            assert!(rate > 0.0 && rate.is_finite(), "{line}");
+            assert!(rest.contains('%'), "{line}");
+        }
+    }
+    let e = refused(&["bench", "--what", "nope"]);
+    assert!(e.contains("--what nope") && e.contains("conv"), "{e}");
+}
