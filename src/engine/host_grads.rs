@@ -783,8 +783,9 @@ fn full_correlation(
 }
 
 /// A convolution's input gradient on the host: dout [S, cout, ho, wo] ->
-/// dx [S, cin, h, w], as w^T * dout per group and block of samples, then
-/// col2im.
+/// dx [S, cin, h, w]. At stride 1 the forward convolution of dout with the
+/// flipped weights (`full_correlation`); otherwise w^T * dout per group and
+/// block of samples, then col2im.
 pub fn conv_input_grad<T: Real>(
     dout: &[T],
     [s, cout, ho, wo]: [usize; 4],
