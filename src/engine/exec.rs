@@ -7,7 +7,7 @@
 
 use burn::tensor::module::{avg_pool2d, max_pool2d, unfold4d};
 use burn::tensor::ops::{AvgPoolOptions, ConvOptions, MaxPoolOptions, PadMode, UnfoldOptions};
-use burn::tensor::{DType, Device, Tensor, TensorCreationOptions, TensorData, activation};
+use burn::tensor::{Bool, DType, Device, Tensor, TensorCreationOptions, TensorData, activation};
 
 use super::host_ops::{HostValues, OutputGrad};
 use super::params::{ParamRole, ParamStore};
@@ -488,7 +488,7 @@ impl<'a> Exec<'a> {
         self.record_activation(x.clone().reshape([x.dims()[0] as i64, -1]));
         let dims = x.dims();
         match self.next_frozen_mask(dims[0], dims[1] * dims[2] * dims[3]) {
-            Some(mask) => x * mask.reshape(dims),
+            Some(off) => x.mask_fill(off.reshape(dims), 0.0),
             None => activation::relu(x),
         }
     }
@@ -507,24 +507,23 @@ impl<'a> Exec<'a> {
         self.record_activation(x.clone());
         let [s, n] = x.dims();
         match self.next_frozen_mask(s, n) {
-            Some(mask) => x * mask,
+            Some(off) => x.mask_fill(off, 0.0),
             None => activation::relu(x),
         }
     }
 
-    /// The frozen 0/1 mask [S, N] of the next activation call, when masks
-    /// are frozen and the recorded call has N neurons.
-    fn next_frozen_mask(&mut self, s: usize, n: usize) -> Option<Tensor<2>> {
+    /// Where the next activation call's frozen ReLU is off ([S, N], true =
+    /// zeroed), when masks are frozen and the recorded call has N neurons.
+    /// A bool mask applied by `mask_fill`: its backward keeps one byte per
+    /// element, where `x * mask` kept the mask in the pass's precision (8
+    /// bytes in grasp's f64 passes, every ReLU of the network).
+    fn next_frozen_mask(&mut self, s: usize, n: usize) -> Option<Tensor<2, Bool>> {
         let index = self.activation_index;
         self.activation_index += 1;
         let codes = self.frozen_masks.as_ref()?.get(index).filter(|c| c.len() == n)?;
-        let bit = |k: usize| ((codes[k % n] >> (k / n)) & 1) as f32;
-        let data = if self.config.double {
-            TensorData::new((0..s * n).map(|k| bit(k) as f64).collect::<Vec<f64>>(), [s, n])
-        } else {
-            TensorData::new((0..s * n).map(bit).collect::<Vec<f32>>(), [s, n])
-        };
-        Some(Tensor::<2>::from_data(data, self.options()))
+        let off = |k: usize| (codes[k % n] >> (k / n)) & 1 == 0;
+        let data = TensorData::new((0..s * n).map(off).collect::<Vec<bool>>(), [s, n]);
+        Some(Tensor::<2, Bool>::from_data(data, &self.device))
     }
 
     /// Multi-head self-attention on packed projections, as timm and
@@ -1774,7 +1773,7 @@ impl Exec<'_> {
         let n = tiles * dims[1] * dims[2] * dims[3];
         self.record_activation(x.clone().reshape([s, n]));
         match self.next_frozen_mask(s, n) {
-            Some(mask) => x * mask.reshape(dims),
+            Some(off) => x.mask_fill(off.reshape(dims), 0.0),
             None => activation::relu(x),
         }
     }

@@ -26,8 +26,8 @@ use crate::engine::params::{InitScheme, ParamRole, ParamStore};
 /// differentiates a ReLU network inside its current linear region
 /// (relu'' = 0). A plain difference is not that: a step that moves one of
 /// the ~3e7 ReLU inputs of a full NB201 network at batch 32 across zero adds
-/// a gradient jump divided by 2 eps (one cell: -80.7 at a 1e-7 step, 6.93 at
-/// 1e-9 to 1e-11; others reached 1e5-1e6 even at 1e-9). So both passes
+/// a gradient jump divided by 2 eps (one cell: -291.3 at a 1e-7 step, 7.116
+/// at 1e-9 to 1e-11; others reached 1e5-1e6 even at 1e-9). So both passes
 /// apply the ReLU masks of the unperturbed network, taken in f64
 /// (`Exec::frozen_masks`): the network is then smooth along the step, the
 /// quotient has the O(eps^2) error of a central difference, and f64 keeps
@@ -35,10 +35,12 @@ use crate::engine::params::{InitScheme, ParamRole, ParamStore};
 ///
 /// Measured and dropped: the same difference in f32 is off by 0.3-1.4x
 /// (median over 12 NB201 and 4 macro TNB cells) at every step from 1e-2
-/// to 1e-4, truncation above and rounding below, and the sum cancels; the
-/// f32 batch pass's masks instead of this f64 pass's save 8% of grasp but
-/// move the reference cell of `grasp_does_not_depend_on_the_step` by 2.7%
-/// (units within f32 rounding of zero switch region).
+/// to 1e-4, truncation above and rounding below, and the sum cancels. The
+/// f32 batch pass's masks instead of a third, f64 forward save 8% of grasp
+/// and leave the reference cell of `grasp_does_not_depend_on_the_step` bit
+/// for bit, but move grasp by 1.3% on one of 4 macro TNB cells and up to
+/// 4e-4 on NB201's (units within f32 rounding of zero change region): not
+/// worth a change of method in the middle of the evidence runs.
 pub const GRASP_REL_STEP: f64 = 1e-7;
 
 /// zen's mixup coefficient (NASLib's default `mixup_gamma`).
