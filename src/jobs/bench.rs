@@ -220,11 +220,14 @@ pub fn bench_conv(batch: usize) -> String {
     let peak_one = crate::engine::host_grads::gemm_gflops(PEAK_GEMM_SIDE, 1, 5);
     let peak_all = crate::engine::host_grads::gemm_gflops(PEAK_GEMM_SIDE, workers, 5);
     let shape = [batch, 16, 32, 32];
+    // A first round faults in the buffers' pages, as a probe's first
+    // layers do for the rest of its passes.
+    crate::engine::host_ops::bench_host_conv(shape, 10);
+    let all_cores = crate::engine::host_ops::bench_host_conv(shape, 5);
     let one_core = rayon::ThreadPoolBuilder::new()
         .num_threads(1)
         .build()
         .map(|pool| pool.install(|| crate::engine::host_ops::bench_host_conv(shape, 5)));
-    let all_cores = crate::engine::host_ops::bench_host_conv(shape, 5);
     let line = |c: &[f64; 3], peak: f64| {
         let [f, i, w] = c.map(|g| format!("{g:.1} ({:.0}%)", 100.0 * g / peak));
         format!("forward {f}, input grad {i}, weight grad {w}")
