@@ -930,7 +930,10 @@ fn run_bench(a: BenchArgs) -> Result<()> {
     println!("threads: {}", rayon::current_num_threads());
     let all = a.what == "all";
     if !["probe", "archive", "windows", "nb101", "conv", "all"].contains(&a.what.as_str()) {
-        bail!("--what {}: expected probe, archive, windows, nb101, conv or all", a.what);
+        bail!(
+            "--what {}: expected probe, archive, windows, nb101, conv or all",
+            a.what
+        );
     }
     if a.what == "conv" {
         println!("{}", lswag_studio::jobs::bench::bench_conv(a.batch));

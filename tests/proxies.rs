@@ -656,7 +656,12 @@ fn grasp_does_not_depend_on_the_step() {
         let at = |step: f64| grasp_at_step(&net, &params, &batch, step).unwrap().iter().sum::<f64>();
         let reference = at(GRASP_REL_STEP);
         if key == "(0, 2, 3, 2, 3, 1)" {
-            assert_close(reference, 7.115843, 1e-5, "grasp vs plain differences without crossings");
+            assert_close(
+                reference,
+                7.115843,
+                1e-5,
+                "grasp vs plain differences without crossings",
+            );
         }
         // A central difference errs by O(step^2): 1e-3 at 1e-6 at most.
         for (step, tol) in [(1e-6, 1e-3), (1e-8, 1e-4)] {

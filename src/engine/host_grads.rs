@@ -681,7 +681,11 @@ fn samples_per_gemm(s: usize, pixels: usize) -> usize {
 fn padded_stride<T>(n: usize) -> usize {
     let line = 64 / std::mem::size_of::<T>();
     let ld = n.next_multiple_of(line);
-    if (ld * std::mem::size_of::<T>()).is_multiple_of(4096) { ld + line } else { ld }
+    if (ld * std::mem::size_of::<T>()).is_multiple_of(4096) {
+        ld + line
+    } else {
+        ld
+    }
 }
 
 /// A convolution's forward pass on the host: x [S, cin, h, w], weight

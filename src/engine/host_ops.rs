@@ -370,10 +370,13 @@ pub fn bench_conv_layer(shape: [usize; 4], reps: usize) -> ConvLayerBench {
     let opts = ConvOptions::new([1, 1], [1, 1], [1, 1], 1);
     let xt = Tensor::<4>::from_data(TensorData::new(x, shape), &device).require_grad();
     let wtt = Tensor::<4>::from_data(TensorData::new(wt, [c, c, 3, 3]), &device).require_grad();
-    let burn_forward = best_of(reps, &mut || drop(conv2d(xt.clone(), wtt.clone(), None, opts.clone()).into_data()));
+    let burn_forward = best_of(reps, &mut || {
+        drop(conv2d(xt.clone(), wtt.clone(), None, opts.clone()).into_data())
+    });
     // The backward of sum(out): a ones gradient into the convolution.
-    let with_forward =
-        best_of(reps, &mut || drop(conv2d(xt.clone(), wtt.clone(), None, opts.clone()).sum().backward()));
+    let with_forward = best_of(reps, &mut || {
+        drop(conv2d(xt.clone(), wtt.clone(), None, opts.clone()).sum().backward())
+    });
     ConvLayerBench {
         shape,
         ours: bench_host_conv(shape, reps),
@@ -392,7 +395,9 @@ pub fn bench_host_conv(shape: [usize; 4], reps: usize) -> [f64; 3] {
     let wt: Vec<f32> = bench_values(c * c * 9, 53, 89, 440.0);
     let gflop = 2.0 * (s * c * c * 9 * h * w) as f64 / 1e9;
     let out = conv_forward(&x, shape, &wt, c, geo);
-    let forward = best_of(reps, &mut || drop(std::hint::black_box(conv_forward(&x, shape, &wt, c, geo))));
+    let forward = best_of(reps, &mut || {
+        drop(std::hint::black_box(conv_forward(&x, shape, &wt, c, geo)))
+    });
     let input = best_of(reps, &mut || {
         drop(std::hint::black_box(conv_input_grad(&out, shape, &wt, [c, h, w], geo)))
     });

@@ -240,7 +240,11 @@ pub fn bench_conv(batch: usize) -> String {
         Ok(c) => text += &format!("  one core: {}\n", line(&c, peak_one)),
         Err(e) => text += &format!("  one core: no one-thread pool ({e})\n"),
     }
-    let cores = if workers == 1 { "1 core".to_string() } else { format!("{workers} cores") };
+    let cores = if workers == 1 {
+        "1 core".to_string()
+    } else {
+        format!("{workers} cores")
+    };
     text += &format!("  {cores}: {}", line(&all_cores, peak_all));
     text
 }
