@@ -151,7 +151,11 @@ pub fn missing_reason(name: &str) -> &'static str {
         "synflow" => {
             "the synaptic flow is zero (no path of non-zero weights from input to output); its log is undefined"
         }
-        "zen" => "the feature maps do not react to the input perturbation (difference 0), so its log is undefined",
+        "zen" => {
+            "the network has no global average pool whose input zen compares (TransNAS-Bench-101's pixel \
+             heads: segmentsemantic, autoencoder, normal), or its feature maps do not react to the input \
+             perturbation (difference 0), so its log is undefined"
+        }
         _ => "the value was not finite (an overflow, or a term that is undefined on this network)",
     }
 }
