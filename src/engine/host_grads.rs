@@ -943,6 +943,34 @@ mod tests {
         g
     }
 
+    /// Row strides of the column buffers: at least the row, whole cache
+    /// lines, never a multiple of 4 KiB (the padding is one line, only
+    /// where it is needed), for f32 and f64.
+    #[test]
+    fn padded_strides_avoid_4k_multiples() {
+        fn check<T>(n: usize) -> usize {
+            let (ld, size) = (padded_stride::<T>(n), std::mem::size_of::<T>());
+            assert!(
+                ld >= n && (ld * size).is_multiple_of(64) && !(ld * size).is_multiple_of(4096),
+                "n {n}: ld {ld}"
+            );
+            assert!(
+                ld * size < n * size + 128,
+                "n {n}: ld {ld} pads more than a line past the row"
+            );
+            ld
+        }
+        for n in [1, 15, 16, 17, 255, 256, 1000, 1023, 1024, 1025, 2048, 4096, 3072] {
+            check::<f32>(n);
+            check::<f64>(n);
+        }
+        // NB201's 32 x 32 layer: 4 KiB rows in f32, 8 KiB in f64, each one line longer.
+        assert_eq!(check::<f32>(1024), 1040);
+        assert_eq!(check::<f64>(1024), 1032);
+        // 16 x 16: 1 KiB rows, already clear of 4 KiB multiples.
+        assert_eq!(check::<f32>(256), 256);
+    }
+
     #[test]
     fn the_gemm_peak_is_a_real_rate() {
         // 2 * 128^3 flops per product: even an unoptimised core does well
