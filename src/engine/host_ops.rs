@@ -362,10 +362,8 @@ pub struct ConvLayerBench {
 }
 
 pub fn bench_conv_layer(shape: [usize; 4], reps: usize) -> ConvLayerBench {
-    let [s, c, h, w] = shape;
-    let x: Vec<f32> = bench_values(s * c * h * w, 37, 101, 50.0);
-    let wt: Vec<f32> = bench_values(c * c * 9, 53, 89, 440.0);
-    let gflop = 2.0 * (s * c * c * 9 * h * w) as f64 / 1e9;
+    let c = shape[1];
+    let (x, wt, gflop) = bench_layer(shape);
     let device = burn::tensor::Device::flex().autodiff();
     let opts = ConvOptions::new([1, 1], [1, 1], [1, 1], 1);
     let xt = Tensor::<4>::from_data(TensorData::new(x, shape), &device).require_grad();
@@ -389,11 +387,9 @@ pub fn bench_conv_layer(shape: [usize; 4], reps: usize) -> ConvLayerBench {
 /// gradient, weight gradient), GFLOP/s each, best of `reps`, on the
 /// current rayon pool.
 pub fn bench_host_conv(shape: [usize; 4], reps: usize) -> [f64; 3] {
-    let [s, c, h, w] = shape;
+    let [_, c, h, w] = shape;
     let geo = ConvGeometry::dense(3, 1, 1);
-    let x: Vec<f32> = bench_values(s * c * h * w, 37, 101, 50.0);
-    let wt: Vec<f32> = bench_values(c * c * 9, 53, 89, 440.0);
-    let gflop = 2.0 * (s * c * c * 9 * h * w) as f64 / 1e9;
+    let (x, wt, gflop) = bench_layer(shape);
     let out = conv_forward(&x, shape, &wt, c, geo);
     let forward = best_of(reps, &mut || {
         drop(std::hint::black_box(conv_forward(&x, shape, &wt, c, geo)))
@@ -407,10 +403,14 @@ pub fn bench_host_conv(shape: [usize; 4], reps: usize) -> [f64; 3] {
     [gflop / forward, gflop / input, gflop / weight]
 }
 
-/// Deterministic values in [-1, 1] * 50 / `scale` for the benchmarks.
-fn bench_values(n: usize, mul: usize, modulus: usize, scale: f32) -> Vec<f32> {
-    let half = (modulus / 2) as f32;
-    (0..n).map(|i| ((i * mul % modulus) as f32 - half) / scale).collect()
+/// The benchmarked 3x3 layer at `shape` [S, C, H, W]: deterministic input
+/// and weights [C, C, 3, 3], and the GFLOP of one pass.
+fn bench_layer([s, c, h, w]: [usize; 4]) -> (Vec<f32>, Vec<f32>, f64) {
+    let x = (0..s * c * h * w)
+        .map(|i| ((i * 37 % 101) as f32 - 50.0) / 50.0)
+        .collect();
+    let wt = (0..c * c * 9).map(|i| ((i * 53 % 89) as f32 - 44.0) / 440.0).collect();
+    (x, wt, 2.0 * (s * c * c * 9 * h * w) as f64 / 1e9)
 }
 
 /// The shortest of `reps` timings of `f`, in seconds.
