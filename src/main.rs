@@ -135,6 +135,10 @@ struct FigureArgs {
     /// light or dark.
     #[arg(long, default_value = "light")]
     theme: String,
+    /// The title line: TEXT instead of the figure's own, or "" for none
+    /// (the plot takes its space; a paper's caption names the figure).
+    #[arg(long, value_name = "TEXT")]
+    title: Option<String>,
     #[command(flatten)]
     read: ReadArgs,
 }
@@ -144,7 +148,7 @@ fn run_figure(a: FigureArgs) -> Result<()> {
     use lswag_studio::figure::{self, FigureSpec, Format, Kind, model};
     let msg = anyhow::Error::msg;
     let kind = Kind::parse(&a.kind).map_err(msg)?;
-    let page = Page::new(a.width_mm, a.height_mm, Theme::parse(&a.theme).map_err(msg)?);
+    let page = Page::new(a.width_mm, a.height_mm, Theme::parse(&a.theme).map_err(msg)?).with_title(a.title.clone());
     page.check().map_err(msg)?;
     let format = Format::from_path(&a.out, a.dpi).map_err(msg)?;
     let window = match a.window.as_deref() {

@@ -143,6 +143,75 @@ fn by_depth_legend_runs_shallow_to_deep_numerically() {
     assert_eq!(depths, sorted);
 }
 
+/// The y of each `<text>` element with its text, top first.
+fn texts_by_height(svg: &str) -> Vec<(f64, String)> {
+    let doc = roxmltree::Document::parse(svg).unwrap();
+    let mut v: Vec<(f64, String)> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("text"))
+        .map(|n| {
+            (
+                n.attribute("y").unwrap().parse().unwrap(),
+                n.text().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    v.sort_by(|a, b| a.0.total_cmp(&b.0));
+    v
+}
+
+#[test]
+fn title_line_is_replaced_or_dropped_and_the_plot_takes_its_space() {
+    let ds = demo();
+    let own = "Gradient intensity per depth bin: Λ_l = log Σ_w 1/σ_w";
+    let svg_title = |svg: &str| {
+        let doc = roxmltree::Document::parse(svg).unwrap();
+        let t = doc.descendants().find(|n| n.has_tag_name("title")).unwrap();
+        t.text().unwrap().to_string()
+    };
+    let render = |title: Option<&str>| {
+        let mut s = spec(Kind::Curves);
+        s.page = s.page.with_title(title.map(str::to_string));
+        figure::render(&ds, &s).unwrap()
+    };
+    let default = render(None);
+    let top = texts_by_height(&default);
+    assert_eq!(top[0].1, own);
+    assert_eq!(svg_title(&default), own);
+
+    let custom = render(Some("TNB-101 micro: normal"));
+    let texts = texts_by_height(&custom);
+    assert_eq!(texts[0].1, "TNB-101 micro: normal");
+    assert!(!texts.iter().any(|t| t.1 == own));
+    assert_eq!(svg_title(&custom), "TNB-101 micro: normal");
+
+    let none = render(Some(""));
+    let texts = texts_by_height(&none);
+    assert!(!texts.iter().any(|t| t.1 == own), "{texts:?}");
+    // The file still names the figure; everything below the title moves up.
+    assert_eq!(svg_title(&none), own);
+    assert_eq!(texts.len(), top.len() - 1);
+    assert!(texts[0].0 < top[1].0 - 2.0, "{:?} against {:?}", texts[0], top[1]);
+
+    let dir = temp_dir("title");
+    let out_path = dir.join("curves.svg");
+    let args = [
+        "figure",
+        "curves",
+        DEMO,
+        "--task",
+        TASK,
+        "--title",
+        "",
+        "--out",
+        out_path.to_str().unwrap(),
+    ];
+    let out = cli(&args);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let written = std::fs::read_to_string(&out_path).unwrap();
+    assert!(!texts_by_height(&written).iter().any(|t| t.1 == own));
+}
+
 // ---------------------------------------------------------------------------
 // PDF: a small reader for the text svg2pdf writes
 // ---------------------------------------------------------------------------
@@ -609,5 +678,23 @@ fn figure_button_saves_the_panel_figure_as_pdf() {
     let text = pdf_text(&std::fs::read(&written[0]).unwrap());
     // The panel's window (all layers by default) is the one shaded.
     assert!(text.contains("Gradient intensity per depth bin"), "{text}");
+    assert!(text.contains("window [1, 10]"), "{text}");
+
+    // "Title line" off: the same figure without its title, for a caption.
+    h.get_all_by_label("Figure…").next().unwrap().click();
+    h.run();
+    h.get_by_label("Title line").click();
+    h.run();
+    h.get_by_label("Save PDF…").click();
+    h.run();
+    let t = std::time::Instant::now();
+    while h.state().exporter.written.len() < 2 && t.elapsed().as_secs() < 60 {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        h.run();
+    }
+    let written = h.state().exporter.written.clone();
+    assert_eq!(written.len(), 2, "{written:?}");
+    let text = pdf_text(&std::fs::read(&written[1]).unwrap());
+    assert!(!text.contains("Gradient intensity per depth bin"), "{text}");
     assert!(text.contains("window [1, 10]"), "{text}");
 }

@@ -40,12 +40,15 @@ impl Theme {
     }
 }
 
-/// Size and theme of a figure.
-#[derive(Clone, Copy, Debug, PartialEq)]
+/// Size, theme and title line of a figure.
+#[derive(Clone, Debug, PartialEq)]
 pub struct Page {
     pub width_mm: f64,
     pub height_mm: f64,
     pub theme: Theme,
+    /// `None`: the figure's own title; `Some("")`: no title line (a paper's
+    /// caption says it), the plot takes the space; `Some(text)`: that text.
+    pub title: Option<String>,
 }
 
 impl Page {
@@ -58,7 +61,13 @@ impl Page {
             width_mm,
             height_mm,
             theme,
+            title: None,
         }
+    }
+
+    /// The same page with its title line replaced (see [`Page::title`]).
+    pub fn with_title(self, title: Option<String>) -> Page {
+        Page { title, ..self }
     }
 
     /// An error naming the option when a side is out of range.
@@ -392,6 +401,8 @@ pub struct Canvas {
     /// The figure's title, also its SVG `<title>` (what a browser's tab and
     /// a screen reader name it by).
     name: Option<String>,
+    /// The page's title override, taken by the first [`Canvas::title`].
+    title: Option<String>,
 }
 
 /// Where the legend of a plot goes.
@@ -420,6 +431,7 @@ impl Canvas {
             body,
             clip_ids: 0,
             name: None,
+            title: page.title.clone(),
         }
     }
 
@@ -435,7 +447,14 @@ impl Canvas {
 
     /// Writes the figure's title at the top of `r`; returns the rest of `r`.
     pub fn title(&mut self, r: Rect, title: &str) -> Rect {
-        self.name.get_or_insert_with(|| title.to_string());
+        let shown = self.title.take().unwrap_or_else(|| title.to_string());
+        // The SVG's <title> names the figure even when no title line is drawn.
+        let name = if shown.is_empty() { title } else { shown.as_str() };
+        self.name.get_or_insert_with(|| name.to_string());
+        if shown.is_empty() {
+            return r;
+        }
+        let title = shown.as_str();
         let size = fit_size(title, TITLE, r.w());
         self.text(
             r.x0 + r.w() / 2.0,

@@ -217,6 +217,8 @@ pub struct FigureSettings {
     /// PNG only.
     pub dpi: f64,
     pub dark: bool,
+    /// Off: no title line, for a paper whose caption names the figure.
+    pub title_line: bool,
 }
 
 impl Default for FigureSettings {
@@ -227,6 +229,7 @@ impl Default for FigureSettings {
             height_mm: 80.0,
             dpi: 300.0,
             dark: false,
+            title_line: true,
         }
     }
 }
@@ -239,6 +242,7 @@ impl FigureSettings {
             clamp(self.height_mm),
             if self.dark { Theme::Dark } else { Theme::Light },
         )
+        .with_title((!self.title_line).then(String::new))
     }
 
     pub fn format(&self) -> Format {
@@ -300,6 +304,8 @@ pub fn figure_menu(ui: &mut Ui, exporter: &mut Exporter, title: &str, draw: impl
                 }
             });
             ui.checkbox(&mut s.dark, "Dark background");
+            ui.checkbox(&mut s.title_line, "Title line")
+                .on_hover_text("Off: the figure without its title, for a paper whose caption names it");
             let what = match s.format {
                 FigureFormat::Svg => "SVG",
                 FigureFormat::Pdf => "PDF",

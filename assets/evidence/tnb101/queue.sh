@@ -13,9 +13,12 @@ set -u
 N=${N:-200}
 B=${LSWAG_BIN:-../../../target/debug/lswag-studio}
 DATA=${LSWAG_DATA:-../../../../shared/data}
-for entry in micro:room_layout:64 micro:segmentsemantic:64 micro:autoencoder:64 micro:normal:64 \
-             macro:class_object:128 macro:class_scene:128 macro:room_layout:128 macro:segmentsemantic:128 \
-             macro:autoencoder:128 macro:normal:128 micro:jigsaw:192 macro:jigsaw:192; do
+# ENTRIES (KIND:TASK:SIZE ...) replaces the list, e.g. a first reading of the tasks not yet started:
+#   N=50 ENTRIES="micro:jigsaw:192 macro:normal:128" nohup bash queue.sh >> queue.log 2>&1 &
+ENTRIES=${ENTRIES:-"micro:room_layout:64 micro:segmentsemantic:64 micro:autoencoder:64 micro:normal:64
+  macro:class_object:128 macro:class_scene:128 macro:room_layout:128 macro:segmentsemantic:128
+  macro:autoencoder:128 macro:normal:128 micro:jigsaw:192 macro:jigsaw:192"}
+for entry in $ENTRIES; do
   IFS=: read -r kind task size <<< "$entry"
   keys=$(mktemp)
   python3 -c "import json,sys; d=json.load(open(sys.argv[1]))[sys.argv[2]]; print('\n'.join(list(d)[:int(sys.argv[3])]))" \
