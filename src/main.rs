@@ -700,12 +700,14 @@ impl ProbeArgs {
             classes: self.classes,
             image_size: self.image_size,
         };
-        let net = NetConfig::from_overrides(&Space::from_name(space), &overrides)
+        // The task first, so that --image-size is checked against the task's own rules.
+        let net = NetConfig::from_overrides(&Space::from_name(space), &NetOverrides::default())
             .and_then(|net| match task {
                 TaskArg::Network(Some(t)) => net.with_task(t),
                 TaskArg::Archive(Some(t)) => net.for_archive_task(t),
                 TaskArg::Network(None) | TaskArg::Archive(None) => Ok(net),
             })
+            .and_then(|net| net.with_overrides(&overrides))
             .map_err(|e| anyhow::anyhow!("--space {space}: {e}"))?;
         let init = self.init.unwrap_or_else(|| net.settings().default_init());
         Ok(ScoreConfig {
@@ -970,11 +972,12 @@ fn run_bench(a: BenchArgs) -> Result<()> {
                 image_size: a.image_size,
                 ..NetOverrides::default()
             };
-            let net = NetConfig::from_overrides(&space, &overrides)
+            let net = NetConfig::from_overrides(&space, &NetOverrides::default())
                 .and_then(|net| match &a.task {
                     Some(t) => net.with_task(t),
                     None => Ok(net),
                 })
+                .and_then(|net| net.with_overrides(&overrides))
                 .map_err(|e| anyhow::anyhow!("--space {space}: {e}"))?;
             for kind in kinds {
                 let b = lswag_studio::jobs::bench::bench_space(&net, kind, a.archs, a.batch, &proxies)
@@ -1071,6 +1074,8 @@ fn score_reporter(samples: usize, batch: usize) -> impl Fn(ScoreEvent) {
     use lswag_studio::engine::profile::{PATTERN_FILL_NOTE, PatternCeiling};
     let tty = std::io::stderr().is_terminal();
     let missing = std::sync::Mutex::new(std::collections::BTreeMap::<String, usize>::new());
+    // Per proxy: its first defined value, and whether every later one equals it.
+    let constant = std::sync::Mutex::new(std::collections::BTreeMap::<String, (f64, usize, bool)>::new());
     let tally = PatternCeiling::new(samples);
     let more = (2 * samples).min(64).min(batch);
     let again = if more > samples {
@@ -1092,6 +1097,13 @@ fn score_reporter(samples: usize, batch: usize) -> impl Fn(ScoreEvent) {
             if let Ok(mut m) = missing.lock() {
                 for (name, _) in line.proxies.iter().filter(|(_, v)| v.is_none()) {
                     *m.entry(name.clone()).or_default() += 1;
+                }
+            }
+            if let Ok(mut c) = constant.lock() {
+                for (name, v) in line.proxies.iter().filter_map(|(n, v)| Some((n, (*v)?))) {
+                    let e = c.entry(name.clone()).or_insert((v, 0, true));
+                    e.1 += 1;
+                    e.2 &= e.0 == v;
                 }
             }
             if let Ok(mut c) = ceiling.lock()
@@ -1128,6 +1140,18 @@ fn score_reporter(samples: usize, batch: usize) -> impl Fn(ScoreEvent) {
                 eprintln!(
                     "note: {name} is missing on {n} of {scored} architectures: {}",
                     lswag_studio::proxy::missing_reason(&name)
+                );
+            }
+            for (name, (v, n, _)) in constant
+                .lock()
+                .map(|c| c.clone())
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|(_, (_, n, same))| *same && *n > 1)
+            {
+                eprintln!(
+                    "note: {name} is {v} on all {n} architectures where it is defined, so it cannot rank them{}",
+                    lswag_studio::proxy::constant_reason(&name).map_or(String::new(), |r| format!(": {r}"))
                 );
             }
             if let Ok(c) = ceiling.lock()

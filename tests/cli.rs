@@ -416,3 +416,64 @@ fn bench_conv_prints_each_pass_against_the_peak() {
     let e = refused(&["bench", "--what", "nope"]);
     assert!(e.contains("--what nope") && e.contains("conv"), "{e}");
 }
+
+/// `--image-size` is checked against the task it is for, after `--task`
+/// chose the network (it was checked against the default class_object
+/// first, which named the wrong task, and a size equal to class_object's
+/// 256 silently became the jigsaw's 255); a batch where no class repeats
+/// leaves EPE-NAS at 0 on every cell, and the run says why.
+#[test]
+fn score_checks_the_image_size_against_its_task_and_names_a_constant_proxy() {
+    let dir = temp_dir("tnb-task-size");
+    let out = dir.join("s.jsonl");
+    let out = out.to_str().unwrap();
+    let base = [
+        "score",
+        "--space",
+        "tnb101-micro",
+        "--task",
+        "jigsaw",
+        "--data",
+        "procedural",
+        "--batch",
+        "32",
+        "--backend",
+        "cpu",
+        "--out",
+        out,
+    ];
+    let with = |extra: &[&str]| -> Vec<String> { base.iter().chain(extra).map(|s| s.to_string()).collect() };
+    let e = refused(&strs(&with(&["--image-size", "48", "--sample", "1"])));
+    assert!(
+        e.contains("image size 48") && e.contains("jigsaw") && !e.contains("class_object"),
+        "{e}"
+    );
+    let e = refused(&strs(&with(&["--image-size", "256", "--sample", "1"])));
+    assert!(e.contains("image size 256") && e.contains("multiple of 3"), "{e}");
+
+    let keys = dir.join("keys.txt");
+    std::fs::write(&keys, "(1, 0, 0, 2, 1, 0)\n(0, 1, 1, 1, 1, 1)\n").unwrap();
+    let args = with(&[
+        "--image-size",
+        "192",
+        "--archs",
+        keys.to_str().unwrap(),
+        "--proxies",
+        "epe_nas,params",
+    ]);
+    let run = studio(&strs(&args));
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let stderr = String::from_utf8(run.stderr).unwrap();
+    assert!(
+        stderr.contains("note: epe_nas is 0 on all 2 architectures") && stderr.contains("single sample"),
+        "{stderr}"
+    );
+    // params differs between the two cells: no note for it.
+    assert!(!stderr.contains("note: params"), "{stderr}");
+    let first = std::fs::read_to_string(out).unwrap();
+    assert!(
+        first.contains("\"image_size\":192"),
+        "{}",
+        first.lines().next().unwrap()
+    );
+}

@@ -160,6 +160,20 @@ pub fn missing_reason(name: &str) -> &'static str {
     }
 }
 
+/// Why a proxy can take one value on every architecture of a run, where
+/// the cause is known (the batch, not the networks).
+pub fn constant_reason(name: &str) -> Option<&'static str> {
+    match name {
+        "epe_nas" => Some(
+            "with more than 100 classes NASLib's EPE-NAS drops every class that has a single sample in the \
+             batch and scores the differences between the rest, so it is 0 unless two classes each have two \
+             samples (TransNAS-Bench-101's jigsaw: 32 puzzles of 1000 permutations rarely share one; \
+             Suite-Zero's jigsaw files hold 0 or a failure on 84% of their cells)",
+        ),
+        _ => None,
+    }
+}
+
 impl ProxyInfo {
     /// The proxy's value; `None` when the network gives no defined value
     /// (e.g. every layer dead) or the probe did not record what it needs.

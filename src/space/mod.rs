@@ -345,7 +345,15 @@ impl NetConfig {
 
     /// The settings of `space` with `overrides` applied, validated.
     pub fn from_overrides(space: &Space, overrides: &NetOverrides) -> Result<NetConfig, String> {
-        let mut net = NetConfig::default_for(space).ok_or_else(|| cannot_build(space))?;
+        NetConfig::default_for(space)
+            .ok_or_else(|| cannot_build(space))?
+            .with_overrides(overrides)
+    }
+
+    /// The same network with `overrides` applied, validated. Choose the task
+    /// first (`with_task`): an image size is checked against the task it is for.
+    pub fn with_overrides(&self, overrides: &NetOverrides) -> Result<NetConfig, String> {
+        let mut net = *self;
         net.settings_mut().apply(overrides)?;
         net.validate()?;
         Ok(net)
