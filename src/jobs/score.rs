@@ -672,14 +672,6 @@ pub fn run<K: std::fmt::Display>(
     })
 }
 
-/// Host bytes the CPU probe holds at its peak per float of weight-layer
-/// output per image (BN, ReLU and pooling outputs, the autodiff graph, the
-/// per-sample passes), low and high: the ratios of measured peak RSS (less
-/// [`BASE_BYTES`]) to that count ran from 30 to 44 over the calibration runs
-/// README lists (NB201 at 32, 64 and 128 pixels and NB301 at 32, all
-/// proxies, batch 64).
-pub const PEAK_BYTES_PER_OUTPUT_FLOAT: (f64, f64) = (28.0, 46.0);
-
 /// The same for runs whose passes are forward only (activation patterns:
 /// swap, nwot; no gradient is taken, so no graph is kept): measured peaks
 /// of `--proxies swap,nwot`, batch 64 (TransNAS-Bench-101: 32) were NB201
@@ -739,16 +731,20 @@ pub fn estimate_memory(config: &ScoreConfig, key: &str, workers: usize) -> Optio
         nwot: needs.nwot,
         ..crate::engine::probe::ProbeNeeds::NONE
     } == needs;
-    let per_float = if forward_only {
-        FORWARD_BYTES_PER_OUTPUT_FLOAT
+    let model = if forward_only {
+        crate::space::ProbeMemory {
+            fixed: 0.0,
+            per_output_float: FORWARD_BYTES_PER_OUTPUT_FLOAT,
+        }
     } else {
-        PEAK_BYTES_PER_OUTPUT_FLOAT
+        config.net.settings().probe_memory()
     };
+    let per_float = model.per_output_float;
     let images = if passes { config.batch } else { 1 };
     let outputs = images as f64 * floats as f64 * (size as f64 / reference as f64).powi(2);
     // Weights, their gradients and the copies the passes make.
     let weights = 16.0 * params as f64;
-    let total = |k: f64| (workers as f64 * (k * outputs + weights) + input + BASE_BYTES) as u64;
+    let total = |k: f64| (workers as f64 * (k * outputs + weights + model.fixed) + input + BASE_BYTES) as u64;
     Some(MemoryEstimate {
         low: total(per_float.0),
         high: total(per_float.1),
@@ -784,10 +780,17 @@ fn run_memory_with(config: &ScoreConfig, keys: &[String], workers: usize) -> Opt
     estimate_memory(config, keys.first()?, workers)
 }
 
+/// `LSWAG_MEMORY_CHECK=off` skips the refusal below (an estimate is a model
+/// fitted to measured peaks, and a machine may swap).
+pub const MEMORY_CHECK_ENV: &str = "LSWAG_MEMORY_CHECK";
+
 /// Refuses a CPU run of `workers` probes at once whose estimated peak
 /// exceeds the memory available, before any image is loaded or an output
 /// is created (score jobs, live searches).
 pub(crate) fn check_memory(config: &ScoreConfig, keys: &[String], workers: usize) -> Result<(), ScoreError> {
+    if std::env::var_os(MEMORY_CHECK_ENV).is_some_and(|v| v == "off") {
+        return Ok(());
+    }
     let (Some(need), Some(have)) = (run_memory_with(config, keys, workers), available_memory()) else {
         return Ok(());
     };
@@ -795,7 +798,7 @@ pub(crate) fn check_memory(config: &ScoreConfig, keys: &[String], workers: usize
         let size = config.net.image_size();
         return Err(ScoreError::Setting(format!(
             "memory: the probe would need {} to {} (batch {}, {size} x {size} pixels, {workers} probe(s) at once) \
-             and {} is available; lower the batch or the image size{}",
+             and {} is available; lower the batch or the image size{} ({MEMORY_CHECK_ENV}=off runs it anyway)",
             format_bytes(need.low),
             format_bytes(need.high),
             config.batch,

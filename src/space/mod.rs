@@ -128,6 +128,28 @@ impl NetOverrides {
 }
 
 /// What every space's network settings answer.
+/// Host memory of a CPU probe whose passes take gradients, fitted to the
+/// peaks measured for a space (host RSS high-water, every proxy, one probe;
+/// README, "Memory is estimated"): `fixed` bytes whatever the image size,
+/// plus `per_output_float` (low, high) bytes per float of weight-layer
+/// output in the batch (BN, ReLU and pooling outputs, the autodiff graph,
+/// the per-sample and f64 passes).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ProbeMemory {
+    pub fixed: f64,
+    pub per_output_float: (f64, f64),
+}
+
+/// The model of the spaces without one of their own: calibrated on NB201
+/// and NB301 before the host convolutions (ratios 30-44), and still
+/// bracketing NB101 (30), TransNAS-Bench-101's class heads (26-36) and
+/// AutoFormer (which a 13 GB address space could not hold at 224 px,
+/// batch 64, where it estimates 15.4 GiB).
+pub const DEFAULT_PROBE_MEMORY: ProbeMemory = ProbeMemory {
+    fixed: 0.0,
+    per_output_float: (28.0, 46.0),
+};
+
 pub trait NetSettings {
     /// Side of the square input image.
     fn image_size(&self) -> usize;
@@ -145,6 +167,10 @@ pub trait NetSettings {
     /// use the threads of one probe.
     fn parallel_probes(&self) -> bool {
         false
+    }
+    /// The memory model of a probe with gradient passes (see [`ProbeMemory`]).
+    fn probe_memory(&self) -> ProbeMemory {
+        DEFAULT_PROBE_MEMORY
     }
     /// Whether the network takes procedural images at the size they were
     /// generated at (a benchmark of our own was trained that way) instead

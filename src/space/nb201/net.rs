@@ -298,6 +298,18 @@ impl crate::space::NetSettings for Nb201Config {
         true
     }
 
+    /// Measured (`MEASURED_PEAKS` in `tests/score_jobs.rs`): 352 MiB, 466 MiB,
+    /// 1.0 GiB and 3.7 GiB at 32, 64, 128 and 256 px, batch 64, C = 16, N = 5.
+    /// The host convolutions keep little per output float (3-4.6 bytes, rising
+    /// with the size), over some 190 MiB of buffers and graph that do not grow
+    /// with the image.
+    fn probe_memory(&self) -> crate::space::ProbeMemory {
+        crate::space::ProbeMemory {
+            fixed: 190.0 * 1024.0 * 1024.0,
+            per_output_float: (2.8, 5.0),
+        }
+    }
+
     fn takes_procedural_as_is(&self) -> bool {
         true
     }

@@ -71,6 +71,15 @@ impl NetSettings for Nb301Config {
         self.num_classes
     }
 
+    /// Measured 4.8 GiB at 32 px, batch 64, C = 32, 8 cells: 22.4 bytes per
+    /// output float, below the default model's low end.
+    fn probe_memory(&self) -> crate::space::ProbeMemory {
+        crate::space::ProbeMemory {
+            fixed: 0.0,
+            per_output_float: (20.0, 46.0),
+        }
+    }
+
     fn apply(&mut self, o: &NetOverrides) -> Result<(), String> {
         o.set_all(
             &mut self.channels,
