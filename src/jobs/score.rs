@@ -740,7 +740,7 @@ pub fn estimate_memory(config: &ScoreConfig, key: &str, workers: usize) -> Optio
         config.net.settings().probe_memory()
     };
     let per_float = model.per_output_float;
-    let images = if passes { config.batch } else { 1 };
+    let images = if passes { config.batch } else { 1 } * config.net.settings().inputs_per_sample();
     let outputs = images as f64 * floats as f64 * (size as f64 / reference as f64).powi(2);
     // Weights, their gradients and the copies the passes make.
     let weights = 16.0 * params as f64;

@@ -172,6 +172,12 @@ pub trait NetSettings {
     fn probe_memory(&self) -> ProbeMemory {
         DEFAULT_PROBE_MEMORY
     }
+    /// Inputs the network runs per sample (TransNAS-Bench-101's jigsaw: its
+    /// nine tiles through the one encoder), each with the layer outputs of
+    /// one image: the memory estimate multiplies by it.
+    fn inputs_per_sample(&self) -> usize {
+        1
+    }
     /// Whether the network takes procedural images at the size they were
     /// generated at (a benchmark of our own was trained that way) instead
     /// of resized to `image_size`.
