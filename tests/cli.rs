@@ -477,3 +477,28 @@ fn score_checks_the_image_size_against_its_task_and_names_a_constant_proxy() {
         first.lines().next().unwrap()
     );
 }
+
+/// The memory check's switch takes off or on; anything else is refused by
+/// name before the output exists, not read as either.
+#[test]
+fn a_bad_memory_check_switch_is_refused_by_name() {
+    let dir = temp_dir("memory-switch");
+    let out = dir.join("s.jsonl");
+    let run = |value: &str| {
+        Command::new(env!("CARGO_BIN_EXE_lswag-studio"))
+            .args(["score", "--space", "nb201", "--sample", "1", "--proxies", "params"])
+            .args(["--backend", "cpu", "--out", out.to_str().unwrap()])
+            .env("RUST_BACKTRACE", "0")
+            .env("LSWAG_MEMORY_CHECK", value)
+            .output()
+            .unwrap()
+    };
+    let bad = run("no");
+    assert_eq!(bad.status.code(), Some(1));
+    let e = String::from_utf8_lossy(&bad.stderr);
+    assert!(e.contains("LSWAG_MEMORY_CHECK=no: expected off"), "{e}");
+    assert!(!out.exists());
+    let ok = run("off");
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    assert!(out.exists());
+}

@@ -781,15 +781,22 @@ fn run_memory_with(config: &ScoreConfig, keys: &[String], workers: usize) -> Opt
 }
 
 /// `LSWAG_MEMORY_CHECK=off` skips the refusal below (an estimate is a model
-/// fitted to measured peaks, and a machine may swap).
+/// fitted to measured peaks, and a machine may swap); `on` is the default.
 pub const MEMORY_CHECK_ENV: &str = "LSWAG_MEMORY_CHECK";
 
 /// Refuses a CPU run of `workers` probes at once whose estimated peak
 /// exceeds the memory available, before any image is loaded or an output
 /// is created (score jobs, live searches).
 pub(crate) fn check_memory(config: &ScoreConfig, keys: &[String], workers: usize) -> Result<(), ScoreError> {
-    if std::env::var_os(MEMORY_CHECK_ENV).is_some_and(|v| v == "off") {
-        return Ok(());
+    match std::env::var_os(MEMORY_CHECK_ENV) {
+        Some(v) if v == "off" => return Ok(()),
+        Some(v) if v != "on" => {
+            return Err(ScoreError::Setting(format!(
+                "{MEMORY_CHECK_ENV}={}: expected off (run without the memory check) or on",
+                v.to_string_lossy()
+            )));
+        }
+        _ => {}
     }
     let (Some(need), Some(have)) = (run_memory_with(config, keys, workers), available_memory()) else {
         return Ok(());
