@@ -130,21 +130,23 @@ impl ScoreSettings {
                 targets: targets.clone(),
             },
         };
-        // ViTs take the large image size (224 in the paper); the
-        // convolutional spaces their own (32 for CIFAR, 16 for ImageNet16-120).
-        // The 32-pixel CIFAR spaces (NB201, NB101, NB301) take the CIFAR
-        // setting; others (TransNAS-Bench-101 at Taskonomy's 256) keep their own.
-        let cifar_sized = NetConfig::default_for(space).is_some_and(|n| n.image_size() == 32);
-        let image_size = if *space == Space::AutoFormer {
-            Some(self.image_size)
-        } else {
-            cifar_sized.then_some(self.nb201_image_size)
-        };
-        let overrides = NetOverrides {
-            channels: Some(self.channels),
-            cells: Some(self.cells),
-            classes: Some(self.classes),
-            image_size,
+        // NB201 takes the dialog's C, N, side and classes; ViTs its side (224
+        // in the paper) and classes; the other benchmarks' networks are their
+        // own builders' (Suite-Zero's values come from them), whatever the
+        // dialog holds for NB201.
+        let overrides = match network_knobs(space) {
+            NetworkKnobs::Nb201 => NetOverrides {
+                channels: Some(self.channels),
+                cells: Some(self.cells),
+                classes: Some(self.classes),
+                image_size: Some(self.nb201_image_size),
+            },
+            NetworkKnobs::Vit => NetOverrides {
+                classes: Some(self.classes),
+                image_size: Some(self.image_size),
+                ..NetOverrides::default()
+            },
+            NetworkKnobs::Benchmark => NetOverrides::default(),
         };
         let net = NetConfig::from_overrides_lenient(space, &overrides)?;
         let net = if task.is_empty() {
@@ -404,6 +406,46 @@ impl ScoreRun {
     }
 }
 
+/// Which of the dialog's network fields a space takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NetworkKnobs {
+    /// C, cells per stage N, image side, classes (CIFAR-10, CIFAR-100,
+    /// ImageNet16-120 heads).
+    Nb201,
+    /// Image side and classes (AutoFormer).
+    Vit,
+    /// None: the benchmark builder's own network (NB101, NB301,
+    /// TransNAS-Bench-101, whose task sets the head and input).
+    Benchmark,
+}
+
+pub fn network_knobs(space: &Space) -> NetworkKnobs {
+    match space {
+        Space::Nb201 => NetworkKnobs::Nb201,
+        Space::AutoFormer => NetworkKnobs::Vit,
+        _ => NetworkKnobs::Benchmark,
+    }
+}
+
+/// The network a benchmark's own builder makes, as the dialog names it.
+pub fn benchmark_network_label(space: &Space) -> String {
+    match NetConfig::default_for(space) {
+        Some(NetConfig::Nb101(c)) => format!(
+            "NAS-Bench-101's: {} stem channels, {} stacks of {} cells, {} px, {} classes",
+            c.stem_channels, c.stacks, c.cells_per_stack, c.image_size, c.num_classes
+        ),
+        Some(NetConfig::Nb301(c)) => format!(
+            "NAS-Bench-301's (DARTS): C = {}, {} cells, {} px, {} classes",
+            c.channels, c.cells, c.image_size, c.num_classes
+        ),
+        Some(NetConfig::Tnb101Micro(c) | NetConfig::Tnb101Macro(c)) => format!(
+            "TransNAS-Bench-101's: {} channels; the archive task picks the head and the input (256 px, jigsaw 255)",
+            c.channels
+        ),
+        _ => format!("the {space} benchmark's own"),
+    }
+}
+
 /// The score dialog's contents; returns true when "Start" is clicked.
 pub fn settings_ui(
     ui: &mut Ui,
@@ -424,7 +466,7 @@ pub fn settings_ui(
             ui.label(format!("{n} {space} architectures of \"{}\" can be scored.", ds.label));
         }
     }
-    let n = scorable.map_or(0, |(_, n)| n);
+    let n = scorable.as_ref().map_or(0, |(_, n)| *n);
     egui::Grid::new("score_settings")
         .num_columns(2)
         .spacing([12.0, 6.0])
@@ -442,7 +484,7 @@ pub fn settings_ui(
                 .accessible_name("Seed")
                 .on_hover_text("Seeds the sample and every network's initial weights");
             ui.end_row();
-            probe_rows_ui(ui, s, files, "score", false);
+            probe_rows_ui(ui, s, files, "score", scorable.as_ref().ok().map(|(space, _)| space));
             ui.label("Output");
             ui.horizontal(|ui| {
                 let shown = s
@@ -481,7 +523,8 @@ pub fn settings_ui(
 /// Grid rows for how the probe runs: backend, batch, images, skeleton.
 /// Shared by the score dialog and the search panel's live mode (`slot`
 /// tells their CIFAR-10 pickers apart).
-pub fn probe_rows_ui(ui: &mut Ui, s: &mut ScoreSettings, files: &mut Files, slot: &'static str, vit: bool) {
+pub fn probe_rows_ui(ui: &mut Ui, s: &mut ScoreSettings, files: &mut Files, slot: &'static str, space: Option<&Space>) {
+    let knobs = space.map_or(NetworkKnobs::Nb201, network_knobs);
     ui.label("Backend");
     ComboBox::from_id_salt("score_backend")
         .selected_text(match s.backend {
@@ -574,7 +617,13 @@ pub fn probe_rows_ui(ui: &mut Ui, s: &mut ScoreSettings, files: &mut Files, slot
     });
     ui.end_row();
     ui.label("Network");
-    if vit {
+    if knobs == NetworkKnobs::Benchmark {
+        ui.label(benchmark_network_label(space.unwrap_or(&Space::Nb201)))
+            .on_hover_text("Built as the benchmark's own code builds it, so that scores compare with its files");
+        ui.end_row();
+        return;
+    }
+    if knobs == NetworkKnobs::Vit {
         ui.horizontal(|ui| {
             ui.label("image size");
             ui.add(DragValue::new(&mut s.image_size).range(16..=224).speed(16.0))
@@ -631,5 +680,47 @@ mod tests {
         .score_config(&Space::AutoFormer, "", "swap")
         .unwrap();
         assert_eq!((vit.net.num_classes(), vit.net.image_size()), (100, 32));
+    }
+
+    /// NB101's, NB301's and TransNAS-Bench-101's networks are their
+    /// builders' whatever the dialog holds for NB201: its C = 16 and N = 5
+    /// had built NB301 at C = 16 with 5 cells (the benchmark's: 32, 8),
+    /// NB101 with 16 stem channels and 5 cells a stack (128, 3) and
+    /// TransNAS-Bench-101 at 16 channels (64), so Score… and live search
+    /// scored other networks than the benchmark files' on those spaces.
+    #[test]
+    fn benchmark_spaces_score_their_builders_networks() {
+        let settings = ScoreSettings {
+            channels: 8,
+            cells: 2,
+            classes: 100,
+            nb201_image_size: 16,
+            ..ScoreSettings::default()
+        };
+        for (space, task) in [
+            (Space::Nb101, ""),
+            (Space::Nb301, ""),
+            (Space::TransNasMicro, "class_object"),
+            (Space::TransNasMacro, "jigsaw"),
+        ] {
+            assert_eq!(network_knobs(&space), NetworkKnobs::Benchmark);
+            let (config, _) = settings.score_config(&space, task, "params").unwrap();
+            let own = NetConfig::default_for(&space).unwrap();
+            let own = if task.is_empty() {
+                own
+            } else {
+                own.with_task(task).unwrap()
+            };
+            assert_eq!(config.net, own, "{space}");
+        }
+        let (tnb, _) = settings
+            .score_config(&Space::TransNasMacro, "jigsaw", "params")
+            .unwrap();
+        assert_eq!((tnb.net.num_classes(), tnb.net.image_size()), (1000, 255));
+        let label = benchmark_network_label(&Space::Nb301);
+        assert!(label.contains("C = 32, 8 cells"), "{label}");
+        // NB201 still takes them.
+        let (nb201, _) = settings.score_config(&Space::Nb201, "", "params").unwrap();
+        assert_eq!((nb201.net.num_classes(), nb201.net.image_size()), (100, 16));
     }
 }

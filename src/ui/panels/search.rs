@@ -377,8 +377,8 @@ impl SearchPanel {
                 });
                 ui.end_row();
                 if !s.tabular {
-                    let vit = is_vit(ctx);
-                    probe_rows_ui(ui, &mut s.probe, &mut ctx.exporter.files, "search", vit);
+                    let space = search_space(ctx);
+                    probe_rows_ui(ui, &mut s.probe, &mut ctx.exporter.files, "search", space.as_ref());
                 }
             });
         if s.algo == Algo::Evolution {
