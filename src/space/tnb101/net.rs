@@ -115,14 +115,14 @@ impl crate::space::NetSettings for Tnb101Config {
         self.head_outputs()
     }
 
-    /// Measured 26.5-36 bytes per output float on the class heads (micro at 64
-    /// and 128 px, macro at 128), 50 on macro segmentsemantic at 128 px and 39.5
-    /// on the micro autoencoder at 256 px (9.0 GiB; grasp's f64 passes over the
-    /// decoder's full-size maps are the peak).
     fn inputs_per_sample(&self) -> usize {
         if self.task == Task::Jigsaw { 9 } else { 1 }
     }
 
+    /// Measured 26.5-36 bytes per output float on the class heads (micro at 64
+    /// and 128 px, macro at 128), 50 on macro segmentsemantic at 128 px and 39.5
+    /// on the micro autoencoder at 256 px (9.0 GiB; grasp's f64 passes over the
+    /// decoder's full-size maps are the peak).
     fn probe_memory(&self) -> crate::space::ProbeMemory {
         crate::space::ProbeMemory {
             fixed: 0.0,
