@@ -1202,3 +1202,36 @@ fn pruning_is_offered_where_the_space_has_a_supernet() {
         assert_eq!(h.state().state.search.algo, want, "{file}");
     }
 }
+
+/// Score… on a TransNAS-Bench-101 archive names the benchmark's network
+/// instead of NB201's C and N (which had reached it: 16 channels instead of
+/// 64), and takes an image size of one's own for a CPU run.
+#[test]
+fn score_dialog_builds_the_benchmarks_network_and_takes_a_tnb_image_size() {
+    use lswag_studio::space::Space;
+    let Some(data) = shared_data() else {
+        eprintln!("skipped: no shared data (set LSWAG_DATA)");
+        return;
+    };
+    let ds = Dataset::open(&data.join("suite_zero/zc_transbench101_micro.json")).unwrap();
+    let mut h = harness_with(AppOptions::for_tests(ds), Panel::Layers, false);
+    h.get_by_label("Score…").click();
+    h.run();
+    assert!(
+        h.query_by_label("Channels C").is_none(),
+        "NB201's knobs are not offered"
+    );
+    assert!(
+        h.query_by_label_contains("TransNAS-Bench-101's: 64 channels").is_some(),
+        "the dialog names the benchmark's network"
+    );
+    assert_eq!(h.state().state.layers.score.tnb_image_size, None);
+    h.get_by_label("the task's own").click();
+    h.run();
+    let score = h.state().state.layers.score.clone();
+    assert_eq!(score.tnb_image_size, Some(128));
+    let (config, _) = score
+        .score_config(&Space::TransNasMicro, "segmentsemantic", "lswag")
+        .unwrap();
+    assert_eq!((config.net.image_size(), config.net.num_classes()), (128, 17));
+}

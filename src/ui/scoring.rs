@@ -72,6 +72,9 @@ pub struct ScoreSettings {
     pub image_size: usize,
     /// NB201 input side: 32 for CIFAR, 16 to probe as ImageNet16-120 does.
     pub nb201_image_size: usize,
+    /// TransNAS-Bench-101 input side; `None`: the task's own (Taskonomy's
+    /// 256, the jigsaw's 255). A CPU may take 64 or 128 (the evidence runs).
+    pub tnb_image_size: Option<usize>,
     /// Classes of the network's head (10 CIFAR-10, 100 CIFAR-100, 120
     /// ImageNet16-120): the images stay CIFAR-10's.
     pub classes: usize,
@@ -93,6 +96,7 @@ impl Default for ScoreSettings {
             cells: 5,
             image_size: 32,
             nb201_image_size: 32,
+            tnb_image_size: None,
             classes: 10,
             out: None,
         }
@@ -153,6 +157,16 @@ impl ScoreSettings {
             net
         } else {
             net.for_archive_task(task)?
+        };
+        // After the task: a side is checked against the task it is for.
+        let net = match (&net, self.tnb_image_size) {
+            (NetConfig::Tnb101Micro(_) | NetConfig::Tnb101Macro(_), Some(size)) => net
+                .with_overrides(&NetOverrides {
+                    image_size: Some(size),
+                    ..NetOverrides::default()
+                })
+                .map_err(|e| format!("Image size: {e}"))?,
+            _ => net,
         };
         let config = ScoreConfig {
             init: net.settings().default_init(),
@@ -618,9 +632,30 @@ pub fn probe_rows_ui(ui: &mut Ui, s: &mut ScoreSettings, files: &mut Files, slot
     ui.end_row();
     ui.label("Network");
     if knobs == NetworkKnobs::Benchmark {
-        ui.label(benchmark_network_label(space.unwrap_or(&Space::Nb201)))
+        let space = space.unwrap_or(&Space::Nb201);
+        ui.label(benchmark_network_label(space))
             .on_hover_text("Built as the benchmark's own code builds it, so that scores compare with its files");
         ui.end_row();
+        if matches!(space, Space::TransNasMicro | Space::TransNasMacro) {
+            ui.label("Image size");
+            ui.horizontal(|ui| {
+                let mut own = s.tnb_image_size.is_none();
+                ui.checkbox(&mut own, "the task's own")
+                    .on_hover_text("Taskonomy's 256 x 256 (the jigsaw 255); a CPU run may take 64 or 128");
+                if own {
+                    s.tnb_image_size = None;
+                } else {
+                    let size = s.tnb_image_size.get_or_insert(128);
+                    ui.add(DragValue::new(size).range(64..=1024).speed(16.0))
+                        .accessible_name("TransNAS-Bench-101 image size")
+                        .on_hover_text(
+                            "Multiples of 64 for the pixel tasks; the jigsaw takes multiples of 3 from 192 (its \
+                             3 x 3 tiles of 64 or more); macro networks need 128 or more",
+                        );
+                }
+            });
+            ui.end_row();
+        }
         return;
     }
     if knobs == NetworkKnobs::Vit {
@@ -719,6 +754,22 @@ mod tests {
         assert_eq!((tnb.net.num_classes(), tnb.net.image_size()), (1000, 255));
         let label = benchmark_network_label(&Space::Nb301);
         assert!(label.contains("C = 32, 8 cells"), "{label}");
+        // A side of one's own, checked against the task it is for.
+        let small = ScoreSettings {
+            tnb_image_size: Some(128),
+            ..settings.clone()
+        };
+        let (seg, _) = small
+            .score_config(&Space::TransNasMacro, "segmentsemantic", "params")
+            .unwrap();
+        assert_eq!(seg.net.image_size(), 128);
+        let e = small
+            .score_config(&Space::TransNasMacro, "jigsaw", "params")
+            .unwrap_err();
+        assert!(
+            e.contains("Image size") && e.contains("image size 128") && e.contains("jigsaw"),
+            "{e}"
+        );
         // NB201 still takes them.
         let (nb201, _) = settings.score_config(&Space::Nb201, "", "params").unwrap();
         assert_eq!((nb201.net.num_classes(), nb201.net.image_size()), (100, 16));
