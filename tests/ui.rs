@@ -986,17 +986,25 @@ fn shared_data() -> Option<PathBuf> {
     dir.is_dir().then_some(dir)
 }
 
+/// A Suite-Zero file of the shared data as the app opens it; `None` (said
+/// on stderr) where the shared data is not there.
+fn suite_zero(file: &str) -> Option<Dataset> {
+    let Some(data) = shared_data() else {
+        eprintln!("skipped: no shared data (set LSWAG_DATA)");
+        return None;
+    };
+    Some(Dataset::open(&data.join("suite_zero").join(file)).unwrap())
+}
+
 /// NAS-Bench-Suite-Zero's NB201 file (3 tasks, 12 proxies) on the Proxies
 /// panel at 1400 x 900: every task's ρ and τ header is whole, and the IG
 /// matrix of all 12 proxies is there (it scrolls rather than stopping at
 /// the edge).
 #[test]
 fn proxies_panel_with_suite_zero_nb201() {
-    let Some(data) = shared_data() else {
-        eprintln!("skipped: no shared data (set LSWAG_DATA)");
+    let Some(ds) = suite_zero("zc_nasbench201.json") else {
         return;
     };
-    let ds = Dataset::open(&data.join("suite_zero/zc_nasbench201.json")).unwrap();
     assert!(ds.task_names().iter().any(|t| t == "ImageNet16-120"));
     let mut opts = AppOptions::for_tests(ds);
     opts.state.task = Some("cifar10".to_string());
@@ -1209,11 +1217,9 @@ fn pruning_is_offered_where_the_space_has_a_supernet() {
 #[test]
 fn score_dialog_builds_the_benchmarks_network_and_takes_a_tnb_image_size() {
     use lswag_studio::space::Space;
-    let Some(data) = shared_data() else {
-        eprintln!("skipped: no shared data (set LSWAG_DATA)");
+    let Some(ds) = suite_zero("zc_transbench101_micro.json") else {
         return;
     };
-    let ds = Dataset::open(&data.join("suite_zero/zc_transbench101_micro.json")).unwrap();
     let mut h = harness_with(AppOptions::for_tests(ds), Panel::Layers, false);
     h.get_by_label("Score…").click();
     h.run();
