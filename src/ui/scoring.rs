@@ -631,8 +631,7 @@ pub fn probe_rows_ui(ui: &mut Ui, s: &mut ScoreSettings, files: &mut Files, slot
     });
     ui.end_row();
     ui.label("Network");
-    if knobs == NetworkKnobs::Benchmark {
-        let space = space.unwrap_or(&Space::Nb201);
+    if let (NetworkKnobs::Benchmark, Some(space)) = (knobs, space) {
         ui.label(benchmark_network_label(space))
             .on_hover_text("Built as the benchmark's own code builds it, so that scores compare with its files");
         ui.end_row();
