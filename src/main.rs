@@ -740,9 +740,34 @@ enum TaskArg<'a> {
     Archive(Option<&'a str>),
 }
 
-fn main() -> Result<()> {
+fn main() -> std::process::ExitCode {
     keep_freed_memory();
-    let cli = Cli::parse();
+    match run(Cli::parse()) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{}", error_report(&e));
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// `Error: ` and the message, then each cause that adds something. Many of
+/// our messages already quote their cause (`cannot read F: <io error>`),
+/// and anyhow's default report would print it a second time.
+fn error_report(e: &anyhow::Error) -> String {
+    let mut report = format!("Error: {e}");
+    let mut shown = e.to_string();
+    for cause in e.chain().skip(1) {
+        let text = cause.to_string();
+        if !shown.contains(&text) {
+            report.push_str(&format!("\n  caused by: {text}"));
+            shown.push_str(&text);
+        }
+    }
+    report
+}
+
+fn run(cli: Cli) -> Result<()> {
     match cli.command {
         None => {
             let panel = match cli.panel.as_deref() {

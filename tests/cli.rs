@@ -230,6 +230,55 @@ fn options_are_checked_before_any_file_is_read_or_written() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// A missing key list or image source is named with its option, before the
+/// memory estimate, and the operating system's reason is said once.
+#[test]
+fn missing_inputs_are_named_once_before_any_work() {
+    let dir = temp_dir("missing");
+    let out = dir.join("x.jsonl");
+    let keys = dir.join("keys.txt");
+    let e = refused(&[
+        "score",
+        "--space",
+        "tnb101-macro",
+        "--archs",
+        s(&keys),
+        "--out",
+        s(&out),
+    ]);
+    assert!(e.contains(s(&keys)), "{e}");
+    assert_eq!(e.matches("No such file or directory").count(), 1, "{e}");
+    std::fs::write(&keys, "(1,2,3,4)\n").unwrap();
+    for (data, says) in [
+        (format!("folder:{}", s(&dir.join("images"))), "no such folder"),
+        (format!("cifar10:{}", s(&dir.join("c.bin"))), "no such file"),
+        (
+            format!("folder:{},targets:{}", s(&dir), s(&dir.join("t"))),
+            "no such folder",
+        ),
+    ] {
+        let e = refused(&[
+            "score",
+            "--space",
+            "tnb101-macro",
+            "--task",
+            "normal",
+            "--archs",
+            s(&keys),
+            "--data",
+            &data,
+            "--out",
+            s(&out),
+        ]);
+        assert!(
+            e.contains(&format!("data {data}: {says}")) && !e.contains("memory:"),
+            "{e}"
+        );
+    }
+    assert!(!out.exists(), "a refused run writes nothing");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 /// Borrows owned arguments for [`ok`] and [`refused`].
 fn strs(args: &[String]) -> Vec<&str> {
     args.iter().map(String::as_str).collect()

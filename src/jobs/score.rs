@@ -144,6 +144,24 @@ impl ScoreConfig {
                     .map_err(|e| ScoreError::Setting(format!("data {}: {e}", self.data)))?;
             }
         }
+        // A missing image file or folder is named before any network is built
+        // (and before the memory estimate, which would otherwise come first).
+        let missing = |path: &Path, folder: bool| {
+            let there = if folder { path.is_dir() } else { path.is_file() };
+            (!there).then(|| {
+                let what = if folder { "no such folder" } else { "no such file" };
+                format!("data {}: {what} {}", self.data, path.display())
+            })
+        };
+        let problem = match &self.data {
+            DataSource::Cifar10(p) => missing(p, false),
+            DataSource::Folder(p) => missing(p, true),
+            DataSource::FolderTargets { images, targets } => missing(images, true).or_else(|| missing(targets, true)),
+            DataSource::Gaussian | DataSource::Procedural { .. } => None,
+        };
+        if let Some(problem) = problem {
+            return bad(problem);
+        }
         if config_proxies(self)?.is_empty() {
             return bad("proxies: none named; give a comma-separated list or `all`".into());
         }
