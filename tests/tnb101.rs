@@ -65,7 +65,7 @@ fn invalid_keys_name_the_problem() {
     let e = MicroArch::parse("(1, 0, 0, 2, 1)").unwrap_err();
     assert!(e.contains("(1, 0, 0, 2, 1)") && e.contains("5 ops"), "{e}");
     let e = MicroArch::parse("(1, 0, 0, 2, 1, 7)").unwrap_err();
-    assert!(e.contains("op 7") && e.contains("position 5"), "{e}");
+    assert!(e.contains("op 7 at position 6 of 6"), "{e}");
     let e = MacroArch::parse("(1, 1, 1, 0, 0, 0)").unwrap_err();
     assert!(e.contains("3 layers"), "{e}");
     let e = MacroArch::parse("(3, 3, 3, 3, 3, 0)").unwrap_err();
@@ -73,7 +73,7 @@ fn invalid_keys_name_the_problem() {
     let e = MacroArch::parse("(2, 2, 2, 2, 1, 3)").unwrap_err();
     assert!(e.contains("4 channel-doubling"), "{e}");
     let e = MacroArch::parse("(1, 5, 2, 3)").unwrap_err();
-    assert!(e.contains("digit 5"), "{e}");
+    assert!(e.contains("digit 5 at position 2 of 4"), "{e}");
     assert_eq!(
         MacroArch::parse("(1, 2, 4, 2, 0, 0)").unwrap().arch_str(),
         "64-1242-basic"

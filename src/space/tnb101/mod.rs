@@ -117,7 +117,8 @@ impl MicroArch {
         }
         if let Some((i, op)) = v.iter().enumerate().find(|(_, op)| **op > 3) {
             return Err(format!(
-                "TransNAS-Bench-101 micro key {key:?}: op {op} at position {i} is out of range 0..=3"
+                "TransNAS-Bench-101 micro key {key:?}: op {op} at position {} of 6 is out of range 0..=3",
+                i + 1
             ));
         }
         let mut ops = [0u8; 6];
@@ -190,7 +191,11 @@ impl MacroArch {
             return Err(format!("{} layers, a skeleton has 4 to 6", layers.len()));
         }
         if let Some((i, d)) = layers.iter().enumerate().find(|(_, d)| !(1..=4).contains(*d)) {
-            return Err(format!("layer digit {d} at position {i} is out of range 1..=4"));
+            return Err(format!(
+                "layer digit {d} at position {} of {} is out of range 1..=4",
+                i + 1,
+                layers.len()
+            ));
         }
         let strides = layers.iter().filter(|&&d| d > 2).count();
         let doubles = layers.iter().filter(|&&d| d % 2 == 0).count();
