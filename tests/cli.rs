@@ -237,15 +237,20 @@ fn missing_inputs_are_named_once_before_any_work() {
     let dir = temp_dir("missing");
     let out = dir.join("x.jsonl");
     let keys = dir.join("keys.txt");
-    let e = refused(&[
-        "score",
-        "--space",
-        "tnb101-macro",
-        "--archs",
-        s(&keys),
-        "--out",
-        s(&out),
-    ]);
+    let score = |more: &[&str]| {
+        let mut args = vec![
+            "score",
+            "--space",
+            "tnb101-macro",
+            "--archs",
+            s(&keys),
+            "--out",
+            s(&out),
+        ];
+        args.extend_from_slice(more);
+        refused(&args)
+    };
+    let e = score(&[]);
     assert!(e.contains(s(&keys)), "{e}");
     assert_eq!(e.matches("No such file or directory").count(), 1, "{e}");
     std::fs::write(&keys, "(1,2,3,4)\n").unwrap();
@@ -257,19 +262,7 @@ fn missing_inputs_are_named_once_before_any_work() {
             "no such folder",
         ),
     ] {
-        let e = refused(&[
-            "score",
-            "--space",
-            "tnb101-macro",
-            "--task",
-            "normal",
-            "--archs",
-            s(&keys),
-            "--data",
-            &data,
-            "--out",
-            s(&out),
-        ]);
+        let e = score(&["--task", "normal", "--data", &data]);
         assert!(
             e.contains(&format!("data {data}: {says}")) && !e.contains("memory:"),
             "{e}"
