@@ -230,8 +230,9 @@ fn options_are_checked_before_any_file_is_read_or_written() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-/// A missing key list or image source is named with its option, before the
-/// memory estimate, and the operating system's reason is said once.
+/// A missing key list is named by its path, with the operating system's
+/// reason said once; a missing image source is named with its option,
+/// before the memory estimate.
 #[test]
 fn missing_inputs_are_named_once_before_any_work() {
     let dir = temp_dir("missing");
