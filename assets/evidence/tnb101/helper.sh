@@ -1,7 +1,7 @@
 #!/bin/bash
 # A second worker on the one task queue.sh is still scoring: once AFTER (another task's output) has
 # its N cells, scores this task's first N cells from the end into part-OUT.jsonl (a name report.sh
-# does not read) with queue.sh's settings, while queue.sh goes on forward in OUT.jsonl. When the
+# does not read) with queue.sh's settings (common.sh), while queue.sh goes on forward in OUT.jsonl. When the
 # two files hold all N cells between them, it stops both probes and appends the part's rows to
 # OUT.jsonl in file order. Session five used it for macro normal, run from this folder:
 #   AFTER=micro_jigsaw_192px_source.jsonl KIND=macro TASK=normal SIZE=128 N=200 \
@@ -10,19 +10,16 @@ set -u
 N=${N:-200}
 B=${LSWAG_BIN:-../../../target/debug/lswag-studio}
 DATA=${LSWAG_DATA:-../../../../shared/data}
+source "$(dirname "$0")/common.sh"
 SZ=$DATA/suite_zero/zc_transbench101_$KIND.json
 out=${KIND}_${TASK}_${SIZE}px_source
 part=part-$out
-cells() { [ -f "$1" ] && echo $(($(wc -l < "$1") - 1)) || echo 0; }
 
 while [ "$(cells "$AFTER")" -lt "$N" ]; do sleep 30; done
 keys=$(mktemp)
-python3 -c "import json,sys; d=json.load(open(sys.argv[1]))[sys.argv[2]]; print('\n'.join(reversed(list(d)[:int(sys.argv[3])])))" \
-  "$SZ" "$TASK" "$N" > "$keys"
+task_keys "$KIND" "$TASK" reversed > "$keys"
 echo "== $(date -u +%FT%TZ) $part (helper: $out from its end; $(cells "$out.jsonl") cells in $out.jsonl)"
-RUST_BACKTRACE=0 RAYON_NUM_THREADS=1 nice -n 19 "$B" score --space tnb101-$KIND --task "$TASK" \
-  --image-size "$SIZE" --batch 32 --data "cifar10:$DATA/cifar10/cifar10_test_1000.bin" \
-  --archs "$keys" --proxies all --pattern-samples 32 --backend cpu --out "$part.jsonl" >> "$part.log" 2>&1 &
+score_cells "$KIND" "$TASK" "$SIZE" "$keys" "$part" &
 
 # Cells of the first N in either file; both probes stop once that is all N.
 covered() {

@@ -13,6 +13,7 @@ set -u
 N=${N:-200}
 B=${LSWAG_BIN:-../../../target/debug/lswag-studio}
 DATA=${LSWAG_DATA:-../../../../shared/data}
+source "$(dirname "$0")/common.sh"
 # ENTRIES (KIND:TASK:SIZE ...) replaces the list, e.g. a first reading of the tasks not yet started:
 #   N=50 ENTRIES="micro:jigsaw:192 macro:normal:128" nohup bash queue.sh >> queue.log 2>&1 &
 ENTRIES=${ENTRIES:-"micro:room_layout:64 micro:segmentsemantic:64 micro:autoencoder:64 micro:normal:64
@@ -21,13 +22,10 @@ ENTRIES=${ENTRIES:-"micro:room_layout:64 micro:segmentsemantic:64 micro:autoenco
 for entry in $ENTRIES; do
   IFS=: read -r kind task size <<< "$entry"
   keys=$(mktemp)
-  python3 -c "import json,sys; d=json.load(open(sys.argv[1]))[sys.argv[2]]; print('\n'.join(list(d)[:int(sys.argv[3])]))" \
-    "$DATA/suite_zero/zc_transbench101_$kind.json" "$task" "$N" > "$keys"
+  task_keys "$kind" "$task" > "$keys"
   out=${kind}_${task}_${size}px_source
   echo "== $(date -u +%FT%TZ) $out"
-  RUST_BACKTRACE=0 RAYON_NUM_THREADS=1 nice -n 19 "$B" score --space tnb101-$kind --task "$task" \
-    --image-size "$size" --batch 32 --data "cifar10:$DATA/cifar10/cifar10_test_1000.bin" \
-    --archs "$keys" --proxies all --pattern-samples 32 --backend cpu --out "$out.jsonl" >> "$out.log" 2>&1
-  echo "   rc $? at $(date -u +%FT%TZ): $(($(wc -l < "$out.jsonl") - 1)) cells in $out.jsonl"
+  score_cells "$kind" "$task" "$size" "$keys" "$out"
+  echo "   rc $? at $(date -u +%FT%TZ): $(cells "$out.jsonl") cells in $out.jsonl"
   rm -f "$keys"
 done
